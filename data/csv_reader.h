@@ -1,0 +1,22 @@
+#pragma once
+
+#include "data/dataset.h"
+
+#include <string>
+
+namespace den::data {
+
+/// Options for reading a CSV data set: one sample per line, one label column, the rest features.
+struct CsvOptions {
+  int64_t label_column = 0;  ///< index of the label column; -1 means the last column
+  char delimiter = ',';
+  int64_t num_classes = 0;  ///< 0: max label + 1
+};
+
+/// Reads a CSV file. A first line that does not parse as numbers is taken as a header. Labels
+/// must be non-negative integers; features are parsed as float and kept as they are (use
+/// normalize.h to scale). Throws DataError naming file, line and column for ragged rows,
+/// unparsable or NaN fields, negative or fractional labels, or an empty file.
+Dataset load_csv(const std::string& path, const CsvOptions& options = {});
+
+}  // namespace den::data

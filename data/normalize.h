@@ -1,0 +1,23 @@
+#pragma once
+
+#include "data/dataset.h"
+
+#include <string>
+
+namespace den::data {
+
+/// How features are normalized before training.
+enum class Normalization {
+  None,         ///< keep as read (IDX is already scaled to [0, 1])
+  MinMax,       ///< per feature to [0, 1] using the training set's min and max
+  Standardize,  ///< per feature to zero mean, unit variance using the training set's statistics
+};
+
+/// Parses "none", "minmax" or "standardize"; throws std::invalid_argument otherwise.
+Normalization parse_normalization(const std::string& name);
+
+/// Normalizes `train` in place and applies the same (training-set) statistics to `test`, so no
+/// information leaks from the test set. Constant features map to 0.
+void normalize_(Dataset& train, Dataset& test, Normalization mode);
+
+}  // namespace den::data
