@@ -1,0 +1,199 @@
+#include "ops/adam.h"
+
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+namespace den::ops {
+namespace {
+
+// Unfused reference written with ATen ops, in float64. The op's hyperparameters are float by
+// contract (AdamStepConsts), so the reference rounds them the same way; the remaining difference
+// is float32 arithmetic in the fused loop.
+struct RefState {
+  at::Tensor w, m, v;
+};
+
+double as_float(double x) { return static_cast<double>(static_cast<float>(x)); }
+
+void reference_step(RefState& s, const at::Tensor& grad, const at::Tensor& mask, const at::Tensor& anchor,
+                    const MaskedAdamOptions& o) {
+  const double lr = as_float(o.lr), beta1 = as_float(o.beta1), beta2 = as_float(o.beta2), eps = as_float(o.eps);
+  const double bc1 = as_float(1.0 - std::pow(o.beta1, o.step));
+  const double bc2_sqrt = as_float(std::sqrt(1.0 - std::pow(o.beta2, o.step)));
+  const at::Tensor bits = mask.defined() ? mask.to(at::kInt) : at::full_like(s.w, kTrainable, at::kInt);
+  const at::Tensor trainable = bits.bitwise_and(kTrainable).ne(0);
+  const at::Tensor anchored = bits.bitwise_and(kAnchored).ne(0);
+
+  at::Tensor g = grad.to(at::kDouble) + 2 * o.l2 * s.w;
+  if (anchor.defined()) g = g + anchored.to(at::kDouble) * (2 * o.drift) * (s.w - anchor.to(at::kDouble));
+  const at::Tensor m = beta1 * s.m + (1 - beta1) * g;
+  const at::Tensor v = beta2 * s.v + (1 - beta2) * g * g;
+  const at::Tensor denom = v.sqrt() / bc2_sqrt + eps;
+  // adam_update forms lr / bias_correction1 from the float constants, in float.
+  const double step_size = static_cast<double>(static_cast<float>(lr) / static_cast<float>(bc1));
+  at::Tensor w = s.w - step_size * m / denom;
+  if (o.l1_threshold > 0) w = w.sign() * (w.abs() - o.l1_threshold).clamp_min(0);
+  s.w = at::where(trainable, w, s.w);
+  s.m = at::where(trainable, m, s.m);
+  s.v = at::where(trainable, v, s.v);
+}
+
+// Copies (for float64 inputs .to() would alias the tensors that the op updates in place).
+RefState make_ref(const at::Tensor& w, const at::Tensor& m, const at::Tensor& v) {
+  return {w.to(at::kDouble).clone(), m.to(at::kDouble).clone(), v.to(at::kDouble).clone()};
+}
+
+struct Tol {
+  double rtol, atol;
+};
+Tol tol_for(at::ScalarType t) { return t == at::kFloat ? Tol{1e-5, 1e-6} : Tol{1e-10, 1e-12}; }
+
+class AdamTest : public ::testing::TestWithParam<at::ScalarType> {
+ protected:
+  void SetUp() override { at::manual_seed(42); }
+  at::ScalarType dtype() const { return GetParam(); }
+};
+
+TEST_P(AdamTest, MatchesUnfusedReferenceOverSeveralSteps) {
+  const int64_t rows = 96, cols = 80;  // 7680 elements: several parallel chunks
+  at::Tensor w = at::randn({rows, cols}, dtype()) * 0.05;
+  at::Tensor m = at::randn({rows, cols}, dtype()) * 0.01;  // nonzero state, so "unchanged" means something
+  at::Tensor v = at::rand({rows, cols}, dtype()) * 1e-4;
+  const at::Tensor anchor = w + at::randn({rows, cols}, dtype()) * 0.01;
+  const at::Tensor mask = at::randint(0, 4, {rows, cols}, at::kByte);  // all four bit combinations
+  const at::Tensor w0 = w.clone(), m0 = m.clone(), v0 = v.clone();
+
+  RefState ref = make_ref(w, m, v);
+  MaskedAdamOptions o;
+  o.lr = 1e-2;
+  o.l2 = 1e-2;
+  o.drift = 0.5;
+  o.l1_threshold = 1e-3;
+  for (int64_t step = 1; step <= 6; ++step) {
+    o.step = step;
+    const at::Tensor grad = at::randn({rows, cols}, dtype()) * 0.1;
+    masked_adam_step_(w, grad, m, v, mask, anchor, o);
+    reference_step(ref, grad, mask, anchor, o);
+  }
+  const Tol tol = tol_for(dtype());
+  EXPECT_TRUE(at::allclose(w.to(at::kDouble), ref.w, tol.rtol, tol.atol))
+      << (w.to(at::kDouble) - ref.w).abs().max().item<double>();
+  EXPECT_TRUE(at::allclose(m.to(at::kDouble), ref.m, tol.rtol, tol.atol))
+      << (m.to(at::kDouble) - ref.m).abs().max().item<double>() << " of " << ref.m.abs().max().item<double>();
+  EXPECT_TRUE(at::allclose(v.to(at::kDouble), ref.v, tol.rtol, tol.atol));
+
+  // The L1 prox produced exact zeros among trainable elements.
+  const at::Tensor trainable = mask.bitwise_and(kTrainable).ne(0);
+  EXPECT_GT(w.eq(0).logical_and(trainable).sum().item<int64_t>(), 0);
+
+  // Masked-out elements (bits 0 or kAnchored only): param and state bit-for-bit unchanged.
+  const at::Tensor frozen = trainable.logical_not();
+  ASSERT_GT(frozen.sum().item<int64_t>(), 0);
+  EXPECT_TRUE(at::equal(w.masked_select(frozen), w0.masked_select(frozen)));
+  EXPECT_TRUE(at::equal(m.masked_select(frozen), m0.masked_select(frozen)));
+  EXPECT_TRUE(at::equal(v.masked_select(frozen), v0.masked_select(frozen)));
+}
+
+TEST_P(AdamTest, PlainAdamWithoutMaskMatchesReference) {
+  at::Tensor w = at::randn({10, 13}, dtype());
+  at::Tensor m = at::zeros_like(w), v = at::zeros_like(w);
+  RefState ref = make_ref(w, m, v);
+  MaskedAdamOptions o;
+  for (int64_t step = 1; step <= 4; ++step) {
+    o.step = step;
+    const at::Tensor grad = at::randn({10, 13}, dtype());
+    masked_adam_step_(w, grad, m, v, at::Tensor(), at::Tensor(), o);
+    reference_step(ref, grad, at::Tensor(), at::Tensor(), o);
+  }
+  const Tol tol = tol_for(dtype());
+  EXPECT_TRUE(at::allclose(w.to(at::kDouble), ref.w, tol.rtol, tol.atol));
+  EXPECT_TRUE(at::allclose(m.to(at::kDouble), ref.m, tol.rtol, tol.atol))
+      << (m.to(at::kDouble) - ref.m).abs().max().item<double>() << " of " << ref.m.abs().max().item<double>();
+  EXPECT_TRUE(at::allclose(v.to(at::kDouble), ref.v, tol.rtol, tol.atol));
+}
+
+// Invariance: an undefined mask, an all-kTrainable uint8 mask and an all-true bool mask take the
+// same per-element path and give bit-identical results.
+TEST_P(AdamTest, UndefinedMaskEqualsAllTrainableMask) {
+  const at::Tensor w_init = at::randn({50, 50}, dtype());
+  const at::Tensor grad = at::randn({50, 50}, dtype());
+  MaskedAdamOptions o;
+  o.l2 = 1e-3;
+  o.l1_threshold = 1e-4;
+  o.drift = 0.5;  // no element is anchored, so no anchor is needed
+  auto run = [&](const at::Tensor& mask) {
+    at::Tensor w = w_init.clone(), m = at::zeros_like(w), v = at::zeros_like(w);
+    masked_adam_step_(w, grad, m, v, mask, at::Tensor(), o);
+    return std::make_tuple(w, m, v);
+  };
+  const auto [w1, m1, v1] = run(at::Tensor());
+  const auto [w2, m2, v2] = run(at::full({50, 50}, kTrainable, at::kByte));
+  const auto [w3, m3, v3] = run(at::ones({50, 50}, at::kBool));
+  EXPECT_TRUE(at::equal(w1, w2) && at::equal(m1, m2) && at::equal(v1, v2));
+  EXPECT_TRUE(at::equal(w1, w3) && at::equal(m1, m3) && at::equal(v1, v3));
+  EXPECT_FALSE(at::equal(w1, w_init));
+}
+
+TEST_P(AdamTest, AllFrozenMaskChangesNothing) {
+  at::Tensor w = at::randn({8, 8}, dtype());
+  at::Tensor m = at::randn({8, 8}, dtype()), v = at::rand({8, 8}, dtype());
+  const at::Tensor w0 = w.clone(), m0 = m.clone(), v0 = v.clone();
+  MaskedAdamOptions o;
+  o.l1_threshold = 10.0;  // would zero everything if applied
+  masked_adam_step_(w, at::randn({8, 8}, dtype()), m, v, at::full({8, 8}, kAnchored, at::kByte),
+                    at::zeros({8, 8}, dtype()), o);
+  EXPECT_TRUE(at::equal(w, w0) && at::equal(m, m0) && at::equal(v, v0));
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, AdamTest, ::testing::Values(at::kFloat, at::kDouble),
+                         [](const auto& info) { return std::string(c10::toString(info.param)); });
+
+TEST(AdamErrorsTest, BadInputsThrow) {
+  at::Tensor w = at::randn({4, 6}), m = at::zeros({4, 6}), v = at::zeros({4, 6});
+  const at::Tensor g = at::randn({4, 6});
+  const MaskedAdamOptions ok;
+  auto step = [&](at::Tensor& p, const at::Tensor& grad, at::Tensor& ea, at::Tensor& eas, const at::Tensor& mask,
+                  const at::Tensor& anchor, const MaskedAdamOptions& o) {
+    masked_adam_step_(p, grad, ea, eas, mask, anchor, o);
+  };
+  EXPECT_NO_THROW(step(w, g, m, v, {}, {}, ok));
+
+  EXPECT_THROW(step(w, at::randn({4, 5}), m, v, {}, {}, ok), c10::Error);
+  EXPECT_THROW(step(w, at::randn({4, 6}, at::kDouble), m, v, {}, {}, ok), c10::Error);
+  EXPECT_THROW(step(w, at::randn({6, 4}).t(), m, v, {}, {}, ok), c10::Error);  // grad not contiguous
+  at::Tensor m_bad = at::zeros({4, 5});
+  EXPECT_THROW(step(w, g, m_bad, v, {}, {}, ok), c10::Error);
+  at::Tensor v_view = at::zeros({6, 4}).t();
+  EXPECT_THROW(step(w, g, m, v_view, {}, {}, ok), c10::Error);
+  at::Tensor w_view = at::randn({6, 4}).t();
+  EXPECT_THROW(step(w_view, g, m, v, {}, {}, ok), c10::Error);
+  EXPECT_THROW(step(w, g, m, v, at::ones({4, 6}, at::kFloat), {}, ok), c10::Error);
+  EXPECT_THROW(step(w, g, m, v, at::ones({4, 5}, at::kByte), {}, ok), c10::Error);
+
+  // Anchored elements with drift > 0 need an anchor of the same shape.
+  MaskedAdamOptions drift = ok;
+  drift.drift = 0.5;
+  const at::Tensor anchored = at::full({4, 6}, kTrainable | kAnchored, at::kByte);
+  EXPECT_THROW(step(w, g, m, v, anchored, {}, drift), c10::Error);
+  EXPECT_THROW(step(w, g, m, v, anchored, at::zeros({4, 5}), drift), c10::Error);
+  EXPECT_NO_THROW(step(w, g, m, v, anchored, at::zeros({4, 6}), drift));
+
+  auto bad = [&](auto edit) {
+    MaskedAdamOptions o = ok;
+    edit(o);
+    return o;
+  };
+  EXPECT_THROW(step(w, g, m, v, {}, {}, bad([](auto& o) { o.lr = -1e-3; })), c10::Error);
+  EXPECT_THROW(step(w, g, m, v, {}, {}, bad([](auto& o) { o.beta1 = 1.0; })), c10::Error);
+  EXPECT_THROW(step(w, g, m, v, {}, {}, bad([](auto& o) { o.beta2 = -0.1; })), c10::Error);
+  EXPECT_THROW(step(w, g, m, v, {}, {}, bad([](auto& o) { o.step = 0; })), c10::Error);
+  EXPECT_THROW(step(w, g, m, v, {}, {}, bad([](auto& o) { o.l2 = -1.0; })), c10::Error);
+  EXPECT_THROW(step(w, g, m, v, {}, {}, bad([](auto& o) { o.l1_threshold = -1.0; })), c10::Error);
+  EXPECT_THROW(step(w, g, m, v, {}, {}, bad([](auto& o) { o.eps = std::nan(""); })), c10::Error);
+}
+
+}  // namespace
+}  // namespace den::ops
