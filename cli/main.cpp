@@ -1,1 +1,51 @@
-int main() { return 0; }
+// The `den` command line: lifelong learning with Dynamically Expandable Networks.
+
+#include "cli/exit_codes.h"
+#include "cli/run_command.h"
+#include "data/dataset.h"
+
+#include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
+
+#include <cstdio>
+#include <iostream>
+
+int main(int argc, char** argv) {
+  using namespace den::cli;
+  CLI::App app{"den: lifelong learning with Dynamically Expandable Networks (Yoon et al., ICLR 2018).\n"
+               "Exit codes: 0 ok, 1 internal error, 2 usage error, 3 data error, 4 output file error."};
+  app.require_subcommand(1);
+  RunOptions run_options;
+  CLI::App* run = add_run_command(app, run_options);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kUsageError;
+  }
+
+  try {
+    if (run->parsed()) return run_command(run_options);
+    return kUsageError;
+  } catch (const den::data::DataError& e) {
+    std::cerr << "den: data error: " << e.what() << "\n";
+    return kDataError;
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "den: usage error: " << e.what() << "\n";
+    return kUsageError;
+  } catch (const OutputError& e) {
+    std::cerr << "den: output error: " << e.what() << "\n";
+    return kOutputError;
+  } catch (const c10::Error& e) {
+    std::cerr << "den: internal error: " << e.what_without_backtrace() << "\n";
+    return kInternalError;
+  } catch (const std::exception& e) {
+    std::cerr << "den: internal error: " << e.what() << "\n";
+    return kInternalError;
+  }
+}

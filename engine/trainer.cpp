@@ -1,0 +1,165 @@
+#include "engine/trainer.h"
+
+#include "ops/adam.h"
+#include "ops/prox.h"
+
+#include <torch/csrc/autograd/autograd.h>
+
+#include <chrono>
+#include <cmath>
+#include <deque>
+#include <numeric>
+
+namespace den::engine {
+
+at::Tensor data_loss(const at::Tensor& logits, const at::Tensor& labels, LossKind loss) {
+  if (loss == LossKind::Softmax) return at::cross_entropy_loss(logits, labels);
+  at::Tensor targets = at::one_hot(labels, logits.size(1)).to(logits.scalar_type());
+  return at::binary_cross_entropy_with_logits(logits, targets);
+}
+
+at::Tensor scores_from_logits(const at::Tensor& logits, LossKind loss) {
+  return loss == LossKind::Softmax ? at::softmax(logits, 1) : at::sigmoid(logits);
+}
+
+Trainer::Trainer(EngineConfig config, at::Generator generator)
+    : config_(std::move(config)), generator_(std::move(generator)) {}
+
+double Trainer::evaluate_loss(const Network& network, int64_t task_id, const at::Tensor& x,
+                              const at::Tensor& y) const {
+  at::NoGradGuard no_grad;
+  constexpr int64_t kChunk = 4096;
+  double total = 0.0;
+  const int64_t n = x.size(0);
+  for (int64_t start = 0; start < n; start += kChunk) {
+    const int64_t len = std::min(kChunk, n - start);
+    at::Tensor logits = network.logits(task_id, x.narrow(0, start, len));
+    total += data_loss(logits, y.narrow(0, start, len), config_.loss).item<double>() * static_cast<double>(len);
+  }
+  return n > 0 ? total / static_cast<double>(n) : 0.0;
+}
+
+namespace {
+
+/// Early stopping of the released code: every evaluation appends the validation loss; once
+/// `window` values exist, stop when their mean moved by less than `tol` since the last evaluation.
+class EarlyStopper {
+ public:
+  EarlyStopper(int64_t window, double tol) : window_(window), tol_(tol) {}
+  bool should_stop(double val_loss) {
+    recent_.push_back(val_loss);
+    if (static_cast<int64_t>(recent_.size()) > window_) recent_.pop_front();
+    if (static_cast<int64_t>(recent_.size()) < window_) return false;
+    const double mean = std::accumulate(recent_.begin(), recent_.end(), 0.0) / static_cast<double>(window_);
+    const bool stop = has_mean_ && std::abs(mean - last_mean_) < tol_;
+    last_mean_ = mean;
+    has_mean_ = true;
+    return stop;
+  }
+
+ private:
+  int64_t window_;
+  double tol_;
+  std::deque<double> recent_;
+  double last_mean_ = 0.0;
+  bool has_mean_ = false;
+};
+
+/// Sets requires_grad on exactly the phase's tensors, and clears it again when the phase ends.
+class RequiresGradScope {
+ public:
+  explicit RequiresGradScope(const std::vector<TrainableParam>& params) : params_(params) {
+    for (const TrainableParam& p : params_) p.tensor->requires_grad_(true);
+  }
+  ~RequiresGradScope() {
+    for (const TrainableParam& p : params_) p.tensor->requires_grad_(false);
+  }
+
+ private:
+  const std::vector<TrainableParam>& params_;
+};
+
+}  // namespace
+
+PhaseResult Trainer::train(Network& network, int64_t task_id, const Task& task, const PhaseSpec& spec,
+                           const ProgressCallback& progress) const {
+  const auto started = std::chrono::steady_clock::now();
+  at::AutoGradMode enable_grad(true);  // the engine runs its structural steps without autograd
+  PhaseResult result;
+  result.name = spec.name;
+
+  const int64_t n = task.train_x.size(0);
+  const int64_t batch = std::min(config_.batch_size, n);
+  const int64_t steps_per_epoch = (n + batch - 1) / batch;
+  const int64_t eval_n = std::min<int64_t>(config_.max_eval_samples, task.val_x.size(0));
+  const at::Tensor val_x = task.val_x.narrow(0, 0, eval_n);
+  const at::Tensor val_y = task.val_y.narrow(0, 0, eval_n);
+
+  std::vector<at::Tensor> exp_avg, exp_avg_sq, inputs;
+  for (const TrainableParam& p : spec.params) {
+    exp_avg.push_back(at::zeros_like(*p.tensor));
+    exp_avg_sq.push_back(at::zeros_like(*p.tensor));
+  }
+
+  RequiresGradScope grad_scope(spec.params);
+  for (const TrainableParam& p : spec.params) inputs.push_back(*p.tensor);
+
+  EarlyStopper stopper(config_.early_stop_window, config_.early_stop_tol);
+  at::Tensor order;
+  double smoothed_loss = std::nan("");
+  int64_t it = 0;
+  for (; it < spec.max_iter; ++it) {
+    const int64_t epoch = it / steps_per_epoch;
+    const int64_t pos = it % steps_per_epoch;
+    if (pos == 0) order = at::randperm(n, generator_, at::kLong);
+    const int64_t len = std::min(batch, n - pos * batch);
+    const at::Tensor idx = order.narrow(0, pos * batch, len);
+    const at::Tensor xb = task.train_x.index_select(0, idx);
+    const at::Tensor yb = task.train_y.index_select(0, idx);
+
+    at::Tensor loss = data_loss(network.logits(task_id, xb), yb, config_.loss);
+    std::vector<at::Tensor> grads = torch::autograd::grad({loss}, inputs, /*grad_outputs=*/{},
+                                                          /*retain_graph=*/false, /*create_graph=*/false,
+                                                          /*allow_unused=*/true);
+    const double batch_loss = loss.item<double>();
+    smoothed_loss = std::isnan(smoothed_loss) ? batch_loss : 0.95 * smoothed_loss + 0.05 * batch_loss;
+
+    const double lr = config_.lr * std::pow(config_.lr_decay, static_cast<double>(epoch));
+    const double prox_scale = config_.prox_scale_by_lr ? lr : 1.0;
+    {
+      at::NoGradGuard no_grad;
+      for (size_t i = 0; i < spec.params.size(); ++i) {
+        const TrainableParam& p = spec.params[i];
+        at::Tensor grad = grads[i].defined() ? grads[i].contiguous() : at::zeros_like(*p.tensor);
+        ops::MaskedAdamOptions options;
+        options.lr = lr;
+        options.step = it + 1;
+        options.l2 = spec.l2;
+        options.drift = spec.lambda;
+        options.l1_threshold = spec.mu * prox_scale;
+        ops::masked_adam_step_(*p.tensor, grad, exp_avg[i], exp_avg_sq[i], p.mask, p.anchor, options);
+        if (spec.gamma > 0 && p.group_rows.defined()) {
+          ops::group_prox_rows_(*p.tensor, spec.gamma * prox_scale, p.group_rows);
+        }
+      }
+    }
+
+    const bool last = it + 1 == spec.max_iter;
+    if ((it + 1) % config_.eval_every == 0 || last) {
+      result.val_loss = evaluate_loss(network, task_id, val_x, val_y);
+      if (progress) progress({task_id, spec.name, it + 1, spec.max_iter, smoothed_loss, result.val_loss});
+      if (!last && stopper.should_stop(result.val_loss)) {
+        result.early_stopped = true;
+        ++it;
+        break;
+      }
+    }
+  }
+  result.iterations = it;
+  result.train_loss = smoothed_loss;
+  if (spec.max_iter == 0) result.val_loss = evaluate_loss(network, task_id, val_x, val_y);
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return result;
+}
+
+}  // namespace den::engine

@@ -1,0 +1,14 @@
+#pragma once
+
+namespace den::cli {
+
+/// Exit codes of the `den` executable (documented in README.md, "Exit codes").
+enum ExitCode : int {
+  kOk = 0,
+  kInternalError = 1,  ///< a bug: an unexpected exception
+  kUsageError = 2,     ///< bad flags or settings (unknown flag, invalid value, too many tasks)
+  kDataError = 3,      ///< bad input data (missing/malformed files, bad labels, NaN, wrong shapes)
+  kOutputError = 4,    ///< an output file (e.g. --report) cannot be written
+};
+
+}  // namespace den::cli

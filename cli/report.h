@@ -1,0 +1,37 @@
+#pragma once
+
+#include "engine/config.h"
+#include "engine/run.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <string>
+
+namespace den::cli {
+
+/// The engine settings as JSON (every DEN hyperparameter, resolved defaults included).
+nlohmann::json config_json(const engine::EngineConfig& config);
+
+/// One task's entry of the `--report` JSON: the task's own report and its test metrics right after it.
+nlohmann::json task_json(const engine::TaskReport& report, const engine::TaskEvaluation& evaluation);
+
+/// The "final" object of the `--report` JSON.
+nlohmann::json final_json(const engine::RunResult& result);
+
+/// Writes `doc` to `path` via a temporary file and a rename, so a failed write never leaves a
+/// half-written report in place. Throws OutputError.
+void write_json_file(const std::string& path, const nlohmann::json& doc);
+
+/// Checks up front that `path` can be created (its directory exists and is writable), so a long
+/// run does not fail only at the end. Throws OutputError.
+void check_writable(const std::string& path);
+
+/// Prints the header of the per-task results table.
+void print_table_header(std::FILE* out);
+/// Prints one row of the per-task results table.
+void print_table_row(std::FILE* out, const engine::TaskReport& report, const engine::TaskEvaluation& evaluation);
+/// Prints the final summary: averages, BWT, final sizes, parameters relative to the base network.
+void print_summary(std::FILE* out, const engine::RunResult& result);
+
+}  // namespace den::cli

@@ -1,0 +1,1 @@
+int main() { return 0; }  // Anchor of the executables precompiled header (CMakeLists.txt).

@@ -1,0 +1,78 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace den::engine {
+
+/// Loss of a task head: softmax cross-entropy, or per-output sigmoid BCE as in the released DEN code.
+enum class LossKind { Softmax, Sigmoid };
+/// When split/duplication runs: at every task t >= 2 (paper, Alg. 1) or only after an expansion
+/// (the released code's behaviour).
+enum class SplitPolicy { Always, AfterExpansion };
+
+LossKind parse_loss(const std::string& name);        ///< "softmax" | "sigmoid"
+SplitPolicy parse_split_policy(const std::string& name);  ///< "always" | "after-expansion"
+std::string to_string(LossKind loss);
+std::string to_string(SplitPolicy policy);
+
+/// Hyperparameters of a DEN engine. Defaults are the released code's (DEN_run.py; see DESIGN.md).
+/// Setters return *this for chaining, as torch::nn options do; `validate()` throws
+/// std::invalid_argument naming the setting and the bad value, and the Engine calls it.
+struct EngineConfig {
+  std::vector<int64_t> hidden = {312, 128};  ///< hidden layer sizes of the base network
+  int64_t max_iter = 4300;       ///< iterations per training phase (upper bound with early stopping)
+  int64_t head_iters = -1;       ///< sparse-head phase of selective retraining; -1 = max_iter / 10
+  int64_t batch_size = 256;
+  double lr = 1e-3;              ///< Adam learning rate
+  double lr_decay = 0.95;        ///< staircase decay factor per epoch
+  double mu = 1e-5;              ///< L1 strength (proximal soft-threshold)
+  double l2 = 1e-4;              ///< L2 strength
+  double gamma = 1e-3;           ///< group-lasso strength for expanded units
+  double lambda = 0.5;           ///< drift penalty toward the previous task's weights
+  int64_t k = 10;                ///< units added per hidden layer by dynamic expansion
+  double tau = 0.01;             ///< expand when the validation loss after selective retraining exceeds this
+  double sigma = 0.05;           ///< split a unit whose incoming weights drifted by more than this (L2)
+  int64_t max_splits_per_layer = -1;  ///< -1 = k
+  SplitPolicy split_policy = SplitPolicy::Always;
+  LossKind loss = LossKind::Softmax;
+  bool prox_scale_by_lr = false; ///< false: thresholds are mu, gamma per step unscaled (released code)
+  bool freeze_existing = false;  ///< grow only: skip selective retraining and splits (no forgetting at all)
+  int64_t eval_every = 100;      ///< iterations between validation-loss evaluations
+  int64_t early_stop_window = 10;
+  double early_stop_tol = 1e-6;  ///< stop when the moving mean of validation loss changes by less
+  int64_t max_eval_samples = 5000;  ///< validation samples used for early stopping (all if fewer)
+  uint64_t seed = 1;
+
+  EngineConfig& set_hidden(std::vector<int64_t> v) { hidden = std::move(v); return *this; }
+  EngineConfig& set_max_iter(int64_t v) { max_iter = v; return *this; }
+  EngineConfig& set_head_iters(int64_t v) { head_iters = v; return *this; }
+  EngineConfig& set_batch_size(int64_t v) { batch_size = v; return *this; }
+  EngineConfig& set_lr(double v) { lr = v; return *this; }
+  EngineConfig& set_lr_decay(double v) { lr_decay = v; return *this; }
+  EngineConfig& set_mu(double v) { mu = v; return *this; }
+  EngineConfig& set_l2(double v) { l2 = v; return *this; }
+  EngineConfig& set_gamma(double v) { gamma = v; return *this; }
+  EngineConfig& set_lambda(double v) { lambda = v; return *this; }
+  EngineConfig& set_k(int64_t v) { k = v; return *this; }
+  EngineConfig& set_tau(double v) { tau = v; return *this; }
+  EngineConfig& set_sigma(double v) { sigma = v; return *this; }
+  EngineConfig& set_max_splits_per_layer(int64_t v) { max_splits_per_layer = v; return *this; }
+  EngineConfig& set_split_policy(SplitPolicy v) { split_policy = v; return *this; }
+  EngineConfig& set_loss(LossKind v) { loss = v; return *this; }
+  EngineConfig& set_prox_scale_by_lr(bool v) { prox_scale_by_lr = v; return *this; }
+  EngineConfig& set_freeze_existing(bool v) { freeze_existing = v; return *this; }
+  EngineConfig& set_eval_every(int64_t v) { eval_every = v; return *this; }
+  EngineConfig& set_seed(uint64_t v) { seed = v; return *this; }
+
+  /// Iterations of the sparse-head phase after resolving the -1 default.
+  int64_t resolved_head_iters() const { return head_iters >= 0 ? head_iters : std::max<int64_t>(1, max_iter / 10); }
+  /// Split cap per layer after resolving the -1 default.
+  int64_t resolved_max_splits() const { return max_splits_per_layer >= 0 ? max_splits_per_layer : k; }
+
+  /// Throws std::invalid_argument naming the first invalid setting and its value.
+  void validate() const;
+};
+
+}  // namespace den::engine

@@ -1,0 +1,77 @@
+#include "engine/growth.h"
+
+#include "engine/masks.h"
+#include "ops/prox.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace den::engine {
+
+namespace {
+
+/// The pre-existing block of augmented `w`: its first `rows` rows restricted to the first `cols`
+/// unit columns plus the bias column, i.e. laid out like W^{t-1} `[rows, cols + 1]`.
+at::Tensor old_block(const at::Tensor& w, int64_t rows, int64_t cols) {
+  const at::Tensor top = w.narrow(0, 0, rows);
+  return at::cat({top.narrow(1, 0, cols), top.narrow(1, w.size(1) - 1, 1)}, 1);
+}
+
+/// Positions of the (at most `limit`) largest entries of `drift` above `sigma`, largest first.
+std::vector<int64_t> largest_above(const at::Tensor& drift, double sigma, int64_t limit) {
+  const at::Tensor values = drift.to(at::kDouble).contiguous();
+  const double* rho = values.data_ptr<double>();
+  std::vector<int64_t> order(values.numel());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [rho](int64_t a, int64_t b) { return rho[a] > rho[b]; });
+  std::vector<int64_t> chosen;
+  for (int64_t i : order) {
+    if (static_cast<int64_t>(chosen.size()) >= limit || !(rho[i] > sigma)) break;
+    chosen.push_back(i);
+  }
+  return chosen;
+}
+
+std::vector<int64_t> to_vector(const at::Tensor& positions) {
+  const at::Tensor p = positions.to(at::kLong).contiguous();
+  return std::vector<int64_t>(p.data_ptr<int64_t>(), p.data_ptr<int64_t>() + p.numel());
+}
+
+}  // namespace
+
+std::vector<std::vector<int64_t>> prune_zero_units(Network& network, graph::UnitGraph& graph,
+                                                   const std::vector<int64_t>& first_new) {
+  std::vector<std::vector<int64_t>> removed(network.num_layers());
+  for (int64_t l = network.num_layers() - 1; l >= 0; --l) {
+    const int64_t n = network.layer_size(l);
+    const at::Tensor zero = ops::row_norms(network.layer(l)).narrow(0, first_new[l], n - first_new[l]).eq(0);
+    removed[l] = to_vector(zero.nonzero().view(-1).add(first_new[l]));
+    network.remove_units(l, removed[l]);
+    graph.remove_units(l, removed[l]);
+  }
+  return removed;
+}
+
+std::vector<SplitPair> split_drifted_units(Network& network, graph::UnitGraph& graph,
+                                           const std::vector<at::Tensor>& previous, double sigma,
+                                           int64_t max_per_layer, int64_t stage,
+                                           std::vector<std::vector<int64_t>>& restored) {
+  std::vector<SplitPair> pairs;
+  restored.assign(network.num_layers(), {});
+  for (int64_t l = 0; l < network.num_layers(); ++l) {
+    const int64_t old_rows = previous[l].size(0);
+    const int64_t old_cols = previous[l].size(1) - 1;
+    const at::Tensor drift = ops::drift_row_norms(old_block(network.layer(l), old_rows, old_cols), previous[l]);
+    for (int64_t i : largest_above(drift, sigma, max_per_layer)) {
+      const int64_t copy = network.duplicate_unit(l, i, stage);
+      graph.split_unit(l, i, stage);
+      at::Tensor row = network.layer(l).select(0, i);
+      row.copy_(pad_augmented(previous[l].narrow(0, i, 1), 1, row.size(0)).squeeze(0));
+      pairs.push_back({l, graph.unit(l, i).id, graph.unit(l, copy).id, drift[i].item<double>()});
+      restored[l].push_back(i);
+    }
+  }
+  return pairs;
+}
+
+}  // namespace den::engine

@@ -1,0 +1,34 @@
+#pragma once
+
+#include "engine/engine.h"
+#include "engine/network.h"
+#include "graph/unit_graph.h"
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace den::engine {
+
+// The structural steps of DEN, apart from training, so that each is exact and testable on its own.
+// Each keeps the Network's tensors and the UnitGraph in the same unit order.
+
+/// Dynamic expansion's pruning: in every layer, the units at positions >= first_new[l] whose
+/// incoming row (weights and bias, NOTE: [augmented rows]) is exactly zero are removed, with their
+/// outgoing columns, top layer first. Returns the removed positions per layer (as they were).
+std::vector<std::vector<int64_t>> prune_zero_units(Network& network, graph::UnitGraph& graph,
+                                                   const std::vector<int64_t>& first_new);
+
+/// Split/duplication (DEN Alg. 1): per layer, the pre-existing units (rows of `previous[l]`) whose
+/// drift rho_i = ||w_i - w_i^{t-1}||_2 over the pre-existing columns and bias exceeds `sigma`, at
+/// most `max_per_layer`, largest first, are duplicated. The copy (born at `stage`) takes the current
+/// row and outgoing column (zero toward other tasks' heads); the original gets its t-1 row back
+/// exactly, with zeros toward units born after t-1. Returns the pairs; `restored[l]` receives the
+/// positions of the originals.
+std::vector<SplitPair> split_drifted_units(Network& network, graph::UnitGraph& graph,
+                                           const std::vector<at::Tensor>& previous, double sigma,
+                                           int64_t max_per_layer, int64_t stage,
+                                           std::vector<std::vector<int64_t>>& restored);
+
+}  // namespace den::engine

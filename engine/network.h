@@ -1,0 +1,79 @@
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace den::engine {
+
+// NOTE: [augmented rows] Each hidden layer is one tensor `[n_l, n_{l-1} + 1]` whose last column is
+// the bias; each task head is `[c_t, n_L + 1]`. A row is then exactly one unit's incoming
+// parameters, so DEN's row-wise operations (group sparsity, drift, split, restore, prune) act on one
+// row, and a unit with a zero row outputs relu(0) = 0 and can be removed without changing anything.
+// The forward pass uses strided views of the weight and bias parts (no copies).
+
+/// The parameters of a DEN network: hidden layers and per-task heads, as leaf tensors with the
+/// layout of NOTE: [augmented rows]. Structure bookkeeping lives in graph::UnitGraph; the engine
+/// keeps both in the same unit order.
+class Network {
+ public:
+  /// Base network with randomly initialized layers (uniform +-1/sqrt(fan_in), zero bias).
+  Network(int64_t input_dim, const std::vector<int64_t>& hidden, at::Generator generator);
+
+  int64_t input_dim() const { return input_dim_; }
+  int64_t num_layers() const { return static_cast<int64_t>(layers_.size()); }
+  int64_t layer_size(int64_t layer) const { return layers_[layer].size(0); }
+  int64_t num_heads() const { return static_cast<int64_t>(heads_.size()); }
+
+  /// Augmented weights of hidden layer `layer` (0-based).
+  at::Tensor& layer(int64_t layer) { return layers_[layer]; }
+  const at::Tensor& layer(int64_t layer) const { return layers_[layer]; }
+  /// Augmented weights of the head of 1-based task `task`.
+  at::Tensor& head(int64_t task) { return heads_[task - 1]; }
+  const at::Tensor& head(int64_t task) const { return heads_[task - 1]; }
+  std::vector<at::Tensor>& layers() { return layers_; }
+  const std::vector<at::Tensor>& layers() const { return layers_; }
+
+  /// Appends a randomly initialized head with `num_outputs` outputs; returns its task id.
+  int64_t add_head(int64_t num_outputs);
+
+  /// Hidden activations of the top layer for `x` `[N, input_dim]`.
+  at::Tensor features(const at::Tensor& x) const;
+  /// Logits of task `task`'s head for `x`: `[N, c_task]`.
+  at::Tensor logits(int64_t task, const at::Tensor& x) const;
+
+  /// Appends `count` units to hidden layer `layer`: random rows there, random columns in the layer
+  /// above (or in the head of `trainable_head`, zero in every other head, which stay frozen).
+  void add_units(int64_t layer, int64_t count, int64_t trainable_head);
+  /// Removes the units at `positions` of `layer` with their outgoing columns.
+  void remove_units(int64_t layer, const std::vector<int64_t>& positions);
+  /// Appends a copy of unit `position` of `layer` (row and outgoing column; zero in heads other
+  /// than `trainable_head`); returns the copy's position.
+  int64_t duplicate_unit(int64_t layer, int64_t position, int64_t trainable_head);
+
+  /// Deep copy of the hidden layers (the heads are not needed as drift anchors).
+  std::vector<at::Tensor> snapshot_layers() const;
+  /// Number of parameters (weights and biases of all layers and heads).
+  int64_t num_params() const;
+  /// Number of nonzero parameters.
+  int64_t num_nonzero_params() const;
+
+  /// Forward pass through explicit augmented layers and head (used by compacted predictions).
+  static at::Tensor forward(const std::vector<at::Tensor>& layers, const at::Tensor& head, const at::Tensor& x);
+
+ private:
+  at::Tensor random_block(int64_t rows, int64_t fan_in, int64_t cols);
+  /// The tensors that hold `layer`'s outgoing columns: the next layer, or every head.
+  std::vector<at::Tensor*> consumers_of(int64_t layer);
+
+  int64_t input_dim_;
+  at::Generator generator_;
+  std::vector<at::Tensor> layers_;
+  std::vector<at::Tensor> heads_;
+};
+
+/// One affine map `x W^T + b` for an augmented weight `[n_out, n_in + 1]`, as strided views.
+at::Tensor affine(const at::Tensor& x, const at::Tensor& augmented);
+
+}  // namespace den::engine

@@ -1,0 +1,46 @@
+#pragma once
+
+#include "engine/engine.h"
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+namespace den::engine {
+
+/// Test metrics of every task seen, after one task.
+struct TaskEvaluation {
+  int64_t after_task = 0;
+  std::vector<double> accuracy;  ///< per task seen so far (1..after_task)
+  std::vector<double> auroc;
+};
+
+/// The outcome of learning a whole stream.
+struct RunResult {
+  std::vector<TaskReport> tasks;
+  std::vector<TaskEvaluation> evaluations;  ///< one per task, in order
+  /// R[i][j]: test metric of task j after task i (0-based, j <= i).
+  std::vector<std::vector<double>> accuracy_matrix;
+  std::vector<std::vector<double>> auroc_matrix;
+  double avg_accuracy = 0.0;  ///< mean of the last row
+  double avg_auroc = 0.0;
+  double bwt = 0.0;           ///< backward transfer of accuracy
+  double bwt_auroc = 0.0;
+  int64_t params = 0;
+  int64_t base_params = 0;
+  double seconds = 0.0;
+};
+
+/// Callbacks of a stream run: progress inside a task, and a task's report with its evaluation.
+struct RunCallbacks {
+  ProgressCallback progress;
+  std::function<void(const TaskReport&, const TaskEvaluation&)> task_done;
+};
+
+/// Feeds tasks 1..num_tasks from `make_task` to `engine`, evaluating every task seen so far on its
+/// test split after each one (the accuracy and AUROC matrices). Only the test splits of earlier
+/// tasks are kept, so memory does not grow with the training data of the stream.
+RunResult run_stream(Engine& engine, int64_t num_tasks, const std::function<Task(int64_t)>& make_task,
+                     const RunCallbacks& callbacks = {});
+
+}  // namespace den::engine

@@ -1,0 +1,50 @@
+#include "engine/engine.h"
+#include "engine/masks.h"
+
+namespace den::engine {
+
+// DEN Alg. 2, selective retraining:
+//  a. train only the new head H_t with the L1 prox, so it connects to few top units;
+//  b. find the subnetwork S those connections reach (BFS over nonzero weights, graph module);
+//  c. retrain only weights between units of S (and H_t) on loss + lambda*||W_S - W_S^{t-1}||^2 +
+//     l2*||W_S||^2 with the L1 prox. Every other weight keeps its exact bits (masked Adam step).
+graph::Subnetwork Engine::selective_retrain(int64_t t, const Task& task, const std::vector<at::Tensor>& previous,
+                                            const ProgressCallback& progress, TaskReport& report) {
+  PhaseSpec head_spec;
+  head_spec.name = "head";
+  head_spec.max_iter = config_.resolved_head_iters();
+  head_spec.l2 = config_.l2;
+  head_spec.mu = config_.mu;
+  head_spec.params.push_back({&network_.head(t), {}, {}, {}});
+  report.phases.push_back(trainer_.train(network_, t, task, head_spec, progress));
+
+  std::vector<at::Tensor> patterns;
+  for (const at::Tensor& w : network_.layers()) patterns.push_back(w.narrow(1, 0, w.size(1) - 1).ne(0));
+  const at::Tensor& head = network_.head(t);
+  graph::Subnetwork selected = graph::select_subnetwork(patterns, head.narrow(1, 0, head.size(1) - 1).ne(0));
+  for (const std::vector<int64_t>& units : selected.hidden) {
+    report.selected_units.push_back(static_cast<int64_t>(units.size()));
+  }
+
+  PhaseSpec spec;
+  spec.name = "selective";
+  spec.max_iter = config_.max_iter;
+  spec.l2 = config_.l2;
+  spec.lambda = config_.lambda;
+  spec.mu = config_.mu;
+  for (int64_t l = 0; l < network_.num_layers(); ++l) {
+    if (selected.hidden[l].empty()) continue;
+    const at::Tensor rows = selector(network_.layer_size(l), selected.hidden[l]);
+    const at::Tensor cols = l == 0 ? selector(network_.input_dim(), selected.inputs)
+                                   : selector(network_.layer_size(l - 1), selected.hidden[l - 1]);
+    const at::Tensor trainable = outer_and(rows, with_bias(cols, true));
+    spec.params.push_back({&network_.layer(l), element_mask(trainable, trainable), previous[l], {}});
+  }
+  spec.params.push_back({&network_.head(t), {}, {}, {}});
+  report.phases.push_back(trainer_.train(network_, t, task, spec, progress));
+  report.val_loss_after_selective = trainer_.evaluate_loss(network_, t, task.val_x, task.val_y);
+  report.subnetwork = selected;
+  return selected;
+}
+
+}  // namespace den::engine

@@ -1,0 +1,45 @@
+#include "engine/engine.h"
+#include "engine/growth.h"
+#include "engine/masks.h"
+
+namespace den::engine {
+
+// DEN Alg. 1, split/duplication: a pre-existing unit whose incoming weights drifted by
+// rho_i = ||w_i^t - w_i^{t-1}||_2 > sigma is duplicated. The copy, born at t, takes the current row
+// and outgoing column; the original gets its t-1 row back exactly (zeros toward units born at t),
+// so earlier tasks see it as it was. Then the task retrains with the drift penalty
+// lambda*||W - W^{t-1}||^2 on the pre-existing block; restored originals stay frozen.
+void Engine::split(int64_t t, const Task& task, const std::vector<at::Tensor>& previous,
+                   const graph::Subnetwork& selected, const ProgressCallback& progress, TaskReport& report) {
+  const int64_t num_layers = network_.num_layers();
+  std::vector<std::vector<int64_t>> restored;
+  report.split_pairs = split_drifted_units(network_, graph_, previous, config_.sigma, config_.resolved_max_splits(), t,
+                                           restored);
+  for (int64_t l = 0; l < num_layers; ++l) report.split[l] = static_cast<int64_t>(restored[l].size());
+  if (report.split_pairs.empty()) return;
+
+  PhaseSpec spec;
+  spec.name = "split";
+  spec.max_iter = config_.max_iter;
+  spec.l2 = config_.l2;
+  spec.lambda = config_.lambda;
+  spec.mu = config_.mu;
+  for (int64_t l = 0; l < num_layers; ++l) {
+    at::Tensor& w = network_.layer(l);
+    const int64_t n = w.size(0);
+    const int64_t n_in = w.size(1) - 1;
+    const at::Tensor kept = selector(n, restored[l]).logical_not();
+    const at::Tensor unit_trainable =
+        selector(n, graph_.units_born_at(l, t)).logical_or(selector(n, selected.hidden[l])).logical_and(kept);
+    const at::Tensor new_cols = l == 0 ? at::zeros({n_in}, at::kBool) : selector(n_in, graph_.units_born_at(l - 1, t));
+    const at::Tensor trainable = outer_or(unit_trainable, with_bias(new_cols, false)).logical_and(kept.unsqueeze(1));
+    const int64_t old_rows = previous[l].size(0);
+    const int64_t old_cols = previous[l].size(1) - 1;
+    const at::Tensor anchored = outer_and(range_selector(n, 0, old_rows), with_bias(range_selector(n_in, 0, old_cols), true));
+    spec.params.push_back({&w, element_mask(trainable, anchored), pad_augmented(previous[l], n, n_in + 1), {}});
+  }
+  spec.params.push_back({&network_.head(t), {}, {}, {}});
+  report.phases.push_back(trainer_.train(network_, t, task, spec, progress));
+}
+
+}  // namespace den::engine

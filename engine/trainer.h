@@ -1,0 +1,82 @@
+#pragma once
+
+#include "engine/config.h"
+#include "engine/network.h"
+#include "engine/task.h"
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace den::engine {
+
+/// One tensor trained in a phase, with what may change and how it is regularized.
+struct TrainableParam {
+  at::Tensor* tensor = nullptr;  ///< leaf parameter, updated in place
+  at::Tensor mask;               ///< uint8 ops::kTrainable | ops::kAnchored per element; undefined = all trainable
+  at::Tensor anchor;             ///< drift anchor (W^{t-1}, zero-padded to the current shape) where kAnchored
+  at::Tensor group_rows;         ///< uint8 `[rows]`: rows under the group-lasso prox; undefined = none
+};
+
+/// A training phase: which tensors move, the regularizer strengths, and the iteration budget.
+struct PhaseSpec {
+  std::string name;
+  int64_t max_iter = 0;
+  double l2 = 0.0;      ///< l2 * ||W||^2 on trainable elements
+  double lambda = 0.0;  ///< lambda * ||W - W^{t-1}||^2 on anchored elements
+  double mu = 0.0;      ///< L1 prox threshold per step
+  double gamma = 0.0;   ///< group prox threshold per step on group_rows
+  std::vector<TrainableParam> params;
+};
+
+/// What a finished phase reports.
+struct PhaseResult {
+  std::string name;
+  int64_t iterations = 0;
+  double train_loss = 0.0;  ///< moving average of the mini-batch data loss at the end
+  double val_loss = 0.0;    ///< validation data loss at the end
+  double seconds = 0.0;
+  bool early_stopped = false;
+};
+
+/// A progress report, sent every `eval_every` iterations and at the end of a phase.
+struct ProgressEvent {
+  int64_t task = 0;
+  std::string phase;
+  int64_t iteration = 0;
+  int64_t max_iter = 0;
+  double train_loss = 0.0;
+  double val_loss = 0.0;
+};
+using ProgressCallback = std::function<void(const ProgressEvent&)>;
+
+/// Data loss of `logits` `[N, c]` against labels `[N]`: mean softmax cross-entropy, or mean
+/// per-output sigmoid BCE against one-hot targets.
+at::Tensor data_loss(const at::Tensor& logits, const at::Tensor& labels, LossKind loss);
+
+/// Class scores in [0, 1] from logits: softmax rows, or per-output sigmoids.
+at::Tensor scores_from_logits(const at::Tensor& logits, LossKind loss);
+
+/// Mini-batch training of one phase: shuffled epochs, Adam with staircase lr decay per epoch, the
+/// masked fused step of ops/adam.h, the group prox, and early stopping on the moving mean of the
+/// validation loss. Optimizer state is created once per phase (a fresh Adam per phase, as in the
+/// released code) and never reallocated per step.
+class Trainer {
+ public:
+  Trainer(EngineConfig config, at::Generator generator);
+
+  PhaseResult train(Network& network, int64_t task_id, const Task& task, const PhaseSpec& spec,
+                    const ProgressCallback& progress) const;
+
+  /// Mean data loss of task `task_id`'s head on (x, y), evaluated in chunks without autograd.
+  double evaluate_loss(const Network& network, int64_t task_id, const at::Tensor& x, const at::Tensor& y) const;
+
+ private:
+  EngineConfig config_;
+  at::Generator generator_;
+};
+
+}  // namespace den::engine

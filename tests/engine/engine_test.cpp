@@ -1,0 +1,161 @@
+#include "engine/engine.h"
+#include "engine/metrics.h"
+#include "engine/run.h"
+#include "synthetic.h"
+
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+
+namespace den::engine {
+
+namespace {
+
+EngineConfig small_config() {
+  return EngineConfig().set_hidden({24, 12}).set_max_iter(300).set_batch_size(64).set_eval_every(50).set_k(4);
+}
+
+testing::SyntheticSpec spec() { return {}; }
+
+}  // namespace
+
+TEST(Engine, SelectiveRetrainingLeavesWeightsOutsideTheSubnetworkBitIdentical) {
+  // Strong L1 so task 1 is sparse: the zero features lose all their weights, and with k = 0 and a
+  // huge sigma task 2 is selective retraining alone.
+  Engine engine(small_config().set_mu(1e-3).set_lr(3e-3).set_l2(0).set_k(0).set_sigma(1e9), spec().dim);
+  engine.add_task(testing::synthetic_task(1));
+  const std::vector<at::Tensor> before = engine.network().snapshot_layers();
+  const TaskReport report = engine.add_task(testing::synthetic_task(2));
+
+  const graph::Subnetwork& s = report.subnetwork;
+  ASSERT_EQ(s.hidden.size(), 2u);
+  EXPECT_LT(static_cast<int64_t>(s.inputs.size()), spec().dim);  // zero features are not reached
+  bool changed_inside = false;
+  for (int64_t l = 0; l < 2; ++l) {
+    const at::Tensor& after = engine.network().layer(l);
+    ASSERT_EQ(after.sizes(), before[l].sizes());
+    const std::vector<int64_t>& cols = l == 0 ? s.inputs : s.hidden[0];
+    at::Tensor inside = at::zeros_like(after, at::kBool);
+    for (int64_t r : s.hidden[l]) {
+      for (int64_t c : cols) inside[r][c] = true;
+      inside[r][after.size(1) - 1] = true;  // the bias belongs to the unit
+    }
+    const at::Tensor outside = inside.logical_not();
+    EXPECT_TRUE(at::equal(after.masked_select(outside), before[l].masked_select(outside))) << "layer " << l;
+    changed_inside |= !at::equal(after.masked_select(inside), before[l].masked_select(inside));
+  }
+  EXPECT_TRUE(changed_inside);
+}
+
+TEST(Engine, EarlierTaskOutputsAreBitIdenticalAfterATaskThatOnlyAddsUnits) {
+  Engine engine(small_config().set_freeze_existing(true).set_tau(0), spec().dim);
+  engine.add_task(testing::synthetic_task(1));
+  const at::Tensor x = testing::synthetic_task(9).test_x;
+  const at::Tensor before = engine.predict(1, x);
+  const TaskReport r2 = engine.add_task(testing::synthetic_task(2));
+  const TaskReport r3 = engine.add_task(testing::synthetic_task(3));
+  EXPECT_TRUE(r2.expanded);
+  EXPECT_GT(engine.graph().layer_size(0), 24);  // units were added
+  EXPECT_TRUE(at::equal(engine.predict(1, x), before));
+  EXPECT_EQ(engine.predict(2, x).size(1), 3);
+  (void)r3;
+}
+
+TEST(Engine, UnitsBornLaterDoNotEnterEarlierTasks) {
+  Engine engine(small_config().set_tau(0).set_sigma(0.01), spec().dim);
+  engine.add_task(testing::synthetic_task(1));
+  engine.add_task(testing::synthetic_task(2));
+  // Task 1's prediction equals a forward pass through the units born at stage 1 only.
+  const at::Tensor x = testing::synthetic_task(9).test_x;
+  std::vector<at::Tensor> layers;
+  at::Tensor cols;
+  for (int64_t l = 0; l < 2; ++l) {
+    const std::vector<int64_t> rows = engine.graph().visible_units(l, 1);
+    EXPECT_EQ(static_cast<int64_t>(rows.size()), small_config().hidden[l]);
+    at::Tensor w = engine.network().layer(l).index_select(0, at::tensor(rows));
+    if (cols.defined()) w = w.index_select(1, cols);
+    layers.push_back(w);
+    std::vector<int64_t> next = rows;
+    next.push_back(engine.network().layer_size(l));
+    cols = at::tensor(next);
+  }
+  const at::Tensor expected = Network::forward(layers, engine.network().head(1).index_select(1, cols), x);
+  EXPECT_TRUE(at::allclose(engine.predict(1, x), expected, 1e-5, 1e-6));
+}
+
+TEST(Engine, LearnsThreeTasksAndGrows) {
+  Engine engine(small_config().set_tau(0), spec().dim);
+  const RunResult result = run_stream(engine, 3, [](int64_t t) { return testing::synthetic_task(100 + t); });
+  ASSERT_EQ(result.tasks.size(), 3u);
+  for (const auto& row : result.accuracy_matrix) {
+    for (double acc : row) EXPECT_GT(acc, 0.8);  // chance is 1/3
+  }
+  EXPECT_GT(result.avg_auroc, 0.9);
+  int64_t added = 0;
+  for (const TaskReport& r : result.tasks) {
+    for (int64_t a : r.added) added += a;
+  }
+  EXPECT_GT(added, 0);
+  EXPECT_GT(result.params, result.base_params);
+  EXPECT_EQ(engine.graph().num_heads(), 3);
+}
+
+TEST(Engine, RejectsBadTasksAndStaysUnchanged) {
+  Engine engine(small_config().set_max_iter(20), spec().dim);
+  testing::SyntheticSpec wide = spec();
+  wide.dim = 21;
+  engine::Task wrong_width = testing::synthetic_task(1, wide);
+  EXPECT_THROW(engine.add_task(wrong_width), std::invalid_argument);
+  engine::Task bad_label = testing::synthetic_task(1);
+  bad_label.train_y[3] = 7;
+  try {
+    engine.add_task(bad_label);
+    FAIL() << "expected an error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("label 7"), std::string::npos) << e.what();
+  }
+  engine::Task nan_task = testing::synthetic_task(1);
+  nan_task.val_x[5][2] = std::nanf("");
+  EXPECT_THROW(engine.add_task(nan_task), std::invalid_argument);
+  engine::Task empty = testing::synthetic_task(1);
+  empty.train_x = at::empty({0, spec().dim});
+  empty.train_y = at::empty({0}, at::kLong);
+  EXPECT_THROW(engine.add_task(empty), std::invalid_argument);
+  EXPECT_EQ(engine.num_tasks(), 0);
+  EXPECT_EQ(engine.graph().num_heads(), 0);
+}
+
+TEST(Engine, PredictRejectsUnknownTaskWrongWidthAndNaN) {
+  Engine engine(small_config().set_max_iter(20), spec().dim);
+  EXPECT_THROW(engine.predict(1, at::zeros({2, spec().dim})), std::invalid_argument);
+  engine.add_task(testing::synthetic_task(1));
+  try {
+    engine.predict(2, at::zeros({2, spec().dim}));
+    FAIL() << "expected an error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown task id 2"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(engine.predict(0, at::zeros({2, spec().dim})), std::invalid_argument);
+  EXPECT_THROW(engine.predict(1, at::zeros({2, spec().dim + 1})), std::invalid_argument);
+  at::Tensor x = at::zeros({2, spec().dim});
+  x[1][0] = std::nanf("");
+  EXPECT_THROW(engine.predict(1, x), std::invalid_argument);
+  EXPECT_EQ(engine.predict(1, at::zeros({2, spec().dim})).sizes(), (std::vector<int64_t>{2, 3}));
+}
+
+TEST(Engine, ConstructorValidatesConfigAndWidth) {
+  EXPECT_THROW(Engine(EngineConfig().set_hidden({10, 0}), 5), std::invalid_argument);
+  EXPECT_THROW(Engine(EngineConfig(), 0), std::invalid_argument);
+}
+
+TEST(Engine, SigmoidHeadsLearnToo) {
+  Engine engine(small_config().set_loss(LossKind::Sigmoid), spec().dim);
+  const engine::Task task = testing::synthetic_task(5);
+  engine.add_task(task);
+  EXPECT_GT(accuracy(engine.predict_scores(1, task.test_x), task.test_y), 0.8);
+  const at::Tensor scores = engine.predict_scores(1, task.test_x);
+  EXPECT_GE(scores.min().item<float>(), 0.0f);
+  EXPECT_LE(scores.max().item<float>(), 1.0f);
+}
+
+}  // namespace den::engine

@@ -1,0 +1,89 @@
+#include "engine/growth.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
+
+namespace den::engine {
+
+namespace {
+
+struct Fixture {
+  Network net{6, {5, 4}, at::make_generator<at::CPUGeneratorImpl>(3)};
+  graph::UnitGraph graph{6, {5, 4}};
+  Fixture() {
+    net.add_head(2);
+    graph.add_head(1, 2);
+  }
+};
+
+}  // namespace
+
+TEST(PruneZeroUnits, RemovesExactlyTheNewUnitsWithZeroGroupsAndTheirColumns) {
+  Fixture f;
+  const std::vector<int64_t> first_new = {5, 4};
+  for (int64_t l = 0; l < 2; ++l) {
+    f.net.add_units(l, 3, 1);
+    f.graph.add_units(l, 3, 2, graph::Origin::Expanded);
+  }
+  // New units 5 and 7 of layer 0 and 6 of layer 1 end with zero groups (weights and bias);
+  // old unit 0 of layer 0 is zero too but is not new, so it stays.
+  for (int64_t p : {5, 7}) f.net.layer(0).select(0, p).zero_();
+  f.net.layer(1).select(0, 6).zero_();
+  f.net.layer(0).select(0, 0).zero_();
+  const at::Tensor l0 = f.net.layer(0).clone(), l1 = f.net.layer(1).clone(), head = f.net.head(1).clone();
+
+  const auto removed = prune_zero_units(f.net, f.graph, first_new);
+  EXPECT_EQ(removed[0], (std::vector<int64_t>{5, 7}));
+  EXPECT_EQ(removed[1], (std::vector<int64_t>{6}));
+  EXPECT_EQ(f.graph.layer_sizes(), (std::vector<int64_t>{6, 6}));
+  EXPECT_TRUE(at::equal(f.net.layer(0), l0.index_select(0, at::tensor({0L, 1L, 2L, 3L, 4L, 6L}))));
+  // Layer 1 lost row 6 and the columns of layer 0's units 5 and 7.
+  const at::Tensor kept_rows = at::tensor({0L, 1L, 2L, 3L, 4L, 5L});
+  const at::Tensor kept_cols = at::tensor({0L, 1L, 2L, 3L, 4L, 6L, 8L});
+  EXPECT_TRUE(at::equal(f.net.layer(1), l1.index_select(0, kept_rows).index_select(1, kept_cols)));
+  EXPECT_TRUE(at::equal(f.net.head(1), head.index_select(1, at::tensor({0L, 1L, 2L, 3L, 4L, 5L, 7L}))));
+  EXPECT_EQ(f.graph.removed_units().size(), 3u);
+}
+
+TEST(SplitDriftedUnits, RestoresOldRowsExactlyAndGivesCopiesTheCurrentOnes) {
+  Fixture f;
+  const std::vector<at::Tensor> previous = f.net.snapshot_layers();
+  // Drift unit 1 of layer 0 by 0.3 and unit 3 by 0.2 (both above sigma = 0.1), unit 4 by 0.05.
+  f.net.layer(0).select(0, 1).add_(0.3 / std::sqrt(7.0));
+  f.net.layer(0).select(0, 3).add_(0.2 / std::sqrt(7.0));
+  f.net.layer(0).select(0, 4).add_(0.05 / std::sqrt(7.0));
+  const at::Tensor drifted = f.net.layer(0).clone();
+  const at::Tensor above = f.net.layer(1).clone();
+
+  std::vector<std::vector<int64_t>> restored;
+  const auto pairs = split_drifted_units(f.net, f.graph, previous, /*sigma=*/0.1, /*max_per_layer=*/1, /*stage=*/2,
+                                         restored);
+  ASSERT_EQ(pairs.size(), 1u);  // capped at one per layer: the largest drift wins
+  EXPECT_EQ(restored[0], (std::vector<int64_t>{1}));
+  EXPECT_TRUE(restored[1].empty());
+  EXPECT_NEAR(pairs[0].drift, 0.3, 1e-5);
+  EXPECT_TRUE(at::equal(f.net.layer(0).select(0, 1), previous[0].select(0, 1)));  // exact old weights
+  EXPECT_TRUE(at::equal(f.net.layer(0).select(0, 5), drifted.select(0, 1)));      // copy has the new ones
+  EXPECT_TRUE(at::equal(f.net.layer(0).select(0, 3), drifted.select(0, 3)));      // not split: untouched
+  EXPECT_TRUE(at::equal(f.net.layer(1).select(1, 5), above.select(1, 1)));        // outgoing column copied
+  EXPECT_EQ(f.graph.unit(0, 5).origin, graph::Origin::Split);
+  EXPECT_EQ(f.graph.unit(0, 5).split_from, f.graph.unit(0, 1).id);
+  EXPECT_EQ(f.graph.unit(0, 5).birth_stage, 2);
+}
+
+TEST(SplitDriftedUnits, RestoredRowHasZerosTowardUnitsBornLater) {
+  Fixture f;
+  const std::vector<at::Tensor> previous = f.net.snapshot_layers();
+  f.net.add_units(0, 2, 1);
+  f.graph.add_units(0, 2, 2, graph::Origin::Expanded);
+  f.net.layer(1).select(0, 2).add_(1.0);
+  std::vector<std::vector<int64_t>> restored;
+  split_drifted_units(f.net, f.graph, previous, 0.1, 10, 2, restored);
+  ASSERT_EQ(restored[1], (std::vector<int64_t>{2}));
+  const at::Tensor row = f.net.layer(1).select(0, 2);
+  EXPECT_TRUE(at::equal(row.narrow(0, 0, 5), previous[1].select(0, 2).narrow(0, 0, 5)));
+  EXPECT_TRUE(at::equal(row.narrow(0, 5, 2), at::zeros({2})));
+  EXPECT_EQ(row[7].item<float>(), previous[1][2][5].item<float>());  // bias
+}
+
+}  // namespace den::engine
