@@ -42,11 +42,15 @@ std::vector<int64_t> parse_hidden(const std::string& text) {
   return sizes;
 }
 
-/// Sets the intra-op threads of ATen and of OpenBLAS, which keeps its own pool: both at `threads`,
-/// and they never run at the same time, so the cores are not oversubscribed.
+// NOTE: [threads] OpenBLAS keeps its own thread pool whose idle workers spin (sched_yield) for a
+// while after every sgemm, and OpenMP workers spin too. Running both pools at `threads` puts up to
+// 2x threads on the cores and the spinners steal time from the matrix products (measured: 9.5 s
+// versus 6.3 s for 300 steps here). The products are where the time goes, so OpenBLAS gets all
+// `threads` and ATen's element-wise ops (memory-bound, small at these layer sizes) run on the
+// calling thread.
 void set_threads(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  at::set_num_threads(threads);
+  at::set_num_threads(1);
   using SetThreads = void (*)(int);
   if (auto* openblas = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) openblas(threads);
 }
@@ -162,6 +166,7 @@ int run_command(RunOptions& o) {
               data::to_string(o.stream.protocol).c_str(), static_cast<long long>(stream.num_tasks()), o.hidden.c_str(),
               static_cast<long long>(o.engine.max_iter), static_cast<unsigned long long>(o.engine.seed));
   print_table_header(stdout);
+  std::fflush(stdout);
   callbacks.task_done = [&tasks](const engine::TaskReport& report, const engine::TaskEvaluation& evaluation) {
     print_table_row(stdout, report, evaluation);
     tasks.push_back(task_json(report, evaluation));

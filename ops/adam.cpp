@@ -31,6 +31,53 @@ bool any_anchored(const uint8_t* mask, int64_t n) {
   return false;
 }
 
+template <typename T>
+struct AdamPointers {
+  T* w;
+  const T* g;
+  T* m;
+  T* v;
+  const T* anchor;
+  const uint8_t* mask;
+};
+
+template <typename T>
+struct AdamScalars {
+  T two_l2, two_drift, l1_threshold;
+};
+
+// NOTE: [branch-free masked step] Every element is computed and the mask only selects between the
+// new and the old values. A `continue` on masked-out elements kept GCC from vectorizing the loop
+// (scalar sqrt and divide: 4x slower than the sgemm of the same step); a select keeps the old bits
+// exactly and vectorizes. Soft-threshold by 0 is the identity on trainable elements.
+template <typename T, bool kMasked, bool kDrift>
+void adam_range(const AdamPointers<T>& p, const AdamScalars<T>& k, const AdamStepConsts& consts, int64_t begin,
+                int64_t end) {
+  for (int64_t i = begin; i < end; ++i) {
+    const T w = p.w[i];
+    // d/dw of l2*||w||^2 (DEN Eq. 4) and of lambda*||W - W^{t-1}||^2 (DEN Eq. 6, drift penalty).
+    T g = p.g[i] + k.two_l2 * w;
+    if constexpr (kDrift) {
+      const T anchored = (p.mask[i] & kAnchored) ? T(1) : T(0);
+      g += anchored * k.two_drift * (w - p.anchor[i]);
+    }
+    T m = p.m[i];
+    T v = p.v[i];
+    // L1 proximal step for the mu*||W||_1 terms of DEN Eqs. 2, 3 and 5, after the gradient step.
+    const T updated = soft_threshold(adam_update(w, g, m, v, consts), k.l1_threshold);
+    if constexpr (kMasked) {
+      const bool trainable = (p.mask[i] & kTrainable) != 0;
+      p.w[i] = trainable ? updated : w;
+      p.m[i] = trainable ? m : p.m[i];
+      p.v[i] = trainable ? v : p.v[i];
+    } else {
+      p.w[i] = updated;
+      p.m[i] = m;
+      p.v[i] = v;
+    }
+  }
+}
+
 }  // namespace
 
 void masked_adam_step_(at::Tensor& param, const at::Tensor& grad, at::Tensor& exp_avg, at::Tensor& exp_avg_sq,
@@ -67,35 +114,17 @@ void masked_adam_step_(at::Tensor& param, const at::Tensor& grad, at::Tensor& ex
                               static_cast<float>(bc1),           static_cast<float>(std::sqrt(bc2))};
 
   AT_DISPATCH_FLOATING_TYPES(param.scalar_type(), "masked_adam_step_", [&] {
-    scalar_t* wp = param.data_ptr<scalar_t>();
-    const scalar_t* gp = grad.data_ptr<scalar_t>();
-    scalar_t* mp1 = exp_avg.data_ptr<scalar_t>();
-    scalar_t* vp = exp_avg_sq.data_ptr<scalar_t>();
-    const scalar_t* ap = use_drift ? a.data_ptr<scalar_t>() : nullptr;
-    const auto two_l2 = static_cast<scalar_t>(2.0 * options.l2);
-    const auto two_drift = static_cast<scalar_t>(2.0 * options.drift);
-    const auto thr = static_cast<scalar_t>(options.l1_threshold);
-    const bool use_l2 = options.l2 > 0.0;
-    const bool use_l1 = options.l1_threshold > 0.0;
-
+    AdamPointers<scalar_t> p{param.data_ptr<scalar_t>(), grad.data_ptr<scalar_t>(), exp_avg.data_ptr<scalar_t>(),
+                             exp_avg_sq.data_ptr<scalar_t>(), use_drift ? a.data_ptr<scalar_t>() : nullptr, mp};
+    const AdamScalars<scalar_t> k{static_cast<scalar_t>(2.0 * options.l2), static_cast<scalar_t>(2.0 * options.drift),
+                                  static_cast<scalar_t>(options.l1_threshold)};
     at::parallel_for(0, n, detail::kElementGrain, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        const uint8_t bits = mp != nullptr ? mp[i] : kTrainable;
-        // Masked-out elements are not even read back: param and state stay bit-for-bit.
-        if (!(bits & kTrainable)) continue;
-        scalar_t w = wp[i];
-        scalar_t g = gp[i];
-        // d/dw of l2*||w||^2 (DEN Eq. 4) and of lambda*||W - W^{t-1}||^2 (DEN Eq. 6, drift penalty).
-        if (use_l2) g += two_l2 * w;
-        if (ap != nullptr && (bits & kAnchored)) g += two_drift * (w - ap[i]);
-        scalar_t m1 = mp1[i];
-        scalar_t v = vp[i];
-        w = adam_update(w, g, m1, v, consts);
-        // L1 proximal step for the mu*||W||_1 terms of DEN Eqs. 2, 3 and 5, after the gradient step.
-        if (use_l1) w = soft_threshold(w, thr);
-        wp[i] = w;
-        mp1[i] = m1;
-        vp[i] = v;
+      if (mp == nullptr) {
+        adam_range<scalar_t, false, false>(p, k, consts, begin, end);
+      } else if (use_drift) {
+        adam_range<scalar_t, true, true>(p, k, consts, begin, end);
+      } else {
+        adam_range<scalar_t, true, false>(p, k, consts, begin, end);
       }
     });
   });

@@ -13,10 +13,12 @@ namespace den::ops {
 constexpr uint8_t kTrainable = 1;  ///< the element is updated
 constexpr uint8_t kAnchored = 2;   ///< the element is pulled toward its anchor (drift penalty)
 
-/// Soft-threshold (L1 proximal operator): sign(w) * max(|w| - t, 0).
+/// Soft-threshold (L1 proximal operator): sign(w) * max(|w| - t, 0), written as w - clamp(w, -t, t)
+/// so that it is branch-free (vectorizes) and a NaN stays NaN instead of being hidden as 0.
 template <typename T>
 DEN_HOST_DEVICE T soft_threshold(T w, T t) {
-  return w > t ? w - t : (w < -t ? w + t : T(0));
+  const T low = w < -t ? -t : w;
+  return w - (low > t ? t : low);
 }
 
 /// Group shrink factor (group-lasso proximal operator, DEN Eq. 5 with the l2,1 term):
