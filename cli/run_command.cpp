@@ -4,17 +4,15 @@
 #include "data/idx_reader.h"
 #include "engine/engine.h"
 #include "engine/run.h"
+#include "engine/threads.h"
 
-#include <ATen/Parallel.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <dlfcn.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <sstream>
-#include <thread>
 
 namespace den::cli {
 
@@ -40,19 +38,6 @@ std::vector<int64_t> parse_hidden(const std::string& text) {
   }
   if (sizes.empty()) throw std::invalid_argument("--hidden is empty; give sizes like 312,128");
   return sizes;
-}
-
-// NOTE: [threads] OpenBLAS keeps its own thread pool whose idle workers spin (sched_yield) for a
-// while after every sgemm, and OpenMP workers spin too. Running both pools at `threads` puts up to
-// 2x threads on the cores and the spinners steal time from the matrix products (measured: 9.5 s
-// versus 6.3 s for 300 steps here). The products are where the time goes, so OpenBLAS gets all
-// `threads` and ATen's element-wise ops (memory-bound, small at these layer sizes) run on the
-// calling thread.
-void set_threads(int threads) {
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  at::set_num_threads(1);
-  using SetThreads = void (*)(int);
-  if (auto* openblas = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) openblas(threads);
 }
 
 /// Progress on stderr: an updating line on a terminal, otherwise a line per 1000 iterations.
@@ -133,7 +118,7 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
                 "Grow only: skip selective retraining and splits, so earlier tasks never change");
   run->add_option("--eval-every", c.eval_every, "Iterations between validation evaluations")->capture_default_str();
   run->add_option("--seed", c.seed, "Random seed (data stream and training)")->capture_default_str();
-  run->add_option("--threads", o.threads, "Threads for ATen and OpenBLAS (0 = all cores)")
+  run->add_option("--threads", o.threads, "Threads for the matrix products; element-wise ops use one (0 = all cores)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   run->add_option("--report", o.report_path, "Write a JSON report to this file");
@@ -149,7 +134,7 @@ int run_command(RunOptions& o) {
   o.stream.seed = o.engine.seed;
   o.engine.validate();
   if (!o.report_path.empty()) check_writable(o.report_path);
-  set_threads(o.threads);
+  engine::configure_threads(o.threads);
 
   auto err = spdlog::stderr_color_mt("den.cli");
   err->set_pattern("%v");

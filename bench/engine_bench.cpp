@@ -1,0 +1,152 @@
+// Google Benchmark suite for the engine: the phases of add_task, cost growth over tasks, and
+// predict latency. Every figure comes with its ratio to sgemm (or to a plain Linear stack)
+// measured in the same process, since only ratios are stable on a shared machine.
+
+#include "bench/bench_util.h"
+#include "engine/engine.h"
+
+#include <ATen/Parallel.h>
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <numeric>
+
+namespace den::bench {
+namespace {
+
+constexpr int64_t kInput = 784;
+constexpr int64_t kBatch = 256;
+const std::vector<int64_t> kHidden = {312, 128};
+
+engine::EngineConfig bench_config(int64_t iters) {
+  return engine::EngineConfig().set_hidden(kHidden).set_max_iter(iters).set_batch_size(kBatch).set_tau(0);
+}
+
+/// Counters for one phase: samples/s, GFLOP/s and its ratio to sgemm at the same shapes.
+void phase_counters(benchmark::State& state, const engine::PhaseResult& phase, const std::vector<int64_t>& hidden,
+                    size_t lowest_trained) {
+  const auto shapes = mlp_shapes(kInput, hidden, 10);
+  const double flops = step_flops(shapes, kBatch, lowest_trained) * static_cast<double>(phase.iterations);
+  const double gflops = flops / phase.seconds / 1e9;
+  const double sgemm = sgemm_gflops(shapes, kBatch);
+  state.counters[phase.name + "_samples_per_s"] = static_cast<double>(phase.iterations * kBatch) / phase.seconds;
+  state.counters[phase.name + "_gflops"] = gflops;
+  state.counters[phase.name + "_sgemm_ratio"] = gflops / sgemm;
+  // Everything but the step's matrix products, as a fraction of the phase's wall time.
+  state.counters[phase.name + "_overhead"] = 1.0 - (flops / (sgemm * 1e9)) / phase.seconds;
+}
+
+/// Task 1 (sparse training of the whole network) and task 2 (sparse head, selective retraining,
+/// expansion, split) on fixed seeded data; one counter set per phase.
+void BM_AddTaskPhases(benchmark::State& state) {
+  const int64_t iters = state.range(0);
+  const engine::Task task1 = synthetic_task(1), task2 = synthetic_task(2);
+  for (auto _ : state) {
+    engine::Engine den(bench_config(iters), kInput);
+    const engine::TaskReport r1 = den.add_task(task1);
+    const engine::TaskReport r2 = den.add_task(task2);
+    state.SetIterationTime(r1.seconds + r2.seconds);
+    phase_counters(state, r1.phases.at(0), kHidden, 0);
+    for (const engine::PhaseResult& p : r2.phases) {
+      std::vector<int64_t> hidden = kHidden;
+      if (p.name == "expansion") {
+        for (int64_t& h : hidden) h += den.config().k;
+      } else if (p.name == "split") {
+        hidden = r2.hidden_units;
+      }
+      phase_counters(state, p, hidden, p.name == "head" ? kHidden.size() : 0);
+    }
+  }
+}
+BENCHMARK(BM_AddTaskPhases)->ArgName("iters")->Arg(300)->UseManualTime()->Iterations(1)->Unit(benchmark::kSecond);
+
+/// add_task cost over a 10-task stream on equal data: task 10's wall time over task 2's.
+void BM_TaskCostGrowth(benchmark::State& state) {
+  const int64_t iters = state.range(0);
+  std::vector<engine::Task> tasks;
+  for (int64_t t = 1; t <= 10; ++t) tasks.push_back(synthetic_task(100 + t));
+  for (auto _ : state) {
+    engine::Engine den(bench_config(iters), kInput);
+    std::vector<double> seconds;
+    for (const engine::Task& task : tasks) seconds.push_back(den.add_task(task).seconds);
+    state.SetIterationTime(std::accumulate(seconds.begin(), seconds.end(), 0.0));
+    state.counters["task2_s"] = seconds[1];
+    state.counters["task10_s"] = seconds[9];
+    state.counters["task10_over_task2"] = seconds[9] / seconds[1];
+    state.counters["hidden_l1"] = static_cast<double>(den.graph().layer_size(0));
+  }
+}
+BENCHMARK(BM_TaskCostGrowth)->ArgName("iters")->Arg(150)->UseManualTime()->Iterations(1)->Unit(benchmark::kSecond);
+
+/// Mean seconds of `fn` over enough calls to fill ~0.2 s.
+template <typename Fn>
+double mean_seconds(Fn&& fn) {
+  fn();
+  int64_t calls = 0;
+  const auto start = std::chrono::steady_clock::now();
+  double elapsed = 0.0;
+  while (elapsed < 0.2) {
+    fn();
+    ++calls;
+    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  return elapsed / static_cast<double>(calls);
+}
+
+/// predict(1, x) after three tasks grew the network: the compacted subnetwork of task 1, the full
+/// network with later units masked out, and a plain Linear stack of task 1's size.
+void BM_PredictLatency(benchmark::State& state) {
+  const int64_t batch = state.range(0);
+  engine::Engine den(bench_config(50), kInput);
+  for (uint64_t t = 1; t <= 3; ++t) den.add_task(synthetic_task(200 + t, kInput, 10, 2000, 500));
+  const at::Tensor x = at::randn({batch, kInput});
+
+  // A plain Linear stack with task 1's shapes: contiguous weights, separate biases.
+  std::vector<at::Tensor> weights, biases;
+  int64_t n_in = kInput;
+  for (int64_t h : std::vector<int64_t>{kHidden[0], kHidden[1], 10}) {
+    weights.push_back(at::randn({h, n_in}));
+    biases.push_back(at::randn({h}));
+    n_in = h;
+  }
+  auto linear_stack = [&] {
+    at::NoGradGuard no_grad;
+    at::Tensor h = x;
+    for (size_t l = 0; l < weights.size(); ++l) {
+      h = at::addmm(biases[l], h, weights[l].t());
+      if (l + 1 < weights.size()) h = at::relu(h);
+    }
+    return h;
+  };
+  // The full grown network, with units born after task 1 zeroed instead of removed.
+  std::vector<at::Tensor> visible;
+  for (int64_t l = 0; l < den.graph().num_layers(); ++l) {
+    at::Tensor mask = at::zeros({den.graph().layer_size(l)});
+    mask.index_fill_(0, at::tensor(den.graph().visible_units(l, 1)), 1.0);
+    visible.push_back(mask);
+  }
+  auto masked = [&] {
+    at::NoGradGuard no_grad;
+    at::Tensor h = x;
+    for (int64_t l = 0; l < den.network().num_layers(); ++l) {
+      h = at::relu(engine::affine(h, den.network().layer(l))).mul_(visible[l]);
+    }
+    return engine::affine(h, den.network().head(1));
+  };
+
+  for (auto _ : state) {
+    const double compact_s = mean_seconds([&] { return den.predict(1, x); });
+    const double masked_s = mean_seconds(masked);
+    const double linear_s = mean_seconds(linear_stack);
+    state.SetIterationTime(compact_s);
+    state.counters["compact_us"] = compact_s * 1e6;
+    state.counters["masked_us"] = masked_s * 1e6;
+    state.counters["linear_us"] = linear_s * 1e6;
+    state.counters["compact_over_linear"] = compact_s / linear_s;
+    state.counters["masked_over_compact"] = masked_s / compact_s;
+  }
+}
+BENCHMARK(BM_PredictLatency)->ArgName("batch")->Arg(1)->Arg(256)->UseManualTime()->Iterations(1)->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace den::bench
