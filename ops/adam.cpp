@@ -1,5 +1,7 @@
 #include "ops/adam.h"
 
+#include "ops/detail/cuda_dispatch.h"
+#include "ops/detail/row_math.h"
 #include "ops/detail/tensor_checks.h"
 #include "ops/elementwise_math.h"
 
@@ -12,8 +14,7 @@ namespace den::ops {
 
 namespace {
 
-void check_options(const MaskedAdamOptions& o) {
-  constexpr const char* op = "masked_adam_step_";
+void check_options(const char* op, const MaskedAdamOptions& o) {
   detail::check_nonnegative(o.lr, op, "lr");
   TORCH_CHECK(o.beta1 >= 0.0 && o.beta1 < 1.0, op, ": beta1 must be in [0, 1), got ", o.beta1);
   TORCH_CHECK(o.beta2 >= 0.0 && o.beta2 < 1.0, op, ": beta2 must be in [0, 1), got ", o.beta2);
@@ -22,6 +23,7 @@ void check_options(const MaskedAdamOptions& o) {
   detail::check_nonnegative(o.l2, op, "l2");
   detail::check_nonnegative(o.drift, op, "drift");
   detail::check_nonnegative(o.l1_threshold, op, "l1_threshold");
+  detail::check_nonnegative(o.group_threshold, op, "group_threshold");
 }
 
 bool any_anchored(const uint8_t* mask, int64_t n) {
@@ -41,30 +43,25 @@ struct AdamPointers {
   const uint8_t* mask;
 };
 
-template <typename T>
-struct AdamScalars {
-  T two_l2, two_drift, l1_threshold;
-};
-
 // NOTE: [branch-free masked step] Every element is computed and the mask only selects between the
 // new and the old values. A `continue` on masked-out elements kept GCC from vectorizing the loop
 // (scalar sqrt and divide: 4x slower than the sgemm of the same step); a select keeps the old bits
 // exactly and vectorizes. Soft-threshold by 0 is the identity on trainable elements.
 template <typename T, bool kMasked, bool kDrift>
-void adam_range(const AdamPointers<T>& p, const AdamScalars<T>& k, const AdamStepConsts& consts, int64_t begin,
+void adam_range(const AdamPointers<T>& p, const AdamRegularizers<T>& k, const AdamStepConsts& consts, int64_t begin,
                 int64_t end) {
   for (int64_t i = begin; i < end; ++i) {
     const T w = p.w[i];
-    // d/dw of l2*||w||^2 (DEN Eq. 4) and of lambda*||W - W^{t-1}||^2 (DEN Eq. 6, drift penalty).
-    T g = p.g[i] + k.two_l2 * w;
-    if constexpr (kDrift) {
-      const T anchored = (p.mask[i] & kAnchored) ? T(1) : T(0);
-      g += anchored * k.two_drift * (w - p.anchor[i]);
-    }
     T m = p.m[i];
     T v = p.v[i];
-    // L1 proximal step for the mu*||W||_1 terms of DEN Eqs. 2, 3 and 5, after the gradient step.
-    const T updated = soft_threshold(adam_update(w, g, m, v, consts), k.l1_threshold);
+    // d/dw of l2*||w||^2 (DEN Eq. 4) and of lambda*||W - W^{t-1}||^2 (DEN Eq. 6, drift penalty) join
+    // the gradient; the L1 proximal step for the mu*||W||_1 terms of DEN Eqs. 2, 3 and 5 follows it.
+    T anchored = T(0), anchor = T(0);
+    if constexpr (kDrift) {
+      anchored = (p.mask[i] & kAnchored) ? T(1) : T(0);
+      anchor = p.anchor[i];
+    }
+    const T updated = regularized_adam_element<kDrift>(w, p.g[i], anchored, anchor, m, v, k, consts);
     if constexpr (kMasked) {
       const bool trainable = (p.mask[i] & kTrainable) != 0;
       p.w[i] = trainable ? updated : w;
@@ -78,11 +75,29 @@ void adam_range(const AdamPointers<T>& p, const AdamScalars<T>& k, const AdamSte
   }
 }
 
-}  // namespace
+// adam_range over [begin, end) with the variant that the mask and drift call for.
+template <typename T>
+void adam_range_any(const AdamPointers<T>& p, const AdamRegularizers<T>& k, const AdamStepConsts& consts,
+                    bool use_drift, int64_t begin, int64_t end) {
+  if (p.mask == nullptr) {
+    adam_range<T, false, false>(p, k, consts, begin, end);
+  } else if (use_drift) {
+    adam_range<T, true, true>(p, k, consts, begin, end);
+  } else {
+    adam_range<T, true, false>(p, k, consts, begin, end);
+  }
+}
 
-void masked_adam_step_(at::Tensor& param, const at::Tensor& grad, at::Tensor& exp_avg, at::Tensor& exp_avg_sq,
-                       const at::Tensor& mask, const at::Tensor& anchor, const MaskedAdamOptions& options) {
-  constexpr const char* op = "masked_adam_step_";
+// The checked, contiguous operands of one step, shared by both entry points.
+struct StepOperands {
+  at::Tensor mask;    // contiguous or undefined
+  at::Tensor anchor;  // contiguous where the drift term is used, else undefined
+  bool use_drift = false;
+};
+
+StepOperands check_step(const char* op, const at::Tensor& param, const at::Tensor& grad, const at::Tensor& exp_avg,
+                        const at::Tensor& exp_avg_sq, const at::Tensor& mask, const at::Tensor& anchor,
+                        const MaskedAdamOptions& options) {
   detail::check_inplace_target(param, op, "param");
   detail::check_same_as(grad, param, op, "grad", "param");
   TORCH_CHECK(grad.is_contiguous(), op, ": grad must be contiguous, got strides ", grad.strides());
@@ -90,41 +105,124 @@ void masked_adam_step_(at::Tensor& param, const at::Tensor& grad, at::Tensor& ex
   detail::check_inplace_target(exp_avg, op, "exp_avg");
   detail::check_same_as(exp_avg_sq, param, op, "exp_avg_sq", "param");
   detail::check_inplace_target(exp_avg_sq, op, "exp_avg_sq");
-  check_options(options);
+  check_options(op, options);
 
-  const int64_t n = param.numel();
-  const at::Tensor m = detail::checked_mask(mask, param.sizes(), op, "mask");
-  const uint8_t* mp = detail::mask_data(m);
-
-  // The drift term only matters where some element is anchored and drift > 0.
-  const bool use_drift = options.drift > 0.0 && mp != nullptr && any_anchored(mp, n);
-  at::Tensor a;
-  if (use_drift) {
+  StepOperands out;
+  out.mask = detail::checked_mask(mask, param.sizes(), param.device(), op, "mask");
+  // The drift term only matters where some element is anchored and drift > 0. On CUDA the anchored
+  // bits are only scanned (a device sync) when no anchor was given; the kernel reads the anchor
+  // only where an element is anchored.
+  if (options.drift > 0.0 && out.mask.defined()) {
+    if (param.is_cuda()) {
+      out.use_drift = anchor.defined() || out.mask.bitwise_and(kAnchored).any().item<bool>();
+    } else {
+      out.use_drift = any_anchored(detail::mask_data(out.mask), param.numel());
+    }
+  }
+  if (out.use_drift) {
     TORCH_CHECK(anchor.defined(), op, ": anchor is undefined but drift = ", options.drift,
                 " > 0 and the mask marks elements as anchored");
     detail::check_same_as(anchor, param, op, "anchor", "param");
-    a = anchor.contiguous();
+    out.anchor = anchor.contiguous();
   }
-  if (n == 0) return;
+  return out;
+}
 
+AdamStepConsts step_consts(const MaskedAdamOptions& options) {
   const double bc1 = 1.0 - std::pow(options.beta1, static_cast<double>(options.step));
   const double bc2 = 1.0 - std::pow(options.beta2, static_cast<double>(options.step));
-  const AdamStepConsts consts{static_cast<float>(options.lr),   static_cast<float>(options.beta1),
-                              static_cast<float>(options.beta2), static_cast<float>(options.eps),
-                              static_cast<float>(bc1),           static_cast<float>(std::sqrt(bc2))};
+  return AdamStepConsts{static_cast<float>(options.lr),   static_cast<float>(options.beta1),
+                        static_cast<float>(options.beta2), static_cast<float>(options.eps),
+                        static_cast<float>(bc1),           static_cast<float>(std::sqrt(bc2))};
+}
 
+template <typename T>
+AdamRegularizers<T> regularizers(const MaskedAdamOptions& options) {
+  return {static_cast<T>(2.0 * options.l2), static_cast<T>(2.0 * options.drift),
+          static_cast<T>(options.l1_threshold)};
+}
+
+#if defined(DEN_WITH_CUDA_TORCH)
+cuda::TensorAdamStep cuda_step(const MaskedAdamOptions& options, const StepOperands& s, double group_threshold) {
+  cuda::TensorAdamStep step;
+  step.consts = step_consts(options);
+  step.two_l2 = 2.0 * options.l2;
+  step.two_drift = 2.0 * options.drift;
+  step.l1_threshold = options.l1_threshold;
+  step.group_threshold = group_threshold;
+  step.anchor = s.use_drift ? s.anchor : at::Tensor();
+  return step;
+}
+#endif
+
+template <typename T>
+AdamPointers<T> pointers(at::Tensor& param, const at::Tensor& grad, at::Tensor& exp_avg, at::Tensor& exp_avg_sq,
+                         const StepOperands& s) {
+  return {param.data_ptr<T>(),      grad.data_ptr<T>(),
+          exp_avg.data_ptr<T>(),    exp_avg_sq.data_ptr<T>(),
+          s.use_drift ? s.anchor.data_ptr<T>() : nullptr, detail::mask_data(s.mask)};
+}
+
+}  // namespace
+
+void masked_adam_step_(at::Tensor& param, const at::Tensor& grad, at::Tensor& exp_avg, at::Tensor& exp_avg_sq,
+                       const at::Tensor& mask, const at::Tensor& anchor, const MaskedAdamOptions& options) {
+  constexpr const char* op = "masked_adam_step_";
+  const StepOperands s = check_step(op, param, grad, exp_avg, exp_avg_sq, mask, anchor, options);
+  const int64_t n = param.numel();
+  if (n == 0) return;
+  if (param.is_cuda()) {
+    DEN_OPS_CUDA(op, param,
+                 cuda::masked_adam_step_(param, grad, exp_avg, exp_avg_sq, s.mask, at::Tensor(), cuda_step(options, s, 0.0)));
+    return;
+  }
+
+  const AdamStepConsts consts = step_consts(options);
   AT_DISPATCH_FLOATING_TYPES(param.scalar_type(), "masked_adam_step_", [&] {
-    AdamPointers<scalar_t> p{param.data_ptr<scalar_t>(), grad.data_ptr<scalar_t>(), exp_avg.data_ptr<scalar_t>(),
-                             exp_avg_sq.data_ptr<scalar_t>(), use_drift ? a.data_ptr<scalar_t>() : nullptr, mp};
-    const AdamScalars<scalar_t> k{static_cast<scalar_t>(2.0 * options.l2), static_cast<scalar_t>(2.0 * options.drift),
-                                  static_cast<scalar_t>(options.l1_threshold)};
+    const AdamPointers<scalar_t> p = pointers<scalar_t>(param, grad, exp_avg, exp_avg_sq, s);
+    const AdamRegularizers<scalar_t> k = regularizers<scalar_t>(options);
     at::parallel_for(0, n, detail::kElementGrain, [&](int64_t begin, int64_t end) {
-      if (mp == nullptr) {
-        adam_range<scalar_t, false, false>(p, k, consts, begin, end);
-      } else if (use_drift) {
-        adam_range<scalar_t, true, true>(p, k, consts, begin, end);
-      } else {
-        adam_range<scalar_t, true, false>(p, k, consts, begin, end);
+      adam_range_any(p, k, consts, s.use_drift, begin, end);
+    });
+  });
+}
+
+void masked_adam_group_step_(at::Tensor& param, const at::Tensor& grad, at::Tensor& exp_avg, at::Tensor& exp_avg_sq,
+                             const at::Tensor& mask, const at::Tensor& anchor, const at::Tensor& group_rows,
+                             const MaskedAdamOptions& options) {
+  constexpr const char* op = "masked_adam_group_step_";
+  if (!group_rows.defined()) {
+    masked_adam_step_(param, grad, exp_avg, exp_avg_sq, mask, anchor, options);
+    return;
+  }
+  const StepOperands s = check_step(op, param, grad, exp_avg, exp_avg_sq, mask, anchor, options);
+  TORCH_CHECK(param.dim() == 2, op, ": param must be 2-D [rows, cols] when group_rows is given, got shape ",
+              param.sizes());
+  const int64_t rows = param.size(0);
+  const int64_t cols = param.size(1);
+  const at::Tensor g = detail::checked_mask(group_rows, {rows}, param.device(), op, "group_rows");
+  if (rows == 0 || cols == 0) return;
+  if (param.is_cuda()) {
+    DEN_OPS_CUDA(op, param,
+                 cuda::masked_adam_step_(param, grad, exp_avg, exp_avg_sq, s.mask, g,
+                                         cuda_step(options, s, options.group_threshold)));
+    return;
+  }
+
+  // NOTE: [fused group step] Parallel over rows: each row gets the element-wise step (the same
+  // vectorized loop as masked_adam_step_) and, if flagged, the group prox right after, while the row
+  // is still in L1/L2 cache, instead of a second sweep over the whole tensor.
+  const AdamStepConsts consts = step_consts(options);
+  const uint8_t* gp = detail::mask_data(g);
+  const double group_threshold = options.group_threshold;
+  const int64_t grain = std::max<int64_t>(1, detail::kElementGrain / cols);
+  AT_DISPATCH_FLOATING_TYPES(param.scalar_type(), "masked_adam_group_step_", [&] {
+    const AdamPointers<scalar_t> p = pointers<scalar_t>(param, grad, exp_avg, exp_avg_sq, s);
+    const AdamRegularizers<scalar_t> k = regularizers<scalar_t>(options);
+    at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        adam_range_any(p, k, consts, s.use_drift, r * cols, (r + 1) * cols);
+        if (gp[r]) detail::group_prox_row(p.w + r * cols, cols, group_threshold);
       }
     });
   });

@@ -1,5 +1,7 @@
 #include "ops/prox.h"
 
+#include "ops/detail/cuda_dispatch.h"
+#include "ops/detail/row_math.h"
 #include "ops/detail/tensor_checks.h"
 #include "ops/elementwise_math.h"
 
@@ -11,17 +13,6 @@
 namespace den::ops {
 
 namespace {
-
-// Sum of squares of one row, accumulated in double so float rows keep their precision.
-template <typename T>
-double row_sum_squares(const T* row, int64_t cols) {
-  double acc = 0.0;
-  for (int64_t j = 0; j < cols; ++j) {
-    const double x = static_cast<double>(row[j]);
-    acc += x * x;
-  }
-  return acc;
-}
 
 template <typename T>
 double row_sum_squared_diff(const T* a, const T* b, int64_t cols) {
@@ -43,9 +34,13 @@ void l1_prox_(at::Tensor& w, double threshold, const at::Tensor& mask) {
   constexpr const char* op = "l1_prox_";
   detail::check_inplace_target(w, op, "w");
   detail::check_nonnegative(threshold, op, "threshold");
-  const at::Tensor m = detail::checked_mask(mask, w.sizes(), op, "mask");
+  const at::Tensor m = detail::checked_mask(mask, w.sizes(), w.device(), op, "mask");
   // soft_threshold(w, 0) is the identity except that it maps -0 and NaN to 0; skip it.
   if (threshold == 0.0 || w.numel() == 0) return;
+  if (w.is_cuda()) {
+    DEN_OPS_CUDA(op, w, cuda::l1_prox_(w, threshold, m));
+    return;
+  }
 
   const uint8_t* mp = detail::mask_data(m);
   AT_DISPATCH_FLOATING_TYPES(w.scalar_type(), "l1_prox_", [&] {
@@ -70,8 +65,12 @@ void group_prox_rows_(at::Tensor& w, double threshold, const at::Tensor& row_mas
   detail::check_nonnegative(threshold, op, "threshold");
   const int64_t rows = w.size(0);
   const int64_t cols = w.size(1);
-  const at::Tensor m = detail::checked_mask(row_mask, {rows}, op, "row_mask");
+  const at::Tensor m = detail::checked_mask(row_mask, {rows}, w.device(), op, "row_mask");
   if (rows == 0 || cols == 0) return;
+  if (w.is_cuda()) {
+    DEN_OPS_CUDA(op, w, cuda::group_prox_rows_(w, threshold, m));
+    return;
+  }
 
   const uint8_t* mp = detail::mask_data(m);
   AT_DISPATCH_FLOATING_TYPES(w.scalar_type(), "group_prox_rows_", [&] {
@@ -79,17 +78,7 @@ void group_prox_rows_(at::Tensor& w, double threshold, const at::Tensor& row_mas
     at::parallel_for(0, rows, detail::kRowGrain, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         if (mp != nullptr && !mp[i]) continue;
-        scalar_t* row = wp + i * cols;
-        // DEN Eq. 5 (group sparsity), proximal step: w_g <- max(0, 1 - t/||w_g||) * w_g.
-        const double factor = group_shrink_factor(std::sqrt(row_sum_squares(row, cols)), threshold);
-        if (factor == 1.0) continue;
-        if (factor == 0.0) {
-          // Write +0 explicitly: w * 0 would leave -0 for negative weights.
-          for (int64_t j = 0; j < cols; ++j) row[j] = scalar_t(0);
-        } else {
-          const auto f = static_cast<scalar_t>(factor);
-          for (int64_t j = 0; j < cols; ++j) row[j] *= f;
-        }
+        detail::group_prox_row(wp + i * cols, cols, threshold);
       }
     });
   });
@@ -97,11 +86,16 @@ void group_prox_rows_(at::Tensor& w, double threshold, const at::Tensor& row_mas
 
 at::Tensor drift_row_norms(const at::Tensor& w, const at::Tensor& w_prev) {
   constexpr const char* op = "drift_row_norms";
-  detail::check_float_cpu(w, op, "w");
+  detail::check_float(w, op, "w");
   check_2d(w, op, "w");
   detail::check_same_as(w_prev, w, op, "w_prev", "w");
   const at::Tensor a = w.contiguous();
   const at::Tensor b = w_prev.contiguous();
+  if (a.is_cuda()) {
+    at::Tensor out;
+    DEN_OPS_CUDA(op, a, out = cuda::row_norms(a, b));
+    return out;
+  }
   const int64_t rows = a.size(0);
   const int64_t cols = a.size(1);
   at::Tensor out = at::empty({rows}, a.options());
@@ -122,9 +116,14 @@ at::Tensor drift_row_norms(const at::Tensor& w, const at::Tensor& w_prev) {
 
 at::Tensor row_norms(const at::Tensor& w) {
   constexpr const char* op = "row_norms";
-  detail::check_float_cpu(w, op, "w");
+  detail::check_float(w, op, "w");
   check_2d(w, op, "w");
   const at::Tensor a = w.contiguous();
+  if (a.is_cuda()) {
+    at::Tensor out;
+    DEN_OPS_CUDA(op, a, out = cuda::row_norms(a, at::Tensor()));
+    return out;
+  }
   const int64_t rows = a.size(0);
   const int64_t cols = a.size(1);
   at::Tensor out = at::empty({rows}, a.options());
@@ -134,7 +133,7 @@ at::Tensor row_norms(const at::Tensor& w) {
     scalar_t* op_ = out.data_ptr<scalar_t>();
     at::parallel_for(0, rows, detail::kRowGrain, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
-        op_[i] = static_cast<scalar_t>(std::sqrt(row_sum_squares(ap + i * cols, cols)));
+        op_[i] = static_cast<scalar_t>(std::sqrt(detail::row_sum_squares(ap + i * cols, cols)));
       }
     });
   });

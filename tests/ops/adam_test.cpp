@@ -1,4 +1,5 @@
 #include "ops/adam.h"
+#include "ops/prox.h"
 
 #include <gtest/gtest.h>
 
@@ -148,6 +149,93 @@ TEST_P(AdamTest, AllFrozenMaskChangesNothing) {
   EXPECT_TRUE(at::equal(w, w0) && at::equal(m, m0) && at::equal(v, v0));
 }
 
+// Group prox of the flagged rows, in ATen (float64 reference state).
+void reference_group_prox(RefState& s, const at::Tensor& group_rows, double t) {
+  const at::Tensor norms = s.w.norm(2, {1}, /*keepdim=*/true);
+  const at::Tensor factor = at::where(norms.gt(t), 1 - t / norms, at::zeros_like(norms));
+  s.w = at::where(group_rows.to(at::kBool).unsqueeze(1), s.w * factor, s.w);
+}
+
+// The fused step with group rows against the unfused ATen formulation, on shapes with a row of
+// length 1, a single row, odd sizes and rows longer than one parallel grain.
+TEST_P(AdamTest, GroupStepMatchesUnfusedAten) {
+  for (auto [rows, cols] : std::vector<std::pair<int64_t, int64_t>>{{37, 53}, {1, 300}, {50, 1}, {6, 5000}}) {
+    at::Tensor w = at::randn({rows, cols}, dtype()) * 0.05;
+    at::Tensor m = at::randn({rows, cols}, dtype()) * 0.01;
+    at::Tensor v = at::rand({rows, cols}, dtype()) * 1e-4;
+    const at::Tensor anchor = w + at::randn({rows, cols}, dtype()) * 0.01;
+    const at::Tensor mask = at::randint(0, 4, {rows, cols}, at::kByte);
+    const at::Tensor group_rows = at::rand({rows}).lt(0.6).to(at::kByte);
+    const at::Tensor m0 = m.clone(), v0 = v.clone();
+    RefState ref = make_ref(w, m, v);
+    MaskedAdamOptions o;
+    o.lr = 1e-2;
+    o.l2 = 1e-2;
+    o.drift = 0.5;
+    o.l1_threshold = 1e-3;
+    o.group_threshold = 0.02 * std::sqrt(static_cast<double>(cols));  // some rows zeroed, some shrunk
+    for (int64_t step = 1; step <= 4; ++step) {
+      o.step = step;
+      const at::Tensor grad = at::randn({rows, cols}, dtype()) * 0.1;
+      masked_adam_group_step_(w, grad, m, v, mask, anchor, group_rows, o);
+      reference_step(ref, grad, mask, anchor, o);
+      reference_group_prox(ref, group_rows, o.group_threshold);
+    }
+    const Tol tol = tol_for(dtype());
+    const std::string what = std::to_string(rows) + "x" + std::to_string(cols);
+    EXPECT_TRUE(at::allclose(w.to(at::kDouble), ref.w, tol.rtol, tol.atol))
+        << what << ": " << (w.to(at::kDouble) - ref.w).abs().max().item<double>();
+    EXPECT_TRUE(at::allclose(m.to(at::kDouble), ref.m, tol.rtol, tol.atol)) << what;
+    EXPECT_TRUE(at::allclose(v.to(at::kDouble), ref.v, tol.rtol, tol.atol)) << what;
+    const at::Tensor frozen = mask.bitwise_and(kTrainable).eq(0);
+    EXPECT_TRUE(at::equal(m.masked_select(frozen), m0.masked_select(frozen))) << what;
+    EXPECT_TRUE(at::equal(v.masked_select(frozen), v0.masked_select(frozen))) << what;
+    if (rows > 1) {
+      const int64_t zero_rows = w.eq(0).all(1).logical_and(group_rows.to(at::kBool)).sum().item<int64_t>();
+      EXPECT_GT(zero_rows, 0) << what << ": the group prox zeroed no flagged row";
+    }
+  }
+}
+
+// Invariance: the fused op gives bit-identical results to the two-op sequence it replaces.
+TEST_P(AdamTest, GroupStepEqualsStepThenGroupProx) {
+  const int64_t rows = 40, cols = 785;
+  const at::Tensor w_init = at::randn({rows, cols}, dtype()) * 0.05;
+  const at::Tensor anchor = w_init + at::randn({rows, cols}, dtype()) * 0.01;
+  const at::Tensor mask = at::randint(0, 4, {rows, cols}, at::kByte);
+  for (const at::Tensor& group_rows : {at::rand({rows}).lt(0.5), at::ones({rows}, at::kBool), at::zeros({rows}, at::kBool)}) {
+    at::Tensor w1 = w_init.clone(), m1 = at::zeros_like(w1), v1 = at::zeros_like(w1);
+    at::Tensor w2 = w_init.clone(), m2 = at::zeros_like(w2), v2 = at::zeros_like(w2);
+    MaskedAdamOptions o;
+    o.l2 = 1e-3;
+    o.drift = 0.5;
+    o.l1_threshold = 1e-4;
+    o.group_threshold = 0.9;
+    for (int64_t step = 1; step <= 3; ++step) {
+      o.step = step;
+      const at::Tensor grad = at::randn({rows, cols}, dtype());
+      masked_adam_group_step_(w1, grad, m1, v1, mask, anchor, group_rows, o);
+      masked_adam_step_(w2, grad, m2, v2, mask, anchor, o);
+      group_prox_rows_(w2, o.group_threshold, group_rows);
+    }
+    EXPECT_TRUE(at::equal(w1, w2) && at::equal(m1, m2) && at::equal(v1, v2));
+  }
+}
+
+TEST_P(AdamTest, GroupStepWithoutGroupRowsIsPlainStep) {
+  const at::Tensor w_init = at::randn({9, 11}, dtype()), grad = at::randn({9, 11}, dtype());
+  MaskedAdamOptions o;
+  o.group_threshold = 100.0;  // would zero every row if any were flagged
+  at::Tensor w1 = w_init.clone(), m1 = at::zeros_like(w1), v1 = at::zeros_like(w1);
+  at::Tensor w2 = w_init.clone(), m2 = at::zeros_like(w2), v2 = at::zeros_like(w2);
+  masked_adam_group_step_(w1, grad, m1, v1, {}, {}, {}, o);
+  masked_adam_step_(w2, grad, m2, v2, {}, {}, o);
+  EXPECT_TRUE(at::equal(w1, w2) && at::equal(m1, m2) && at::equal(v1, v2));
+  at::Tensor w3 = w_init.clone(), m3 = at::zeros_like(w3), v3 = at::zeros_like(w3);
+  masked_adam_group_step_(w3, grad, m3, v3, {}, {}, at::zeros({9}, at::kByte), o);
+  EXPECT_TRUE(at::equal(w1, w3));
+}
+
 INSTANTIATE_TEST_SUITE_P(Dtypes, AdamTest, ::testing::Values(at::kFloat, at::kDouble),
                          [](const auto& info) { return std::string(c10::toString(info.param)); });
 
@@ -193,6 +281,16 @@ TEST(AdamErrorsTest, BadInputsThrow) {
   EXPECT_THROW(step(w, g, m, v, {}, {}, bad([](auto& o) { o.l2 = -1.0; })), c10::Error);
   EXPECT_THROW(step(w, g, m, v, {}, {}, bad([](auto& o) { o.l1_threshold = -1.0; })), c10::Error);
   EXPECT_THROW(step(w, g, m, v, {}, {}, bad([](auto& o) { o.eps = std::nan(""); })), c10::Error);
+
+  // The fused group step: group_rows is [rows] uint8/bool and needs a 2-D param.
+  const at::Tensor rows_on = at::ones({4}, at::kByte);
+  EXPECT_NO_THROW(masked_adam_group_step_(w, g, m, v, {}, {}, rows_on, ok));
+  EXPECT_THROW(masked_adam_group_step_(w, g, m, v, {}, {}, at::ones({5}, at::kByte), ok), c10::Error);
+  EXPECT_THROW(masked_adam_group_step_(w, g, m, v, {}, {}, at::ones({4}, at::kFloat), ok), c10::Error);
+  EXPECT_THROW(masked_adam_group_step_(w, g, m, v, {}, {}, rows_on, bad([](auto& o) { o.group_threshold = -1; })),
+               c10::Error);
+  at::Tensor flat = at::randn({24}), fm = at::zeros({24}), fv = at::zeros({24});
+  EXPECT_THROW(masked_adam_group_step_(flat, at::randn({24}), fm, fv, {}, {}, rows_on, ok), c10::Error);
 }
 
 }  // namespace
