@@ -81,6 +81,9 @@ Subnetwork select_subnetwork(const std::vector<at::Tensor>& layer_nonzero, const
 
   // Edges point from an upper unit to the lower unit it reads through a nonzero weight.
   std::vector<std::pair<Vertex, Vertex>> edges;
+  int64_t num_edges = head.count_nonzero().item<int64_t>();
+  for (const at::Tensor& layer : layers) num_edges += layer.count_nonzero().item<int64_t>();
+  edges.reserve(static_cast<size_t>(num_edges));  // one allocation instead of log2(E) regrowths
   for (size_t l = 0; l < num_layers; ++l) append_edges(layers[l], base[l + 1], base[l], edges);
   append_edges(head, head_base, base[num_layers], edges);
 
