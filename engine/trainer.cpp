@@ -137,10 +137,10 @@ PhaseResult Trainer::train(Network& network, int64_t task_id, const Task& task, 
         options.l2 = spec.l2;
         options.drift = spec.lambda;
         options.l1_threshold = spec.mu * prox_scale;
-        ops::masked_adam_step_(*p.tensor, grad, exp_avg[i], exp_avg_sq[i], p.mask, p.anchor, options);
-        if (spec.gamma > 0 && p.group_rows.defined()) {
-          ops::group_prox_rows_(*p.tensor, spec.gamma * prox_scale, p.group_rows);
-        }
+        options.group_threshold = spec.gamma * prox_scale;
+        // One pass: the step, then the group prox on the flagged rows (same results as the two ops).
+        ops::masked_adam_group_step_(*p.tensor, grad, exp_avg[i], exp_avg_sq[i], p.mask, p.anchor,
+                                     spec.gamma > 0 ? p.group_rows : at::Tensor(), options);
       }
     }
 
