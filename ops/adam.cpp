@@ -46,31 +46,36 @@ struct AdamPointers {
 // NOTE: [branch-free masked step] Every element is computed and the mask only selects between the
 // new and the old values. A `continue` on masked-out elements kept GCC from vectorizing the loop
 // (scalar sqrt and divide: 4x slower than the sgemm of the same step); a select keeps the old bits
-// exactly and vectorizes. Soft-threshold by 0 is the identity on trainable elements.
+// exactly and vectorizes. Soft-threshold by 0 is the identity on trainable elements. GCC if-converts
+// the selects only under -fno-trapping-math (ops/CMakeLists.txt): with trapping maths it keeps a
+// branch around FP operations ("tree could trap") and the masked loops stayed scalar.
+// The arrays never overlap and the scalars come by value: without __restrict GCC needs more run-time
+// alias checks than it allows (vect-max-version-for-alias-checks) and leaves the loop scalar.
 template <typename T, bool kMasked, bool kDrift>
-void adam_range(const AdamPointers<T>& p, const AdamRegularizers<T>& k, const AdamStepConsts& consts, int64_t begin,
-                int64_t end) {
+void adam_range(T* __restrict pw, const T* __restrict pg, T* __restrict pm, T* __restrict pv,
+                const T* __restrict panchor, const uint8_t* __restrict pmask, const AdamRegularizers<T> k,
+                const AdamStepConsts consts, int64_t begin, int64_t end) {
   for (int64_t i = begin; i < end; ++i) {
-    const T w = p.w[i];
-    T m = p.m[i];
-    T v = p.v[i];
+    const T w = pw[i];
+    T m = pm[i];
+    T v = pv[i];
     // d/dw of l2*||w||^2 (DEN Eq. 4) and of lambda*||W - W^{t-1}||^2 (DEN Eq. 6, drift penalty) join
     // the gradient; the L1 proximal step for the mu*||W||_1 terms of DEN Eqs. 2, 3 and 5 follows it.
     T anchored = T(0), anchor = T(0);
     if constexpr (kDrift) {
-      anchored = (p.mask[i] & kAnchored) ? T(1) : T(0);
-      anchor = p.anchor[i];
+      anchored = (pmask[i] & kAnchored) ? T(1) : T(0);
+      anchor = panchor[i];
     }
-    const T updated = regularized_adam_element<kDrift>(w, p.g[i], anchored, anchor, m, v, k, consts);
+    const T updated = regularized_adam_element<kDrift>(w, pg[i], anchored, anchor, m, v, k, consts);
     if constexpr (kMasked) {
-      const bool trainable = (p.mask[i] & kTrainable) != 0;
-      p.w[i] = trainable ? updated : w;
-      p.m[i] = trainable ? m : p.m[i];
-      p.v[i] = trainable ? v : p.v[i];
+      const bool trainable = (pmask[i] & kTrainable) != 0;
+      pw[i] = trainable ? updated : w;
+      pm[i] = trainable ? m : pm[i];
+      pv[i] = trainable ? v : pv[i];
     } else {
-      p.w[i] = updated;
-      p.m[i] = m;
-      p.v[i] = v;
+      pw[i] = updated;
+      pm[i] = m;
+      pv[i] = v;
     }
   }
 }
@@ -80,11 +85,11 @@ template <typename T>
 void adam_range_any(const AdamPointers<T>& p, const AdamRegularizers<T>& k, const AdamStepConsts& consts,
                     bool use_drift, int64_t begin, int64_t end) {
   if (p.mask == nullptr) {
-    adam_range<T, false, false>(p, k, consts, begin, end);
+    adam_range<T, false, false>(p.w, p.g, p.m, p.v, p.anchor, p.mask, k, consts, begin, end);
   } else if (use_drift) {
-    adam_range<T, true, true>(p, k, consts, begin, end);
+    adam_range<T, true, true>(p.w, p.g, p.m, p.v, p.anchor, p.mask, k, consts, begin, end);
   } else {
-    adam_range<T, true, false>(p, k, consts, begin, end);
+    adam_range<T, true, false>(p.w, p.g, p.m, p.v, p.anchor, p.mask, k, consts, begin, end);
   }
 }
 

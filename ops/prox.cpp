@@ -50,8 +50,11 @@ void l1_prox_(at::Tensor& w, double threshold, const at::Tensor& mask) {
       if (mp == nullptr) {
         for (int64_t i = begin; i < end; ++i) wp[i] = soft_threshold(wp[i], t);
       } else {
+        // A select rather than a conditional store, so that the loop vectorizes (NOTE: [branch-free
+        // masked step] in ops/adam.cpp); masked-out elements are rewritten with their own bits.
         for (int64_t i = begin; i < end; ++i) {
-          if (mp[i]) wp[i] = soft_threshold(wp[i], t);
+          const scalar_t x = wp[i];
+          wp[i] = mp[i] ? soft_threshold(x, t) : x;
         }
       }
     });
