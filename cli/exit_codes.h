@@ -8,7 +8,10 @@ enum ExitCode : int {
   kInternalError = 1,  ///< a bug: an unexpected exception
   kUsageError = 2,     ///< bad flags or settings (unknown flag, invalid value, too many tasks)
   kDataError = 3,      ///< bad input data (missing/malformed files, bad labels, NaN, wrong shapes)
-  kOutputError = 4,    ///< an output file (e.g. --report) cannot be written
+  kOutputError = 4,    ///< an output file (--report, --checkpoint, export -o) cannot be written; nothing overwritten
+  kCheckpointError = 5,    ///< a checkpoint cannot be used: missing, not a checkpoint, truncated, corrupt
+                           ///< (checksum), or its tensors do not match its graph
+  kCheckpointVersion = 6,  ///< a checkpoint written in a newer format version than this den reads
 };
 
 }  // namespace den::cli

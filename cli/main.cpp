@@ -1,5 +1,6 @@
 // The `den` command line: lifelong learning with Dynamically Expandable Networks.
 
+#include "cli/checkpoint_commands.h"
 #include "cli/exit_codes.h"
 #include "cli/run_command.h"
 #include "data/dataset.h"
@@ -20,10 +21,17 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   CLI::App app{"den: lifelong learning with Dynamically Expandable Networks (Yoon et al., ICLR 2018).\n"
-               "Exit codes: 0 ok, 1 internal error, 2 usage error, 3 data error, 4 output file error."};
+               "Exit codes: 0 ok, 1 internal error, 2 usage error, 3 data error, 4 output file error,\n"
+               "5 bad checkpoint, 6 checkpoint from a newer den."};
   app.require_subcommand(1);
   RunOptions run_options;
   CLI::App* run = add_run_command(app, run_options);
+  AddTaskOptions add_task_options;
+  CLI::App* add_task = add_add_task_command(app, add_task_options);
+  InspectOptions inspect_options;
+  CLI::App* inspect = add_inspect_command(app, inspect_options);
+  ExportOptions export_options;
+  CLI::App* export_cmd = add_export_command(app, export_options);
 
   try {
     app.parse(argc, argv);
@@ -38,7 +46,16 @@ int main(int argc, char** argv) {
 
   try {
     if (run->parsed()) return run_command(run_options);
+    if (add_task->parsed()) return add_task_command(add_task_options);
+    if (inspect->parsed()) return inspect_command(inspect_options);
+    if (export_cmd->parsed()) return export_command(export_options);
     return kUsageError;
+  } catch (const den::io::CheckpointError& e) {
+    std::cerr << "den: checkpoint error: " << e.what() << "\n";
+    return e.kind() == den::io::CheckpointError::Kind::NewerVersion ? kCheckpointVersion : kCheckpointError;
+  } catch (const den::io::WriteError& e) {
+    std::cerr << "den: output error: " << e.what() << "\n";
+    return kOutputError;
   } catch (const den::data::DataError& e) {
     std::cerr << "den: data error: " << e.what() << "\n";
     return kDataError;

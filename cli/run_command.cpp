@@ -1,5 +1,6 @@
 #include "cli/run_command.h"
 
+#include "cli/checkpoint_commands.h"
 #include "cli/report.h"
 #include "data/idx_reader.h"
 #include "engine/engine.h"
@@ -123,6 +124,10 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
       ->capture_default_str();
   run->add_option("--report", o.report_path, "Write a JSON report to this file");
   run->add_flag("--quiet", o.quiet, "No progress output (results table only)");
+  run->add_option("--checkpoint", o.checkpoint_path, "Save a checkpoint to this file after every task");
+  run->add_option("--resume", o.resume_path,
+                  "Continue the run stored in this checkpoint with its next task (settings from the checkpoint)");
+  o.command = run;
   return run;
 }
 
@@ -133,6 +138,7 @@ int run_command(RunOptions& o) {
   o.stream.protocol = data::parse_protocol(o.protocol);
   o.stream.seed = o.engine.seed;
   o.engine.validate();
+  RunCheckpoints checkpoints(o);  // --checkpoint, --resume (NOTE: [resume] in cli/checkpoint_commands.h)
   if (!o.report_path.empty()) check_writable(o.report_path);
   engine::configure_threads(o.threads);
 
@@ -141,9 +147,10 @@ int run_command(RunOptions& o) {
   if (!o.quiet) std::fprintf(stderr, "loading %s\n", o.data_dir.c_str());
   data::TrainTest files = data::load_directory(o.data_dir);
   data::normalize_(files.train, files.test, data::parse_normalization(o.normalization));
+  checkpoints.check_data(files);
   const data::TaskStream stream(std::move(files.train), std::move(files.test), o.stream);
 
-  engine::Engine den(o.engine, stream.input_dim());
+  engine::Engine den = checkpoints.make_engine(stream.input_dim());
   engine::RunCallbacks callbacks;
   callbacks.progress = progress_printer(stream.num_tasks(), o.quiet);
   nlohmann::json tasks = nlohmann::json::array();
@@ -156,8 +163,9 @@ int run_command(RunOptions& o) {
     print_table_row(stdout, report, evaluation);
     tasks.push_back(task_json(report, evaluation));
   };
+  checkpoints.for_each_prior(callbacks.task_done);
   const engine::RunResult result =
-      engine::run_stream(den, stream.num_tasks(), [&stream](int64_t t) { return stream.task(t); }, callbacks);
+      checkpoints.run(den, stream.num_tasks(), [&stream](int64_t t) { return stream.task(t); }, callbacks);
   print_summary(stdout, result);
 
   if (!o.report_path.empty()) {

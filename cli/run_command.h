@@ -24,6 +24,9 @@ struct RunOptions {
   std::string report_path;
   int threads = 0;  ///< 0: all hardware threads
   bool quiet = false;
+  std::string checkpoint_path;  ///< --checkpoint: save after every task (cli/checkpoint_commands.h)
+  std::string resume_path;      ///< --resume: continue the run stored there
+  const CLI::App* command = nullptr;  ///< the parsed subcommand, to tell flags given from defaults
 };
 
 /// Registers the `run` subcommand and its flags on `app`; the options are written into `options`.

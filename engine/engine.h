@@ -21,6 +21,8 @@ class logger;
 
 namespace den::engine {
 
+struct EngineState;
+
 /// The engine's named logger ("den.engine"). It has no sinks until the host program adds some;
 /// the library never prints by itself.
 std::shared_ptr<spdlog::logger> logger();
@@ -92,7 +94,21 @@ class Engine {
   /// Parameters of the network for task 1 alone, before any growth (0 before the first task).
   int64_t base_params() const { return base_params_; }
 
+  /// Everything that defines the engine (engine/engine_state.h). The tensors share storage with
+  /// the engine, so the state is a view that later training changes: take `state().clone()` for a
+  /// snapshot. The generator state is a copy.
+  EngineState state() const;
+  /// Rebuilds an engine from `state` (for example a loaded checkpoint), which it takes over: the
+  /// tensors must not be shared with a live engine. Throws std::invalid_argument naming the first
+  /// inconsistency: an invalid config, hidden layers or heads whose count or shapes do not match
+  /// the graph, non-float32 or non-finite parameters, a history that is not one report per task,
+  /// or a generator state of the wrong size.
+  static Engine from_state(EngineState state);
+
  private:
+  struct RestoreTag {};
+  Engine(EngineState&& state, RestoreTag);  // from_state, after validation
+
   /// A task's network with only the units it may use (NOTE: [augmented rows] layout).
   struct CompactNetwork {
     std::vector<at::Tensor> layers;

@@ -18,6 +18,10 @@ Network::Network(int64_t input_dim, const std::vector<int64_t>& hidden, at::Gene
   }
 }
 
+Network::Network(int64_t input_dim, std::vector<at::Tensor> layers, std::vector<at::Tensor> heads,
+                 at::Generator generator)
+    : input_dim_(input_dim), generator_(std::move(generator)), layers_(std::move(layers)), heads_(std::move(heads)) {}
+
 at::Tensor Network::random_block(int64_t rows, int64_t fan_in, int64_t cols) {
   // Uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)), the LibTorch Linear default scale; biases (the last
   // column of a full row block) start at zero.

@@ -20,6 +20,9 @@ class Network {
  public:
   /// Base network with randomly initialized layers (uniform +-1/sqrt(fan_in), zero bias).
   Network(int64_t input_dim, const std::vector<int64_t>& hidden, at::Generator generator);
+  /// A network from existing augmented layers and heads (a restored engine). The caller has
+  /// checked that the shapes chain; the tensors are taken over, not copied.
+  Network(int64_t input_dim, std::vector<at::Tensor> layers, std::vector<at::Tensor> heads, at::Generator generator);
 
   int64_t input_dim() const { return input_dim_; }
   int64_t num_layers() const { return static_cast<int64_t>(layers_.size()); }
@@ -29,6 +32,7 @@ class Network {
   /// Augmented weights of hidden layer `layer` (0-based).
   at::Tensor& layer(int64_t layer) { return layers_[layer]; }
   const at::Tensor& layer(int64_t layer) const { return layers_[layer]; }
+  const std::vector<at::Tensor>& heads() const { return heads_; }
   /// Augmented weights of the head of 1-based task `task`.
   at::Tensor& head(int64_t task) { return heads_[task - 1]; }
   const at::Tensor& head(int64_t task) const { return heads_[task - 1]; }

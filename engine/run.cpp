@@ -16,13 +16,24 @@ double mean(const std::vector<double>& values) {
 
 }  // namespace
 
-RunResult run_stream(Engine& engine, int64_t num_tasks, const std::function<Task(int64_t)>& make_task,
-                     const RunCallbacks& callbacks) {
+namespace {
+
+/// The stream loop behind run_stream and resume_stream. `evaluate_from`: the first task evaluated
+/// after each task (1 for a resumed run, engine.num_tasks()+1 otherwise); `result` may already hold
+/// the earlier tasks' reports and evaluations.
+RunResult run_tasks(Engine& engine, int64_t num_tasks, const std::function<Task(int64_t)>& make_task,
+                    const RunCallbacks& callbacks, int64_t evaluate_from, RunResult result, double prior_seconds) {
   const auto started = std::chrono::steady_clock::now();
-  RunResult result;
   std::vector<std::pair<at::Tensor, at::Tensor>> test_sets;
-  const int64_t first = engine.num_tasks() + 1;
-  for (int64_t t = first; t <= num_tasks; ++t) {
+  const int64_t first = evaluate_from;
+  for (int64_t j = first; j <= engine.num_tasks(); ++j) {  // earlier tasks of a resumed run: test splits only
+    Task task = make_task(j);
+    if (!task.test_x.defined()) {
+      throw std::invalid_argument("task '" + task.name + "' has no test split to evaluate on");
+    }
+    test_sets.emplace_back(task.test_x, task.test_y);
+  }
+  for (int64_t t = engine.num_tasks() + 1; t <= num_tasks; ++t) {
     Task task = make_task(t);
     if (!task.test_x.defined()) {
       throw std::invalid_argument("task '" + task.name + "' has no test split to evaluate on");
@@ -53,8 +64,37 @@ RunResult run_stream(Engine& engine, int64_t num_tasks, const std::function<Task
   result.bwt_auroc = backward_transfer(result.auroc_matrix);
   result.params = engine.num_params();
   result.base_params = engine.base_params();
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  result.seconds =
+      prior_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return result;
+}
+
+}  // namespace
+
+RunResult run_stream(Engine& engine, int64_t num_tasks, const std::function<Task(int64_t)>& make_task,
+                     const RunCallbacks& callbacks) {
+  return run_tasks(engine, num_tasks, make_task, callbacks, engine.num_tasks() + 1, RunResult{}, 0.0);
+}
+
+RunResult resume_stream(Engine& engine, int64_t num_tasks, const std::function<Task(int64_t)>& make_task,
+                        const RunPrior& prior, const RunCallbacks& callbacks) {
+  if (static_cast<int64_t>(prior.evaluations.size()) != engine.num_tasks()) {
+    throw std::invalid_argument("resume: " + std::to_string(prior.evaluations.size()) + " evaluations for " +
+                                std::to_string(engine.num_tasks()) + " tasks learned");
+  }
+  RunResult result;
+  for (size_t i = 0; i < prior.evaluations.size(); ++i) {
+    const TaskEvaluation& e = prior.evaluations[i];
+    if (e.after_task != static_cast<int64_t>(i) + 1 || e.accuracy.size() != i + 1 || e.auroc.size() != i + 1) {
+      throw std::invalid_argument("resume: evaluation " + std::to_string(i + 1) + " is not the one after task " +
+                                  std::to_string(i + 1));
+    }
+    result.tasks.push_back(engine.history()[i]);
+    result.evaluations.push_back(e);
+    result.accuracy_matrix.push_back(e.accuracy);
+    result.auroc_matrix.push_back(e.auroc);
+  }
+  return run_tasks(engine, num_tasks, make_task, callbacks, 1, std::move(result), prior.seconds);
 }
 
 }  // namespace den::engine

@@ -37,6 +37,22 @@ struct RunCallbacks {
   std::function<void(const TaskReport&, const TaskEvaluation&)> task_done;
 };
 
+/// What a stream run had done before it was interrupted (a resumed run): the evaluation after each
+/// task the engine has learned, and the wall time spent so far.
+struct RunPrior {
+  std::vector<TaskEvaluation> evaluations;  ///< one per task already learned, in order
+  double seconds = 0.0;
+};
+
+/// Continues a stream run from `prior`: tasks engine.num_tasks()+1..num_tasks are learned as
+/// run_stream would, every task 1..t is evaluated after task t (the test splits of the earlier
+/// tasks come from `make_task`), and the result holds the earlier tasks' reports (the engine's
+/// history) and `prior.evaluations`. With the same seed and the engine restored from a checkpoint,
+/// the result equals the uninterrupted run's (times aside). Throws std::invalid_argument when
+/// prior.evaluations does not have one entry per task learned.
+RunResult resume_stream(Engine& engine, int64_t num_tasks, const std::function<Task(int64_t)>& make_task,
+                        const RunPrior& prior, const RunCallbacks& callbacks = {});
+
 /// Feeds tasks 1..num_tasks from `make_task` to `engine`, evaluating every task seen so far on its
 /// test split after each one (the accuracy and AUROC matrices). Only the test splits of earlier
 /// tasks are kept, so memory does not grow with the training data of the stream.

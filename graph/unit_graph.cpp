@@ -201,6 +201,71 @@ std::vector<int64_t> UnitGraph::units_born_at(int64_t layer, int64_t stage) cons
   return out;
 }
 
+UnitGraph UnitGraph::restore(int64_t input_dim, std::vector<std::vector<Unit>> layers, std::vector<Head> heads,
+                             std::vector<std::pair<int64_t, Unit>> removed, int64_t next_id) {
+  const auto fail = [](const std::string& message) { throw std::invalid_argument("UnitGraph::restore: " + message); };
+  if (input_dim < 1) fail("input_dim must be >= 1, got " + str(input_dim));
+  if (layers.empty()) fail("at least one hidden layer is required");
+  if (next_id < 0) fail("next unit id must be >= 0, got " + str(next_id));
+  for (size_t i = 0; i < heads.size(); ++i) {
+    const auto expected = static_cast<int64_t>(i) + 1;
+    if (heads[i].task != expected) fail("head " + str(expected) + " has task id " + str(heads[i].task));
+    if (heads[i].num_outputs < 1) fail("head " + str(expected) + " has " + str(heads[i].num_outputs) + " outputs");
+  }
+  const int64_t max_stage = std::max<int64_t>(1, static_cast<int64_t>(heads.size()));
+  const auto num_layers = static_cast<int64_t>(layers.size());
+
+  // Every id, live or pruned, once; sorted for the split-source lookups below.
+  std::vector<int64_t> ids;
+  const auto check_unit = [&](const Unit& u, int64_t layer, bool alive) {
+    const std::string where = "unit " + str(u.id) + " of layer " + str(layer);
+    if (u.id < 0 || u.id >= next_id) fail(where + ": id out of range [0, " + str(next_id) + ")");
+    if (u.birth_stage < 1 || u.birth_stage > max_stage) {
+      fail(where + ": birth stage " + str(u.birth_stage) + " outside 1.." + str(max_stage));
+    }
+    if (u.alive != alive) fail(where + (alive ? ": a live unit is marked dead" : ": a pruned unit is marked alive"));
+    if (u.origin != Origin::Initial && u.origin != Origin::Expanded && u.origin != Origin::Split) {
+      fail(where + ": unknown origin " + str(static_cast<int64_t>(u.origin)));
+    }
+    if (u.origin == Origin::Split) {
+      if (u.split_from < 0 || u.split_from >= u.id) {
+        fail(where + ": split copy of unit " + str(u.split_from) + ", which is not an older unit");
+      }
+    } else if (u.split_from != -1) {
+      fail(where + ": split_from " + str(u.split_from) + " on a unit of origin " + to_string(u.origin));
+    }
+    ids.push_back(u.id);
+  };
+  for (int64_t l = 0; l < num_layers; ++l) {
+    if (layers[l].empty()) fail("hidden layer " + str(l) + " has no units");
+    for (const Unit& u : layers[l]) check_unit(u, l, true);
+  }
+  for (const auto& [layer, u] : removed) {
+    if (layer < 0 || layer >= num_layers) fail("pruned unit " + str(u.id) + " in unknown layer " + str(layer));
+    check_unit(u, layer, false);
+  }
+  std::sort(ids.begin(), ids.end());
+  const auto dup = std::adjacent_find(ids.begin(), ids.end());
+  if (dup != ids.end()) fail("unit id " + str(*dup) + " appears twice");
+  const auto known = [&](int64_t id) { return std::binary_search(ids.begin(), ids.end(), id); };
+  const auto check_source = [&](const Unit& u) {
+    if (u.origin == Origin::Split && !known(u.split_from)) {
+      fail("unit " + str(u.id) + " is a split copy of unknown unit " + str(u.split_from));
+    }
+  };
+  for (const auto& layer : layers) {
+    for (const Unit& u : layer) check_source(u);
+  }
+  for (const auto& entry : removed) check_source(entry.second);
+
+  UnitGraph g(input_dim);
+  g.next_id_ = next_id;
+  g.layers_ = std::move(layers);
+  g.heads_ = std::move(heads);
+  g.removed_ = std::move(removed);
+  return g;
+}
+
 namespace {
 
 // NOTE: [graphviz layout] Vertices are the input block, every live hidden unit and every head.

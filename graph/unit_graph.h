@@ -75,12 +75,28 @@ class UnitGraph {
   /// Pruned units with the layer they were in, for lineage reports.
   const std::vector<std::pair<int64_t, Unit>>& removed_units() const { return removed_; }
 
+  /// Rebuilds a graph from its stored parts (a checkpoint): the live units of every layer in
+  /// tensor-row order, the heads in task order, the pruned units with their layers, and the next
+  /// unit id. Throws std::invalid_argument naming the first inconsistency: input_dim < 1, no layers
+  /// or an empty layer, a duplicate or out-of-range id (ids must be < next_id), a birth stage
+  /// outside 1..max(1, heads), a live unit marked dead or a pruned one marked alive, a split copy
+  /// whose source id is unknown or not older, split_from set on a unit that is no copy, heads out of
+  /// task order or with no outputs.
+  static UnitGraph restore(int64_t input_dim, std::vector<std::vector<Unit>> layers, std::vector<Head> heads,
+                           std::vector<std::pair<int64_t, Unit>> removed, int64_t next_id);
+
+  /// The id the next unit created will get (ids are never reused).
+  int64_t next_id() const { return next_id_; }
+  /// The heads in task order.
+  const std::vector<Head>& heads() const { return heads_; }
+
   /// Writes the network as a Graphviz DOT graph (boost::write_graphviz): one vertex per input
   /// block, hidden unit and head, clustered by layer, colored by birth stage; split lineage drawn
   /// as dashed edges. Edges between layers are summarized (not one per weight).
   void write_graphviz(std::ostream& out) const;
 
  private:
+  explicit UnitGraph(int64_t input_dim) : input_dim_(input_dim) {}  // for restore()
   void check_layer(int64_t layer) const;
 
   int64_t input_dim_;

@@ -9,7 +9,12 @@ packages=(
   libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev zlib1g-dev
   dataset-fashion-mnist
+  libonnx-dev graphviz python3-torch
+  clang libclang-rt-dev
 )
+# libonnx-dev: ONNX export and its checker; graphviz: `den export --format svg`; python3-torch: the
+# test that loads an exported TorchScript model in Python; clang + libclang-rt-dev: the libFuzzer
+# target of the checkpoint loader (DEN_BUILD_FUZZ=ON, tests/fuzz).
 
 missing=()
 for pkg in "${packages[@]}"; do

@@ -1,0 +1,363 @@
+// `den run --checkpoint/--resume` and `den add-task`.
+
+#include "cli/checkpoint_commands.h"
+
+#include "cli/exit_codes.h"
+#include "cli/report.h"
+#include "data/normalize.h"
+#include "engine/metrics.h"
+#include "engine/threads.h"
+
+#include <zlib.h>
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <sstream>
+
+namespace den::cli {
+
+namespace {
+
+std::string join(const std::vector<int64_t>& values) {
+  std::string out;
+  for (size_t i = 0; i < values.size(); ++i) out += (i ? "," : "") + std::to_string(values[i]);
+  return out;
+}
+
+std::string number(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+/// A `den run` setting that must stay the same when a run is resumed: its flag and its value.
+struct Setting {
+  const char* flag;
+  std::function<std::string(const RunOptions&)> value;
+};
+
+const std::vector<Setting>& run_settings() {
+  static const std::vector<Setting> settings = {
+      {"--protocol", [](const RunOptions& o) { return o.protocol; }},
+      {"--classes-per-task", [](const RunOptions& o) { return std::to_string(o.stream.classes_per_task); }},
+      {"--train-limit", [](const RunOptions& o) { return std::to_string(o.stream.train_limit); }},
+      {"--val-fraction", [](const RunOptions& o) { return number(o.stream.val_fraction); }},
+      {"--normalize", [](const RunOptions& o) { return o.normalization; }},
+      {"--method", [](const RunOptions& o) { return o.method; }},
+      {"--hidden", [](const RunOptions& o) { return join(o.engine.hidden); }},
+      {"--max-iter", [](const RunOptions& o) { return std::to_string(o.engine.max_iter); }},
+      {"--head-iters", [](const RunOptions& o) { return std::to_string(o.engine.head_iters); }},
+      {"--batch-size", [](const RunOptions& o) { return std::to_string(o.engine.batch_size); }},
+      {"--lr", [](const RunOptions& o) { return number(o.engine.lr); }},
+      {"--lr-decay", [](const RunOptions& o) { return number(o.engine.lr_decay); }},
+      {"--mu", [](const RunOptions& o) { return number(o.engine.mu); }},
+      {"--l2", [](const RunOptions& o) { return number(o.engine.l2); }},
+      {"--gamma", [](const RunOptions& o) { return number(o.engine.gamma); }},
+      {"--lambda", [](const RunOptions& o) { return number(o.engine.lambda); }},
+      {"--k", [](const RunOptions& o) { return std::to_string(o.engine.k); }},
+      {"--tau", [](const RunOptions& o) { return number(o.engine.tau); }},
+      {"--sigma", [](const RunOptions& o) { return number(o.engine.sigma); }},
+      {"--max-splits", [](const RunOptions& o) { return std::to_string(o.engine.max_splits_per_layer); }},
+      {"--split-policy", [](const RunOptions& o) { return engine::to_string(o.engine.split_policy); }},
+      {"--loss", [](const RunOptions& o) { return engine::to_string(o.engine.loss); }},
+      {"--prox-scale-lr", [](const RunOptions& o) { return std::to_string(o.engine.prox_scale_by_lr); }},
+      {"--freeze-existing", [](const RunOptions& o) { return std::to_string(o.engine.freeze_existing); }},
+      {"--eval-every", [](const RunOptions& o) { return std::to_string(o.engine.eval_every); }},
+      {"--seed", [](const RunOptions& o) { return std::to_string(o.engine.seed); }},
+  };
+  return settings;
+}
+
+bool given(const CLI::App* command, const char* flag) {
+  if (command == nullptr) return false;
+  try {
+    return command->count(flag) > 0;
+  } catch (const CLI::OptionNotFound&) {
+    return false;
+  }
+}
+
+/// `o` as the run stored in the checkpoint was started (engine settings and stream).
+RunOptions stored_options(const RunOptions& o, const engine::EngineConfig& config, const io::RunInfo& run) {
+  RunOptions s = o;
+  s.engine = config;
+  s.hidden = join(config.hidden);
+  s.loss = engine::to_string(config.loss);
+  s.split_policy = engine::to_string(config.split_policy);
+  s.method = run.method;
+  s.data_dir = run.data_dir;
+  s.protocol = run.protocol;
+  s.normalization = run.normalize;
+  s.stream.protocol = data::parse_protocol(run.protocol);
+  s.stream.num_tasks = run.num_tasks;
+  s.stream.classes_per_task = run.classes_per_task;
+  s.stream.train_limit = run.train_limit;
+  s.stream.val_fraction = run.val_fraction;
+  s.stream.seed = run.seed;
+  return s;
+}
+
+/// A checkpoint's run record, or a usage error saying the checkpoint has none.
+const io::RunInfo& run_record(const io::LoadedCheckpoint& c, const std::string& path, const std::string& flag) {
+  if (!c.extras.run) {
+    throw std::invalid_argument(flag + " " + path + ": the checkpoint holds no `den run` record (stream, data); "
+                                "use den add-task --data DIR to learn tasks from given data");
+  }
+  return *c.extras.run;
+}
+
+data::TrainTest load_data(const RunOptions& o) {
+  if (!o.quiet) std::fprintf(stderr, "loading %s\n", o.data_dir.c_str());
+  data::TrainTest files = data::load_directory(o.data_dir);
+  data::normalize_(files.train, files.test, data::parse_normalization(o.normalization));
+  return files;
+}
+
+}  // namespace
+
+uint32_t data_fingerprint(const data::TrainTest& files) {
+  uLong crc = ::crc32(0L, Z_NULL, 0);
+  for (const at::Tensor& t : {files.train.features, files.train.labels, files.test.features, files.test.labels}) {
+    const at::Tensor c = t.contiguous();
+    const auto* p = static_cast<const Bytef*>(c.data_ptr());
+    size_t left = static_cast<size_t>(c.numel()) * c.element_size();
+    while (left > 0) {
+      const uInt piece = static_cast<uInt>(std::min<size_t>(left, 1u << 30));
+      crc = ::crc32(crc, p, piece);
+      p += piece;
+      left -= piece;
+    }
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+// ---------------------------------------------------------------------------------------------
+// den run --checkpoint / --resume
+// ---------------------------------------------------------------------------------------------
+
+RunCheckpoints::RunCheckpoints(RunOptions& o) : options_(o) {
+  save_path_ = !o.checkpoint_path.empty() ? o.checkpoint_path : o.resume_path;
+  if (!o.resume_path.empty()) {
+    resumed_ = io::load_checkpoint(o.resume_path);
+    const io::RunInfo& run = run_record(*resumed_, o.resume_path, "--resume");
+    const RunOptions stored = stored_options(o, resumed_->engine.config(), run);
+    for (const Setting& s : run_settings()) {
+      if (given(o.command, s.flag) && s.value(o) != s.value(stored)) {
+        throw std::invalid_argument("--resume " + o.resume_path + ": the run was started with " + s.flag + " " +
+                                    s.value(stored) + ", this command says " + s.value(o) +
+                                    " (a resumed run continues the same run; leave the flag out)");
+      }
+    }
+    RunOptions next = stored;
+    if (given(o.command, "--data")) next.data_dir = o.data_dir;
+    if (given(o.command, "--tasks")) next.stream.num_tasks = o.stream.num_tasks;
+    if (next.stream.num_tasks < resumed_->engine.num_tasks()) {
+      throw std::invalid_argument("--tasks " + std::to_string(next.stream.num_tasks) + " is fewer than the " +
+                                  std::to_string(resumed_->engine.num_tasks()) + " tasks the checkpoint has learned");
+    }
+    if (static_cast<int64_t>(resumed_->extras.evaluations.size()) != resumed_->engine.num_tasks()) {
+      throw io::CheckpointError(io::CheckpointError::Kind::Inconsistent,
+                                "checkpoint '" + o.resume_path + "' lacks the test metrics of some tasks");
+    }
+    o = next;
+    evaluations_ = resumed_->extras.evaluations;
+    prior_reports_ = resumed_->engine.history();
+    prior_seconds_ = run.seconds;
+  }
+  if (!save_path_.empty()) check_writable(save_path_);
+}
+
+void RunCheckpoints::check_data(const data::TrainTest& files) {
+  if (save_path_.empty() && !resumed_) return;
+  fingerprint_ = data_fingerprint(files);
+  if (resumed_) {
+    const io::RunInfo& run = *resumed_->extras.run;
+    if (run.data_crc32 && *run.data_crc32 != *fingerprint_) {
+      throw data::DataError("--resume: the data in '" + options_.data_dir +
+                            "' differs from the data the checkpoint was trained on ('" + run.data_dir + "')");
+    }
+  }
+}
+
+engine::Engine RunCheckpoints::make_engine(int64_t input_dim) {
+  if (!resumed_) return engine::Engine(options_.engine, input_dim);
+  if (resumed_->engine.input_dim() != input_dim) {
+    throw data::DataError("--resume: the data has " + std::to_string(input_dim) + " features but the checkpoint's "
+                          "network takes " + std::to_string(resumed_->engine.input_dim()));
+  }
+  return std::move(resumed_->engine);
+}
+
+void RunCheckpoints::for_each_prior(
+    const std::function<void(const engine::TaskReport&, const engine::TaskEvaluation&)>& row) const {
+  for (size_t i = 0; i < prior_reports_.size() && i < evaluations_.size(); ++i) row(prior_reports_[i], evaluations_[i]);
+}
+
+io::RunInfo RunCheckpoints::run_info(int64_t num_tasks) const {
+  const RunOptions& o = options_;
+  io::RunInfo run;
+  run.method = o.method;
+  run.data_dir = o.data_dir;
+  run.protocol = data::to_string(o.stream.protocol);
+  run.num_tasks = num_tasks;
+  run.classes_per_task = o.stream.classes_per_task;
+  run.train_limit = o.stream.train_limit;
+  run.val_fraction = o.stream.val_fraction;
+  run.normalize = o.normalization;
+  run.seed = o.stream.seed;
+  run.data_crc32 = fingerprint_;
+  run.seconds = prior_seconds_ +
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  return run;
+}
+
+engine::RunResult RunCheckpoints::run(engine::Engine& engine, int64_t num_tasks,
+                                      const std::function<engine::Task(int64_t)>& make_task,
+                                      engine::RunCallbacks callbacks) {
+  if (!save_path_.empty()) {
+    auto done = callbacks.task_done;
+    callbacks.task_done = [this, &engine, num_tasks, done](const engine::TaskReport& report,
+                                                           const engine::TaskEvaluation& evaluation) {
+      evaluations_.push_back(evaluation);
+      io::save_checkpoint(engine, save_path_, {evaluations_, run_info(num_tasks)});
+      if (done) done(report, evaluation);
+    };
+  }
+  if (!resumed_) return engine::run_stream(engine, num_tasks, make_task, callbacks);
+  const engine::RunPrior prior{resumed_->extras.evaluations, prior_seconds_};
+  return engine::resume_stream(engine, num_tasks, make_task, prior, callbacks);
+}
+
+// ---------------------------------------------------------------------------------------------
+// den add-task
+// ---------------------------------------------------------------------------------------------
+
+CLI::App* add_add_task_command(CLI::App& app, AddTaskOptions& o) {
+  CLI::App* cmd = app.add_subcommand(
+      "add-task", "Load a checkpoint, learn one more task from data, and write the checkpoint back");
+  RunOptions& r = o.run;
+  cmd->add_option("checkpoint", o.checkpoint, "Checkpoint to extend")->required();
+  cmd->add_option("-o,--output", o.output, "Write the extended checkpoint here (default: in place)");
+  cmd->add_option("--data", r.data_dir, "Data directory (default: the checkpoint's run)");
+  cmd->add_option("--protocol", r.protocol, "Task stream: permuted, split or one-vs-rest (default: the checkpoint's)")
+      ->check(CLI::IsMember({"permuted", "split", "one-vs-rest"}));
+  cmd->add_option("--task-index", o.task_index,
+                  "Which task of the stream to learn (default: the one after the checkpoint's last)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--classes-per-task", r.stream.classes_per_task, "Classes per task (split protocol)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--train-limit", r.stream.train_limit, "At most N training samples (0 = all)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--val-fraction", r.stream.val_fraction, "Fraction of the training file held out for validation")
+      ->check(CLI::Range(0.0, 0.9));
+  cmd->add_option("--normalize", r.normalization, "Feature normalization: none, minmax or standardize")
+      ->check(CLI::IsMember({"none", "minmax", "standardize"}));
+  cmd->add_option("--seed", r.stream.seed, "Seed of the task stream (default: the checkpoint's)");
+  cmd->add_option("--threads", o.threads, "Threads for the matrix products (0 = all cores)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--quiet", o.quiet, "No progress output");
+  o.command = cmd;
+  return cmd;
+}
+
+int add_task_command(AddTaskOptions& o) {
+  const std::string output = o.output.empty() ? o.checkpoint : o.output;
+  check_writable(output);
+  io::LoadedCheckpoint c = io::load_checkpoint(o.checkpoint);
+  engine::Engine& den = c.engine;
+
+  // Stream flags default to the checkpoint's run; without one, --data is required.
+  RunOptions& r = o.run;
+  const std::optional<io::RunInfo> stored = c.extras.run;
+  if (stored) {
+    const RunOptions s = stored_options(r, den.config(), *stored);
+    if (!given(o.command, "--data")) r.data_dir = s.data_dir;
+    if (!given(o.command, "--protocol")) r.protocol = s.protocol;
+    if (!given(o.command, "--classes-per-task")) r.stream.classes_per_task = s.stream.classes_per_task;
+    if (!given(o.command, "--train-limit")) r.stream.train_limit = s.stream.train_limit;
+    if (!given(o.command, "--val-fraction")) r.stream.val_fraction = s.stream.val_fraction;
+    if (!given(o.command, "--normalize")) r.normalization = s.normalization;
+    if (!given(o.command, "--seed")) r.stream.seed = s.stream.seed;
+  } else if (!given(o.command, "--data")) {
+    throw std::invalid_argument("add-task " + o.checkpoint + ": the checkpoint holds no `den run` record; "
+                                "give the data with --data DIR");
+  }
+  const int64_t t = den.num_tasks() + 1;
+  const int64_t index = o.task_index > 0 ? o.task_index : t;
+  r.stream.protocol = data::parse_protocol(r.protocol);
+  r.stream.num_tasks = index;
+  r.quiet = o.quiet;
+  engine::configure_threads(o.threads);
+
+  data::TrainTest files = load_data(r);
+  const uint32_t fingerprint = data_fingerprint(files);
+  const data::TaskStream stream(std::move(files.train), std::move(files.test), r.stream);
+  if (stream.input_dim() != den.input_dim()) {
+    throw data::DataError("the data has " + std::to_string(stream.input_dim()) + " features but the checkpoint's "
+                          "network takes " + std::to_string(den.input_dim()));
+  }
+
+  // The same stream continued by its next task: evaluate every task, as den run does, and keep
+  // the run record so that --resume and add-task can go on. Otherwise only the new task's test
+  // data is at hand (NaN for the others) and the checkpoint no longer describes one stream.
+  const bool continues = stored && stored->data_dir == r.data_dir && stored->protocol == data::to_string(r.stream.protocol) &&
+                         stored->classes_per_task == r.stream.classes_per_task &&
+                         stored->train_limit == r.stream.train_limit && stored->val_fraction == r.stream.val_fraction &&
+                         stored->normalize == r.normalization && stored->seed == r.stream.seed &&
+                         (!stored->data_crc32 || *stored->data_crc32 == fingerprint) && index == t &&
+                         static_cast<int64_t>(c.extras.evaluations.size()) == den.num_tasks();
+  engine::RunCallbacks callbacks;
+  if (!o.quiet) {
+    callbacks.progress = [](const engine::ProgressEvent& e) {
+      if (e.iteration == e.max_iter) {
+        std::fprintf(stderr, "[task %lld] %-10s it %5lld  loss %.4f  val %.4f\n", static_cast<long long>(e.task),
+                     e.phase.c_str(), static_cast<long long>(e.iteration), e.train_loss, e.val_loss);
+      }
+    };
+  }
+  print_table_header(stdout);
+  io::CheckpointExtras extras;
+  const auto started = std::chrono::steady_clock::now();
+  if (continues) {
+    callbacks.task_done = [](const engine::TaskReport& report, const engine::TaskEvaluation& evaluation) {
+      print_table_row(stdout, report, evaluation);
+    };
+    const engine::RunPrior prior{c.extras.evaluations, stored->seconds};
+    const engine::RunResult result =
+        engine::resume_stream(den, index, [&stream](int64_t j) { return stream.task(j); }, prior, callbacks);
+    extras.evaluations = result.evaluations;
+    extras.run = stored;
+    extras.run->num_tasks = std::max(stored->num_tasks, index);
+    extras.run->seconds = result.seconds;
+  } else {
+    engine::Task task = stream.task(index);
+    task.name += " (add-task)";
+    const engine::TaskReport report = den.add_task(task, callbacks.progress);
+    // Earlier rows as stored; tasks learned without measured metrics get NaN rows.
+    for (int64_t j = 1; j < t; ++j) {
+      engine::TaskEvaluation row{j, std::vector<double>(static_cast<size_t>(j), std::nan("")), {}};
+      row.auroc = row.accuracy;
+      extras.evaluations.push_back(row);
+    }
+    for (const engine::TaskEvaluation& prior : c.extras.evaluations) {
+      if (prior.after_task >= 1 && prior.after_task < t) extras.evaluations[prior.after_task - 1] = prior;
+    }
+    engine::TaskEvaluation e;
+    e.after_task = t;
+    e.accuracy.assign(static_cast<size_t>(t), std::nan(""));
+    e.auroc = e.accuracy;
+    const at::Tensor scores = den.predict_scores(t, task.test_x);
+    e.accuracy.back() = engine::accuracy(scores, task.test_y);
+    e.auroc.back() = engine::mean_auroc(scores, task.test_y);
+    extras.evaluations.push_back(e);
+    print_table_row(stdout, report, e);
+  }
+  io::save_checkpoint(den, output, extras);
+  std::printf("task %lld learned in %.1f s; checkpoint written to %s (%lld tasks)\n", static_cast<long long>(t),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), output.c_str(),
+              static_cast<long long>(den.num_tasks()));
+  return kOk;
+}
+
+}  // namespace den::cli

@@ -1,0 +1,148 @@
+#pragma once
+
+#include "engine/engine.h"
+#include "engine/engine_state.h"
+#include "engine/run.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace den::io {
+
+/// Version of the checkpoint format this build writes, and the newest it reads.
+constexpr uint32_t kFormatVersion = 1;
+/// The 8 bytes every checkpoint starts with.
+constexpr char kMagic[9] = "DENCKPT\n";
+
+/// How a `den run` built its task stream (data directory, protocol, stream options), stored so that
+/// `den run --resume` and `den add-task` can rebuild the same stream. Plain values: serialization
+/// does not depend on data/.
+struct RunInfo {
+  std::string method = "den";
+  std::string data_dir;
+  std::string protocol;
+  int64_t num_tasks = 0;
+  int64_t classes_per_task = 0;
+  int64_t train_limit = 0;
+  double val_fraction = 0.0;
+  std::string normalize = "none";
+  uint64_t seed = 0;
+  std::optional<uint32_t> data_crc32;  ///< fingerprint of the data set the run read
+  double seconds = 0.0;                ///< wall time of the run so far
+};
+
+/// What a checkpoint stores beside the engine.
+struct CheckpointExtras {
+  /// Test metrics measured after tasks (`after_task` in 1..num_tasks, increasing); tasks without
+  /// one were learned outside a measured stream.
+  std::vector<engine::TaskEvaluation> evaluations;
+  std::optional<RunInfo> run;
+};
+
+/// Options of a checkpoint write.
+struct SaveOptions {
+  /// Largest record written, in bytes (NOTE: [checkpoint layout] in den.proto). Tensors are cut
+  /// into chunks that fit, so no protobuf message comes near protobuf's 2 GiB limit. >= 256.
+  int64_t max_record_bytes = int64_t{64} << 20;
+  /// Called after every record written (0 = header); an exception thrown here aborts the write,
+  /// which then leaves any existing file untouched.
+  std::function<void(int64_t record)> on_record_written;
+};
+
+/// Options of a checkpoint read.
+struct LoadOptions {
+  /// Largest record accepted, in bytes; longer ones are refused as corrupt before allocating.
+  int64_t max_record_bytes = int64_t{1} << 30;
+  /// Verify each record's CRC-32 (off only for fuzzing the parser behind the checksums).
+  bool verify_checksums = true;
+};
+
+/// A checkpoint that cannot be used. `kind()` says why; the message names the file and the value.
+class CheckpointError : public std::runtime_error {
+ public:
+  enum class Kind {
+    Missing,         ///< the file does not exist or cannot be opened
+    NotACheckpoint,  ///< wrong magic bytes
+    Truncated,       ///< the file ends inside a record or before the last record
+    Corrupt,         ///< checksum mismatch, unparsable or contradictory contents
+    NewerVersion,    ///< written by a newer format version than this build reads
+    Inconsistent,    ///< well-formed, but the tensors do not match the graph (or config, history)
+  };
+  CheckpointError(Kind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  Kind kind() const { return kind_; }
+
+ private:
+  Kind kind_;
+};
+
+/// A file (checkpoint or export) that cannot be written. Any existing file at the path is untouched.
+class WriteError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// A checkpoint read back: the engine, ready to predict or learn more tasks, and the extras.
+struct LoadedCheckpoint {
+  engine::Engine engine;
+  CheckpointExtras extras;
+  uint32_t format_version = 0;
+  std::string writer;       ///< "den <version>" of the program that wrote it
+  uint64_t file_bytes = 0;  ///< size of the checkpoint
+};
+
+/// Writes `engine` and `extras` to `path` atomically: a temporary file in the same directory,
+/// flushed and fsync'ed, then renamed over `path` (and the directory fsync'ed). On any failure the
+/// temporary file is removed and an existing `path` is untouched. Throws WriteError.
+void save_checkpoint(const engine::Engine& engine, const std::string& path, const CheckpointExtras& extras = {},
+                     const SaveOptions& options = {});
+
+/// As save_checkpoint, for a state that is written as given, unvalidated (tools and tests that need
+/// to write unusual checkpoints; a reader validates).
+void save_state(const engine::EngineState& state, const std::string& path, const CheckpointExtras& extras = {},
+                const SaveOptions& options = {});
+
+/// Reads a checkpoint. Throws CheckpointError (see Kind) for a missing file, a file that is not a
+/// checkpoint, a truncated or corrupted one, a newer format version, or tensors that do not match
+/// the graph. Nothing is allocated beyond what the file's size can hold.
+LoadedCheckpoint load_checkpoint(const std::string& path, const LoadOptions& options = {});
+
+/// As load_checkpoint, from bytes in memory (`name` is used in messages). The fuzz target's entry.
+LoadedCheckpoint load_checkpoint_bytes(std::string_view bytes, const std::string& name = "<memory>",
+                                       const LoadOptions& options = {});
+
+namespace detail {
+
+/// A file written atomically: `file()` is a temporary in the destination's directory; `commit()`
+/// flushes, fsyncs, renames it over the destination and fsyncs the directory. Destroyed without
+/// commit, it removes the temporary. Throws WriteError naming the path.
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  std::FILE* file() { return file_; }
+  /// Writes `size` bytes; throws WriteError when short.
+  void write(const void* data, size_t size);
+  void commit();
+
+ private:
+  [[noreturn]] void fail(const std::string& what);
+  std::string path_;
+  std::string temp_path_;
+  std::FILE* file_ = nullptr;
+};
+
+/// Writes `bytes` to `path` atomically (AtomicFile).
+void write_file_atomically(const std::string& path, std::string_view bytes);
+
+}  // namespace detail
+
+}  // namespace den::io

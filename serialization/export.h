@@ -1,0 +1,87 @@
+#pragma once
+
+#include "engine/engine.h"
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace den::io {
+
+/// `task` value of the exporters that means every task at once.
+constexpr int64_t kAllTasks = 0;
+
+/// Facts an exported model records about itself (attributes / metadata), so that a user of the
+/// file knows what input it expects.
+struct ExportInfo {
+  /// The feature normalization `den run` applied before the network ("none", "minmax",
+  /// "standardize"). The exported network does not apply it; inputs must be normalized the same way.
+  std::string normalization = "none";
+  std::string data_dir;  ///< where the training data came from, if known
+};
+
+/// One affine layer of an exported network: y = x weight^T + bias.
+struct AffineLayer {
+  at::Tensor weight;  ///< float32 `[n_out, n_in]`
+  at::Tensor bias;    ///< float32 `[n_out]`
+};
+
+/// The network one task uses, compacted for deployment: the hidden units born at stages <= task
+/// (timestamped inference), then, repeatedly, every unit that cannot affect the output removed
+/// (a zero incoming row including its bias outputs relu(0) = 0; a zero outgoing column is never
+/// read), keeping at least one unit per layer. Outputs equal Engine::predict(task, x) up to
+/// float summation order.
+struct TaskNetwork {
+  int64_t task = 0;
+  int64_t input_dim = 0;
+  std::vector<AffineLayer> hidden;  ///< relu after each
+  AffineLayer head;                 ///< logits
+  /// Hidden units per layer before the dead-unit removal (the network as it was after `task`).
+  std::vector<int64_t> visible_units;
+};
+
+/// Every task's network over shared tensors: task s uses the first sizes[s-1][l] units of hidden
+/// layer l (new units are appended, so a task's units are a prefix) and its head.
+struct MultiTaskNetwork {
+  int64_t input_dim = 0;
+  std::vector<AffineLayer> hidden;  ///< all live units
+  std::vector<AffineLayer> heads;   ///< heads[s-1]: `[c_s, sizes[s-1].back()]`
+  std::vector<std::vector<int64_t>> sizes;
+};
+
+/// Throws std::invalid_argument for a task id outside 1..num_tasks (or kAllTasks where allowed).
+void check_export_task(const engine::Engine& engine, int64_t task, bool allow_all);
+
+/// The compacted network of task `task` (1..num_tasks).
+TaskNetwork task_network(const engine::Engine& engine, int64_t task);
+/// Every task's network; throws std::runtime_error if the engine has no task.
+MultiTaskNetwork multi_task_network(const engine::Engine& engine);
+
+/// Writes a TorchScript module (torch::jit::load / torch.jit.load) to `path` atomically.
+/// One task: `forward(x) -> logits` `[N, c]` and `scores(x)` (softmax or sigmoid, as trained).
+/// kAllTasks: `forward(x, task: int)` and `scores(x, task: int)`. Attributes: `task`, `num_tasks`,
+/// `input_dim`, `loss`, `normalization`, `description`. Throws WriteError, std::invalid_argument.
+void export_torchscript(const engine::Engine& engine, int64_t task, const std::string& path,
+                        const ExportInfo& info = {});
+
+/// Whether this build can write ONNX (Debian's libonnx-dev was found at configure time).
+bool onnx_supported();
+/// The ONNX model (opset 13, serialized onnx::ModelProto) of task `task`: input "input"
+/// `[N, input_dim]`, output "logits" `[N, c]` through Gemm and Relu nodes. kAllTasks: one output
+/// "logits_task_<s>" per task, each through Slice nodes over the shared weights. The model passes
+/// onnx::checker::check_model before it is returned. Throws std::runtime_error when ONNX support is
+/// not built in.
+std::string onnx_model(const engine::Engine& engine, int64_t task, const ExportInfo& info = {});
+/// Writes onnx_model() to `path` atomically.
+void export_onnx(const engine::Engine& engine, int64_t task, const std::string& path, const ExportInfo& info = {});
+
+/// The grown network as a Graphviz DOT graph (graph::UnitGraph::write_graphviz): units grouped
+/// by layer, colored by birth stage, split lineage dashed. A task id restricts it to what that task
+/// sees (units born at stages <= task, heads 1..task); kAllTasks draws everything.
+std::string dot_graph(const engine::Engine& engine, int64_t task);
+/// Writes dot_graph() to `path` atomically.
+void export_dot(const engine::Engine& engine, int64_t task, const std::string& path);
+
+}  // namespace den::io

@@ -1,0 +1,293 @@
+// End-to-end checks of checkpoints from the command line: den run --checkpoint/--resume (also after
+// SIGKILL), den add-task, den inspect, den export, and their exit codes.
+
+#include "serialization/checkpoint.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <string>
+#include <thread>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+Result run_den(const std::string& args) {
+  const std::string command = std::string(DEN_CLI_PATH) + " " + args + " 2>&1";
+  Result result;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return result;
+  std::array<char, 4096> buffer{};
+  while (fgets(buffer.data(), buffer.size(), pipe) != nullptr) result.output += buffer.data();
+  const int status = pclose(pipe);
+  result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+std::string read_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_be32(std::ofstream& out, uint32_t v) {
+  const unsigned char b[4] = {static_cast<unsigned char>(v >> 24), static_cast<unsigned char>(v >> 16),
+                              static_cast<unsigned char>(v >> 8), static_cast<unsigned char>(v)};
+  out.write(reinterpret_cast<const char*>(b), 4);
+}
+
+/// An IDX images/labels pair of `n` 6x6 images in 4 classes: class c lights up rows c and c+2.
+void write_idx_pair(const fs::path& dir, const std::string& prefix, int n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::ofstream images(dir / (prefix + "-images-idx3-ubyte"), std::ios::binary);
+  std::ofstream labels(dir / (prefix + "-labels-idx1-ubyte"), std::ios::binary);
+  write_be32(images, 0x00000803);
+  write_be32(images, n);
+  write_be32(images, 6);
+  write_be32(images, 6);
+  write_be32(labels, 0x00000801);
+  write_be32(labels, n);
+  for (int i = 0; i < n; ++i) {
+    const int label = i % 4;
+    for (int p = 0; p < 36; ++p) {
+      const bool on = p / 6 == label || p / 6 == label + 2;
+      images.put(static_cast<char>(on ? 180 + rng() % 60 : rng() % 60));
+    }
+    labels.put(static_cast<char>(label));
+  }
+}
+
+/// The report without wall times, which differ between runs.
+nlohmann::json without_seconds(const nlohmann::json& j) {
+  if (j.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      if (it.key() != "seconds") out[it.key()] = without_seconds(it.value());
+    }
+    return out;
+  }
+  if (j.is_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& v : j) out.push_back(without_seconds(v));
+    return out;
+  }
+  return j;
+}
+
+nlohmann::json read_json(const fs::path& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+/// Parameters and graph of two checkpoints are identical.
+void expect_same_network(const fs::path& a, const fs::path& b) {
+  const den::io::LoadedCheckpoint x = den::io::load_checkpoint(a.string());
+  const den::io::LoadedCheckpoint y = den::io::load_checkpoint(b.string());
+  ASSERT_EQ(x.engine.num_tasks(), y.engine.num_tasks());
+  ASSERT_EQ(x.engine.graph().layer_sizes(), y.engine.graph().layer_sizes());
+  for (int64_t l = 0; l < x.engine.network().num_layers(); ++l) {
+    EXPECT_TRUE(at::equal(x.engine.network().layer(l), y.engine.network().layer(l))) << "layer " << l;
+  }
+  for (int64_t t = 1; t <= x.engine.num_tasks(); ++t) {
+    EXPECT_TRUE(at::equal(x.engine.network().head(t), y.engine.network().head(t))) << "head " << t;
+  }
+  EXPECT_TRUE(at::equal(x.engine.state().rng_state, y.engine.state().rng_state));
+  EXPECT_EQ(x.engine.graph().next_id(), y.engine.graph().next_id());
+}
+
+class DenCheckpointCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("den_ckpt_cli_test_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_ / "data");
+    write_idx_pair(dir_ / "data", "train", 400, 1);
+    write_idx_pair(dir_ / "data", "t10k", 120, 2);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string p(const std::string& name) const { return (dir_ / name).string(); }
+  /// A small run of the permuted protocol that grows and splits.
+  std::string flags() const {
+    return "--data " + p("data") + " --hidden 16,8 --max-iter 60 --batch-size 32 --eval-every 20 --k 3 --sigma 0.02 "
+           "--quiet --threads 1";
+  }
+  fs::path dir_;
+};
+
+TEST_F(DenCheckpointCli, ResumeEqualsTheUninterruptedRun) {
+  const Result full = run_den("run --tasks 3 " + flags() + " --checkpoint " + p("full.den") + " --report " + p("full.json"));
+  ASSERT_EQ(full.code, 0) << full.output;
+  const Result part = run_den("run --tasks 2 " + flags() + " --checkpoint " + p("part.den"));
+  ASSERT_EQ(part.code, 0) << part.output;
+  // The stream and settings come from the checkpoint; --tasks extends it.
+  const Result resumed = run_den("run --resume " + p("part.den") + " --tasks 3 --quiet --threads 1 --checkpoint " +
+                                 p("resumed.den") + " --report " + p("resumed.json"));
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_EQ(without_seconds(read_json(p("resumed.json"))), without_seconds(read_json(p("full.json"))));
+  expect_same_network(p("resumed.den"), p("full.den"));
+  EXPECT_EQ(read_json(p("full.json"))["tasks"].size(), 3u);
+}
+
+TEST_F(DenCheckpointCli, AKilledRunResumesToTheSameResult) {
+  ASSERT_EQ(run_den("run --tasks 3 " + flags() + " --checkpoint " + p("full.den")).code, 0);
+  // Kill the run with SIGKILL once its first checkpoint exists (wherever it is then).
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::string cmd = std::string(DEN_CLI_PATH) + " run --tasks 3 " + flags() + " --checkpoint " + p("killed.den") +
+                            " > /dev/null 2>&1";
+    ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!fs::exists(p("killed.den")) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(fs::exists(p("killed.den")));
+  // What is there is a complete checkpoint, never a partial one.
+  const Result inspect = run_den("inspect " + p("killed.den"));
+  ASSERT_EQ(inspect.code, 0) << inspect.output;
+  const Result resumed = run_den("run --resume " + p("killed.den") + " --quiet --threads 1");
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  expect_same_network(p("killed.den"), p("full.den"));
+}
+
+TEST_F(DenCheckpointCli, ResumeRefusesChangedSettingsAndData) {
+  ASSERT_EQ(run_den("run --tasks 1 " + flags() + " --checkpoint " + p("one.den")).code, 0);
+  const Result k = run_den("run --resume " + p("one.den") + " --k 5 --quiet");
+  EXPECT_EQ(k.code, 2);
+  EXPECT_NE(k.output.find("--k"), std::string::npos) << k.output;
+  fs::create_directories(dir_ / "other");
+  write_idx_pair(dir_ / "other", "train", 400, 5);
+  write_idx_pair(dir_ / "other", "t10k", 120, 6);
+  const Result data = run_den("run --resume " + p("one.den") + " --data " + p("other") + " --quiet");
+  EXPECT_EQ(data.code, 3);
+  EXPECT_NE(data.output.find("differs"), std::string::npos) << data.output;
+  EXPECT_EQ(run_den("run --tasks 1 " + flags() + " --checkpoint " + p("no/dir/x.den")).code, 4);
+}
+
+TEST_F(DenCheckpointCli, AddTaskContinuesTheStreamAsARunWould) {
+  ASSERT_EQ(run_den("run --tasks 3 " + flags() + " --checkpoint " + p("full.den")).code, 0);
+  ASSERT_EQ(run_den("run --tasks 2 " + flags() + " --checkpoint " + p("two.den")).code, 0);
+  const Result add = run_den("add-task " + p("two.den") + " -o " + p("three.den") + " --quiet --threads 1");
+  ASSERT_EQ(add.code, 0) << add.output;
+  EXPECT_NE(add.output.find("permuted-3"), std::string::npos) << add.output;
+  expect_same_network(p("three.den"), p("full.den"));
+
+  // A task from another protocol: learned, the run record is dropped (it is no longer one stream).
+  const Result other = run_den("add-task " + p("two.den") + " --protocol split --classes-per-task 2 --task-index 2 "
+                               "--quiet --threads 1");
+  ASSERT_EQ(other.code, 0) << other.output;
+  const Result inspect = run_den("inspect --json " + p("two.den"));
+  ASSERT_EQ(inspect.code, 0) << inspect.output;
+  const nlohmann::json doc = nlohmann::json::parse(inspect.output);
+  EXPECT_EQ(doc["num_tasks"], 3);
+  EXPECT_TRUE(doc["run"].is_null());
+  EXPECT_EQ(doc["tasks"][2]["num_classes"], 2);
+  EXPECT_EQ(run_den("add-task " + p("two.den") + " --quiet").code, 2);  // no run record: --data needed
+}
+
+TEST_F(DenCheckpointCli, InspectShowsTheGrowth) {
+  ASSERT_EQ(run_den("run --tasks 2 " + flags() + " --checkpoint " + p("c.den")).code, 0);
+  const Result text = run_den("inspect " + p("c.den"));
+  ASSERT_EQ(text.code, 0) << text.output;
+  for (const char* part : {"format version 1", "tasks", "live units per birth stage", "parameters", "growth history",
+                           "layer.0", "head.2", "permuted-2"}) {
+    EXPECT_NE(text.output.find(part), std::string::npos) << part;
+  }
+  const Result json = run_den("inspect --json " + p("c.den"));
+  ASSERT_EQ(json.code, 0);
+  const nlohmann::json doc = nlohmann::json::parse(json.output);
+  EXPECT_EQ(doc["num_tasks"], 2);
+  EXPECT_EQ(doc["tasks"].size(), 2u);
+  EXPECT_EQ(doc["units_per_stage"].size(), 2u);
+  EXPECT_EQ(doc["run"]["protocol"], "permuted");
+  EXPECT_EQ(doc["config"]["hidden"], (std::vector<int64_t>{16, 8}));
+}
+
+TEST_F(DenCheckpointCli, ExportWritesEveryFormat) {
+  ASSERT_EQ(run_den("run --tasks 2 " + flags() + " --checkpoint " + p("c.den")).code, 0);
+  // Every task choice and format is covered by tests/serialization; here each format once.
+  for (const auto& [format, task] : std::vector<std::pair<std::string, std::string>>{
+           {"torchscript", "1"}, {"onnx", "all"}, {"dot", "2"}}) {
+    const std::string out = p("m_" + task + "." + format);
+    const Result r = run_den("export " + p("c.den") + " --task " + task + " --format " + format + " -o " + out);
+    EXPECT_EQ(r.code, 0) << r.output;
+    EXPECT_GT(fs::file_size(out), 0u) << out;
+  }
+  if (std::system("command -v dot > /dev/null 2>&1") == 0) {
+    const Result svg = run_den("export " + p("c.den") + " --task all --format svg -o " + p("g.svg"));
+    EXPECT_EQ(svg.code, 0) << svg.output;
+    EXPECT_NE(read_bytes(p("g.svg")).find("<svg"), std::string::npos);
+  }
+}
+
+TEST_F(DenCheckpointCli, BadCheckpointsAndArgumentsHaveTheirOwnExitCodes) {
+  ASSERT_EQ(run_den("run --tasks 2 " + flags() + " --checkpoint " + p("c.den")).code, 0);
+  const std::string good = read_bytes(p("c.den"));
+
+  const Result missing = run_den("inspect " + p("absent.den"));
+  EXPECT_EQ(missing.code, 5);
+  EXPECT_NE(missing.output.find("absent.den"), std::string::npos) << missing.output;
+  std::ofstream(p("text.den")) << "not a checkpoint\n";
+  EXPECT_EQ(run_den("inspect " + p("text.den")).code, 5);
+  std::ofstream(p("cut.den"), std::ios::binary) << good.substr(0, good.size() / 2);
+  const Result cut = run_den("export " + p("cut.den") + " --task 1 --format dot -o " + p("cut.dot"));
+  EXPECT_EQ(cut.code, 5);
+  EXPECT_NE(cut.output.find("truncated"), std::string::npos) << cut.output;
+  EXPECT_FALSE(fs::exists(p("cut.dot")));
+  std::string flipped = good;
+  flipped[good.size() - 100] = static_cast<char>(flipped[good.size() - 100] ^ 0x10);
+  std::ofstream(p("flip.den"), std::ios::binary) << flipped;
+  const Result flip = run_den("inspect " + p("flip.den"));
+  EXPECT_EQ(flip.code, 5);
+  EXPECT_NE(flip.output.find("checksum"), std::string::npos) << flip.output;
+  std::string newer = good;
+  newer[8] = 9;  // a newer format version; the preamble checksum is fixed below
+  {
+    uint32_t crc = 0xFFFFFFFFu;  // CRC-32 (zlib's) of the first 12 bytes
+    for (int i = 0; i < 12; ++i) {
+      crc ^= static_cast<unsigned char>(newer[i]);
+      for (int b = 0; b < 8; ++b) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+    }
+    crc ^= 0xFFFFFFFFu;
+    for (int i = 0; i < 4; ++i) newer[12 + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
+  }
+  std::ofstream(p("newer.den"), std::ios::binary) << newer;
+  const Result version = run_den("inspect " + p("newer.den"));
+  EXPECT_EQ(version.code, 6) << version.output;
+
+  EXPECT_EQ(run_den("export " + p("c.den") + " --task 7 --format dot -o " + p("x.dot")).code, 2);
+  EXPECT_EQ(run_den("export " + p("c.den") + " --task zero --format dot -o " + p("x.dot")).code, 2);
+  // An output that cannot be written: exit 4, and an existing file there is untouched.
+  EXPECT_EQ(run_den("export " + p("c.den") + " --task 1 --format dot -o " + p("no/dir/x.dot")).code, 4);
+  fs::create_directories(p("ro"));
+  std::ofstream(p("ro/keep.pt")) << "old";
+  fs::permissions(p("ro"), fs::perms::owner_read | fs::perms::owner_exec);
+  if (::access(p("ro").c_str(), W_OK) != 0) {  // root ignores permissions
+    EXPECT_EQ(run_den("export " + p("c.den") + " --task 1 -o " + p("ro/keep.pt")).code, 4);
+  }
+  EXPECT_EQ(read_bytes(p("ro/keep.pt")), "old");
+  fs::permissions(p("ro"), fs::perms::owner_all);
+  EXPECT_EQ(read_bytes(p("c.den")), good);
+}
+
+}  // namespace

@@ -1,0 +1,422 @@
+// Checkpoints: round trip, resumed training, chunked records, atomic writes, and every bad input.
+
+#include "serialization/checkpoint.h"
+
+#include "engine/engine_state.h"
+#include "engine/run.h"
+#include "tests/engine/synthetic.h"
+#include "tests/serialization/helpers.h"
+
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+namespace den::io {
+
+namespace {
+
+namespace fs = std::filesystem;
+using testing::equal_graphs;
+using testing::equal_reports;
+using testing::read_bytes;
+using testing::small_config;
+using testing::write_bytes;
+
+using Kind = CheckpointError::Kind;
+
+class Checkpoint : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("den_ckpt_test_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  /// A 3-task engine that grew (expansion on) and its per-task evaluations.
+  static const std::pair<engine::Engine*, std::vector<engine::TaskEvaluation>>& trained() {
+    static engine::Engine engine(small_config(), den::testing::SyntheticSpec{}.dim);
+    static std::vector<engine::TaskEvaluation> evaluations = [] {
+      engine::RunResult r = engine::run_stream(engine, 3, [](int64_t t) { return den::testing::synthetic_task(t); });
+      return r.evaluations;
+    }();
+    static std::pair<engine::Engine*, std::vector<engine::TaskEvaluation>> out{&engine, evaluations};
+    return out;
+  }
+
+  /// Loads `bytes` and returns the error kind it raises (fails the test if it loads).
+  static Kind load_error(const std::string& bytes, LoadOptions options = {}) {
+    try {
+      load_checkpoint_bytes(bytes, "test", options);
+    } catch (const CheckpointError& e) {
+      return e.kind();
+    }
+    ADD_FAILURE() << "loaded without an error";
+    return Kind::Missing;
+  }
+
+  fs::path dir_;
+};
+
+RunInfo sample_run() {
+  RunInfo run;
+  run.data_dir = "/data/x";
+  run.protocol = "permuted";
+  run.num_tasks = 5;
+  run.classes_per_task = 2;
+  run.train_limit = 100;
+  run.val_fraction = 0.2;
+  run.normalize = "minmax";
+  run.seed = 7;
+  run.data_crc32 = 0xdeadbeef;
+  run.seconds = 12.5;
+  return run;
+}
+
+TEST_F(Checkpoint, RoundTripKeepsPredictionsGraphHistoryAndMetrics) {
+  const auto& [engine, evaluations] = trained();
+  ASSERT_GT(engine->graph().layer_size(0), 16) << "the fixture should have grown";
+  save_checkpoint(*engine, path("a.den"), {evaluations, sample_run()});
+
+  const LoadedCheckpoint c = load_checkpoint(path("a.den"));
+  EXPECT_EQ(c.format_version, kFormatVersion);
+  EXPECT_EQ(c.file_bytes, fs::file_size(path("a.den")));
+  EXPECT_EQ(c.writer.rfind("den ", 0), 0u);
+  const engine::EngineState a = engine->state();
+  const engine::EngineState b = c.engine.state();
+  ASSERT_EQ(a.layers.size(), b.layers.size());
+  for (size_t l = 0; l < a.layers.size(); ++l) EXPECT_TRUE(at::equal(a.layers[l], b.layers[l])) << "layer " << l;
+  ASSERT_EQ(a.heads.size(), b.heads.size());
+  for (size_t t = 0; t < a.heads.size(); ++t) EXPECT_TRUE(at::equal(a.heads[t], b.heads[t])) << "head " << t + 1;
+  EXPECT_TRUE(at::equal(a.rng_state, b.rng_state));
+  EXPECT_TRUE(equal_graphs(a.graph, b.graph));
+  ASSERT_EQ(a.history.size(), b.history.size());
+  for (size_t t = 0; t < a.history.size(); ++t) {
+    EXPECT_TRUE(equal_reports(a.history[t], b.history[t], /*with_seconds=*/true)) << "task " << t + 1;
+  }
+  EXPECT_EQ(a.base_params, b.base_params);
+  EXPECT_EQ(a.config.hidden, b.config.hidden);
+  EXPECT_EQ(a.config.k, b.config.k);
+  EXPECT_EQ(a.config.lr, b.config.lr);
+  EXPECT_EQ(a.config.seed, b.config.seed);
+  EXPECT_EQ(a.config.max_iter, b.config.max_iter);
+
+  const at::Tensor x = den::testing::synthetic_task(11).test_x;
+  for (int64_t t = 1; t <= engine->num_tasks(); ++t) {
+    EXPECT_TRUE(at::equal(engine->predict(t, x), c.engine.predict(t, x))) << "task " << t;
+  }
+  ASSERT_EQ(c.extras.evaluations.size(), evaluations.size());
+  for (size_t i = 0; i < evaluations.size(); ++i) {
+    EXPECT_EQ(c.extras.evaluations[i].after_task, evaluations[i].after_task);
+    EXPECT_EQ(c.extras.evaluations[i].accuracy, evaluations[i].accuracy);
+    EXPECT_EQ(c.extras.evaluations[i].auroc, evaluations[i].auroc);
+  }
+  ASSERT_TRUE(c.extras.run.has_value());
+  const RunInfo& run = *c.extras.run;
+  EXPECT_EQ(run.data_dir, "/data/x");
+  EXPECT_EQ(run.normalize, "minmax");
+  EXPECT_EQ(run.num_tasks, 5);
+  EXPECT_EQ(run.val_fraction, 0.2);
+  EXPECT_EQ(run.data_crc32, 0xdeadbeefu);
+  EXPECT_EQ(run.seconds, 12.5);
+
+  // The same engine saved twice gives the same bytes (no timestamps in the file).
+  save_checkpoint(*engine, path("b.den"), {evaluations, sample_run()});
+  EXPECT_EQ(read_bytes(path("a.den")), read_bytes(path("b.den")));
+}
+
+TEST_F(Checkpoint, AnEngineWithoutTasksRoundTrips) {
+  const engine::Engine fresh(small_config(), 5);
+  save_checkpoint(fresh, path("empty.den"));
+  const LoadedCheckpoint c = load_checkpoint(path("empty.den"));
+  EXPECT_EQ(c.engine.num_tasks(), 0);
+  EXPECT_TRUE(at::equal(c.engine.network().layer(0), fresh.network().layer(0)));
+  EXPECT_FALSE(c.extras.run.has_value());
+  EXPECT_TRUE(c.extras.evaluations.empty());
+}
+
+TEST_F(Checkpoint, ARestoredEngineContinuesBitForBit) {
+  // Uninterrupted: tasks 1, 2, 3. Interrupted: tasks 1, 2, save, load, task 3.
+  engine::Engine straight(small_config(), den::testing::SyntheticSpec{}.dim);
+  engine::Engine first(small_config(), den::testing::SyntheticSpec{}.dim);
+  for (int64_t t = 1; t <= 2; ++t) {
+    straight.add_task(den::testing::synthetic_task(t));
+    first.add_task(den::testing::synthetic_task(t));
+  }
+  save_checkpoint(first, path("two.den"));
+  LoadedCheckpoint resumed = load_checkpoint(path("two.den"));
+  const engine::TaskReport a = straight.add_task(den::testing::synthetic_task(3));
+  const engine::TaskReport b = resumed.engine.add_task(den::testing::synthetic_task(3));
+
+  EXPECT_TRUE(equal_reports(a, b, /*with_seconds=*/false));
+  const engine::EngineState sa = straight.state();
+  const engine::EngineState sb = resumed.engine.state();
+  for (size_t l = 0; l < sa.layers.size(); ++l) EXPECT_TRUE(at::equal(sa.layers[l], sb.layers[l])) << "layer " << l;
+  for (size_t t = 0; t < sa.heads.size(); ++t) EXPECT_TRUE(at::equal(sa.heads[t], sb.heads[t])) << "head " << t + 1;
+  EXPECT_TRUE(equal_graphs(sa.graph, sb.graph));
+  EXPECT_TRUE(at::equal(sa.rng_state, sb.rng_state));
+}
+
+TEST_F(Checkpoint, AResumedStreamRunEqualsTheUninterruptedOne) {
+  const auto task = [](int64_t t) { return den::testing::synthetic_task(100 + t); };
+  engine::Engine straight(small_config(), den::testing::SyntheticSpec{}.dim);
+  const engine::RunResult full = engine::run_stream(straight, 3, task);
+
+  engine::Engine part(small_config(), den::testing::SyntheticSpec{}.dim);
+  const engine::RunResult first = engine::run_stream(part, 2, task);
+  save_checkpoint(part, path("part.den"), {first.evaluations, std::nullopt});
+  LoadedCheckpoint c = load_checkpoint(path("part.den"));
+  int64_t callbacks = 0;
+  engine::RunCallbacks cb;
+  cb.task_done = [&](const engine::TaskReport&, const engine::TaskEvaluation&) { ++callbacks; };
+  const engine::RunResult resumed =
+      engine::resume_stream(c.engine, 3, task, engine::RunPrior{c.extras.evaluations, first.seconds}, cb);
+
+  EXPECT_EQ(callbacks, 1);
+  EXPECT_EQ(resumed.accuracy_matrix, full.accuracy_matrix);
+  EXPECT_EQ(resumed.auroc_matrix, full.auroc_matrix);
+  EXPECT_EQ(resumed.avg_accuracy, full.avg_accuracy);
+  EXPECT_EQ(resumed.bwt, full.bwt);
+  EXPECT_EQ(resumed.params, full.params);
+  EXPECT_EQ(resumed.base_params, full.base_params);
+  ASSERT_EQ(resumed.tasks.size(), full.tasks.size());
+  for (size_t t = 0; t < full.tasks.size(); ++t) {
+    EXPECT_TRUE(equal_reports(resumed.tasks[t], full.tasks[t], false)) << "task " << t + 1;
+  }
+  EXPECT_THROW(engine::resume_stream(c.engine, 3, task, engine::RunPrior{}), std::invalid_argument);
+}
+
+TEST_F(Checkpoint, TensorsLargerThanTheRecordLimitAreCutIntoChunks) {
+  // NOTE: [checkpoint layout]: protobuf caps a message at 2 GiB. Lowering the record limit to 1 KiB
+  // makes every tensor here larger than a record, as a > 2 GiB network is with the real limit.
+  den::testing::SyntheticSpec wide;
+  wide.dim = 400;  // layer 0 alone is larger than the header and than a reader's lowered limit
+  engine::Engine trained_wide(small_config(), wide.dim);
+  const engine::RunResult run = engine::run_stream(trained_wide, 2, [&](int64_t t) {
+    return den::testing::synthetic_task(t, wide);
+  });
+  const engine::Engine* engine = &trained_wide;
+  const std::vector<engine::TaskEvaluation>& evaluations = run.evaluations;
+  const int64_t largest = engine->network().layer(0).numel() * 4;
+  ASSERT_GT(largest, 24 * 1024);
+  SaveOptions small;
+  small.max_record_bytes = 1024;
+  int64_t records = 0;
+  small.on_record_written = [&](int64_t) { ++records; };
+  save_checkpoint(*engine, path("chunked.den"), {evaluations, std::nullopt}, small);
+  const int64_t tensors = engine->network().num_layers() + engine->num_tasks();
+  EXPECT_GT(records, tensors + largest / 1024);
+
+  // A reader whose limit is below the largest tensor still reads it, piece by piece.
+  LoadOptions strict;
+  strict.max_record_bytes = 12 * 1024;
+  ASSERT_LT(strict.max_record_bytes, largest);
+  const LoadedCheckpoint c = load_checkpoint(path("chunked.den"), strict);
+  for (int64_t l = 0; l < engine->network().num_layers(); ++l) {
+    EXPECT_TRUE(at::equal(c.engine.network().layer(l), engine->network().layer(l)));
+  }
+  for (int64_t t = 1; t <= engine->num_tasks(); ++t) {
+    EXPECT_TRUE(at::equal(c.engine.network().head(t), engine->network().head(t)));
+  }
+
+  // Written with the default limit, the largest tensor is one record, over that reader's limit.
+  save_checkpoint(*engine, path("whole.den"));
+  try {
+    load_checkpoint(path("whole.den"), strict);
+    FAIL() << "a record over the limit was accepted";
+  } catch (const CheckpointError& e) {
+    EXPECT_EQ(e.kind(), Kind::Corrupt);
+    EXPECT_NE(std::string(e.what()).find("limit"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(save_checkpoint(*engine, path("tiny.den"), {}, SaveOptions{100, {}}), WriteError);
+}
+
+TEST_F(Checkpoint, AFailedWriteLeavesTheOldFileAndNoTemporaries) {
+  const auto& [engine, evaluations] = trained();
+  save_checkpoint(*engine, path("keep.den"), {evaluations, std::nullopt});
+  const std::string before = read_bytes(path("keep.den"));
+
+  SaveOptions crash;
+  crash.max_record_bytes = 1024;
+  crash.on_record_written = [](int64_t record) {
+    if (record == 3) throw std::runtime_error("simulated crash");
+  };
+  EXPECT_THROW(save_checkpoint(*engine, path("keep.den"), {}, crash), std::runtime_error);
+  EXPECT_EQ(read_bytes(path("keep.den")), before);
+  int64_t files = 0;
+  for (const auto& entry : fs::directory_iterator(dir_)) {
+    ++files;
+    EXPECT_EQ(entry.path().filename(), "keep.den");
+  }
+  EXPECT_EQ(files, 1);
+
+  EXPECT_THROW(save_checkpoint(*engine, path("no/such/dir/x.den")), WriteError);
+  fs::create_directories(path("a_directory"));
+  EXPECT_THROW(save_checkpoint(*engine, path("a_directory")), WriteError);
+}
+
+TEST_F(Checkpoint, MissingAndNonCheckpointFilesAreNamed) {
+  try {
+    load_checkpoint(path("absent.den"));
+    FAIL();
+  } catch (const CheckpointError& e) {
+    EXPECT_EQ(e.kind(), Kind::Missing);
+    EXPECT_NE(std::string(e.what()).find("absent.den"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(load_error(""), Kind::NotACheckpoint);
+  EXPECT_EQ(load_error("hello, world: this is a text file and not a checkpoint"), Kind::NotACheckpoint);
+  EXPECT_EQ(load_error(std::string("\x89PNG\r\n\x1a\n", 8) + std::string(100, '\0')), Kind::NotACheckpoint);
+  fs::create_directories(path("dir.den"));
+  EXPECT_THROW(load_checkpoint(path("dir.den")), CheckpointError);
+}
+
+TEST_F(Checkpoint, EveryTruncationIsDetected) {
+  const auto& [engine, evaluations] = trained();
+  SaveOptions chunked;
+  chunked.max_record_bytes = 2048;  // many record boundaries to cut at
+  save_checkpoint(*engine, path("t.den"), {evaluations, sample_run()}, chunked);
+  const std::string bytes = read_bytes(path("t.den"));
+  ASSERT_GT(bytes.size(), 10000u);
+  for (size_t cut = 1; cut < bytes.size(); cut += (cut < 64 ? 1 : 97)) {
+    EXPECT_EQ(load_error(bytes.substr(0, cut)), Kind::Truncated) << "cut at " << cut;
+  }
+  EXPECT_EQ(load_error(bytes.substr(0, bytes.size() - 1)), Kind::Truncated);
+  // Bytes after the last record are refused too.
+  EXPECT_EQ(load_error(bytes + "x"), Kind::Corrupt);
+}
+
+TEST_F(Checkpoint, EveryBitFlipIsDetected) {
+  const auto& [engine, evaluations] = trained();
+  SaveOptions chunked;
+  chunked.max_record_bytes = 2048;
+  save_checkpoint(*engine, path("f.den"), {evaluations, sample_run()}, chunked);
+  const std::string bytes = read_bytes(path("f.den"));
+  for (size_t i = 0; i < bytes.size(); i += (i < 64 ? 1 : 13)) {
+    std::string flipped = bytes;
+    flipped[i] = static_cast<char>(flipped[i] ^ (1 << (i % 8)));
+    const Kind kind = load_error(flipped);
+    EXPECT_TRUE(kind == Kind::NotACheckpoint || kind == Kind::Corrupt || kind == Kind::Truncated)
+        << "byte " << i << " kind " << static_cast<int>(kind);
+  }
+}
+
+TEST_F(Checkpoint, ANewerFormatVersionIsRefusedByName) {
+  const auto& [engine, evaluations] = trained();
+  save_checkpoint(*engine, path("v.den"));
+  std::string bytes = read_bytes(path("v.den"));
+  // Version 2 with a valid preamble checksum, as a newer den would write it.
+  bytes[8] = 2;
+  const uLong crc = crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(bytes.data()), 12);
+  for (int i = 0; i < 4; ++i) bytes[12 + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
+  try {
+    load_checkpoint_bytes(bytes, "v.den");
+    FAIL();
+  } catch (const CheckpointError& e) {
+    EXPECT_EQ(e.kind(), Kind::NewerVersion);
+    EXPECT_NE(std::string(e.what()).find("version 2"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Checkpoint, TensorsThatDoNotMatchTheGraphAreRefused) {
+  const auto& [engine, evaluations] = trained();
+  {
+    engine::EngineState s = engine->state().clone();
+    s.layers[0] = s.layers[0].narrow(0, 0, s.layers[0].size(0) - 1);  // one unit short
+    save_state(s, path("short.den"));
+    try {
+      load_checkpoint(path("short.den"));
+      FAIL();
+    } catch (const CheckpointError& e) {
+      EXPECT_EQ(e.kind(), Kind::Inconsistent);
+      EXPECT_NE(std::string(e.what()).find("layer 0"), std::string::npos) << e.what();
+    }
+  }
+  {
+    engine::EngineState s = engine->state().clone();
+    s.heads.pop_back();  // a head missing
+    save_state(s, path("nohead.den"));
+    EXPECT_THROW(load_checkpoint(path("nohead.den")), CheckpointError);
+  }
+  {
+    engine::EngineState s = engine->state().clone();
+    s.layers[1] = at::cat({s.layers[1], s.layers[1].narrow(1, 0, 1)}, 1);  // one column too many
+    save_state(s, path("wide.den"));
+    EXPECT_THROW(load_checkpoint(path("wide.den")), CheckpointError);
+  }
+  {
+    engine::EngineState s = engine->state().clone();
+    s.layers[0][0][0] = std::nanf("");
+    save_state(s, path("nan.den"));
+    EXPECT_THROW(load_checkpoint(path("nan.den")), CheckpointError);
+  }
+}
+
+TEST_F(Checkpoint, AGraphThatContradictsItselfIsRefused) {
+  const auto& [engine, evaluations] = trained();
+  engine::EngineState s = engine->state().clone();
+  std::vector<std::vector<graph::Unit>> layers;
+  for (int64_t l = 0; l < s.graph.num_layers(); ++l) layers.push_back(s.graph.units(l));
+  layers[1][0].id = layers[0][0].id;  // duplicate id
+  EXPECT_THROW(graph::UnitGraph::restore(s.graph.input_dim(), layers, s.graph.heads(), s.graph.removed_units(),
+                                         s.graph.next_id()),
+               std::invalid_argument);
+  layers[1][0].id = s.graph.next_id() + 5;  // id beyond next_id
+  EXPECT_THROW(graph::UnitGraph::restore(s.graph.input_dim(), layers, s.graph.heads(), s.graph.removed_units(),
+                                         s.graph.next_id()),
+               std::invalid_argument);
+}
+
+/// Replays the fuzz corpus and mutations of a real checkpoint, checksums off so that the parser
+/// behind them is reached: loading either works or raises CheckpointError, nothing else.
+TEST_F(Checkpoint, TheLoaderSurvivesTheFuzzCorpusAndMutations) {
+  std::vector<std::string> inputs;
+  for (const auto& entry : fs::directory_iterator(DEN_FUZZ_CORPUS)) inputs.push_back(read_bytes(entry.path()));
+  ASSERT_FALSE(inputs.empty()) << "no corpus in " << DEN_FUZZ_CORPUS;
+  std::mt19937 rng(7);
+  const std::string seed = inputs.front();
+  for (int i = 0; i < 1500; ++i) {
+    std::string m = inputs[rng() % inputs.size()];
+    const int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits && !m.empty(); ++e) {
+      const size_t at = rng() % m.size();
+      switch (rng() % 4) {
+        case 0:
+          m[at] = static_cast<char>(rng());
+          break;
+        case 1:
+          m.erase(at, 1 + rng() % 16);
+          break;
+        case 2:
+          m.insert(at, std::string(1 + rng() % 8, static_cast<char>(rng())));
+          break;
+        default:
+          m.resize(at);
+          break;
+      }
+    }
+    inputs.push_back(m);
+  }
+  LoadOptions unchecked;
+  unchecked.verify_checksums = false;
+  int64_t loaded = 0;
+  for (const std::string& input : inputs) {
+    for (const LoadOptions& options : {LoadOptions{}, unchecked}) {
+      try {
+        load_checkpoint_bytes(input, "fuzz", options);
+        ++loaded;
+      } catch (const CheckpointError&) {
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "unexpected exception: " << e.what();
+      }
+    }
+  }
+  EXPECT_GT(loaded, 0);  // the corpus itself loads
+}
+
+}  // namespace
+
+}  // namespace den::io

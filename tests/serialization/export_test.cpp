@@ -1,0 +1,317 @@
+// Exporters: TorchScript (C++ and, when available, Python), ONNX (checker and a tiny evaluator),
+// DOT (parsed back), and the compaction behind them.
+
+#include "serialization/checkpoint.h"
+#include "serialization/export.h"
+
+#include "engine/engine_state.h"
+#include "engine/run.h"
+#include "tests/engine/synthetic.h"
+#include "tests/serialization/helpers.h"
+
+#include <gtest/gtest.h>
+#include <torch/csrc/jit/serialization/import.h>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <boost/graph/adjacency_list.hpp>
+#include <boost/graph/graphviz.hpp>
+#pragma GCC diagnostic pop
+
+#ifdef DEN_HAVE_ONNX
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+#include <onnx/shape_inference/implementation.h>
+#endif
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+namespace den::io {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+/// Exports must match Engine::predict within this (summation order differs, values do not).
+constexpr double kTolerance = 1e-5;
+
+class Export : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("den_export_test_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  /// A 3-task engine that expanded and split.
+  static const engine::Engine& trained() {
+    static engine::Engine engine = [] {
+      engine::Engine e(testing::small_config(), den::testing::SyntheticSpec{}.dim);
+      for (int64_t t = 1; t <= 3; ++t) e.add_task(den::testing::synthetic_task(20 + t));
+      return e;
+    }();
+    return engine;
+  }
+  static at::Tensor input() { return den::testing::synthetic_task(99).test_x.narrow(0, 0, 64); }
+
+  fs::path dir_;
+};
+
+double max_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
+
+TEST_F(Export, TheFixtureGrewAndSplit) {
+  const engine::Engine& e = trained();
+  int64_t splits = 0;
+  for (const auto& r : e.history()) splits += static_cast<int64_t>(r.split_pairs.size());
+  EXPECT_GT(e.graph().layer_size(0), 16);
+  EXPECT_GT(splits, 0);
+}
+
+TEST_F(Export, CompactTaskNetworksMatchPredict) {
+  const engine::Engine& e = trained();
+  const at::Tensor x = input();
+  for (int64_t t = 1; t <= e.num_tasks(); ++t) {
+    const TaskNetwork net = task_network(e, t);
+    at::Tensor h = x;
+    for (const AffineLayer& l : net.hidden) h = at::relu(at::addmm(l.bias, h, l.weight.t()));
+    const at::Tensor logits = at::addmm(net.head.bias, h, net.head.weight.t());
+    EXPECT_LE(max_diff(logits, e.predict(t, x)), kTolerance) << "task " << t;
+    for (size_t l = 0; l < net.hidden.size(); ++l) {
+      EXPECT_LE(net.hidden[l].weight.size(0), net.visible_units[l]);
+      EXPECT_EQ(net.visible_units[l], static_cast<int64_t>(e.graph().visible_units(static_cast<int64_t>(l), t).size()));
+    }
+  }
+  EXPECT_THROW(task_network(e, 0), std::invalid_argument);
+  EXPECT_THROW(task_network(e, 4), std::invalid_argument);
+}
+
+TEST_F(Export, DeadUnitsAreRemovedExactly) {
+  // Hand-made network: in layer 0, unit 1 has a zero row (outputs relu(0) = 0) and unit 2 a zero
+  // outgoing column; removing unit 2 leaves unit 0 of... nothing, the rest stay.
+  engine::EngineState s;
+  s.config = engine::EngineConfig().set_hidden({4, 3});
+  s.input_dim = 3;
+  s.graph = graph::UnitGraph(3, {4, 3});
+  s.graph.add_head(1, 2);
+  at::Tensor l0 = at::randn({4, 4});
+  l0[1].zero_();
+  at::Tensor l1 = at::randn({3, 5});
+  l1.select(1, 2).zero_();
+  at::Tensor head = at::randn({2, 4});
+  head.select(1, 0).zero_();  // top unit 0 is never read
+  s.layers = {l0, l1};
+  s.heads = {head};
+  engine::TaskReport r;
+  r.task = 1;
+  r.num_classes = 2;
+  s.history = {r};
+  s.base_params = 1;
+  s.rng_state = at::make_generator<at::CPUGeneratorImpl>(1).get_state();
+  const engine::Engine e = engine::Engine::from_state(s);
+
+  const TaskNetwork net = task_network(e, 1);
+  EXPECT_EQ(net.hidden[0].weight.size(0), 2);  // units 1 (zero row) and 2 (zero column) removed
+  EXPECT_EQ(net.hidden[1].weight.size(0), 2);  // unit 0 (zero head column) removed
+  EXPECT_EQ(net.hidden[1].weight.size(1), 2);
+  const at::Tensor x = at::randn({16, 3});
+  at::Tensor h = x;
+  for (const AffineLayer& l : net.hidden) h = at::relu(at::addmm(l.bias, h, l.weight.t()));
+  EXPECT_LE(max_diff(at::addmm(net.head.bias, h, net.head.weight.t()), e.predict(1, x)), kTolerance);
+}
+
+TEST_F(Export, TorchScriptOfOneTaskMatchesPredict) {
+  const engine::Engine& e = trained();
+  const at::Tensor x = input();
+  for (int64_t t = 1; t <= e.num_tasks(); ++t) {
+    const std::string file = path("task" + std::to_string(t) + ".pt");
+    export_torchscript(e, t, file, ExportInfo{"minmax", "/data"});
+    torch::jit::Module m = torch::jit::load(file);
+    const at::Tensor logits = m.forward({x}).toTensor();
+    EXPECT_LE(max_diff(logits, e.predict(t, x)), kTolerance) << "task " << t;
+    const at::Tensor scores = m.get_method("scores")({x}).toTensor();
+    EXPECT_LE(max_diff(scores, e.predict_scores(t, x)), kTolerance);
+    EXPECT_EQ(m.attr("task").toInt(), t);
+    EXPECT_EQ(m.attr("input_dim").toInt(), e.input_dim());
+    EXPECT_EQ(m.attr("normalization").toStringRef(), "minmax");
+    EXPECT_NE(m.attr("description").toStringRef().find("normalized"), std::string::npos);
+  }
+}
+
+TEST_F(Export, TorchScriptOfAllTasksTakesTheTaskId) {
+  const engine::Engine& e = trained();
+  const at::Tensor x = input();
+  export_torchscript(e, kAllTasks, path("all.pt"));
+  torch::jit::Module m = torch::jit::load(path("all.pt"));
+  for (int64_t t = 1; t <= e.num_tasks(); ++t) {
+    EXPECT_LE(max_diff(m.forward({x, t}).toTensor(), e.predict(t, x)), kTolerance) << "task " << t;
+  }
+  EXPECT_ANY_THROW(m.forward({x, int64_t{7}}));
+  EXPECT_EQ(m.attr("num_tasks").toInt(), e.num_tasks());
+}
+
+TEST_F(Export, TorchScriptLoadsInPython) {
+  if (std::system("/usr/bin/python3 -c 'import torch' > /dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "python3-torch is not installed";
+  }
+  const engine::Engine& e = trained();
+  const at::Tensor x = input();
+  export_torchscript(e, 2, path("task2.pt"));
+  export_torchscript(e, kAllTasks, path("all.pt"));
+  // Input and expected outputs travel as a TorchScript module of buffers.
+  torch::jit::Module data("Data");
+  data.register_buffer("x", x);
+  data.register_buffer("task2", e.predict(2, x));
+  data.register_buffer("task3", e.predict(3, x));
+  data.save(path("data.pt"));
+  const std::string script = path("check.py");
+  testing::write_bytes(script,
+                       "import sys, torch\n"
+                       "d = torch.jit.load(sys.argv[1])\n"
+                       "one = torch.jit.load(sys.argv[2])\n"
+                       "every = torch.jit.load(sys.argv[3])\n"
+                       "a = (one(d.x) - d.task2).abs().max().item()\n"
+                       "b = (every(d.x, 3) - d.task3).abs().max().item()\n"
+                       "print('max diff', a, b)\n"
+                       "sys.exit(0 if a <= 1e-5 and b <= 1e-5 and one.task == 2 else 1)\n");
+  const std::string command = "/usr/bin/python3 " + script + " " + path("data.pt") + " " + path("task2.pt") + " " +
+                              path("all.pt") + " > " + path("py.log") + " 2>&1";
+  EXPECT_EQ(std::system(command.c_str()), 0) << testing::read_bytes(path("py.log"));
+}
+
+TEST_F(Export, DotParsesAndShowsWhatATaskSees) {
+  const engine::Engine& e = trained();
+  const auto parse = [](const std::string& dot, size_t& vertices) {
+    struct Vertex {
+      std::string label;
+    };
+    using G = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS, Vertex>;
+    G g;
+    boost::dynamic_properties dp(boost::ignore_other_properties);
+    dp.property("label", boost::get(&Vertex::label, g));
+    std::istringstream in(dot);
+    const bool ok = boost::read_graphviz(in, g, dp);
+    vertices = boost::num_vertices(g);
+    return ok;
+  };
+  size_t all_vertices = 0;
+  size_t first_vertices = 0;
+  const std::string all = dot_graph(e, kAllTasks);
+  const std::string first = dot_graph(e, 1);
+  ASSERT_TRUE(parse(all, all_vertices));
+  ASSERT_TRUE(parse(first, first_vertices));
+  // input + units + heads
+  const auto units = [&](int64_t task) {
+    int64_t n = 0;
+    for (int64_t l = 0; l < e.graph().num_layers(); ++l) {
+      n += static_cast<int64_t>(task == 0 ? e.graph().layer_size(l) : e.graph().visible_units(l, task).size());
+    }
+    return n;
+  };
+  EXPECT_EQ(static_cast<int64_t>(all_vertices), 1 + units(0) + e.num_tasks());
+  EXPECT_EQ(static_cast<int64_t>(first_vertices), 1 + units(1) + 1);
+  EXPECT_NE(all.find("stage 3"), std::string::npos);
+  EXPECT_EQ(first.find("stage 2"), std::string::npos);
+  EXPECT_NE(all.find("split"), std::string::npos);
+
+  export_dot(e, kAllTasks, path("g.dot"));
+  EXPECT_EQ(testing::read_bytes(path("g.dot")), all);
+  EXPECT_THROW(export_dot(e, 9, path("bad.dot")), std::invalid_argument);
+  EXPECT_FALSE(fs::exists(path("bad.dot")));
+}
+
+#ifdef DEN_HAVE_ONNX
+
+/// A tiny ONNX interpreter for the ops the exporter emits (Gemm, Relu, Slice on constants).
+std::map<std::string, at::Tensor> evaluate_onnx(const onnx::ModelProto& model, const at::Tensor& input) {
+  std::map<std::string, at::Tensor> values;
+  const onnx::GraphProto& g = model.graph();
+  for (const onnx::TensorProto& t : g.initializer()) {
+    std::vector<int64_t> dims(t.dims().begin(), t.dims().end());
+    if (t.data_type() == onnx::TensorProto::FLOAT) {
+      at::Tensor v = at::empty(dims, at::kFloat);
+      EXPECT_EQ(t.raw_data().size(), static_cast<size_t>(v.numel()) * 4) << t.name();
+      std::memcpy(v.data_ptr(), t.raw_data().data(), t.raw_data().size());
+      values[t.name()] = v;
+    } else {
+      EXPECT_EQ(t.data_type(), onnx::TensorProto::INT64);
+      values[t.name()] = at::tensor(std::vector<int64_t>(t.int64_data().begin(), t.int64_data().end()), at::kLong);
+    }
+  }
+  values[g.input(0).name()] = input;
+  for (const onnx::NodeProto& n : g.node()) {
+    const auto in = [&](int i) { return values.at(n.input(i)); };
+    at::Tensor out;
+    if (n.op_type() == "Gemm") {
+      int64_t trans_b = 0;
+      for (const auto& a : n.attribute()) {
+        if (a.name() == "transB") trans_b = a.i();
+        EXPECT_TRUE(a.name() == "transB") << "unexpected Gemm attribute " << a.name();
+      }
+      out = at::addmm(in(2), in(0), trans_b ? in(1).t() : in(1));
+    } else if (n.op_type() == "Relu") {
+      out = at::relu(in(0));
+    } else if (n.op_type() == "Slice") {
+      out = in(0);
+      const at::Tensor starts = in(1);
+      const at::Tensor ends = in(2);
+      for (int64_t d = 0; d < starts.numel(); ++d) {
+        const int64_t s = starts[d].item<int64_t>();
+        out = out.narrow(d, s, ends[d].item<int64_t>() - s);
+      }
+    } else {
+      ADD_FAILURE() << "unexpected op " << n.op_type();
+    }
+    values[n.output(0)] = out;
+  }
+  return values;
+}
+
+onnx::ModelProto checked_model(const std::string& bytes) {
+  onnx::ModelProto model;
+  EXPECT_TRUE(model.ParseFromString(bytes));
+  EXPECT_NO_THROW(onnx::checker::check_model(model));
+  EXPECT_NO_THROW(onnx::shape_inference::InferShapes(model));
+  EXPECT_EQ(model.opset_import(0).version(), 13);
+  return model;
+}
+
+TEST_F(Export, OnnxOfOneTaskPassesTheCheckerAndMatchesPredict) {
+  const engine::Engine& e = trained();
+  const at::Tensor x = input();
+  for (int64_t t = 1; t <= e.num_tasks(); ++t) {
+    const onnx::ModelProto model = checked_model(onnx_model(e, t));
+    ASSERT_EQ(model.graph().output_size(), 1);
+    const auto values = evaluate_onnx(model, x);
+    EXPECT_LE(max_diff(values.at("logits"), e.predict(t, x)), kTolerance) << "task " << t;
+  }
+  export_onnx(e, 2, path("task2.onnx"));
+  onnx::ModelProto from_file;
+  ASSERT_TRUE(from_file.ParseFromString(testing::read_bytes(path("task2.onnx"))));
+  EXPECT_NO_THROW(onnx::checker::check_model(from_file));
+}
+
+TEST_F(Export, OnnxOfAllTasksHasOneOutputPerTask) {
+  const engine::Engine& e = trained();
+  const at::Tensor x = input();
+  const onnx::ModelProto model = checked_model(onnx_model(e, kAllTasks));
+  ASSERT_EQ(model.graph().output_size(), e.num_tasks());
+  const auto values = evaluate_onnx(model, x);
+  for (int64_t t = 1; t <= e.num_tasks(); ++t) {
+    EXPECT_LE(max_diff(values.at("logits_task_" + std::to_string(t)), e.predict(t, x)), kTolerance) << "task " << t;
+  }
+}
+
+#else
+
+TEST_F(Export, OnnxOfOneTaskPassesTheCheckerAndMatchesPredict) { GTEST_SKIP() << "built without libonnx-dev"; }
+
+#endif
+
+}  // namespace
+
+}  // namespace den::io
