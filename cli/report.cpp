@@ -58,7 +58,8 @@ nlohmann::json config_json(const engine::EngineConfig& c) {
           {"early_stop_window", c.early_stop_window},
           {"early_stop_tol", c.early_stop_tol},
           {"max_eval_samples", c.max_eval_samples},
-          {"seed", c.seed}};
+          {"seed", c.seed},
+          {"device", c.device}};
 }
 
 nlohmann::json task_json(const engine::TaskReport& r, const engine::TaskEvaluation& e) {

@@ -118,6 +118,7 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
   run->add_flag("--freeze-existing", c.freeze_existing,
                 "Grow only: skip selective retraining and splits, so earlier tasks never change");
   run->add_option("--eval-every", c.eval_every, "Iterations between validation evaluations")->capture_default_str();
+  run->add_option("--device", c.device, "cpu, or cuda[:N] with a CUDA LibTorch and a GPU")->capture_default_str();
   run->add_option("--seed", c.seed, "Random seed (data stream and training)")->capture_default_str();
   run->add_option("--threads", o.threads, "Threads for the matrix products; element-wise ops use one (0 = all cores)")
       ->check(CLI::NonNegativeNumber)
@@ -138,6 +139,7 @@ int run_command(RunOptions& o) {
   o.stream.protocol = data::parse_protocol(o.protocol);
   o.stream.seed = o.engine.seed;
   o.engine.validate();
+  o.engine.resolved_device();  // a missing GPU is a usage error before any data is read
   RunCheckpoints checkpoints(o);  // --checkpoint, --resume (NOTE: [resume] in cli/checkpoint_commands.h)
   if (!o.report_path.empty()) check_writable(o.report_path);
   engine::configure_threads(o.threads);

@@ -1,6 +1,11 @@
 #include "engine/config.h"
 
+#include <ATen/Context.h>
+#include <ATen/detail/CUDAHooksInterface.h>
+#include <c10/util/Exception.h>
+
 #include <cmath>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -34,6 +39,29 @@ SplitPolicy parse_split_policy(const std::string& name) {
 std::string to_string(LossKind loss) { return loss == LossKind::Softmax ? "softmax" : "sigmoid"; }
 std::string to_string(SplitPolicy policy) { return policy == SplitPolicy::Always ? "always" : "after-expansion"; }
 
+at::Device EngineConfig::resolved_device() const {
+  std::optional<at::Device> parsed;
+  try {
+    parsed = at::Device(device);
+  } catch (const c10::Error&) {
+    throw std::invalid_argument("unknown device '" + device + "' (expected cpu or cuda[:N])");
+  }
+  if (parsed->is_cuda()) {
+    if (!at::hasCUDA()) {
+      throw std::invalid_argument("device '" + device +
+                                  "': this LibTorch was built without CUDA support (Debian's libtorch is CPU-only; "
+                                  "configure with -DTorch_DIR=<a CUDA LibTorch>)");
+    }
+    const int64_t gpus = at::detail::getCUDAHooks().getNumGPUs();
+    if (gpus == 0 || (parsed->has_index() && parsed->index() >= gpus)) {
+      throw std::invalid_argument("device '" + device + "': " + std::to_string(gpus) + " CUDA device(s) present");
+    }
+  } else if (!parsed->is_cpu()) {
+    throw std::invalid_argument("device '" + device + "' is not supported (expected cpu or cuda[:N])");
+  }
+  return *parsed;
+}
+
 void EngineConfig::validate() const {
   require(!hidden.empty(), "hidden", "(empty)", "at least one hidden layer is needed");
   for (size_t l = 0; l < hidden.size(); ++l) {
@@ -56,6 +84,7 @@ void EngineConfig::validate() const {
   require(early_stop_window >= 2, "early_stop_window", early_stop_window, "must be >= 2");
   require(std::isfinite(early_stop_tol) && early_stop_tol >= 0, "early_stop_tol", early_stop_tol, "must be >= 0");
   require(max_eval_samples >= 1, "max_eval_samples", max_eval_samples, "must be >= 1");
+  require(device == "cpu" || device.rfind("cuda", 0) == 0, "device", device, "must be cpu or cuda[:N]");
 }
 
 }  // namespace den::engine

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <c10/core/Device.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -44,6 +46,7 @@ struct EngineConfig {
   double early_stop_tol = 1e-6;  ///< stop when the moving mean of validation loss changes by less
   int64_t max_eval_samples = 5000;  ///< validation samples used for early stopping (all if fewer)
   uint64_t seed = 1;
+  std::string device = "cpu";    ///< "cpu" or "cuda[:N]" (needs a LibTorch with CUDA and a GPU)
 
   EngineConfig& set_hidden(std::vector<int64_t> v) { hidden = std::move(v); return *this; }
   EngineConfig& set_max_iter(int64_t v) { max_iter = v; return *this; }
@@ -65,11 +68,16 @@ struct EngineConfig {
   EngineConfig& set_freeze_existing(bool v) { freeze_existing = v; return *this; }
   EngineConfig& set_eval_every(int64_t v) { eval_every = v; return *this; }
   EngineConfig& set_seed(uint64_t v) { seed = v; return *this; }
+  EngineConfig& set_device(std::string v) { device = std::move(v); return *this; }
 
   /// Iterations of the sparse-head phase after resolving the -1 default.
   int64_t resolved_head_iters() const { return head_iters >= 0 ? head_iters : std::max<int64_t>(1, max_iter / 10); }
   /// Split cap per layer after resolving the -1 default.
   int64_t resolved_max_splits() const { return max_splits_per_layer >= 0 ? max_splits_per_layer : k; }
+
+  /// The device to train on, checked to be usable here: std::invalid_argument for an unknown name,
+  /// a CUDA device without a CUDA LibTorch, or no such GPU.
+  at::Device resolved_device() const;
 
   /// Throws std::invalid_argument naming the first invalid setting and its value.
   void validate() const;

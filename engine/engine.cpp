@@ -47,7 +47,8 @@ int64_t first_non_finite_row(const at::Tensor& features) {
 
 /// Checks one split of a task and returns it as contiguous float32 features and int64 labels.
 std::pair<at::Tensor, at::Tensor> checked_split(const at::Tensor& x, const at::Tensor& y, const std::string& split,
-                                                const std::string& task, int64_t input_dim, int64_t num_classes) {
+                                                const std::string& task, int64_t input_dim, int64_t num_classes,
+                                                at::Device device) {
   const std::string where = "task '" + task + "' " + split;
   require(x.defined() && y.defined() && x.numel() > 0, where + ": no samples");
   require(x.dim() == 2, where + " features must be 2-D [N, D], got " + std::to_string(x.dim()) + "-D");
@@ -57,8 +58,8 @@ std::pair<at::Tensor, at::Tensor> checked_split(const at::Tensor& x, const at::T
   require(y.dim() == 1 && y.size(0) == x.size(0), where + ": " + std::to_string(x.size(0)) + " samples but " +
                                                       std::to_string(y.numel()) + " labels");
   require(!at::isFloatingType(y.scalar_type()) && y.scalar_type() != at::kBool, where + " labels must be integers");
-  at::Tensor features = x.to(at::kFloat).contiguous();
-  at::Tensor labels = y.to(at::kLong).contiguous();
+  at::Tensor features = x.to(device, at::kFloat).contiguous();
+  at::Tensor labels = y.to(device, at::kLong).contiguous();
   const int64_t bad_row = first_non_finite_row(features);
   require(bad_row < 0, where + ": sample " + std::to_string(bad_row) + " has a NaN or infinite feature");
   const int64_t lo = labels.min().item<int64_t>();
@@ -73,7 +74,7 @@ std::pair<at::Tensor, at::Tensor> checked_split(const at::Tensor& x, const at::T
 Engine::Engine(EngineConfig config, int64_t input_dim)
     : config_(validated(std::move(config))),
       generator_(seeded_generator(config_.seed)),
-      network_(checked_input_dim(input_dim), config_.hidden, generator_),
+      network_(checked_input_dim(input_dim), config_.hidden, generator_, config_.resolved_device()),
       graph_(input_dim, config_.hidden),
       trainer_(config_, generator_) {}
 
@@ -82,12 +83,12 @@ Task Engine::checked_task(const Task& task) const {
                                      std::to_string(task.num_classes));
   Task out = task;
   std::tie(out.train_x, out.train_y) =
-      checked_split(task.train_x, task.train_y, "training set", task.name, input_dim(), task.num_classes);
+      checked_split(task.train_x, task.train_y, "training set", task.name, input_dim(), task.num_classes, network_.device());
   std::tie(out.val_x, out.val_y) =
-      checked_split(task.val_x, task.val_y, "validation set", task.name, input_dim(), task.num_classes);
+      checked_split(task.val_x, task.val_y, "validation set", task.name, input_dim(), task.num_classes, network_.device());
   if (task.test_x.defined()) {
     std::tie(out.test_x, out.test_y) =
-        checked_split(task.test_x, task.test_y, "test set", task.name, input_dim(), task.num_classes);
+        checked_split(task.test_x, task.test_y, "test set", task.name, input_dim(), task.num_classes, network_.device());
   }
   return out;
 }
@@ -146,7 +147,7 @@ at::Tensor Engine::checked_input(int64_t task_id, const at::Tensor& x) const {
   require(x.size(1) == input_dim(), "predict input has width " + std::to_string(x.size(1)) +
                                         ", but the engine's input width is " + std::to_string(input_dim()));
   require(at::isFloatingType(x.scalar_type()), "predict input must be floating point");
-  at::Tensor features = x.to(at::kFloat).contiguous();
+  at::Tensor features = x.to(network_.device(), at::kFloat).contiguous();
   const int64_t bad_row = first_non_finite_row(features);
   require(bad_row < 0, "predict input row " + std::to_string(bad_row) + " has a NaN or infinite value");
   return features;
@@ -163,12 +164,12 @@ const Engine::CompactNetwork& Engine::compact(int64_t task_id) const {
   at::Tensor previous_columns;  // visible units of the layer below plus the bias column
   for (int64_t l = 0; l < graph_.num_layers(); ++l) {
     const std::vector<int64_t> rows = graph_.visible_units(l, task_id);
-    at::Tensor w = network_.layer(l).index_select(0, at::tensor(rows, at::kLong));
+    at::Tensor w = network_.layer(l).index_select(0, at::tensor(rows, at::kLong).to(network_.device()));
     if (previous_columns.defined()) w = w.index_select(1, previous_columns);
     net.layers.push_back(w.contiguous());
     std::vector<int64_t> columns = rows;
     columns.push_back(network_.layer_size(l));  // bias column index
-    previous_columns = at::tensor(columns, at::kLong);
+    previous_columns = at::tensor(columns, at::kLong).to(network_.device());
   }
   net.head = network_.head(task_id).index_select(1, previous_columns).contiguous();
   slot = std::move(net);

@@ -20,13 +20,15 @@ std::string shape_string(at::IntArrayRef sizes) {
   return out + "]";
 }
 
-/// Checks one augmented parameter tensor: defined, CPU, float32, 2-D `[rows, cols]`, finite.
-void check_parameter(const at::Tensor& t, const std::string& name, int64_t rows, int64_t cols) {
+/// Checks one augmented parameter tensor: defined, CPU, float32, 2-D `[rows, fan_in + 1]`, finite.
+void check_parameter(const at::Tensor& t, const std::string& name, int64_t rows, int64_t fan_in) {
   require(t.defined(), name + " is missing");
   require(t.device().is_cpu(), name + " is not on the CPU");
   require(t.scalar_type() == at::kFloat, name + " must be float32, got " + std::string(at::toString(t.scalar_type())));
-  require(t.dim() == 2 && t.size(0) == rows && t.size(1) == cols,
-          name + " has shape " + shape_string(t.sizes()) + " but the graph needs " + shape_string({rows, cols}));
+  // Compared as size(1) - 1 == fan_in: fan_in comes from a file and may be as large as int64 allows.
+  require(t.dim() == 2 && t.size(0) == rows && t.size(1) - 1 == fan_in,
+          name + " has shape " + shape_string(t.sizes()) + " but the graph needs [" + std::to_string(rows) + ", " +
+              std::to_string(fan_in) + " + 1]");
   require(t.isfinite().all().item<bool>(), name + " has a NaN or infinite value");
 }
 
@@ -43,13 +45,13 @@ void validate(const EngineState& s) {
           std::to_string(s.layers.size()) + " layer tensors for " + std::to_string(g.num_layers()) + " hidden layers");
   int64_t fan_in = s.input_dim;
   for (int64_t l = 0; l < g.num_layers(); ++l) {
-    check_parameter(s.layers[l], "layer " + std::to_string(l), g.layer_size(l), fan_in + 1);
+    check_parameter(s.layers[l], "layer " + std::to_string(l), g.layer_size(l), fan_in);
     fan_in = g.layer_size(l);
   }
   require(static_cast<int64_t>(s.heads.size()) == g.num_heads(),
           std::to_string(s.heads.size()) + " head tensors for " + std::to_string(g.num_heads()) + " tasks");
   for (int64_t t = 1; t <= g.num_heads(); ++t) {
-    check_parameter(s.heads[t - 1], "head " + std::to_string(t), g.head(t).num_outputs, fan_in + 1);
+    check_parameter(s.heads[t - 1], "head " + std::to_string(t), g.head(t).num_outputs, fan_in);
   }
   require(static_cast<int64_t>(s.history.size()) == g.num_heads(),
           std::to_string(s.history.size()) + " task reports for " + std::to_string(g.num_heads()) + " tasks");
@@ -93,8 +95,9 @@ EngineState Engine::state() const {
   s.config = config_;
   s.input_dim = input_dim();
   s.graph = graph_;
-  s.layers = network_.layers();
-  s.heads = network_.heads();
+  // On the CPU, to(kCPU) returns the same tensors (the state is a view); a GPU engine's are copied.
+  for (const at::Tensor& w : network_.layers()) s.layers.push_back(w.to(at::kCPU));
+  for (const at::Tensor& h : network_.heads()) s.heads.push_back(h.to(at::kCPU));
   s.history = history_;
   s.base_params = base_params_;
   s.rng_state = generator_.get_state();
@@ -111,7 +114,7 @@ Engine Engine::from_state(EngineState state) {
 Engine::Engine(EngineState&& s, RestoreTag)
     : config_(std::move(s.config)),
       generator_(at::make_generator<at::CPUGeneratorImpl>(config_.seed)),
-      network_(s.input_dim, std::move(s.layers), std::move(s.heads), generator_),
+      network_(s.input_dim, std::move(s.layers), std::move(s.heads), generator_, config_.resolved_device()),
       graph_(std::move(s.graph)),
       trainer_(config_, generator_),
       history_(std::move(s.history)),

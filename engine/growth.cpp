@@ -19,7 +19,7 @@ at::Tensor old_block(const at::Tensor& w, int64_t rows, int64_t cols) {
 
 /// Positions of the (at most `limit`) largest entries of `drift` above `sigma`, largest first.
 std::vector<int64_t> largest_above(const at::Tensor& drift, double sigma, int64_t limit) {
-  const at::Tensor values = drift.to(at::kDouble).contiguous();
+  const at::Tensor values = drift.to(at::kCPU, at::kDouble).contiguous();
   const double* rho = values.data_ptr<double>();
   std::vector<int64_t> order(values.numel());
   std::iota(order.begin(), order.end(), 0);
@@ -33,7 +33,7 @@ std::vector<int64_t> largest_above(const at::Tensor& drift, double sigma, int64_
 }
 
 std::vector<int64_t> to_vector(const at::Tensor& positions) {
-  const at::Tensor p = positions.to(at::kLong).contiguous();
+  const at::Tensor p = positions.to(at::kCPU, at::kLong).contiguous();
   return std::vector<int64_t>(p.data_ptr<int64_t>(), p.data_ptr<int64_t>() + p.numel());
 }
 

@@ -9,8 +9,8 @@ at::Tensor affine(const at::Tensor& x, const at::Tensor& augmented) {
   return at::addmm(augmented.select(1, n_in), x, augmented.narrow(1, 0, n_in).t());
 }
 
-Network::Network(int64_t input_dim, const std::vector<int64_t>& hidden, at::Generator generator)
-    : input_dim_(input_dim), generator_(std::move(generator)) {
+Network::Network(int64_t input_dim, const std::vector<int64_t>& hidden, at::Generator generator, at::Device device)
+    : input_dim_(input_dim), device_(device), generator_(std::move(generator)) {
   int64_t fan_in = input_dim;
   for (int64_t size : hidden) {
     layers_.push_back(random_block(size, fan_in, fan_in + 1));
@@ -19,8 +19,12 @@ Network::Network(int64_t input_dim, const std::vector<int64_t>& hidden, at::Gene
 }
 
 Network::Network(int64_t input_dim, std::vector<at::Tensor> layers, std::vector<at::Tensor> heads,
-                 at::Generator generator)
-    : input_dim_(input_dim), generator_(std::move(generator)), layers_(std::move(layers)), heads_(std::move(heads)) {}
+                 at::Generator generator, at::Device device)
+    : input_dim_(input_dim), device_(device), generator_(std::move(generator)), layers_(std::move(layers)),
+      heads_(std::move(heads)) {
+  for (at::Tensor& w : layers_) w = w.to(device_);
+  for (at::Tensor& h : heads_) h = h.to(device_);
+}
 
 at::Tensor Network::random_block(int64_t rows, int64_t fan_in, int64_t cols) {
   // Uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)), the LibTorch Linear default scale; biases (the last
@@ -29,7 +33,7 @@ at::Tensor Network::random_block(int64_t rows, int64_t fan_in, int64_t cols) {
   at::Tensor block = at::empty({rows, cols}, at::kFloat);
   block.uniform_(-bound, bound, generator_);
   if (cols == fan_in + 1) block.select(1, fan_in).zero_();
-  return block;
+  return block.to(device_);
 }
 
 int64_t Network::add_head(int64_t num_outputs) {
@@ -78,7 +82,7 @@ at::Tensor drop_indices(const at::Tensor& w, int64_t dim, const std::vector<int6
   for (int64_t i = 0; i < w.size(dim); ++i) {
     if (!drop[i]) keep.push_back(i);
   }
-  return w.index_select(dim, at::tensor(keep, at::kLong)).contiguous();
+  return w.index_select(dim, at::tensor(keep, at::kLong).to(w.device())).contiguous();
 }
 
 }  // namespace
@@ -96,7 +100,7 @@ void Network::add_units(int64_t layer, int64_t count, int64_t trainable_head) {
     for (int64_t t = 1; t <= num_heads(); ++t) {
       at::Tensor& h = heads_[t - 1];
       at::Tensor block = t == trainable_head ? random_block(h.size(0), fan_in_above, count)
-                                             : at::zeros({h.size(0), count}, at::kFloat);
+                                             : at::zeros({h.size(0), count}, h.options());
       h = insert_columns_before_bias(h, block);
     }
   }
@@ -117,7 +121,7 @@ int64_t Network::duplicate_unit(int64_t layer, int64_t position, int64_t trainab
   } else {
     for (int64_t t = 1; t <= num_heads(); ++t) {
       at::Tensor& h = heads_[t - 1];
-      at::Tensor column = t == trainable_head ? h.narrow(1, position, 1) : at::zeros({h.size(0), 1}, at::kFloat);
+      at::Tensor column = t == trainable_head ? h.narrow(1, position, 1) : at::zeros({h.size(0), 1}, h.options());
       h = insert_columns_before_bias(h, column);
     }
   }

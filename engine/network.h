@@ -19,12 +19,18 @@ namespace den::engine {
 class Network {
  public:
   /// Base network with randomly initialized layers (uniform +-1/sqrt(fan_in), zero bias).
-  Network(int64_t input_dim, const std::vector<int64_t>& hidden, at::Generator generator);
+  /// Parameters live on `device`; random values are drawn on the CPU generator, so a seed gives the
+  /// same network on every device.
+  Network(int64_t input_dim, const std::vector<int64_t>& hidden, at::Generator generator,
+          at::Device device = at::kCPU);
   /// A network from existing augmented layers and heads (a restored engine). The caller has
   /// checked that the shapes chain; the tensors are taken over, not copied.
-  Network(int64_t input_dim, std::vector<at::Tensor> layers, std::vector<at::Tensor> heads, at::Generator generator);
+  /// They move to `device`.
+  Network(int64_t input_dim, std::vector<at::Tensor> layers, std::vector<at::Tensor> heads, at::Generator generator,
+          at::Device device = at::kCPU);
 
   int64_t input_dim() const { return input_dim_; }
+  at::Device device() const { return device_; }
   int64_t num_layers() const { return static_cast<int64_t>(layers_.size()); }
   int64_t layer_size(int64_t layer) const { return layers_[layer].size(0); }
   int64_t num_heads() const { return static_cast<int64_t>(heads_.size()); }
@@ -72,6 +78,7 @@ class Network {
   std::vector<at::Tensor*> consumers_of(int64_t layer);
 
   int64_t input_dim_;
+  at::Device device_ = at::kCPU;
   at::Generator generator_;
   std::vector<at::Tensor> layers_;
   std::vector<at::Tensor> heads_;

@@ -46,7 +46,7 @@ RunResult run_tasks(Engine& engine, int64_t num_tasks, const std::function<Task(
     evaluation.after_task = t;
     for (int64_t j = first; j <= t; ++j) {
       const auto& [x, y] = test_sets[j - first];
-      const at::Tensor scores = engine.predict_scores(j, x);
+      const at::Tensor scores = engine.predict_scores(j, x).cpu();
       evaluation.accuracy.push_back(accuracy(scores, y));
       evaluation.auroc.push_back(mean_auroc(scores, y));
     }

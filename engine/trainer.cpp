@@ -95,10 +95,15 @@ PhaseResult Trainer::train(Network& network, int64_t task_id, const Task& task, 
   const at::Tensor val_x = task.val_x.narrow(0, 0, eval_n);
   const at::Tensor val_y = task.val_y.narrow(0, 0, eval_n);
 
-  std::vector<at::Tensor> exp_avg, exp_avg_sq, inputs;
+  std::vector<at::Tensor> exp_avg, exp_avg_sq, inputs, masks, anchors, group_rows;
   for (const TrainableParam& p : spec.params) {
     exp_avg.push_back(at::zeros_like(*p.tensor));
     exp_avg_sq.push_back(at::zeros_like(*p.tensor));
+    // Phases build masks on the CPU; they move to the parameter's device once per phase.
+    const auto on_device = [&p](const at::Tensor& t) { return t.defined() ? t.to(p.tensor->device()) : t; };
+    masks.push_back(on_device(p.mask));
+    anchors.push_back(on_device(p.anchor));
+    group_rows.push_back(spec.gamma > 0 ? on_device(p.group_rows) : at::Tensor());
   }
 
   RequiresGradScope grad_scope(spec.params);
@@ -111,7 +116,8 @@ PhaseResult Trainer::train(Network& network, int64_t task_id, const Task& task, 
   for (; it < spec.max_iter; ++it) {
     const int64_t epoch = it / steps_per_epoch;
     const int64_t pos = it % steps_per_epoch;
-    if (pos == 0) order = at::randperm(n, generator_, at::kLong);
+    // The CPU generator draws the order on every device, so a seed means the same batches anywhere.
+    if (pos == 0) order = at::randperm(n, generator_, at::kLong).to(task.train_x.device());
     const int64_t len = std::min(batch, n - pos * batch);
     const at::Tensor idx = order.narrow(0, pos * batch, len);
     const at::Tensor xb = task.train_x.index_select(0, idx);
@@ -139,8 +145,8 @@ PhaseResult Trainer::train(Network& network, int64_t task_id, const Task& task, 
         options.l1_threshold = spec.mu * prox_scale;
         options.group_threshold = spec.gamma * prox_scale;
         // One pass: the step, then the group prox on the flagged rows (same results as the two ops).
-        ops::masked_adam_group_step_(*p.tensor, grad, exp_avg[i], exp_avg_sq[i], p.mask, p.anchor,
-                                     spec.gamma > 0 ? p.group_rows : at::Tensor(), options);
+        ops::masked_adam_group_step_(*p.tensor, grad, exp_avg[i], exp_avg_sq[i], masks[i], anchors[i],
+                                     group_rows[i], options);
       }
     }
 

@@ -1,5 +1,6 @@
 // End-to-end checks of the `den` executable: exit codes, messages and the JSON report.
 
+#include <ATen/Context.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -94,6 +95,7 @@ TEST_F(DenCli, UsageErrorsExitWithTwo) {
   EXPECT_NE(hidden.output.find("--hidden"), std::string::npos) << hidden.output;
   EXPECT_EQ(run_den("run --protocol rotated").code, 2);
   EXPECT_EQ(run_den("run --lr -1").code, 2);
+  if (!at::hasCUDA()) EXPECT_EQ(run_den("run --device cuda").code, 2);
 }
 
 TEST_F(DenCli, DataErrorsExitWithThree) {

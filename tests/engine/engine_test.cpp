@@ -143,6 +143,17 @@ TEST(Engine, PredictRejectsUnknownTaskWrongWidthAndNaN) {
   EXPECT_EQ(engine.predict(1, at::zeros({2, spec().dim})).sizes(), (std::vector<int64_t>{2, 3}));
 }
 
+TEST(Engine, CudaDeviceWithoutCudaIsAClearError) {
+  if (at::hasCUDA()) GTEST_SKIP() << "this LibTorch has CUDA";
+  try {
+    Engine engine(small_config().set_device("cuda"), 5);
+    FAIL() << "expected an error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("without CUDA support"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(Engine(small_config().set_device("tpu"), 5), std::invalid_argument);
+}
+
 TEST(Engine, ConstructorValidatesConfigAndWidth) {
   EXPECT_THROW(Engine(EngineConfig().set_hidden({10, 0}), 5), std::invalid_argument);
   EXPECT_THROW(Engine(EngineConfig(), 0), std::invalid_argument);
