@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <limits>
 #include <sstream>
 
@@ -65,6 +66,8 @@ const std::vector<Setting>& run_settings() {
       {"--freeze-existing", [](const RunOptions& o) { return std::to_string(o.engine.freeze_existing); }},
       {"--eval-every", [](const RunOptions& o) { return std::to_string(o.engine.eval_every); }},
       {"--seed", [](const RunOptions& o) { return std::to_string(o.engine.seed); }},
+      // Checkpoints do not store the device and load on the CPU, so a resumed run trains there.
+      {"--device", [](const RunOptions& o) { return o.engine.device; }},
   };
   return settings;
 }
@@ -139,7 +142,14 @@ uint32_t data_fingerprint(const data::TrainTest& files) {
 RunCheckpoints::RunCheckpoints(RunOptions& o) : options_(o) {
   save_path_ = !o.checkpoint_path.empty() ? o.checkpoint_path : o.resume_path;
   if (!o.resume_path.empty()) {
+    const auto start = std::chrono::steady_clock::now();
     resumed_ = io::load_checkpoint(o.resume_path);
+    if (!o.quiet) {
+      std::fprintf(stderr, "resuming %s: %lld tasks learned, %.2f MiB loaded in %.3f s\n", o.resume_path.c_str(),
+                   static_cast<long long>(resumed_->engine.num_tasks()),
+                   static_cast<double>(resumed_->file_bytes) / (1 << 20),
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
     const io::RunInfo& run = run_record(*resumed_, o.resume_path, "--resume");
     const RunOptions stored = stored_options(o, resumed_->engine.config(), run);
     for (const Setting& s : run_settings()) {
@@ -220,7 +230,15 @@ engine::RunResult RunCheckpoints::run(engine::Engine& engine, int64_t num_tasks,
     callbacks.task_done = [this, &engine, num_tasks, done](const engine::TaskReport& report,
                                                            const engine::TaskEvaluation& evaluation) {
       evaluations_.push_back(evaluation);
+      const auto start = std::chrono::steady_clock::now();
       io::save_checkpoint(engine, save_path_, {evaluations_, run_info(num_tasks)});
+      if (!options_.quiet) {
+        std::error_code ec;
+        std::fprintf(stderr, "checkpoint %s after task %lld: %.2f MiB in %.3f s\n", save_path_.c_str(),
+                     static_cast<long long>(report.task),
+                     static_cast<double>(std::filesystem::file_size(save_path_, ec)) / (1 << 20),
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      }
       if (done) done(report, evaluation);
     };
   }
