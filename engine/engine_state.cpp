@@ -29,7 +29,13 @@ void check_parameter(const at::Tensor& t, const std::string& name, int64_t rows,
   require(t.dim() == 2 && t.size(0) == rows && t.size(1) - 1 == fan_in,
           name + " has shape " + shape_string(t.sizes()) + " but the graph needs [" + std::to_string(rows) + ", " +
               std::to_string(fan_in) + " + 1]");
-  require(t.isfinite().all().item<bool>(), name + " has a NaN or infinite value");
+  // In blocks: a whole-tensor isfinite() would allocate a bool copy of a possibly multi-GiB tensor.
+  const at::Tensor flat = t.reshape(-1);
+  constexpr int64_t kBlock = int64_t{1} << 22;
+  for (int64_t i = 0; i < flat.numel(); i += kBlock) {
+    const at::Tensor block = flat.narrow(0, i, std::min(kBlock, flat.numel() - i));
+    require(block.isfinite().all().item<bool>(), name + " has a NaN or infinite value");
+  }
 }
 
 /// Validates `state` as a whole, so that from_state either builds a consistent engine or throws.
