@@ -234,7 +234,13 @@ TEST_F(DenCheckpointCli, BadCheckpointsAndArgumentsHaveTheirOwnExitCodes) {
   // A checkpoint written in-process (no run record), to spare a `den run`.
   {
     den::engine::Engine engine(den::engine::EngineConfig().set_hidden({4, 3}).set_max_iter(10), 3);
-    den::engine::Task task{"t", 2, at::rand({16, 3}), at::randint(2, {16}), at::rand({8, 3}), at::randint(2, {8})};
+    den::engine::Task task;
+    task.name = "t";
+    task.num_classes = 2;
+    task.train_x = at::rand({16, 3});
+    task.train_y = at::randint(2, {16});
+    task.val_x = at::rand({8, 3});
+    task.val_y = at::randint(2, {8});
     engine.add_task(task);
     io::save_checkpoint(engine, p("c.den"));
   }
