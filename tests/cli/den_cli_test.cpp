@@ -1,6 +1,8 @@
 // End-to-end checks of the `den` executable: exit codes, messages and the JSON report.
 
 #include <ATen/Context.h>
+#include "cli_test_util.h"
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -17,50 +19,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-Result run_den(const std::string& args) {
-  const std::string command = std::string(DEN_CLI_PATH) + " " + args + " 2>&1";
-  Result result;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> buffer{};
-  while (fgets(buffer.data(), buffer.size(), pipe) != nullptr) result.output += buffer.data();
-  const int status = pclose(pipe);
-  result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
-
-void write_be32(std::ofstream& out, uint32_t v) {
-  const unsigned char b[4] = {static_cast<unsigned char>(v >> 24), static_cast<unsigned char>(v >> 16),
-                              static_cast<unsigned char>(v >> 8), static_cast<unsigned char>(v)};
-  out.write(reinterpret_cast<const char*>(b), 4);
-}
-
-/// Writes an IDX images/labels pair of `n` 6x6 images in 4 classes: class c lights up row c.
-void write_idx_pair(const fs::path& dir, const std::string& prefix, int n, uint32_t seed, int label_offset = 0) {
-  std::mt19937 rng(seed);
-  std::ofstream images(dir / (prefix + "-images-idx3-ubyte"), std::ios::binary);
-  std::ofstream labels(dir / (prefix + "-labels-idx1-ubyte"), std::ios::binary);
-  write_be32(images, 0x00000803);
-  write_be32(images, n);
-  write_be32(images, 6);
-  write_be32(images, 6);
-  write_be32(labels, 0x00000801);
-  write_be32(labels, n);
-  for (int i = 0; i < n; ++i) {
-    const int label = i % 4;
-    for (int p = 0; p < 36; ++p) {
-      const bool on = p / 6 == label || p / 6 == label + 2;
-      const unsigned char v = static_cast<unsigned char>(on ? 180 + rng() % 60 : rng() % 60);
-      images.put(static_cast<char>(v));
-    }
-    labels.put(static_cast<char>(label + label_offset));
-  }
-}
+using den::testing::Result;
+using den::testing::run_den;
+using den::testing::write_idx_pair;
 
 class DenCli : public ::testing::Test {
  protected:

@@ -1,0 +1,61 @@
+#pragma once
+
+// Helpers shared by the tests of the `den` executable: run it, and write small IDX data sets.
+
+#include <array>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <sys/wait.h>
+
+namespace den::testing {
+
+/// Exit code and combined stdout + stderr of one `den` process.
+struct Result {
+  int code = -1;
+  std::string output;
+};
+
+inline Result run_den(const std::string& args) {
+  const std::string command = std::string(DEN_CLI_PATH) + " " + args + " 2>&1";
+  Result result;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return result;
+  std::array<char, 4096> buffer{};
+  while (fgets(buffer.data(), buffer.size(), pipe) != nullptr) result.output += buffer.data();
+  const int status = pclose(pipe);
+  result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+inline void write_be32(std::ofstream& out, uint32_t v) {
+  const unsigned char b[4] = {static_cast<unsigned char>(v >> 24), static_cast<unsigned char>(v >> 16),
+                              static_cast<unsigned char>(v >> 8), static_cast<unsigned char>(v)};
+  out.write(reinterpret_cast<const char*>(b), 4);
+}
+
+/// An IDX images/labels pair of `n` 6x6 images in 4 classes: class c lights up rows c and c+2.
+inline void write_idx_pair(const std::filesystem::path& dir, const std::string& prefix, int n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::ofstream images(dir / (prefix + "-images-idx3-ubyte"), std::ios::binary);
+  std::ofstream labels(dir / (prefix + "-labels-idx1-ubyte"), std::ios::binary);
+  write_be32(images, 0x00000803);
+  write_be32(images, n);
+  write_be32(images, 6);
+  write_be32(images, 6);
+  write_be32(labels, 0x00000801);
+  write_be32(labels, n);
+  for (int i = 0; i < n; ++i) {
+    const int label = i % 4;
+    for (int p = 0; p < 36; ++p) {
+      const bool on = p / 6 == label || p / 6 == label + 2;
+      images.put(static_cast<char>(on ? 180 + rng() % 60 : rng() % 60));
+    }
+    labels.put(static_cast<char>(label));
+  }
+}
+
+}  // namespace den::testing
