@@ -183,8 +183,4 @@ at::Tensor Engine::predict(int64_t task_id, const at::Tensor& x) const {
   return Network::forward(net.layers, net.head, features);
 }
 
-at::Tensor Engine::predict_scores(int64_t task_id, const at::Tensor& x) const {
-  return scores_from_logits(predict(task_id, x), config_.loss);
-}
-
 }  // namespace den::engine

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "engine/config.h"
+#include "engine/method.h"
 #include "engine/network.h"
 #include "engine/task.h"
 #include "engine/trainer.h"
@@ -27,35 +28,6 @@ struct EngineState;
 /// the library never prints by itself.
 std::shared_ptr<spdlog::logger> logger();
 
-/// A unit duplicated by the split phase: `original` keeps its old weights, `copy` the new ones.
-struct SplitPair {
-  int64_t layer = 0;
-  int64_t original_id = 0;
-  int64_t copy_id = 0;
-  double drift = 0.0;
-};
-
-/// What `Engine::add_task` did and measured. Per-layer vectors have one entry per hidden layer.
-struct TaskReport {
-  int64_t task = 0;  ///< 1-based task id
-  std::string name;
-  int64_t num_classes = 0;
-  std::vector<PhaseResult> phases;
-  std::vector<int64_t> selected_units;  ///< units per layer in selective retraining's subnetwork (empty for task 1)
-  graph::Subnetwork subnetwork;         ///< that subnetwork's units (positions before any growth of this task)
-  std::vector<int64_t> added;           ///< units that survived expansion
-  std::vector<int64_t> pruned;          ///< expanded units removed by group sparsity
-  std::vector<int64_t> split;           ///< units duplicated
-  std::vector<SplitPair> split_pairs;
-  std::vector<int64_t> hidden_units;    ///< layer sizes after the task
-  bool expanded = false;
-  double val_loss_after_selective = 0.0;
-  double val_loss = 0.0;  ///< validation loss at the end of the task
-  int64_t params = 0;
-  int64_t nonzero_params = 0;
-  double seconds = 0.0;
-};
-
 /// A Dynamically Expandable Network (Yoon et al., ICLR 2018): learns a sequence of tasks, growing
 /// only as much as each needs. Task ids are 1-based and equal the birth stages of units.
 ///
@@ -64,7 +36,7 @@ struct TaskReport {
 ///   at::Tensor logits = engine.predict(/*task_id=*/1, x);
 ///
 /// Not thread-safe: use one engine per thread.
-class Engine {
+class Engine : public Method {
  public:
   /// Validates `config` (std::invalid_argument) and builds the base network.
   Engine(EngineConfig config, int64_t input_dim);
@@ -74,25 +46,25 @@ class Engine {
   /// split/duplication of drifted units (DESIGN.md, "The algorithm, exactly"). Throws
   /// std::invalid_argument for a task whose data is empty, of the wrong width, with labels out of
   /// range or non-finite features; the engine is unchanged then.
-  TaskReport add_task(const Task& task, const ProgressCallback& progress = {});
+  TaskReport add_task(const Task& task, const ProgressCallback& progress = {}) override;
 
   /// Logits `[N, c_task]` of task `task_id` for `x` `[N, input_dim]`, using only the units born at
   /// stages <= task_id (timestamped inference) through a compacted copy of that task's network.
   /// Throws std::invalid_argument for an unknown task id, wrong width, or non-finite input.
-  at::Tensor predict(int64_t task_id, const at::Tensor& x) const;
-  /// Class scores in [0, 1] (softmax or sigmoid, per the configured loss) for task `task_id`.
-  at::Tensor predict_scores(int64_t task_id, const at::Tensor& x) const;
+  at::Tensor predict(int64_t task_id, const at::Tensor& x) const override;
 
-  int64_t num_tasks() const { return graph_.num_heads(); }
+  std::string name() const override { return "den"; }
+
+  int64_t num_tasks() const override { return graph_.num_heads(); }
   int64_t input_dim() const { return graph_.input_dim(); }
-  const EngineConfig& config() const { return config_; }
+  const EngineConfig& config() const override { return config_; }
   const graph::UnitGraph& graph() const { return graph_; }
   const Network& network() const { return network_; }
   const std::vector<TaskReport>& history() const { return history_; }
   /// Parameters of all layers and heads now.
-  int64_t num_params() const { return network_.num_params(); }
+  int64_t num_params() const override { return network_.num_params(); }
   /// Parameters of the network for task 1 alone, before any growth (0 before the first task).
-  int64_t base_params() const { return base_params_; }
+  int64_t base_params() const override { return base_params_; }
 
   /// Everything that defines the engine (engine/engine_state.h). The tensors share storage with
   /// the engine, so the state is a view that later training changes: take `state().clone()` for a

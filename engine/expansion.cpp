@@ -30,13 +30,13 @@ void Engine::expand(int64_t t, const Task& task, const ProgressCallback& progres
                                        : range_selector(network_.layer_size(l - 1), old_sizes[l - 1],
                                                         network_.layer_size(l - 1));
     spec.params.push_back({&network_.layer(l), element_mask(outer_or(new_rows, with_bias(new_cols, false))), {},
-                           new_rows.to(at::kByte)});
+                           new_rows.to(at::kByte), {}});
   }
   at::Tensor& head = network_.head(t);
   const int64_t top = network_.layer_size(num_layers - 1);
   const at::Tensor head_cols = range_selector(top, old_sizes[num_layers - 1], top);
   spec.params.push_back(
-      {&head, element_mask(outer_or(at::zeros({head.size(0)}, at::kBool), with_bias(head_cols, false))), {}, {}});
+      {&head, element_mask(outer_or(at::zeros({head.size(0)}, at::kBool), with_bias(head_cols, false))), {}, {}, {}});
   report.phases.push_back(trainer_.train(network_, t, task, spec, progress));
 
   const std::vector<std::vector<int64_t>> removed = prune_zero_units(network_, graph_, old_sizes);

@@ -10,8 +10,8 @@ void Engine::train_first_task(int64_t t, const Task& task, const ProgressCallbac
   spec.max_iter = config_.max_iter;
   spec.l2 = config_.l2;
   spec.mu = config_.mu;
-  for (at::Tensor& w : network_.layers()) spec.params.push_back({&w, {}, {}, {}});
-  spec.params.push_back({&network_.head(t), {}, {}, {}});
+  for (at::Tensor& w : network_.layers()) spec.params.push_back({&w, {}, {}, {}, {}});
+  spec.params.push_back({&network_.head(t), {}, {}, {}, {}});
   report.phases.push_back(trainer_.train(network_, t, task, spec, progress));
 }
 

@@ -3,6 +3,7 @@
 #include "engine/metrics.h"
 
 #include <chrono>
+#include <cmath>
 #include <numeric>
 #include <stdexcept>
 
@@ -14,56 +15,84 @@ double mean(const std::vector<double>& values) {
   return values.empty() ? 0.0 : std::accumulate(values.begin(), values.end(), 0.0) / static_cast<double>(values.size());
 }
 
-}  // namespace
+/// A task's test split, and its samples that belong to a class (for task-agnostic evaluation).
+struct TestSet {
+  at::Tensor x, y;
+  at::Tensor agnostic_x, agnostic_labels;
+};
 
-namespace {
+TestSet test_set(const Task& task, const TaskAgnosticClassifier& agnostic, int64_t task_id) {
+  if (!task.test_x.defined()) throw std::invalid_argument("task '" + task.name + "' has no test split to evaluate on");
+  TestSet set{task.test_x, task.test_y, {}, {}};
+  if (agnostic.enabled()) {
+    const at::Tensor labels = agnostic.global_labels(task_id, task.test_y);
+    const at::Tensor rows = labels.ge(0).nonzero().view(-1);
+    set.agnostic_x = task.test_x.index_select(0, rows.to(task.test_x.device()));
+    set.agnostic_labels = labels.index_select(0, rows);
+  }
+  return set;
+}
 
 /// The stream loop behind run_stream and resume_stream. `evaluate_from`: the first task evaluated
-/// after each task (1 for a resumed run, engine.num_tasks()+1 otherwise); `result` may already hold
+/// after each task (1 for a resumed run, method.num_tasks()+1 otherwise); `result` may already hold
 /// the earlier tasks' reports and evaluations.
-RunResult run_tasks(Engine& engine, int64_t num_tasks, const std::function<Task(int64_t)>& make_task,
-                    const RunCallbacks& callbacks, int64_t evaluate_from, RunResult result, double prior_seconds) {
+RunResult run_tasks(Method& method, int64_t num_tasks, const std::function<Task(int64_t)>& make_task,
+                    const RunCallbacks& callbacks, const RunSettings& settings, int64_t evaluate_from,
+                    RunResult result, double prior_seconds) {
   const auto started = std::chrono::steady_clock::now();
-  std::vector<std::pair<at::Tensor, at::Tensor>> test_sets;
+  TaskAgnosticClassifier agnostic(settings.agnostic);
+  std::vector<TestSet> test_sets;
   const int64_t first = evaluate_from;
-  for (int64_t j = first; j <= engine.num_tasks(); ++j) {  // earlier tasks of a resumed run: test splits only
-    Task task = make_task(j);
-    if (!task.test_x.defined()) {
-      throw std::invalid_argument("task '" + task.name + "' has no test split to evaluate on");
-    }
-    test_sets.emplace_back(task.test_x, task.test_y);
+  for (int64_t j = 1; j <= method.num_tasks(); ++j) {  // earlier tasks of a resumed run: memory and test splits
+    const Task task = make_task(j);
+    agnostic.add_task(j, task);
+    if (j >= first) test_sets.push_back(test_set(task, agnostic, j));
   }
-  for (int64_t t = engine.num_tasks() + 1; t <= num_tasks; ++t) {
+  for (int64_t t = method.num_tasks() + 1; t <= num_tasks; ++t) {
     Task task = make_task(t);
     if (!task.test_x.defined()) {
       throw std::invalid_argument("task '" + task.name + "' has no test split to evaluate on");
     }
-    TaskReport report = engine.add_task(task, callbacks.progress);
-    test_sets.emplace_back(task.test_x, task.test_y);
+    TaskReport report = method.add_task(task, callbacks.progress);
+    agnostic.add_task(t, task);
+    test_sets.push_back(test_set(task, agnostic, t));
     task = Task{};  // release the training data before evaluating
+    agnostic.fit(method);
 
     TaskEvaluation evaluation;
     evaluation.after_task = t;
     for (int64_t j = first; j <= t; ++j) {
-      const auto& [x, y] = test_sets[j - first];
-      const at::Tensor scores = engine.predict_scores(j, x).cpu();
-      evaluation.accuracy.push_back(accuracy(scores, y));
-      evaluation.auroc.push_back(mean_auroc(scores, y));
+      const TestSet& set = test_sets[j - first];
+      const at::Tensor scores = method.predict_scores(j, set.x).cpu();
+      evaluation.accuracy.push_back(accuracy(scores, set.y));
+      evaluation.auroc.push_back(mean_auroc(scores, set.y));
+      if (agnostic.enabled()) {
+        const at::Tensor predicted = agnostic.predict(method, set.agnostic_x);
+        evaluation.agnostic_samples.push_back(set.agnostic_labels.size(0));
+        evaluation.agnostic_accuracy.push_back(
+            set.agnostic_labels.size(0) > 0 ? predicted.eq(set.agnostic_labels).to(at::kDouble).mean().item<double>()
+                                            : std::nan(""));
+      }
     }
     result.accuracy_matrix.push_back(evaluation.accuracy);
     result.auroc_matrix.push_back(evaluation.auroc);
+    if (agnostic.enabled()) result.agnostic_matrix.push_back(evaluation.agnostic_accuracy);
     if (callbacks.task_done) callbacks.task_done(report, evaluation);
     result.tasks.push_back(std::move(report));
     result.evaluations.push_back(std::move(evaluation));
   }
+  result.avg_agnostic_accuracy = std::nan("");
   if (!result.evaluations.empty()) {
     result.avg_accuracy = mean(result.evaluations.back().accuracy);
     result.avg_auroc = mean(result.evaluations.back().auroc);
+    if (!result.evaluations.back().agnostic_accuracy.empty()) {
+      result.avg_agnostic_accuracy = mean(result.evaluations.back().agnostic_accuracy);
+    }
   }
   result.bwt = backward_transfer(result.accuracy_matrix);
   result.bwt_auroc = backward_transfer(result.auroc_matrix);
-  result.params = engine.num_params();
-  result.base_params = engine.base_params();
+  result.params = method.num_params();
+  result.base_params = method.base_params();
   result.seconds =
       prior_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return result;
@@ -71,13 +100,13 @@ RunResult run_tasks(Engine& engine, int64_t num_tasks, const std::function<Task(
 
 }  // namespace
 
-RunResult run_stream(Engine& engine, int64_t num_tasks, const std::function<Task(int64_t)>& make_task,
-                     const RunCallbacks& callbacks) {
-  return run_tasks(engine, num_tasks, make_task, callbacks, engine.num_tasks() + 1, RunResult{}, 0.0);
+RunResult run_stream(Method& method, int64_t num_tasks, const std::function<Task(int64_t)>& make_task,
+                     const RunCallbacks& callbacks, const RunSettings& settings) {
+  return run_tasks(method, num_tasks, make_task, callbacks, settings, method.num_tasks() + 1, RunResult{}, 0.0);
 }
 
 RunResult resume_stream(Engine& engine, int64_t num_tasks, const std::function<Task(int64_t)>& make_task,
-                        const RunPrior& prior, const RunCallbacks& callbacks) {
+                        const RunPrior& prior, const RunCallbacks& callbacks, const RunSettings& settings) {
   if (static_cast<int64_t>(prior.evaluations.size()) != engine.num_tasks()) {
     throw std::invalid_argument("resume: " + std::to_string(prior.evaluations.size()) + " evaluations for " +
                                 std::to_string(engine.num_tasks()) + " tasks learned");
@@ -93,8 +122,9 @@ RunResult resume_stream(Engine& engine, int64_t num_tasks, const std::function<T
     result.evaluations.push_back(e);
     result.accuracy_matrix.push_back(e.accuracy);
     result.auroc_matrix.push_back(e.auroc);
+    if (!e.agnostic_accuracy.empty()) result.agnostic_matrix.push_back(e.agnostic_accuracy);
   }
-  return run_tasks(engine, num_tasks, make_task, callbacks, 1, std::move(result), prior.seconds);
+  return run_tasks(engine, num_tasks, make_task, callbacks, settings, 1, std::move(result), prior.seconds);
 }
 
 }  // namespace den::engine

@@ -1,6 +1,8 @@
 #pragma once
 
 #include "engine/engine.h"
+#include "engine/method.h"
+#include "engine/task_agnostic.h"
 
 #include <cstdint>
 #include <functional>
@@ -13,6 +15,10 @@ struct TaskEvaluation {
   int64_t after_task = 0;
   std::vector<double> accuracy;  ///< per task seen so far (1..after_task)
   std::vector<double> auroc;
+  /// Task-agnostic accuracy (NOTE: [task-agnostic prediction]) of each task's test samples among
+  /// all classes seen so far, and how many samples each had; empty when it is off.
+  std::vector<double> agnostic_accuracy;
+  std::vector<int64_t> agnostic_samples;
 };
 
 /// The outcome of learning a whole stream.
@@ -22,13 +28,20 @@ struct RunResult {
   /// R[i][j]: test metric of task j after task i (0-based, j <= i).
   std::vector<std::vector<double>> accuracy_matrix;
   std::vector<std::vector<double>> auroc_matrix;
+  std::vector<std::vector<double>> agnostic_matrix;  ///< empty when task-agnostic prediction is off
   double avg_accuracy = 0.0;  ///< mean of the last row
   double avg_auroc = 0.0;
+  double avg_agnostic_accuracy = 0.0;  ///< NaN when task-agnostic prediction is off
   double bwt = 0.0;           ///< backward transfer of accuracy
   double bwt_auroc = 0.0;
   int64_t params = 0;
   int64_t base_params = 0;
   double seconds = 0.0;
+};
+
+/// Settings of a stream run beyond the method's own.
+struct RunSettings {
+  AgnosticOptions agnostic;  ///< task-agnostic evaluation (exemplars_per_class 0: off)
 };
 
 /// Callbacks of a stream run: progress inside a task, and a task's report with its evaluation.
@@ -51,12 +64,14 @@ struct RunPrior {
 /// the result equals the uninterrupted run's (times aside). Throws std::invalid_argument when
 /// prior.evaluations does not have one entry per task learned.
 RunResult resume_stream(Engine& engine, int64_t num_tasks, const std::function<Task(int64_t)>& make_task,
-                        const RunPrior& prior, const RunCallbacks& callbacks = {});
+                        const RunPrior& prior, const RunCallbacks& callbacks = {}, const RunSettings& settings = {});
 
-/// Feeds tasks 1..num_tasks from `make_task` to `engine`, evaluating every task seen so far on its
-/// test split after each one (the accuracy and AUROC matrices). Only the test splits of earlier
-/// tasks are kept, so memory does not grow with the training data of the stream.
-RunResult run_stream(Engine& engine, int64_t num_tasks, const std::function<Task(int64_t)>& make_task,
-                     const RunCallbacks& callbacks = {});
+/// Feeds tasks 1..num_tasks from `make_task` to `method`, evaluating every task seen so far on its
+/// test split after each one (the accuracy and AUROC matrices, task-aware), and, unless
+/// `settings.agnostic` turns it off, classifying the same test samples among all classes seen so
+/// far without their task id (engine/task_agnostic.h). Only the test splits of earlier tasks (and
+/// the small exemplar memory) are kept, so memory does not grow with the stream's training data.
+RunResult run_stream(Method& method, int64_t num_tasks, const std::function<Task(int64_t)>& make_task,
+                     const RunCallbacks& callbacks = {}, const RunSettings& settings = {});
 
 }  // namespace den::engine

@@ -15,7 +15,7 @@ graph::Subnetwork Engine::selective_retrain(int64_t t, const Task& task, const s
   head_spec.max_iter = config_.resolved_head_iters();
   head_spec.l2 = config_.l2;
   head_spec.mu = config_.mu;
-  head_spec.params.push_back({&network_.head(t), {}, {}, {}});
+  head_spec.params.push_back({&network_.head(t), {}, {}, {}, {}});
   report.phases.push_back(trainer_.train(network_, t, task, head_spec, progress));
 
   std::vector<at::Tensor> patterns;
@@ -38,9 +38,9 @@ graph::Subnetwork Engine::selective_retrain(int64_t t, const Task& task, const s
     const at::Tensor cols = l == 0 ? selector(network_.input_dim(), selected.inputs)
                                    : selector(network_.layer_size(l - 1), selected.hidden[l - 1]);
     const at::Tensor trainable = outer_and(rows, with_bias(cols, true));
-    spec.params.push_back({&network_.layer(l), element_mask(trainable, trainable), previous[l], {}});
+    spec.params.push_back({&network_.layer(l), element_mask(trainable, trainable), previous[l], {}, {}});
   }
-  spec.params.push_back({&network_.head(t), {}, {}, {}});
+  spec.params.push_back({&network_.head(t), {}, {}, {}, {}});
   report.phases.push_back(trainer_.train(network_, t, task, spec, progress));
   report.val_loss_after_selective = trainer_.evaluate_loss(network_, t, task.val_x, task.val_y);
   report.subnetwork = selected;

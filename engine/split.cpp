@@ -36,9 +36,9 @@ void Engine::split(int64_t t, const Task& task, const std::vector<at::Tensor>& p
     const int64_t old_rows = previous[l].size(0);
     const int64_t old_cols = previous[l].size(1) - 1;
     const at::Tensor anchored = outer_and(range_selector(n, 0, old_rows), with_bias(range_selector(n_in, 0, old_cols), true));
-    spec.params.push_back({&w, element_mask(trainable, anchored), pad_augmented(previous[l], n, n_in + 1), {}});
+    spec.params.push_back({&w, element_mask(trainable, anchored), pad_augmented(previous[l], n, n_in + 1), {}, {}});
   }
-  spec.params.push_back({&network_.head(t), {}, {}, {}});
+  spec.params.push_back({&network_.head(t), {}, {}, {}, {}});
   report.phases.push_back(trainer_.train(network_, t, task, spec, progress));
 }
 

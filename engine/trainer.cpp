@@ -83,19 +83,31 @@ class RequiresGradScope {
 
 PhaseResult Trainer::train(Network& network, int64_t task_id, const Task& task, const PhaseSpec& spec,
                            const ProgressCallback& progress) const {
+  const int64_t eval_n = std::min<int64_t>(config_.max_eval_samples, task.val_x.size(0));
+  const at::Tensor val_x = task.val_x.narrow(0, 0, eval_n);
+  const at::Tensor val_y = task.val_y.narrow(0, 0, eval_n);
+  Objective objective;
+  objective.num_samples = task.train_x.size(0);
+  objective.batch_loss = [&](const at::Tensor& idx) {
+    return data_loss(network.logits(task_id, task.train_x.index_select(0, idx)), task.train_y.index_select(0, idx),
+                     config_.loss);
+  };
+  objective.validation_loss = [&] { return evaluate_loss(network, task_id, val_x, val_y); };
+  return train(objective, task_id, spec, progress);
+}
+
+PhaseResult Trainer::train(const Objective& objective, int64_t task_id, const PhaseSpec& spec,
+                           const ProgressCallback& progress) const {
   const auto started = std::chrono::steady_clock::now();
   at::AutoGradMode enable_grad(true);  // the engine runs its structural steps without autograd
   PhaseResult result;
   result.name = spec.name;
 
-  const int64_t n = task.train_x.size(0);
+  const int64_t n = objective.num_samples;
   const int64_t batch = std::min(config_.batch_size, n);
   const int64_t steps_per_epoch = (n + batch - 1) / batch;
-  const int64_t eval_n = std::min<int64_t>(config_.max_eval_samples, task.val_x.size(0));
-  const at::Tensor val_x = task.val_x.narrow(0, 0, eval_n);
-  const at::Tensor val_y = task.val_y.narrow(0, 0, eval_n);
 
-  std::vector<at::Tensor> exp_avg, exp_avg_sq, inputs, masks, anchors, group_rows;
+  std::vector<at::Tensor> exp_avg, exp_avg_sq, inputs, masks, anchors, anchor_weights, group_rows;
   for (const TrainableParam& p : spec.params) {
     exp_avg.push_back(at::zeros_like(*p.tensor));
     exp_avg_sq.push_back(at::zeros_like(*p.tensor));
@@ -103,12 +115,14 @@ PhaseResult Trainer::train(Network& network, int64_t task_id, const Task& task, 
     const auto on_device = [&p](const at::Tensor& t) { return t.defined() ? t.to(p.tensor->device()) : t; };
     masks.push_back(on_device(p.mask));
     anchors.push_back(on_device(p.anchor));
+    anchor_weights.push_back(on_device(p.anchor_weight));
     group_rows.push_back(spec.gamma > 0 ? on_device(p.group_rows) : at::Tensor());
   }
 
   RequiresGradScope grad_scope(spec.params);
   for (const TrainableParam& p : spec.params) inputs.push_back(*p.tensor);
 
+  const at::Device device = inputs.empty() ? at::Device(at::kCPU) : inputs.front().device();
   EarlyStopper stopper(config_.early_stop_window, config_.early_stop_tol);
   at::Tensor order;
   double smoothed_loss = std::nan("");
@@ -117,13 +131,9 @@ PhaseResult Trainer::train(Network& network, int64_t task_id, const Task& task, 
     const int64_t epoch = it / steps_per_epoch;
     const int64_t pos = it % steps_per_epoch;
     // The CPU generator draws the order on every device, so a seed means the same batches anywhere.
-    if (pos == 0) order = at::randperm(n, generator_, at::kLong).to(task.train_x.device());
+    if (pos == 0) order = at::randperm(n, generator_, at::kLong).to(device);
     const int64_t len = std::min(batch, n - pos * batch);
-    const at::Tensor idx = order.narrow(0, pos * batch, len);
-    const at::Tensor xb = task.train_x.index_select(0, idx);
-    const at::Tensor yb = task.train_y.index_select(0, idx);
-
-    at::Tensor loss = data_loss(network.logits(task_id, xb), yb, config_.loss);
+    at::Tensor loss = objective.batch_loss(order.narrow(0, pos * batch, len));
     std::vector<at::Tensor> grads = torch::autograd::grad({loss}, inputs, /*grad_outputs=*/{},
                                                           /*retain_graph=*/false, /*create_graph=*/false,
                                                           /*allow_unused=*/true);
@@ -144,6 +154,13 @@ PhaseResult Trainer::train(Network& network, int64_t task_id, const Task& task, 
         options.drift = spec.lambda;
         options.l1_threshold = spec.mu * prox_scale;
         options.group_threshold = spec.gamma * prox_scale;
+        if (anchor_weights[i].defined() && masks[i].defined() && spec.lambda > 0) {
+          // Weighted drift (EWC): its gradient goes into `grad` and the fused step adds no drift.
+          // The anchored bit gates it as it gates the scalar drift term.
+          const at::Tensor anchored = masks[i].bitwise_and(ops::kAnchored).ne(0);
+          grad = grad + (2.0 * spec.lambda) * anchor_weights[i] * (*p.tensor - anchors[i]) * anchored;
+          options.drift = 0.0;
+        }
         // One pass: the step, then the group prox on the flagged rows (same results as the two ops).
         ops::masked_adam_group_step_(*p.tensor, grad, exp_avg[i], exp_avg_sq[i], masks[i], anchors[i],
                                      group_rows[i], options);
@@ -152,7 +169,7 @@ PhaseResult Trainer::train(Network& network, int64_t task_id, const Task& task, 
 
     const bool last = it + 1 == spec.max_iter;
     if ((it + 1) % config_.eval_every == 0 || last) {
-      result.val_loss = evaluate_loss(network, task_id, val_x, val_y);
+      result.val_loss = objective.validation_loss();
       if (progress) progress({task_id, spec.name, it + 1, spec.max_iter, smoothed_loss, result.val_loss});
       if (!last && stopper.should_stop(result.val_loss)) {
         result.early_stopped = true;
@@ -163,7 +180,7 @@ PhaseResult Trainer::train(Network& network, int64_t task_id, const Task& task, 
   }
   result.iterations = it;
   result.train_loss = smoothed_loss;
-  if (spec.max_iter == 0) result.val_loss = evaluate_loss(network, task_id, val_x, val_y);
+  if (spec.max_iter == 0) result.val_loss = objective.validation_loss();
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return result;
 }

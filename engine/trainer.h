@@ -19,6 +19,9 @@ struct TrainableParam {
   at::Tensor mask;               ///< uint8 ops::kTrainable | ops::kAnchored per element; undefined = all trainable
   at::Tensor anchor;             ///< drift anchor (W^{t-1}, zero-padded to the current shape) where kAnchored
   at::Tensor group_rows;         ///< uint8 `[rows]`: rows under the group-lasso prox; undefined = none
+  /// Optional float per-element weights of the drift term (EWC's Fisher information): the penalty
+  /// becomes lambda * sum(anchor_weight * (W - anchor)^2) on anchored elements. Undefined = 1.
+  at::Tensor anchor_weight;
 };
 
 /// A training phase: which tensors move, the regularizer strengths, and the iteration budget.
@@ -60,6 +63,16 @@ at::Tensor data_loss(const at::Tensor& logits, const at::Tensor& labels, LossKin
 /// Class scores in [0, 1] from logits: softmax rows, or per-output sigmoids.
 at::Tensor scores_from_logits(const at::Tensor& logits, LossKind loss);
 
+/// What a phase minimizes, for training that is not one head of one `Network` (multi-task
+/// training, progressive columns). Samples are indexed 0..num_samples-1.
+struct Objective {
+  int64_t num_samples = 0;
+  /// Mean data loss of the samples `indices` (int64 `[B]`), with autograd on.
+  std::function<at::Tensor(const at::Tensor& indices)> batch_loss;
+  /// Validation loss for early stopping and progress, evaluated without autograd.
+  std::function<double()> validation_loss;
+};
+
 /// Mini-batch training of one phase: shuffled epochs, Adam with staircase lr decay per epoch, the
 /// masked fused step of ops/adam.h, the group prox, and early stopping on the moving mean of the
 /// validation loss. Optimizer state is created once per phase (a fresh Adam per phase, as in the
@@ -68,7 +81,11 @@ class Trainer {
  public:
   Trainer(EngineConfig config, at::Generator generator);
 
+  /// Trains task `task_id`'s head of `network` (with the phase's other tensors) on `task`.
   PhaseResult train(Network& network, int64_t task_id, const Task& task, const PhaseSpec& spec,
+                    const ProgressCallback& progress) const;
+  /// Trains the phase's tensors on any objective; `task_id` labels the progress events.
+  PhaseResult train(const Objective& objective, int64_t task_id, const PhaseSpec& spec,
                     const ProgressCallback& progress) const;
 
   /// Mean data loss of task `task_id`'s head on (x, y), evaluated in chunks without autograd.

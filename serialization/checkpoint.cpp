@@ -526,12 +526,16 @@ class Reader {
       state.history.push_back(from_pb(task));
       if (task.has_evaluation()) {
         const pb::Evaluation& e = task.evaluation();
-        if (e.accuracy_size() != task.task() || e.auroc_size() != task.task()) {
+        const bool agnostic_ok = (e.agnostic_accuracy_size() == 0 || e.agnostic_accuracy_size() == task.task()) &&
+                                 e.agnostic_samples_size() == e.agnostic_accuracy_size();
+        if (e.accuracy_size() != task.task() || e.auroc_size() != task.task() || !agnostic_ok) {
           corrupt(name_, "task " + std::to_string(task.task()) + " has metrics for " +
                              std::to_string(e.accuracy_size()) + " tasks");
         }
-        extras.evaluations.push_back(engine::TaskEvaluation{task.task(), {e.accuracy().begin(), e.accuracy().end()},
-                                                            {e.auroc().begin(), e.auroc().end()}});
+        extras.evaluations.push_back(engine::TaskEvaluation{
+            task.task(), {e.accuracy().begin(), e.accuracy().end()}, {e.auroc().begin(), e.auroc().end()},
+            {e.agnostic_accuracy().begin(), e.agnostic_accuracy().end()},
+            {e.agnostic_samples().begin(), e.agnostic_samples().end()}});
       }
     }
     if (header.has_run()) extras.run = from_pb(header.run());
@@ -719,6 +723,8 @@ void save_state(const engine::EngineState& state, const std::string& path, const
       const engine::TaskEvaluation& e = extras.evaluations[next_evaluation];
       for (double a : e.accuracy) task->mutable_evaluation()->add_accuracy(a);
       for (double a : e.auroc) task->mutable_evaluation()->add_auroc(a);
+      for (double a : e.agnostic_accuracy) task->mutable_evaluation()->add_agnostic_accuracy(a);
+      for (int64_t n : e.agnostic_samples) task->mutable_evaluation()->add_agnostic_samples(n);
     }
   }
   if (extras.run) to_pb(*extras.run, *header.mutable_run());

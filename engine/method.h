@@ -1,0 +1,50 @@
+#pragma once
+
+#include "engine/task.h"
+#include "engine/task_report.h"
+#include "engine/trainer.h"
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace den::engine {
+
+/// A way of learning a sequence of tasks. DEN (`Engine`) and the baselines of the DEN paper's
+/// comparison (engine/baselines.h) implement it, so that one stream loop (engine/run.h) feeds them
+/// the same data and measures them with the same metrics.
+///
+/// Task ids are 1-based. Every method keeps one head per task, so `predict(t, x)` is the
+/// task-aware prediction; task-agnostic prediction is built on top of it (engine/task_agnostic.h).
+class Method {
+ public:
+  virtual ~Method() = default;
+
+  /// Short name, as given to `den run --method` ("den", "stl", "mtl", ...).
+  virtual std::string name() const = 0;
+  /// Learns one more task. Throws std::invalid_argument for bad task data (empty splits, wrong
+  /// width, labels out of range, non-finite features); the method is unchanged then. The report's
+  /// DEN-specific fields (selection, expansion, splits) stay empty for the baselines.
+  virtual TaskReport add_task(const Task& task, const ProgressCallback& progress = {}) = 0;
+  /// Logits `[N, c_task]` of task `task_id`; std::invalid_argument for an unknown task id, wrong
+  /// width or non-finite input.
+  virtual at::Tensor predict(int64_t task_id, const at::Tensor& x) const = 0;
+  /// Tasks learned so far.
+  virtual int64_t num_tasks() const = 0;
+  /// Parameters the method holds now (every network, column and head it keeps).
+  virtual int64_t num_params() const = 0;
+  /// Parameters of one network for task 1 alone (the unit capacities are measured in).
+  virtual int64_t base_params() const = 0;
+  /// The settings it was built with (loss kind, seed, device).
+  virtual const EngineConfig& config() const = 0;
+
+  /// Class scores in [0, 1] of task `task_id` (softmax or sigmoid, per the configured loss).
+  at::Tensor predict_scores(int64_t task_id, const at::Tensor& x) const {
+    return scores_from_logits(predict(task_id, x), config().loss);
+  }
+};
+
+}  // namespace den::engine

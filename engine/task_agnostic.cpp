@@ -1,0 +1,161 @@
+#include "engine/task_agnostic.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/csrc/autograd/autograd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+namespace den::engine {
+
+namespace {
+
+constexpr int64_t kChunk = 2048;
+constexpr double kCalibrationPrior = 1e-3;  ///< pulls (a, b) toward (1, 0): the shifts are only defined up to a constant
+constexpr double kFitLr = 0.05;
+
+}  // namespace
+
+TaskAgnosticClassifier::TaskAgnosticClassifier(AgnosticOptions options) : options_(options) {
+  if (options_.exemplars_per_class < 0) {
+    throw std::invalid_argument("exemplars per class must be >= 0, got " + std::to_string(options_.exemplars_per_class));
+  }
+  if (options_.fit_steps < 0) throw std::invalid_argument("fit steps must be >= 0");
+  scale_ = at::ones({0}, at::kDouble);
+  shift_ = at::zeros({0}, at::kDouble);
+}
+
+void TaskAgnosticClassifier::add_task(int64_t task_id, const Task& task) {
+  const int64_t expected = static_cast<int64_t>(output_classes_.size()) + 1;
+  if (task_id != expected) {
+    throw std::invalid_argument("task-agnostic classifier: expected task " + std::to_string(expected) + ", got " +
+                                std::to_string(task_id));
+  }
+  const std::vector<int64_t> outputs = resolved_output_classes(task);
+  if (static_cast<int64_t>(outputs.size()) != task.num_classes) {
+    throw std::invalid_argument("task '" + task.name + "' names " + std::to_string(outputs.size()) +
+                                " output classes for " + std::to_string(task.num_classes) + " outputs");
+  }
+  output_classes_.push_back(outputs);
+  scale_ = at::cat({scale_, at::ones({1}, at::kDouble)});
+  shift_ = at::cat({shift_, at::zeros({1}, at::kDouble)});
+
+  for (int64_t c : outputs) {
+    if (c >= 0 && std::find(classes_.begin(), classes_.end(), c) == classes_.end()) classes_.push_back(c);
+  }
+  std::vector<int64_t> output_column;
+  output_task_.clear();
+  for (size_t s = 0; s < output_classes_.size(); ++s) {
+    for (int64_t c : output_classes_[s]) {
+      if (c < 0) continue;
+      output_task_.push_back(static_cast<int64_t>(s));
+      output_column.push_back(std::find(classes_.begin(), classes_.end(), c) - classes_.begin());
+    }
+  }
+  const auto num_outputs = static_cast<int64_t>(output_column.size());
+  output_column_bias_ =
+      at::full({num_outputs, static_cast<int64_t>(classes_.size())}, -std::numeric_limits<double>::infinity(), at::kDouble);
+  for (int64_t o = 0; o < num_outputs; ++o) output_column_bias_[o][output_column[o]] = 0.0;
+
+  if (!enabled() || !task.val_x.defined() || task.val_x.size(0) == 0) return;
+  // Exemplars: a seeded draw of the validation split, up to M per class-bearing output.
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(options_.seed * 1000003ULL + static_cast<uint64_t>(task_id));
+  const at::Tensor val_y = task.val_y.cpu();
+  const at::Tensor order = at::randperm(val_y.size(0), generator, at::kLong);
+  const at::Tensor shuffled_y = val_y.index_select(0, order);
+  std::vector<at::Tensor> picked;
+  std::vector<int64_t> columns;
+  for (int64_t o = 0; o < task.num_classes; ++o) {
+    if (outputs[o] < 0) continue;
+    const at::Tensor rows = order.index_select(0, shuffled_y.eq(o).nonzero().view(-1));
+    const at::Tensor kept = rows.narrow(0, 0, std::min(options_.exemplars_per_class, rows.size(0)));
+    picked.push_back(kept);
+    const int64_t column = std::find(classes_.begin(), classes_.end(), outputs[o]) - classes_.begin();
+    columns.insert(columns.end(), kept.size(0), column);
+  }
+  if (columns.empty()) return;
+  const at::Tensor rows = at::cat(picked);
+  const at::Tensor x = task.val_x.index_select(0, rows.to(task.val_x.device())).cpu().to(at::kFloat);
+  const at::Tensor column = at::tensor(columns, at::kLong);
+  memory_x_ = memory_x_.defined() ? at::cat({memory_x_, x}) : x;
+  memory_column_ = memory_column_.defined() ? at::cat({memory_column_, column}) : column;
+}
+
+at::Tensor TaskAgnosticClassifier::output_log_probs(const Method& method, const at::Tensor& x) const {
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> parts;
+  for (size_t s = 0; s < output_classes_.size(); ++s) {
+    const at::Tensor logits = method.predict(static_cast<int64_t>(s) + 1, x).cpu().to(at::kDouble);
+    const at::Tensor log_probs =
+        method.config().loss == LossKind::Softmax ? at::log_softmax(logits, 1) : at::log_sigmoid(logits);
+    std::vector<int64_t> keep;
+    for (size_t o = 0; o < output_classes_[s].size(); ++o) {
+      if (output_classes_[s][o] >= 0) keep.push_back(static_cast<int64_t>(o));
+    }
+    parts.push_back(log_probs.index_select(1, at::tensor(keep, at::kLong)));
+  }
+  return at::cat(parts, 1);
+}
+
+at::Tensor TaskAgnosticClassifier::combine(const at::Tensor& log_probs, const at::Tensor& scale,
+                                           const at::Tensor& shift) const {
+  const at::Tensor task_of_output = at::tensor(output_task_, at::kLong);
+  const at::Tensor calibrated = log_probs * scale.index_select(0, task_of_output) + shift.index_select(0, task_of_output);
+  return at::logsumexp(calibrated.unsqueeze(2) + output_column_bias_.unsqueeze(0), 1);
+}
+
+void TaskAgnosticClassifier::fit(const Method& method) {
+  if (!memory_x_.defined() || classes_.size() < 2) return;
+  const at::Tensor log_probs = output_log_probs(method, memory_x_);
+  at::AutoGradMode enable_grad(true);
+  at::Tensor scale = scale_.clone().requires_grad_(true);
+  at::Tensor shift = shift_.clone().requires_grad_(true);
+  std::vector<at::Tensor> params = {scale, shift};
+  std::vector<at::Tensor> m = {at::zeros_like(scale), at::zeros_like(shift)};
+  std::vector<at::Tensor> v = {at::zeros_like(scale), at::zeros_like(shift)};
+  constexpr double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  for (int64_t step = 1; step <= options_.fit_steps; ++step) {
+    const at::Tensor loss = at::cross_entropy_loss(combine(log_probs, scale, shift), memory_column_) +
+                            kCalibrationPrior * ((scale - 1).pow(2).sum() + shift.pow(2).sum());
+    const std::vector<at::Tensor> grads = torch::autograd::grad({loss}, params);
+    at::NoGradGuard no_grad;
+    for (size_t i = 0; i < params.size(); ++i) {
+      m[i].mul_(beta1).add_(grads[i], 1 - beta1);
+      v[i].mul_(beta2).addcmul_(grads[i], grads[i], 1 - beta2);
+      const double bias1 = 1 - std::pow(beta1, static_cast<double>(step));
+      const double bias2 = 1 - std::pow(beta2, static_cast<double>(step));
+      params[i].sub_(kFitLr * (m[i] / bias1) / ((v[i] / bias2).sqrt() + eps));
+    }
+  }
+  scale_ = scale.detach();
+  shift_ = shift.detach();
+}
+
+at::Tensor TaskAgnosticClassifier::class_scores(const Method& method, const at::Tensor& x) const {
+  if (output_classes_.empty()) throw std::invalid_argument("task-agnostic prediction before any task was learned");
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> chunks;
+  for (int64_t start = 0; start < x.size(0); start += kChunk) {
+    const at::Tensor part = x.narrow(0, start, std::min(kChunk, x.size(0) - start));
+    chunks.push_back(combine(output_log_probs(method, part), scale_, shift_));
+  }
+  if (chunks.empty()) return at::zeros({0, static_cast<int64_t>(classes_.size())}, at::kDouble);
+  return at::cat(chunks);
+}
+
+at::Tensor TaskAgnosticClassifier::predict(const Method& method, const at::Tensor& x) const {
+  const at::Tensor columns = class_scores(method, x).argmax(1);
+  return at::tensor(classes_, at::kLong).index_select(0, columns);
+}
+
+at::Tensor TaskAgnosticClassifier::global_labels(int64_t task_id, const at::Tensor& y) const {
+  if (task_id < 1 || task_id > static_cast<int64_t>(output_classes_.size())) {
+    throw std::invalid_argument("task-agnostic classifier: unknown task " + std::to_string(task_id));
+  }
+  return at::tensor(output_classes_[task_id - 1], at::kLong).index_select(0, y.cpu().to(at::kLong));
+}
+
+}  // namespace den::engine

@@ -1,0 +1,74 @@
+#pragma once
+
+#include "engine/method.h"
+#include "engine/task.h"
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace den::engine {
+
+/// Settings of task-agnostic prediction.
+struct AgnosticOptions {
+  int64_t exemplars_per_class = 20;  ///< validation samples kept per class; 0 turns task-agnostic prediction off
+  int64_t fit_steps = 300;           ///< full-batch Adam steps of the calibration fit
+  uint64_t seed = 1;                 ///< which exemplars are kept
+};
+
+// NOTE: [task-agnostic prediction] Every method keeps one head per task, and a head's scores are
+// only comparable within its task: a head trained later, or on an easier task, is more confident.
+// To classify an input among all classes seen so far without its task id, each task s gets two
+// numbers, a scale a_s and a shift b_s, and the score of class c is
+//   logsumexp over the outputs (s, o) standing for c of  a_s * log p_s(o | x) + b_s,
+// where log p_s is the head's log-softmax (or log-sigmoid for sigmoid heads). Outputs that stand
+// for no class (the "rest" of a one-vs-rest task) only shape p_s; a class shared by several tasks
+// (permuted streams reuse the labels) gathers all its outputs. The 2T numbers are fitted by
+// cross-entropy over all classes on a small exemplar memory: up to M samples per class taken,
+// seeded, from each task's *validation* split when the task is learned, so they are held out from
+// training and their scores are not over-confident. This is the per-task bias correction of Wu et
+// al. (BiC, CVPR 2019) applied to log-probabilities; it needs no change to any method, only T
+// forward passes per input, and a memory of M samples per class.
+
+/// Class-incremental prediction on top of a method's task heads (NOTE: [task-agnostic prediction]).
+class TaskAgnosticClassifier {
+ public:
+  explicit TaskAgnosticClassifier(AgnosticOptions options = {});
+
+  bool enabled() const { return options_.exemplars_per_class > 0; }
+  /// Registers task `task_id` (the next one) and keeps its exemplars from `task.val_x/val_y`.
+  /// std::invalid_argument when task ids do not follow 1, 2, 3, ...
+  void add_task(int64_t task_id, const Task& task);
+  /// Fits the per-task scales and shifts to the exemplar memory, using `method.predict`.
+  void fit(const Method& method);
+
+  /// Global class ids seen so far, in the column order of class_scores().
+  const std::vector<int64_t>& classes() const { return classes_; }
+  /// Calibrated class scores `[N, classes().size()]`, evaluated in chunks without autograd.
+  at::Tensor class_scores(const Method& method, const at::Tensor& x) const;
+  /// Predicted global class id per row of `x`.
+  at::Tensor predict(const Method& method, const at::Tensor& x) const;
+  /// Global class ids of task `task_id`'s labels `y` (-1 where an output stands for no class).
+  at::Tensor global_labels(int64_t task_id, const at::Tensor& y) const;
+
+  int64_t memory_size() const { return memory_x_.defined() ? memory_x_.size(0) : 0; }
+  const at::Tensor& scales() const { return scale_; }
+  const at::Tensor& shifts() const { return shift_; }
+
+ private:
+  /// Uncalibrated log-probabilities of every class-bearing output of every task, `[N, outputs]`.
+  at::Tensor output_log_probs(const Method& method, const at::Tensor& x) const;
+  /// Class scores from output log-probabilities with the calibration `scale`, `shift` `[T]`.
+  at::Tensor combine(const at::Tensor& log_probs, const at::Tensor& scale, const at::Tensor& shift) const;
+
+  AgnosticOptions options_;
+  std::vector<std::vector<int64_t>> output_classes_;  ///< per task: class id of each head output
+  std::vector<int64_t> classes_;                      ///< global class ids in column order
+  std::vector<int64_t> output_task_;                  ///< per class-bearing output: its task (0-based)
+  at::Tensor output_column_bias_;                     ///< `[outputs, classes]`: 0 where an output feeds a class, -inf elsewhere
+  at::Tensor memory_x_, memory_column_;               ///< exemplars and their class columns
+  at::Tensor scale_, shift_;                          ///< `[T]` float64
+};
+
+}  // namespace den::engine
