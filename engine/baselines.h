@@ -1,0 +1,41 @@
+#pragma once
+
+#include "engine/config.h"
+#include "engine/method.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace den::engine {
+
+/// Hyperparameters of the baselines that DEN's own config does not have. Every baseline also
+/// uses EngineConfig's hidden sizes, max_iter (one phase of at most max_iter iterations per task),
+/// batch size, Adam lr and decay, l2, loss, early stopping, seed and device, so that a comparison
+/// differs in the method alone.
+struct BaselineOptions {
+  double l2_transfer = 0.5;      ///< `l2`: lambda of lambda * ||W - W^{t-1}||^2 (DEN's drift default)
+  double ewc_lambda = 1000.0;    ///< `ewc`: lambda of (lambda / 2) * sum F (W - W*)^2
+  int64_t fisher_samples = 1000; ///< `ewc`: training samples the diagonal Fisher is estimated on
+
+  /// Throws std::invalid_argument naming the first bad setting.
+  void validate() const;
+};
+
+/// The methods of the DEN paper's comparison, in the order of its tables:
+/// den, stl, mtl, finetune, l2, ewc, progressive.
+const std::vector<std::string>& method_names();
+
+/// A method by name (see method_names()): "den" is the Engine, the others are the baselines.
+/// Throws std::invalid_argument for an unknown name (listing the known ones) or bad settings.
+std::unique_ptr<Method> make_method(const std::string& name, const EngineConfig& config,
+                                    const BaselineOptions& options, int64_t input_dim);
+
+/// Parameters of one network per task (STL) for tasks with these class counts: what a method's
+/// size is compared with. `hidden` and `input_dim` as in EngineConfig.
+int64_t stl_params(int64_t input_dim, const std::vector<int64_t>& hidden, const std::vector<int64_t>& classes);
+/// Parameters of one shared network with one head per task (MTL, fine-tuning, L2, EWC).
+int64_t shared_params(int64_t input_dim, const std::vector<int64_t>& hidden, const std::vector<int64_t>& classes);
+
+}  // namespace den::engine
