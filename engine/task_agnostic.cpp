@@ -15,7 +15,7 @@ namespace {
 
 constexpr int64_t kChunk = 2048;
 constexpr double kCalibrationPrior = 1e-3;  ///< pulls (a, b) toward (1, 0): the shifts are only defined up to a constant
-constexpr double kFitLr = 0.05;
+constexpr double kFitLr = 0.1;  ///< Adam moves each number by about this per step
 
 }  // namespace
 
@@ -84,32 +84,34 @@ void TaskAgnosticClassifier::add_task(int64_t task_id, const Task& task) {
   memory_column_ = memory_column_.defined() ? at::cat({memory_column_, column}) : column;
 }
 
-at::Tensor TaskAgnosticClassifier::output_log_probs(const Method& method, const at::Tensor& x) const {
+at::Tensor TaskAgnosticClassifier::output_evidence(const Method& method, const at::Tensor& x) const {
   at::NoGradGuard no_grad;
   std::vector<at::Tensor> parts;
   for (size_t s = 0; s < output_classes_.size(); ++s) {
-    const at::Tensor logits = method.predict(static_cast<int64_t>(s) + 1, x).cpu().to(at::kDouble);
-    const at::Tensor log_probs =
-        method.config().loss == LossKind::Softmax ? at::log_softmax(logits, 1) : at::log_sigmoid(logits);
-    std::vector<int64_t> keep;
+    at::Tensor evidence = method.predict(static_cast<int64_t>(s) + 1, x).cpu().to(at::kDouble);
+    std::vector<int64_t> keep, rest;
     for (size_t o = 0; o < output_classes_[s].size(); ++o) {
-      if (output_classes_[s][o] >= 0) keep.push_back(static_cast<int64_t>(o));
+      (output_classes_[s][o] >= 0 ? keep : rest).push_back(static_cast<int64_t>(o));
     }
-    parts.push_back(log_probs.index_select(1, at::tensor(keep, at::kLong)));
+    if (method.config().loss == LossKind::Softmax && !rest.empty()) {
+      // Softmax logits are defined up to a shift per input: measure against the "rest" outputs.
+      evidence = evidence - at::logsumexp(evidence.index_select(1, at::tensor(rest, at::kLong)), 1, true);
+    }
+    parts.push_back(evidence.index_select(1, at::tensor(keep, at::kLong)));
   }
   return at::cat(parts, 1);
 }
 
-at::Tensor TaskAgnosticClassifier::combine(const at::Tensor& log_probs, const at::Tensor& scale,
+at::Tensor TaskAgnosticClassifier::combine(const at::Tensor& evidence, const at::Tensor& scale,
                                            const at::Tensor& shift) const {
   const at::Tensor task_of_output = at::tensor(output_task_, at::kLong);
-  const at::Tensor calibrated = log_probs * scale.index_select(0, task_of_output) + shift.index_select(0, task_of_output);
+  const at::Tensor calibrated = evidence * scale.index_select(0, task_of_output) + shift.index_select(0, task_of_output);
   return at::logsumexp(calibrated.unsqueeze(2) + output_column_bias_.unsqueeze(0), 1);
 }
 
 void TaskAgnosticClassifier::fit(const Method& method) {
   if (!memory_x_.defined() || classes_.size() < 2) return;
-  const at::Tensor log_probs = output_log_probs(method, memory_x_);
+  const at::Tensor evidence = output_evidence(method, memory_x_);
   at::AutoGradMode enable_grad(true);
   at::Tensor scale = scale_.clone().requires_grad_(true);
   at::Tensor shift = shift_.clone().requires_grad_(true);
@@ -118,7 +120,7 @@ void TaskAgnosticClassifier::fit(const Method& method) {
   std::vector<at::Tensor> v = {at::zeros_like(scale), at::zeros_like(shift)};
   constexpr double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   for (int64_t step = 1; step <= options_.fit_steps; ++step) {
-    const at::Tensor loss = at::cross_entropy_loss(combine(log_probs, scale, shift), memory_column_) +
+    const at::Tensor loss = at::cross_entropy_loss(combine(evidence, scale, shift), memory_column_) +
                             kCalibrationPrior * ((scale - 1).pow(2).sum() + shift.pow(2).sum());
     const std::vector<at::Tensor> grads = torch::autograd::grad({loss}, params);
     at::NoGradGuard no_grad;
@@ -140,7 +142,7 @@ at::Tensor TaskAgnosticClassifier::class_scores(const Method& method, const at::
   std::vector<at::Tensor> chunks;
   for (int64_t start = 0; start < x.size(0); start += kChunk) {
     const at::Tensor part = x.narrow(0, start, std::min(kChunk, x.size(0) - start));
-    chunks.push_back(combine(output_log_probs(method, part), scale_, shift_));
+    chunks.push_back(combine(output_evidence(method, part), scale_, shift_));
   }
   if (chunks.empty()) return at::zeros({0, static_cast<int64_t>(classes_.size())}, at::kDouble);
   return at::cat(chunks);

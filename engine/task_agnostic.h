@@ -13,7 +13,7 @@ namespace den::engine {
 /// Settings of task-agnostic prediction.
 struct AgnosticOptions {
   int64_t exemplars_per_class = 20;  ///< validation samples kept per class; 0 turns task-agnostic prediction off
-  int64_t fit_steps = 300;           ///< full-batch Adam steps of the calibration fit
+  int64_t fit_steps = 500;           ///< full-batch Adam steps of the calibration fit
   uint64_t seed = 1;                 ///< which exemplars are kept
 };
 
@@ -21,15 +21,17 @@ struct AgnosticOptions {
 // only comparable within its task: a head trained later, or on an easier task, is more confident.
 // To classify an input among all classes seen so far without its task id, each task s gets two
 // numbers, a scale a_s and a shift b_s, and the score of class c is
-//   logsumexp over the outputs (s, o) standing for c of  a_s * log p_s(o | x) + b_s,
-// where log p_s is the head's log-softmax (or log-sigmoid for sigmoid heads). Outputs that stand
-// for no class (the "rest" of a one-vs-rest task) only shape p_s; a class shared by several tasks
-// (permuted streams reuse the labels) gathers all its outputs. The 2T numbers are fitted by
+//   logsumexp over the outputs (s, o) standing for c of  a_s * u_s,o(x) + b_s,
+// where u is the head's evidence for output o: its logit, or for a softmax head that has "rest"
+// outputs (a one-vs-rest task) the log-odds against them, z_o - logsumexp(z_rest). Raw logits
+// rather than log-softmax, because normalizing within a task would erase what tells the tasks
+// apart: how strongly an input belongs to any of the task's classes. A class shared by several
+// tasks (permuted streams reuse the labels) gathers all its outputs. The 2T numbers are fitted by
 // cross-entropy over all classes on a small exemplar memory: up to M samples per class taken,
 // seeded, from each task's *validation* split when the task is learned, so they are held out from
 // training and their scores are not over-confident. This is the per-task bias correction of Wu et
-// al. (BiC, CVPR 2019) applied to log-probabilities; it needs no change to any method, only T
-// forward passes per input, and a memory of M samples per class.
+// al. (BiC, CVPR 2019) applied per task head; it needs no change to any method, only T forward
+// passes per input, and a memory of M samples per class.
 
 /// Class-incremental prediction on top of a method's task heads (NOTE: [task-agnostic prediction]).
 class TaskAgnosticClassifier {
@@ -57,10 +59,10 @@ class TaskAgnosticClassifier {
   const at::Tensor& shifts() const { return shift_; }
 
  private:
-  /// Uncalibrated log-probabilities of every class-bearing output of every task, `[N, outputs]`.
-  at::Tensor output_log_probs(const Method& method, const at::Tensor& x) const;
-  /// Class scores from output log-probabilities with the calibration `scale`, `shift` `[T]`.
-  at::Tensor combine(const at::Tensor& log_probs, const at::Tensor& scale, const at::Tensor& shift) const;
+  /// Uncalibrated evidence u of every class-bearing output of every task, `[N, outputs]`.
+  at::Tensor output_evidence(const Method& method, const at::Tensor& x) const;
+  /// Class scores from output evidence with the calibration `scale`, `shift` `[T]`.
+  at::Tensor combine(const at::Tensor& evidence, const at::Tensor& scale, const at::Tensor& shift) const;
 
   AgnosticOptions options_;
   std::vector<std::vector<int64_t>> output_classes_;  ///< per task: class id of each head output
