@@ -38,4 +38,19 @@ int64_t stl_params(int64_t input_dim, const std::vector<int64_t>& hidden, const 
 /// Parameters of one shared network with one head per task (MTL, fine-tuning, L2, EWC).
 int64_t shared_params(int64_t input_dim, const std::vector<int64_t>& hidden, const std::vector<int64_t>& classes);
 
+/// EWC (Kirkpatrick et al. 2017), the true Fisher: one label per row of `x` drawn from the model's
+/// predictive distribution for task `task_id` (softmax scores, or for the sigmoid loss the sigmoid
+/// scores normalized to sum to 1), with the CPU `generator`. int64 `[N]` on x's device.
+at::Tensor sample_predicted_labels(const Network& network, int64_t task_id, const at::Tensor& x, LossKind loss,
+                                   at::Generator& generator);
+
+/// EWC's diagonal Fisher of the hidden layers of `network` for task `task_id`:
+///   F_l = (1/N) sum_n (d loss_n / d W_l)^2,
+/// loss_n being sample n's data loss (the one training minimizes; for softmax -log p(labels_n | x_n))
+/// at the given labels (sample_predicted_labels for the true Fisher). One tensor per hidden layer,
+/// in the augmented layout of the layer (NOTE: [augmented rows]). Exact and without a per-sample
+/// loop: see NOTE: [Fisher from outer products] in engine/ewc.cpp.
+std::vector<at::Tensor> diagonal_fisher(const Network& network, int64_t task_id, const at::Tensor& x,
+                                        const at::Tensor& labels, LossKind loss);
+
 }  // namespace den::engine
