@@ -6,7 +6,9 @@
 #include "ops/elementwise_math.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
@@ -97,6 +99,8 @@ TaskReport BaselineMethod::add_task(const Task& input_task, const ProgressCallba
   report.params = num_params();
   report.nonzero_params = nonzero_params();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  logger()->info("{} task {} '{}': val loss {:.4f}, {} params, {:.1f} s", name_, t, task.name, report.val_loss,
+                 report.params, report.seconds);
   return report;
 }
 

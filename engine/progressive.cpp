@@ -1,6 +1,7 @@
 #include "engine/baseline_method.h"
 
 #include <cmath>
+#include <cstddef>
 
 namespace den::engine::detail {
 
