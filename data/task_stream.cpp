@@ -1,5 +1,7 @@
 #include "data/task_stream.h"
 
+#include <algorithm>
+#include <numeric>
 #include <sstream>
 
 namespace den::data {
@@ -57,6 +59,55 @@ Dataset one_vs_rest(const Dataset& d, int64_t positive, uint64_t seed, int64_t t
   return out;
 }
 
+/// The rows of `d` labelled `c` for each class c in [0, known), as many in all as `want` (or all of
+/// them when fewer), spread as evenly over the classes as their sizes allow: each class gives
+/// min(its size, an equal share of what is still wanted), smallest classes first, so a class with
+/// too few rows passes its shortfall on to the larger ones. Which rows of a class: seeded.
+at::Tensor even_sample_of_classes(const Dataset& d, int64_t known, int64_t want, uint64_t seed) {
+  std::vector<at::Tensor> rows(static_cast<size_t>(known));
+  std::vector<int64_t> order(static_cast<size_t>(known));
+  for (int64_t k = 0; k < known; ++k) {
+    rows[static_cast<size_t>(k)] = at::nonzero(d.labels == k).view({-1});
+    order[static_cast<size_t>(k)] = k;
+  }
+  // Stable: ties keep class order, so the split of a remainder is deterministic.
+  std::stable_sort(order.begin(), order.end(), [&rows](int64_t a, int64_t b) {
+    return rows[static_cast<size_t>(a)].size(0) < rows[static_cast<size_t>(b)].size(0);
+  });
+  std::vector<at::Tensor> picked;
+  int64_t left = want;
+  for (size_t i = 0; i < order.size(); ++i) {
+    const at::Tensor& of_class = rows[static_cast<size_t>(order[i])];
+    const int64_t share = left / static_cast<int64_t>(order.size() - i);
+    const int64_t take = std::min(of_class.size(0), share);
+    if (take == 0) continue;
+    const at::Tensor pick = seeded_permutation(of_class.size(0), splitmix64(seed ^ static_cast<uint64_t>(order[i])));
+    picked.push_back(of_class.index_select(0, pick.slice(0, 0, take)));
+    left -= take;
+  }
+  return picked.empty() ? at::empty({0}, at::kLong) : at::cat(picked);
+}
+
+/// New class `c` (label 1) against the classes known before it, [0, c) (label 0): all rows of class
+/// c, and as many rows of the known classes, drawn evenly from them; shuffled so the two interleave.
+Dataset new_class_vs_known(const Dataset& d, int64_t c, uint64_t seed, int64_t t, Part part) {
+  if (empty(d)) return d;
+  const at::Tensor pos = at::nonzero(d.labels == c).view({-1});
+  const at::Tensor neg = even_sample_of_classes(d, c, pos.size(0), derive_seed(seed, t, SeedUse::Negatives, part));
+  const at::Tensor rows = at::cat({pos, neg});
+  const at::Tensor order = seeded_permutation(rows.size(0), derive_seed(seed, t, SeedUse::Shuffle, part));
+  Dataset out = select_rows(d, rows.index_select(0, order));
+  out.labels = (out.labels == c).to(at::kLong).contiguous();
+  out.num_classes = 2;
+  return out;
+}
+
+std::vector<int64_t> class_range(int64_t lo, int64_t hi) {
+  std::vector<int64_t> classes(static_cast<size_t>(hi - lo));
+  std::iota(classes.begin(), classes.end(), lo);
+  return classes;
+}
+
 }  // namespace
 
 Protocol parse_protocol(const std::string& name) {
@@ -78,11 +129,12 @@ std::string to_string(Protocol protocol) {
   return "unknown";
 }
 
-int64_t TaskStream::max_tasks(Protocol protocol, int64_t num_classes, int64_t classes_per_task) {
+int64_t TaskStream::max_tasks(Protocol protocol, int64_t num_classes, int64_t classes_per_task, int64_t base_classes) {
   switch (protocol) {
     case Protocol::Permuted:
       return kMaxPermutedTasks;
     case Protocol::Split:
+      if (base_classes > 0) return base_classes < num_classes ? 1 + num_classes - base_classes : 0;
       return classes_per_task > 0 ? num_classes / classes_per_task : 0;
     case Protocol::OneVsRest:
       return num_classes;
@@ -102,6 +154,16 @@ TaskStream::TaskStream(Dataset train, Dataset test, StreamOptions options) : opt
   test.num_classes = num_classes;
 
   const std::string protocol = to_string(options.protocol);
+  const bool new_classes = options.base_classes != 0;
+  if (new_classes && options.protocol != Protocol::Split) {
+    throw std::invalid_argument("--base-classes " + std::to_string(options.base_classes) +
+                                " needs --protocol split (the new-classes scenario), not " + protocol);
+  }
+  if (new_classes && (options.base_classes < 1 || options.base_classes > num_classes - 1)) {
+    throw std::invalid_argument("--base-classes " + std::to_string(options.base_classes) + " is outside 1.." +
+                                std::to_string(num_classes - 1) + " for the " + std::to_string(num_classes) +
+                                " classes of the data (at least one class must be left to add)");
+  }
   if (options.num_tasks < 1) {
     throw std::invalid_argument("--tasks " + std::to_string(options.num_tasks) + " must be at least 1");
   }
@@ -118,15 +180,18 @@ TaskStream::TaskStream(Dataset train, Dataset test, StreamOptions options) : opt
     msg << "--val-fraction " << options.val_fraction << " must be in [0, 1)";
     throw std::invalid_argument(msg.str());
   }
-  if (options.protocol == Protocol::Split && options.classes_per_task > num_classes) {
+  if (options.protocol == Protocol::Split && !new_classes && options.classes_per_task > num_classes) {
     throw std::invalid_argument("--classes-per-task " + std::to_string(options.classes_per_task) +
                                 " is larger than the " + std::to_string(num_classes) + " classes of the data");
   }
-  const int64_t limit = max_tasks(options.protocol, num_classes, options.classes_per_task);
+  const int64_t limit = max_tasks(options.protocol, num_classes, options.classes_per_task, options.base_classes);
   if (options.num_tasks > limit) {
     std::string msg = "--tasks " + std::to_string(options.num_tasks) + " is larger than the " + std::to_string(limit) +
                       " tasks protocol " + protocol + " allows";
-    if (options.protocol == Protocol::Split) {
+    if (new_classes) {
+      msg += " for " + std::to_string(num_classes) + " classes with --base-classes " +
+             std::to_string(options.base_classes);
+    } else if (options.protocol == Protocol::Split) {
       msg += " for " + std::to_string(num_classes) + " classes with --classes-per-task " +
              std::to_string(options.classes_per_task);
     } else if (options.protocol == Protocol::OneVsRest) {
@@ -139,6 +204,29 @@ TaskStream::TaskStream(Dataset train, Dataset test, StreamOptions options) : opt
   train_ = std::move(fit);
   val_ = std::move(val);
   test_ = std::move(test);
+  num_classes_ = num_classes;
+}
+
+std::vector<int64_t> TaskStream::task_classes() const {
+  std::vector<int64_t> classes;
+  for (int64_t t = 1; t <= options_.num_tasks; ++t) {
+    switch (options_.protocol) {
+      case Protocol::Permuted:
+        classes.push_back(num_classes_);
+        break;
+      case Protocol::Split:
+        if (options_.base_classes > 0) {
+          classes.push_back(t == 1 ? options_.base_classes : 2);
+        } else {
+          classes.push_back(options_.classes_per_task);
+        }
+        break;
+      case Protocol::OneVsRest:
+        classes.push_back(2);
+        break;
+    }
+  }
+  return classes;
 }
 
 engine::Task TaskStream::task(int64_t t) const {
@@ -165,10 +253,31 @@ engine::Task TaskStream::task(int64_t t) const {
       train.labels = train.labels.clone();
       val.labels = val.labels.clone();
       test.labels = test.labels.clone();
-      task.num_classes = train_.num_classes;
+      task.num_classes = num_classes_;
+      task.output_classes = class_range(0, num_classes_);  // the labels are shared by all tasks
       break;
     }
     case Protocol::Split: {
+      if (options_.base_classes > 0) {
+        const int64_t k = options_.base_classes;
+        if (t == 1) {
+          task.name = k > 1 ? "base[0-" + std::to_string(k - 1) + "]" : "base[0]";
+          train = select_classes(train_, 0, k);
+          val = select_classes(val_, 0, k);
+          test = select_classes(test_, 0, k);
+          task.num_classes = k;
+          task.output_classes = class_range(0, k);
+        } else {
+          const int64_t c = k + t - 2;
+          task.name = "new-class-" + std::to_string(c);
+          train = new_class_vs_known(train_, c, seed, t, Part::Train);
+          val = new_class_vs_known(val_, c, seed, t, Part::Val);
+          test = new_class_vs_known(test_, c, seed, t, Part::Test);
+          task.num_classes = 2;
+          task.output_classes = {-1, c};
+        }
+        break;
+      }
       const int64_t k = options_.classes_per_task;
       const int64_t lo = (t - 1) * k;
       task.name = "split-" + std::to_string(t) + "[";
@@ -178,6 +287,7 @@ engine::Task TaskStream::task(int64_t t) const {
       val = select_classes(val_, lo, lo + k);
       test = select_classes(test_, lo, lo + k);
       task.num_classes = k;
+      task.output_classes = class_range(lo, lo + k);
       break;
     }
     case Protocol::OneVsRest: {
@@ -186,6 +296,7 @@ engine::Task TaskStream::task(int64_t t) const {
       val = one_vs_rest(val_, t - 1, seed, t, Part::Val);
       test = one_vs_rest(test_, t - 1, seed, t, Part::Test);
       task.num_classes = 2;
+      task.output_classes = {-1, t - 1};
       break;
     }
   }

@@ -273,6 +273,123 @@ TEST(DataTaskStream, BadDataThrowsDataError) {
   EXPECT_THROW((void)TaskStream(coded(400, 0), narrow, StreamOptions{}), DataError);
 }
 
+TEST(DataTaskStream, OutputClassesNameTheOriginalClassOfEveryOutput) {
+  const TaskStream permuted = stream(options(Protocol::Permuted, 3));
+  for (int64_t t : {1, 3}) {
+    EXPECT_EQ(permuted.task(t).output_classes, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})) << t;
+  }
+  StreamOptions o = options(Protocol::Split, 3);
+  o.classes_per_task = 3;
+  const TaskStream split = stream(o);
+  EXPECT_EQ(split.task(1).output_classes, (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(split.task(3).output_classes, (std::vector<int64_t>{6, 7, 8}));
+  const TaskStream ovr = stream(options(Protocol::OneVsRest, 10));
+  EXPECT_EQ(ovr.task(1).output_classes, (std::vector<int64_t>{-1, 0}));
+  EXPECT_EQ(ovr.task(7).output_classes, (std::vector<int64_t>{-1, 6}));
+  EXPECT_EQ(split.task_classes(), (std::vector<int64_t>{3, 3, 3}));
+  EXPECT_EQ(permuted.task_classes(), (std::vector<int64_t>{10, 10, 10}));
+  EXPECT_EQ(stream(options(Protocol::OneVsRest, 2)).task_classes(), (std::vector<int64_t>{2, 2}));
+  // Every output of every protocol maps a label to its original class.
+  for (const engine::Task& t : {permuted.task(2), split.task(2), ovr.task(4)}) {
+    ASSERT_EQ(static_cast<int64_t>(t.output_classes.size()), t.num_classes) << t.name;
+    const at::Tensor map = at::tensor(t.output_classes, at::kLong);
+    for (const auto& [x, y] : parts(t)) {
+      const at::Tensor mapped = map.index_select(0, y);
+      const at::Tensor has_class = mapped >= 0;
+      EXPECT_TRUE(at::equal(mapped.masked_select(has_class), original_labels(x).masked_select(has_class))) << t.name;
+    }
+  }
+}
+
+StreamOptions base_classes(int64_t k, int64_t tasks) {
+  StreamOptions o = options(Protocol::Split, tasks);
+  o.base_classes = k;
+  return o;
+}
+
+TEST(DataTaskStream, BaseClassesStartWithKClassesThenAddOneClassAtATime) {
+  EXPECT_EQ(TaskStream::max_tasks(Protocol::Split, 10, 2, 7), 4);
+  EXPECT_EQ(TaskStream::max_tasks(Protocol::Split, 10, 2, 1), 10);
+  const TaskStream s = stream(base_classes(7, 4));  // classes 0..6, then 7, 8, 9
+  const engine::Task t1 = s.task(1);
+  expect_well_formed(t1);
+  EXPECT_EQ(t1.name, "base[0-6]");
+  EXPECT_EQ(t1.num_classes, 7);
+  EXPECT_EQ(t1.output_classes, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(t1.test_x.size(0), 70);  // every test row of classes 0..6
+  for (const auto& [x, y] : parts(t1)) EXPECT_TRUE(at::equal(original_labels(x), y));
+
+  for (int64_t t = 2; t <= 4; ++t) {
+    const engine::Task task = s.task(t);
+    const int64_t c = 7 + t - 2;
+    expect_well_formed(task);
+    EXPECT_EQ(task.name, "new-class-" + std::to_string(c));
+    EXPECT_EQ(task.num_classes, 2);
+    EXPECT_EQ(task.output_classes, (std::vector<int64_t>{-1, c}));
+    for (const auto& [x, y] : parts(task)) {
+      const at::Tensor original = original_labels(x);
+      EXPECT_TRUE(at::equal(y, (original == c).to(at::kLong)));
+      EXPECT_EQ(y.sum().item<int64_t>() * 2, y.size(0));  // balanced
+      // Negatives only from the classes already known, never from classes still to come.
+      const at::Tensor negatives = original.masked_select(y == 0);
+      EXPECT_LT(negatives.max().item<int64_t>(), c);
+      const at::Tensor ids = row_ids(x);
+      EXPECT_EQ(std::get<0>(at::_unique(ids)).numel(), ids.numel());
+    }
+    // All 10 test rows of the new class, 10 negatives spread evenly: c known classes give
+    // floor(10 / c) or one more each.
+    ASSERT_EQ(task.test_x.size(0), 20);
+    const at::Tensor negatives = original_labels(task.test_x).masked_select(task.test_y == 0);
+    const at::Tensor counts = at::bincount(negatives, {}, c);
+    EXPECT_LE((counts.max() - counts.min()).item<int64_t>(), 1) << counts;
+    EXPECT_EQ(counts.sum().item<int64_t>(), 10);
+  }
+  EXPECT_EQ(s.task_classes(), (std::vector<int64_t>{7, 2, 2, 2}));
+  EXPECT_EQ(s.num_classes(), 10);
+  // Training negatives also cover every known class.
+  const engine::Task t2 = s.task(2);
+  const at::Tensor train_neg = original_labels(t2.train_x).masked_select(t2.train_y == 0);
+  EXPECT_EQ(std::get<0>(at::_unique(train_neg)).numel(), 7);
+  // Deterministic given the seed, different with another seed.
+  EXPECT_TRUE(at::equal(stream(base_classes(7, 4)).task(3).train_x, s.task(3).train_x));
+  StreamOptions other = base_classes(7, 4);
+  other.seed = 9;
+  const at::Tensor seeded = std::get<0>(row_ids(stream(other).task(3).test_x).sort());
+  EXPECT_FALSE(at::equal(seeded, std::get<0>(row_ids(s.task(3).test_x).sort())));
+}
+
+TEST(DataTaskStream, BaseClassesNegativesMakeUpForASmallKnownClass) {
+  // Class 0 has 2 rows, class 1 has 20, class 2 (the new one) has 12: 12 negatives, 2 + 10.
+  Dataset train = coded(34, 0);
+  train.labels = at::cat({at::zeros({2}, at::kLong), at::ones({20}, at::kLong), at::full({12}, 2, at::kLong)});
+  train.num_classes = 3;
+  StreamOptions o = base_classes(2, 2);
+  o.val_fraction = 0.0;
+  const engine::Task t2 = TaskStream(train, train, o).task(2);
+  EXPECT_EQ(t2.test_y.size(0), 24);
+  const at::Tensor rows = row_ids(t2.test_x).masked_select(t2.test_y == 0);
+  EXPECT_EQ(rows.lt(2).sum().item<int64_t>(), 2);
+  EXPECT_EQ(rows.ge(2).logical_and(rows.lt(22)).sum().item<int64_t>(), 10);
+}
+
+TEST(DataTaskStream, BadBaseClassesThrowInvalidArgument) {
+  for (int64_t k : {10, 11, -1}) {
+    EXPECT_TRUE(contains_all(message_of<std::invalid_argument>([&] { (void)stream(base_classes(k, 1)); }),
+                             {"--base-classes " + std::to_string(k), "1..9"}))
+        << k;
+  }
+  StreamOptions permuted = base_classes(3, 2);
+  permuted.protocol = Protocol::Permuted;
+  EXPECT_TRUE(contains_all(message_of<std::invalid_argument>([&] { (void)stream(permuted); }),
+                           {"--base-classes 3", "split"}));
+  permuted.protocol = Protocol::OneVsRest;
+  EXPECT_THROW((void)stream(permuted), std::invalid_argument);
+  EXPECT_TRUE(contains_all(message_of<std::invalid_argument>([] { (void)stream(base_classes(7, 5)); }),
+                           {"--tasks 5", "4 tasks", "--base-classes 7"}));
+  EXPECT_NO_THROW(stream(base_classes(9, 2)));
+  EXPECT_NO_THROW(stream(base_classes(1, 10)));
+}
+
 TEST(DataTaskStream, TaskIndexOutOfRangeThrows) {
   const TaskStream s = stream(options(Protocol::Permuted, 3));
   EXPECT_THROW(s.task(0), std::out_of_range);
