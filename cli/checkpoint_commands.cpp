@@ -72,14 +72,7 @@ const std::vector<Setting>& run_settings() {
   return settings;
 }
 
-bool given(const CLI::App* command, const char* flag) {
-  if (command == nullptr) return false;
-  try {
-    return command->count(flag) > 0;
-  } catch (const CLI::OptionNotFound&) {
-    return false;
-  }
-}
+bool given(const CLI::App* command, const char* flag) { return flag_given(command, flag); }
 
 /// `o` as the run stored in the checkpoint was started (engine settings and stream).
 RunOptions stored_options(const RunOptions& o, const engine::EngineConfig& config, const io::RunInfo& run) {
@@ -224,7 +217,7 @@ io::RunInfo RunCheckpoints::run_info(int64_t num_tasks) const {
 
 engine::RunResult RunCheckpoints::run(engine::Engine& engine, int64_t num_tasks,
                                       const std::function<engine::Task(int64_t)>& make_task,
-                                      engine::RunCallbacks callbacks) {
+                                      engine::RunCallbacks callbacks, const engine::RunSettings& settings) {
   if (!save_path_.empty()) {
     auto done = callbacks.task_done;
     callbacks.task_done = [this, &engine, num_tasks, done](const engine::TaskReport& report,
@@ -242,9 +235,9 @@ engine::RunResult RunCheckpoints::run(engine::Engine& engine, int64_t num_tasks,
       if (done) done(report, evaluation);
     };
   }
-  if (!resumed_) return engine::run_stream(engine, num_tasks, make_task, callbacks);
+  if (!resumed_) return engine::run_stream(engine, num_tasks, make_task, callbacks, settings);
   const engine::RunPrior prior{resumed_->extras.evaluations, prior_seconds_};
-  return engine::resume_stream(engine, num_tasks, make_task, prior, callbacks);
+  return engine::resume_stream(engine, num_tasks, make_task, prior, callbacks, settings);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -342,8 +335,14 @@ int add_task_command(AddTaskOptions& o) {
       print_table_row(stdout, report, evaluation);
     };
     const engine::RunPrior prior{c.extras.evaluations, stored->seconds};
-    const engine::RunResult result =
-        engine::resume_stream(den, index, [&stream](int64_t j) { return stream.task(j); }, prior, callbacks);
+    // Task-agnostic evaluation as the run had it: on (default exemplars, the run's seed) when its
+    // stored metrics have it. The checkpoint does not record --exemplars.
+    engine::RunSettings settings;
+    const bool agnostic = !c.extras.evaluations.empty() && !c.extras.evaluations.back().agnostic_accuracy.empty();
+    settings.agnostic.exemplars_per_class = agnostic ? RunOptions{}.exemplars : 0;
+    settings.agnostic.seed = den.config().seed;
+    const engine::RunResult result = engine::resume_stream(
+        den, index, [&stream](int64_t j) { return stream.task(j); }, prior, callbacks, settings);
     extras.evaluations = result.evaluations;
     extras.run = stored;
     extras.run->num_tasks = std::max(stored->num_tasks, index);
@@ -354,7 +353,9 @@ int add_task_command(AddTaskOptions& o) {
     const engine::TaskReport report = den.add_task(task, callbacks.progress);
     // Earlier rows as stored; tasks learned without measured metrics get NaN rows.
     for (int64_t j = 1; j < t; ++j) {
-      engine::TaskEvaluation row{j, std::vector<double>(static_cast<size_t>(j), std::nan("")), {}};
+      engine::TaskEvaluation row;
+      row.after_task = j;
+      row.accuracy.assign(static_cast<size_t>(j), std::nan(""));
       row.auroc = row.accuracy;
       extras.evaluations.push_back(row);
     }

@@ -45,7 +45,7 @@ class RunCheckpoints {
   /// Learns the rest of the stream (engine::run_stream or, resumed, engine::resume_stream), saving a
   /// checkpoint after every task when asked to.
   engine::RunResult run(engine::Engine& engine, int64_t num_tasks, const std::function<engine::Task(int64_t)>& make_task,
-                        engine::RunCallbacks callbacks);
+                        engine::RunCallbacks callbacks, const engine::RunSettings& settings = {});
 
  private:
   io::RunInfo run_info(int64_t num_tasks) const;

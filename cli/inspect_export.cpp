@@ -101,7 +101,10 @@ nlohmann::json inspect_json(const InspectOptions& o, const io::LoadedCheckpoint&
   nlohmann::json tasks = nlohmann::json::array();
   for (const engine::TaskReport& r : den.history()) {
     const engine::TaskEvaluation* e = evaluation_after(c, r.task);
-    engine::TaskEvaluation missing{r.task, {std::nan("")}, {std::nan("")}};
+    engine::TaskEvaluation missing;
+    missing.after_task = r.task;
+    missing.accuracy = {std::nan("")};
+    missing.auroc = {std::nan("")};
     nlohmann::json entry = task_json(r, e ? *e : missing);
     if (e) {
       entry["accuracy_after"] = e->accuracy;  // every task seen, right after this one

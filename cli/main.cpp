@@ -1,6 +1,7 @@
 // The `den` command line: lifelong learning with Dynamically Expandable Networks.
 
 #include "cli/checkpoint_commands.h"
+#include "cli/compare_command.h"
 #include "cli/exit_codes.h"
 #include "cli/run_command.h"
 #include "data/dataset.h"
@@ -26,6 +27,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   RunOptions run_options;
   CLI::App* run = add_run_command(app, run_options);
+  CompareOptions compare_options;
+  CLI::App* compare = add_compare_command(app, compare_options);
   AddTaskOptions add_task_options;
   CLI::App* add_task = add_add_task_command(app, add_task_options);
   InspectOptions inspect_options;
@@ -46,6 +49,7 @@ int main(int argc, char** argv) {
 
   try {
     if (run->parsed()) return run_command(run_options);
+    if (compare->parsed()) return compare_command(compare_options);
     if (add_task->parsed()) return add_task_command(add_task_options);
     if (inspect->parsed()) return inspect_command(inspect_options);
     if (export_cmd->parsed()) return export_command(export_options);

@@ -22,12 +22,33 @@ std::string join(const std::vector<int64_t>& values, const char* sep) {
 
 int64_t sum(const std::vector<int64_t>& values) { return std::accumulate(values.begin(), values.end(), int64_t{0}); }
 
+/// A number, or null for NaN (a metric that is off or has no samples).
+nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+double mean(const std::vector<double>& values, size_t count) {
+  double total = 0.0;
+  for (size_t i = 0; i < count; ++i) total += values[i];
+  return count > 0 ? total / static_cast<double>(count) : std::nan("");
+}
+
+/// Task-agnostic accuracy of the first `count` tasks, pooled over their samples.
+double pooled_agnostic(const engine::TaskEvaluation& e, size_t count) {
+  double correct = 0.0;
+  int64_t samples = 0;
+  for (size_t i = 0; i < count && i < e.agnostic_accuracy.size() && i < e.agnostic_samples.size(); ++i) {
+    if (e.agnostic_samples[i] == 0) continue;  // its accuracy is NaN
+    correct += e.agnostic_accuracy[i] * static_cast<double>(e.agnostic_samples[i]);
+    samples += e.agnostic_samples[i];
+  }
+  return samples > 0 ? correct / static_cast<double>(samples) : std::nan("");
+}
+
 /// Square matrix with nulls above the diagonal (task j not yet seen after task i).
 nlohmann::json matrix_json(const std::vector<std::vector<double>>& rows) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& row : rows) {
     nlohmann::json r = nlohmann::json::array();
-    for (size_t j = 0; j < rows.size(); ++j) r.push_back(j < row.size() ? nlohmann::json(row[j]) : nlohmann::json());
+    for (size_t j = 0; j < rows.size(); ++j) r.push_back(j < row.size() ? number_or_null(row[j]) : nlohmann::json());
     out.push_back(r);
   }
   return out;
@@ -76,29 +97,44 @@ nlohmann::json task_json(const engine::TaskReport& r, const engine::TaskEvaluati
   for (const engine::SplitPair& s : r.split_pairs) {
     pairs.push_back({{"layer", s.layer}, {"original", s.original_id}, {"copy", s.copy_id}, {"drift", s.drift}});
   }
-  return {{"task", r.task},
-          {"name", r.name},
-          {"num_classes", r.num_classes},
-          {"test_accuracy", e.accuracy.back()},
-          {"test_auroc", e.auroc.back()},
-          {"hidden_units", r.hidden_units},
-          {"params", r.params},
-          {"nonzero_params", r.nonzero_params},
-          {"seconds", r.seconds},
-          {"selected_units", r.selected_units},
-          {"added", r.added},
-          {"pruned", r.pruned},
-          {"split", r.split},
-          {"split_pairs", pairs},
-          {"expanded", r.expanded},
-          {"val_loss_after_selective", r.val_loss_after_selective},
-          {"val_loss", r.val_loss},
+  nlohmann::json doc = {{"task", r.task},
+                        {"name", r.name},
+                        {"num_classes", r.num_classes},
+                        {"test_accuracy", e.accuracy.back()},
+                        {"test_auroc", e.auroc.back()},
+                        {"hidden_units", r.hidden_units},
+                        {"params", r.params},
+                        {"nonzero_params", r.nonzero_params},
+                        {"seconds", r.seconds},
+                        {"selected_units", r.selected_units},
+                        {"added", r.added},
+                        {"pruned", r.pruned},
+                        {"split", r.split},
+                        {"split_pairs", pairs},
+                        {"expanded", r.expanded},
+                        {"val_loss_after_selective", r.val_loss_after_selective},
+                        {"val_loss", r.val_loss},
           {"phases", phases}};
+  const bool agnostic = !e.agnostic_accuracy.empty();
+  nlohmann::json per_task = nlohmann::json::array();
+  for (double a : e.agnostic_accuracy) per_task.push_back(number_or_null(a));
+  doc["task_agnostic_accuracy"] = agnostic ? per_task : nlohmann::json();
+  const size_t seen = e.accuracy.size();
+  if (seen >= 2) {
+    doc["old_classes"] = {{"accuracy", number_or_null(mean(e.accuracy, seen - 1))},
+                          {"task_agnostic_accuracy", number_or_null(pooled_agnostic(e, seen - 1))}};
+    doc["new_classes"] = {{"accuracy", number_or_null(e.accuracy.back())},
+                          {"task_agnostic_accuracy",
+                           agnostic ? number_or_null(e.agnostic_accuracy.back()) : nlohmann::json()}};
+  }
+  return doc;
 }
 
 nlohmann::json final_json(const engine::RunResult& result) {
   return {{"avg_accuracy", result.avg_accuracy},
           {"avg_auroc", result.avg_auroc},
+          {"task_agnostic_accuracy", number_or_null(result.avg_agnostic_accuracy)},
+          {"agnostic_matrix", result.agnostic_matrix.empty() ? nlohmann::json() : matrix_json(result.agnostic_matrix)},
           {"accuracy_matrix", matrix_json(result.accuracy_matrix)},
           {"auroc_matrix", matrix_json(result.auroc_matrix)},
           {"bwt", result.bwt},
@@ -108,6 +144,28 @@ nlohmann::json final_json(const engine::RunResult& result) {
           {"params_ratio", result.base_params > 0 ? static_cast<double>(result.params) / result.base_params : 0.0},
           {"hidden_units", result.tasks.empty() ? std::vector<int64_t>{} : result.tasks.back().hidden_units},
           {"seconds", result.seconds}};
+}
+
+nlohmann::json run_report_json(const RunOptions& o, const nlohmann::json& tasks, const engine::RunResult& result) {
+  nlohmann::json doc = {{"method", o.method},
+                        {"protocol", data::to_string(o.stream.protocol)},
+                        {"data", o.data_dir},
+                        {"config", config_json(o.engine)},
+                        {"stream",
+                         {{"tasks", o.stream.num_tasks},
+                          {"classes_per_task", o.stream.classes_per_task},
+                          {"base_classes", o.stream.base_classes},
+                          {"train_limit", o.stream.train_limit},
+                          {"val_fraction", o.stream.val_fraction},
+                          {"normalize", o.normalization}}},
+                        {"exemplars_per_class", o.exemplars},
+                        {"tasks", tasks},
+                        {"final", final_json(result)}};
+  if (o.method == "l2") doc["method_options"] = {{"l2_lambda", o.baseline.l2_transfer}};
+  if (o.method == "ewc") {
+    doc["method_options"] = {{"ewc_lambda", o.baseline.ewc_lambda}, {"ewc_samples", o.baseline.fisher_samples}};
+  }
+  return doc;
 }
 
 void check_writable(const std::string& path) {
@@ -120,12 +178,14 @@ void check_writable(const std::string& path) {
   if (::access(dir.c_str(), W_OK) != 0) throw OutputError("cannot write '" + path + "': directory is not writable");
 }
 
-void write_json_file(const std::string& path, const nlohmann::json& doc) {
+void write_json_file(const std::string& path, const nlohmann::json& doc) { write_text_file(path, doc.dump(2) + "\n"); }
+
+void write_text_file(const std::string& path, const std::string& text) {
   check_writable(path);
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << doc.dump(2) << "\n";
+    out << text;
     out.flush();
     if (!out) {
       std::filesystem::remove(tmp);
@@ -138,23 +198,34 @@ void write_json_file(const std::string& path, const nlohmann::json& doc) {
 }
 
 void print_table_header(std::FILE* out) {
-  std::fprintf(out, "%4s  %-18s %8s %8s %8s  %-11s %9s %-9s %-9s %-9s %8s\n", "task", "name", "test_acc", "auroc",
-               "avg_acc", "hidden", "params", "selected", "added", "pruned", "seconds");
+  std::fprintf(out, "%4s  %-18s %8s %8s %8s %8s  %-11s %9s %-9s %-9s %-9s %8s\n", "task", "name", "test_acc", "auroc",
+               "avg_acc", "agn_acc", "hidden", "params", "selected", "added", "pruned", "seconds");
 }
 
 void print_table_row(std::FILE* out, const engine::TaskReport& r, const engine::TaskEvaluation& e) {
   const double avg = std::accumulate(e.accuracy.begin(), e.accuracy.end(), 0.0) / static_cast<double>(e.accuracy.size());
-  std::fprintf(out, "%4lld  %-18s %8.4f %8.4f %8.4f  %-11s %9lld %-9s %-9s %-9s %8.1f   split %s\n",
+  // Task-agnostic: the mean over the tasks seen, as the final average is.
+  char agnostic[16] = "       -";
+  if (!e.agnostic_accuracy.empty()) {
+    std::snprintf(agnostic, sizeof agnostic, "%8.4f", mean(e.agnostic_accuracy, e.agnostic_accuracy.size()));
+  }
+  std::fprintf(out, "%4lld  %-18s %8.4f %8.4f %8.4f %8s  %-11s %9lld %-9s %-9s %-9s %8.1f   split %s\n",
                static_cast<long long>(r.task), r.name.substr(0, 18).c_str(), e.accuracy.back(), e.auroc.back(), avg,
+               agnostic,
                join(r.hidden_units, "-").c_str(), static_cast<long long>(r.params),
-               r.selected_units.empty() ? "-" : join(r.selected_units, "/").c_str(), join(r.added, "/").c_str(),
-               join(r.pruned, "/").c_str(), r.seconds, join(r.split, "/").c_str());
+               r.selected_units.empty() ? "-" : join(r.selected_units, "/").c_str(),
+               r.added.empty() ? "-" : join(r.added, "/").c_str(), r.pruned.empty() ? "-" : join(r.pruned, "/").c_str(),
+               r.seconds, r.split.empty() ? "-" : join(r.split, "/").c_str());
   std::fflush(out);
 }
 
 void print_summary(std::FILE* out, const engine::RunResult& result) {
   std::fprintf(out, "\naverage test accuracy %.4f, average AUROC %.4f over %zu tasks\n", result.avg_accuracy,
                result.avg_auroc, result.tasks.size());
+  if (!std::isnan(result.avg_agnostic_accuracy)) {
+    std::fprintf(out, "task-agnostic accuracy %.4f (task not given, among all classes seen)\n",
+                 result.avg_agnostic_accuracy);
+  }
   std::fprintf(out, "backward transfer: accuracy %+.4f, AUROC %+.4f\n", result.bwt, result.bwt_auroc);
   if (!result.tasks.empty()) {
     std::fprintf(out, "hidden units %s, %lld parameters = %.3fx the base network (%lld); %lld units split\n",

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "cli/run_command.h"
 #include "engine/config.h"
 #include "engine/run.h"
 
@@ -13,15 +14,24 @@ namespace den::cli {
 /// The engine settings as JSON (every DEN hyperparameter, resolved defaults included).
 nlohmann::json config_json(const engine::EngineConfig& config);
 
-/// One task's entry of the `--report` JSON: the task's own report and its test metrics right after it.
+/// One task's entry of the `--report` JSON: the task's own report and its test metrics right after
+/// it: task-aware accuracy and AUROC of the task, task-agnostic accuracy of every task seen (null
+/// when off), and from task 2 on "old_classes" / "new_classes": the earlier tasks' metrics (mean
+/// task-aware accuracy; task-agnostic accuracy pooled over their samples) and the task's own.
 nlohmann::json task_json(const engine::TaskReport& report, const engine::TaskEvaluation& evaluation);
 
 /// The "final" object of the `--report` JSON.
 nlohmann::json final_json(const engine::RunResult& result);
 
+/// The whole `den run --report` document of one method's run: settings, `tasks` (task_json
+/// entries) and final_json. `den compare` writes one per method.
+nlohmann::json run_report_json(const RunOptions& options, const nlohmann::json& tasks, const engine::RunResult& result);
+
 /// Writes `doc` to `path` via a temporary file and a rename, so a failed write never leaves a
 /// half-written report in place. Throws OutputError.
 void write_json_file(const std::string& path, const nlohmann::json& doc);
+/// As write_json_file, for text (a CSV table).
+void write_text_file(const std::string& path, const std::string& text);
 
 /// Checks up front that `path` can be created (its directory exists and is writable), so a long
 /// run does not fail only at the end. Throws OutputError.
@@ -31,7 +41,8 @@ void check_writable(const std::string& path);
 void print_table_header(std::FILE* out);
 /// Prints one row of the per-task results table.
 void print_table_row(std::FILE* out, const engine::TaskReport& report, const engine::TaskEvaluation& evaluation);
-/// Prints the final summary: averages, BWT, final sizes, parameters relative to the base network.
+/// Prints the final summary: averages (task-aware and, when on, task-agnostic), BWT, final sizes,
+/// parameters relative to the base network.
 void print_summary(std::FILE* out, const engine::RunResult& result);
 
 }  // namespace den::cli

@@ -3,6 +3,7 @@
 #include "cli/checkpoint_commands.h"
 #include "cli/report.h"
 #include "data/idx_reader.h"
+#include "engine/baselines.h"
 #include "engine/engine.h"
 #include "engine/run.h"
 #include "engine/threads.h"
@@ -12,7 +13,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <sstream>
 
 namespace den::cli {
@@ -41,7 +44,33 @@ std::vector<int64_t> parse_hidden(const std::string& text) {
   return sizes;
 }
 
-/// Progress on stderr: an updating line on a terminal, otherwise a line per 1000 iterations.
+/// A flag that only some methods use, and those methods.
+struct MethodFlag {
+  const char* flag;
+  std::vector<std::string> methods;
+};
+
+const std::vector<MethodFlag>& method_flags() {
+  static const std::vector<MethodFlag> flags = {
+      {"--mu", {"den"}},          {"--gamma", {"den"}},         {"--lambda", {"den"}},
+      {"--k", {"den"}},           {"--tau", {"den"}},           {"--sigma", {"den"}},
+      {"--max-splits", {"den"}},  {"--split-policy", {"den"}},  {"--head-iters", {"den"}},
+      {"--prox-scale-lr", {"den"}}, {"--freeze-existing", {"den"}},
+      // Checkpoints hold a DEN engine (serialization/checkpoint.h).
+      {"--checkpoint", {"den"}},  {"--resume", {"den"}},
+      {"--l2-lambda", {"l2"}},    {"--ewc-lambda", {"ewc"}},    {"--ewc-samples", {"ewc"}},
+  };
+  return flags;
+}
+
+std::string join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ",") + n;
+  return out;
+}
+
+}  // namespace
+
 engine::ProgressCallback progress_printer(int64_t num_tasks, bool quiet) {
   if (quiet) return {};
   const bool tty = ::isatty(STDERR_FILENO) != 0;
@@ -61,103 +90,210 @@ engine::ProgressCallback progress_printer(int64_t num_tasks, bool quiet) {
   };
 }
 
-}  // namespace
-
-CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
-  CLI::App* run = app.add_subcommand("run", "Learn a stream of tasks with one method and print per-task results");
+void add_run_flags(CLI::App* cmd, RunOptions& o) {
   engine::EngineConfig& c = o.engine;
   data::StreamOptions& s = o.stream;
 
-  run->add_option("--data", o.data_dir, "Data directory: IDX files (train-/t10k-images/labels, .gz or raw) "
+  cmd->add_option("--data", o.data_dir, "Data directory: IDX files (train-/t10k-images/labels, .gz or raw) "
                                         "or train.csv/test.csv (label in column 0)")
       ->capture_default_str();
-  run->add_option("--protocol", o.protocol, "Task stream: permuted, split or one-vs-rest")
+  cmd->add_option("--protocol", o.protocol, "Task stream: permuted, split or one-vs-rest")
       ->check(CLI::IsMember({"permuted", "split", "one-vs-rest"}))
       ->capture_default_str();
-  run->add_option("--tasks", s.num_tasks, "Number of tasks")->check(CLI::PositiveNumber)->capture_default_str();
-  run->add_option("--classes-per-task", s.classes_per_task, "Classes per task (split protocol)")
+  cmd->add_option("--tasks", s.num_tasks, "Number of tasks (with --base-classes: default all the data allows)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  run->add_option("--train-limit", s.train_limit, "At most N training samples per task (0 = all)")
+  cmd->add_option("--classes-per-task", s.classes_per_task, "Classes per task (split protocol)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--base-classes", s.base_classes,
+                  "New-classes scenario (split protocol): task 1 learns classes 0..K-1, each later task adds one "
+                  "new class, as a binary task against as many samples of the classes known so far")
+      ->type_name("K");
+  cmd->add_option("--train-limit", s.train_limit, "At most N training samples per task (0 = all)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  run->add_option("--val-fraction", s.val_fraction, "Fraction of the training file held out for validation")
+  cmd->add_option("--val-fraction", s.val_fraction, "Fraction of the training file held out for validation")
       ->check(CLI::Range(0.0, 0.9))
       ->capture_default_str();
-  run->add_option("--normalize", o.normalization, "Feature normalization: none, minmax or standardize "
+  cmd->add_option("--normalize", o.normalization, "Feature normalization: none, minmax or standardize "
                                                   "(IDX bytes are already scaled to [0,1])")
       ->check(CLI::IsMember({"none", "minmax", "standardize"}))
       ->capture_default_str();
-  run->add_option("--method", o.method, "Learning method (den)")->check(CLI::IsMember({"den"}))->capture_default_str();
-  run->add_option("--hidden", o.hidden, "Hidden layer sizes of the base network, comma separated")->capture_default_str();
-  run->add_option("--max-iter", c.max_iter, "Iterations per training phase (early stopping may end sooner)")
+  cmd->add_option("--hidden", o.hidden, "Hidden layer sizes of the base network, comma separated")->capture_default_str();
+  cmd->add_option("--max-iter", c.max_iter, "Iterations per training phase (early stopping may end sooner)")
       ->capture_default_str();
-  run->add_option("--head-iters", c.head_iters, "Iterations of the sparse-head phase (-1 = max-iter/10)")
-      ->capture_default_str();
-  run->add_option("--batch-size", c.batch_size, "Mini-batch size")->capture_default_str();
-  run->add_option("--lr", c.lr, "Adam learning rate")->capture_default_str();
-  run->add_option("--lr-decay", c.lr_decay, "Staircase learning-rate decay per epoch")->capture_default_str();
-  run->add_option("--mu", c.mu, "L1 strength (soft-threshold per step)")->capture_default_str();
-  run->add_option("--l2", c.l2, "L2 strength")->capture_default_str();
-  run->add_option("--gamma", c.gamma, "Group-lasso strength for expanded units")->capture_default_str();
-  run->add_option("--lambda", c.lambda, "Drift penalty toward the previous task's weights")->capture_default_str();
-  run->add_option("--k", c.k, "Units added per hidden layer by dynamic expansion")->capture_default_str();
-  run->add_option("--tau", c.tau, "Expand when the validation loss after selective retraining exceeds tau")
-      ->capture_default_str();
-  run->add_option("--sigma", c.sigma, "Split units whose incoming weights drifted by more than sigma (L2)")
-      ->capture_default_str();
-  run->add_option("--max-splits", c.max_splits_per_layer, "Most units split per layer per task (-1 = k)")
-      ->capture_default_str();
-  run->add_option("--split-policy", o.split_policy, "always (paper) or after-expansion (released code)")
-      ->check(CLI::IsMember({"always", "after-expansion"}))
-      ->capture_default_str();
-  run->add_option("--loss", o.loss, "Head loss: softmax (cross-entropy) or sigmoid (per-output BCE)")
+  cmd->add_option("--batch-size", c.batch_size, "Mini-batch size")->capture_default_str();
+  cmd->add_option("--lr", c.lr, "Adam learning rate")->capture_default_str();
+  cmd->add_option("--lr-decay", c.lr_decay, "Staircase learning-rate decay per epoch")->capture_default_str();
+  cmd->add_option("--l2", c.l2, "L2 strength (weight decay, every method)")->capture_default_str();
+  cmd->add_option("--loss", o.loss, "Head loss: softmax (cross-entropy) or sigmoid (per-output BCE)")
       ->check(CLI::IsMember({"softmax", "sigmoid"}))
       ->capture_default_str();
-  run->add_flag("--prox-scale-lr", c.prox_scale_by_lr, "Scale prox thresholds by the learning rate");
-  run->add_flag("--freeze-existing", c.freeze_existing,
-                "Grow only: skip selective retraining and splits, so earlier tasks never change");
-  run->add_option("--eval-every", c.eval_every, "Iterations between validation evaluations")->capture_default_str();
-  run->add_option("--device", c.device, "cpu, or cuda[:N] with a CUDA LibTorch and a GPU")->capture_default_str();
-  run->add_option("--seed", c.seed, "Random seed (data stream and training)")->capture_default_str();
-  run->add_option("--threads", o.threads, "Threads for the matrix products; element-wise ops use one (0 = all cores)")
+  cmd->add_option("--eval-every", c.eval_every, "Iterations between validation evaluations")->capture_default_str();
+
+  // DEN's own settings (check_method_flags refuses them for the other methods).
+  cmd->add_option("--head-iters", c.head_iters, "den: iterations of the sparse-head phase (-1 = max-iter/10)")
+      ->capture_default_str();
+  cmd->add_option("--mu", c.mu, "den: L1 strength (soft-threshold per step)")->capture_default_str();
+  cmd->add_option("--gamma", c.gamma, "den: group-lasso strength for expanded units")->capture_default_str();
+  cmd->add_option("--lambda", c.lambda, "den: drift penalty toward the previous task's weights")->capture_default_str();
+  cmd->add_option("--k", c.k, "den: units added per hidden layer by dynamic expansion")->capture_default_str();
+  cmd->add_option("--tau", c.tau, "den: expand when the validation loss after selective retraining exceeds tau")
+      ->capture_default_str();
+  cmd->add_option("--sigma", c.sigma, "den: split units whose incoming weights drifted by more than sigma (L2)")
+      ->capture_default_str();
+  cmd->add_option("--max-splits", c.max_splits_per_layer, "den: most units split per layer per task (-1 = k)")
+      ->capture_default_str();
+  cmd->add_option("--split-policy", o.split_policy, "den: always (paper) or after-expansion (released code)")
+      ->check(CLI::IsMember({"always", "after-expansion"}))
+      ->capture_default_str();
+  cmd->add_flag("--prox-scale-lr", c.prox_scale_by_lr, "den: scale prox thresholds by the learning rate");
+  cmd->add_flag("--freeze-existing", c.freeze_existing,
+                "den: grow only: skip selective retraining and splits, so earlier tasks never change");
+  // The baselines' own settings.
+  cmd->add_option("--l2-lambda", o.baseline.l2_transfer, "l2: lambda of lambda*||W - W_prev||^2 toward the previous task")
+      ->capture_default_str();
+  cmd->add_option("--ewc-lambda", o.baseline.ewc_lambda, "ewc: lambda of (lambda/2)*sum F (W - W*)^2")
+      ->capture_default_str();
+  cmd->add_option("--ewc-samples", o.baseline.fisher_samples, "ewc: training samples the diagonal Fisher is estimated on")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+
+  cmd->add_option("--exemplars", o.exemplars,
+                  "Task-agnostic prediction: validation samples kept per class to calibrate the task heads "
+                  "against each other (0 = off)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  cmd->add_option("--device", c.device, "cpu, or cuda[:N] with a CUDA LibTorch and a GPU")->capture_default_str();
+  cmd->add_option("--seed", c.seed, "Random seed (data stream and training)")->capture_default_str();
+  cmd->add_option("--threads", o.threads, "Threads for the matrix products; element-wise ops use one (0 = all cores)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_flag("--quiet", o.quiet, "No progress output (results table only)");
+  o.command = cmd;
+}
+
+CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
+  CLI::App* run = app.add_subcommand("run", "Learn a stream of tasks with one method and print per-task results");
+  add_run_flags(run, o);
+  std::string methods;
+  for (const std::string& m : engine::method_names()) methods += (methods.empty() ? "" : ", ") + m;
+  run->add_option("--method", o.method, "Learning method: " + methods)
+      ->check(CLI::IsMember(engine::method_names()))
+      ->capture_default_str();
   run->add_option("--report", o.report_path, "Write a JSON report to this file");
-  run->add_flag("--quiet", o.quiet, "No progress output (results table only)");
-  run->add_option("--checkpoint", o.checkpoint_path, "Save a checkpoint to this file after every task");
+  run->add_option("--checkpoint", o.checkpoint_path, "den: save a checkpoint to this file after every task");
   run->add_option("--resume", o.resume_path,
-                  "Continue the run stored in this checkpoint with its next task (settings from the checkpoint)");
-  o.command = run;
+                  "den: continue the run stored in this checkpoint with its next task (settings from the checkpoint)");
   return run;
 }
 
-int run_command(RunOptions& o) {
+bool flag_given(const CLI::App* command, const char* flag) {
+  if (command == nullptr) return false;
+  try {
+    return command->count(flag) > 0;
+  } catch (const CLI::OptionNotFound&) {
+    return false;
+  }
+}
+
+void check_method_flags(const CLI::App* command, const std::vector<std::string>& methods) {
+  const bool compare = command != nullptr && command->get_name() == "compare";
+  for (const MethodFlag& f : method_flags()) {
+    if (!flag_given(command, f.flag)) continue;
+    const bool used = std::any_of(methods.begin(), methods.end(), [&f](const std::string& m) {
+      return std::find(f.methods.begin(), f.methods.end(), m) != f.methods.end();
+    });
+    if (!used) {
+      throw std::invalid_argument(std::string(f.flag) + " is a setting of method " + join_names(f.methods) +
+                                  ", which " + (compare ? "--methods " : "--method ") + join_names(methods) +
+                                  (compare ? " does not include" : " is not"));
+    }
+  }
+}
+
+void resolve_options(RunOptions& o) {
   o.engine.hidden = parse_hidden(o.hidden);
   o.engine.loss = engine::parse_loss(o.loss);
   o.engine.split_policy = engine::parse_split_policy(o.split_policy);
   o.stream.protocol = data::parse_protocol(o.protocol);
   o.stream.seed = o.engine.seed;
+  if (flag_given(o.command, "--base-classes")) {
+    const std::string k = "--base-classes " + std::to_string(o.stream.base_classes);
+    if (o.stream.protocol != data::Protocol::Split) {
+      throw std::invalid_argument(k + " needs --protocol split (the new-classes scenario), not " + o.protocol);
+    }
+    if (o.stream.base_classes < 1) {
+      throw std::invalid_argument(k + " is outside 1..C-1 (C: the classes of the data)");
+    }
+    if (!o.checkpoint_path.empty() || !o.resume_path.empty()) {
+      // RunInfo (serialization/checkpoint.h) does not record base classes, so a resumed run would
+      // rebuild a different stream.
+      throw std::invalid_argument(k + " cannot be combined with --checkpoint or --resume: checkpoints do not "
+                                  "record the new-classes stream");
+    }
+  }
   o.engine.validate();
+  o.baseline.validate();
   o.engine.resolved_device();  // a missing GPU is a usage error before any data is read
+}
+
+data::TrainTest load_data_set(RunOptions& o) {
+  if (!o.quiet) std::fprintf(stderr, "loading %s\n", o.data_dir.c_str());
+  data::TrainTest files = data::load_directory(o.data_dir);
+  data::normalize_(files.train, files.test, data::parse_normalization(o.normalization));
+  if (o.stream.base_classes > 0 && !flag_given(o.command, "--tasks")) {
+    const int64_t classes = std::max(files.train.num_classes, files.test.num_classes);
+    // Out of range, the task stream refuses the base classes (with the valid range).
+    if (o.stream.base_classes < classes) o.stream.num_tasks = 1 + classes - o.stream.base_classes;
+  }
+  return files;
+}
+
+std::string stream_description(const RunOptions& o) {
+  std::string text = data::to_string(o.stream.protocol);
+  if (o.stream.base_classes > 0) {
+    text += " (base classes " + std::to_string(o.stream.base_classes) + ", then one new class per task)";
+  }
+  return text;
+}
+
+engine::RunSettings run_settings(const RunOptions& o) {
+  engine::RunSettings settings;
+  settings.agnostic.exemplars_per_class = o.exemplars;
+  settings.agnostic.seed = o.engine.seed;
+  return settings;
+}
+
+int run_command(RunOptions& o) {
+  check_method_flags(o.command, {o.method});
+  resolve_options(o);
   RunCheckpoints checkpoints(o);  // --checkpoint, --resume (NOTE: [resume] in cli/checkpoint_commands.h)
   if (!o.report_path.empty()) check_writable(o.report_path);
   engine::configure_threads(o.threads);
 
   auto err = spdlog::stderr_color_mt("den.cli");
   err->set_pattern("%v");
-  if (!o.quiet) std::fprintf(stderr, "loading %s\n", o.data_dir.c_str());
-  data::TrainTest files = data::load_directory(o.data_dir);
-  data::normalize_(files.train, files.test, data::parse_normalization(o.normalization));
+  data::TrainTest files = load_data_set(o);
   checkpoints.check_data(files);
   const data::TaskStream stream(std::move(files.train), std::move(files.test), o.stream);
 
-  engine::Engine den = checkpoints.make_engine(stream.input_dim());
+  // DEN may come from a checkpoint; the other methods start afresh.
+  std::unique_ptr<engine::Method> method;
+  engine::Engine* den = nullptr;
+  if (o.method == "den") {
+    auto engine = std::make_unique<engine::Engine>(checkpoints.make_engine(stream.input_dim()));
+    den = engine.get();
+    method = std::move(engine);
+  } else {
+    method = engine::make_method(o.method, o.engine, o.baseline, stream.input_dim());
+  }
   engine::RunCallbacks callbacks;
   callbacks.progress = progress_printer(stream.num_tasks(), o.quiet);
   nlohmann::json tasks = nlohmann::json::array();
   std::printf("den run: method %s, protocol %s, %lld tasks, hidden %s, max-iter %lld, seed %llu\n", o.method.c_str(),
-              data::to_string(o.stream.protocol).c_str(), static_cast<long long>(stream.num_tasks()), o.hidden.c_str(),
+              stream_description(o).c_str(), static_cast<long long>(stream.num_tasks()), o.hidden.c_str(),
               static_cast<long long>(o.engine.max_iter), static_cast<unsigned long long>(o.engine.seed));
   print_table_header(stdout);
   std::fflush(stdout);
@@ -166,24 +302,14 @@ int run_command(RunOptions& o) {
     tasks.push_back(task_json(report, evaluation));
   };
   checkpoints.for_each_prior(callbacks.task_done);
+  const auto make_task = [&stream](int64_t t) { return stream.task(t); };
   const engine::RunResult result =
-      checkpoints.run(den, stream.num_tasks(), [&stream](int64_t t) { return stream.task(t); }, callbacks);
+      den != nullptr ? checkpoints.run(*den, stream.num_tasks(), make_task, callbacks, run_settings(o))
+                     : engine::run_stream(*method, stream.num_tasks(), make_task, callbacks, run_settings(o));
   print_summary(stdout, result);
 
   if (!o.report_path.empty()) {
-    nlohmann::json doc = {{"method", o.method},
-                          {"protocol", data::to_string(o.stream.protocol)},
-                          {"data", o.data_dir},
-                          {"config", config_json(o.engine)},
-                          {"stream",
-                           {{"tasks", o.stream.num_tasks},
-                            {"classes_per_task", o.stream.classes_per_task},
-                            {"train_limit", o.stream.train_limit},
-                            {"val_fraction", o.stream.val_fraction},
-                            {"normalize", o.normalization}}},
-                          {"tasks", tasks},
-                          {"final", final_json(result)}};
-    write_json_file(o.report_path, doc);
+    write_json_file(o.report_path, run_report_json(o, tasks, result));
     std::printf("report written to %s\n", o.report_path.c_str());
   }
   return 0;

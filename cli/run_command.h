@@ -1,22 +1,30 @@
 #pragma once
 
+#include "data/idx_reader.h"
 #include "data/normalize.h"
 #include "data/task_stream.h"
+#include "engine/baselines.h"
 #include "engine/config.h"
+#include "engine/run.h"
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace den::cli {
 
-/// Everything `den run` is told on the command line.
+/// Everything `den run` (and, per method, `den compare`) is told on the command line.
 struct RunOptions {
   std::string data_dir = "/usr/share/datasets/fashion-mnist";
   std::string protocol = "permuted";
   std::string normalization = "none";
   data::StreamOptions stream;
   engine::EngineConfig engine;
+  engine::BaselineOptions baseline;  ///< --l2-lambda, --ewc-lambda, --ewc-samples
+  int64_t exemplars = 20;            ///< --exemplars: per class, for task-agnostic prediction (0 = off)
   std::string hidden = "312,128";
   std::string loss = "softmax";
   std::string split_policy = "always";
@@ -29,12 +37,42 @@ struct RunOptions {
   const CLI::App* command = nullptr;  ///< the parsed subcommand, to tell flags given from defaults
 };
 
+/// Registers the flags `den run` and `den compare` share on `command`: data, task stream,
+/// training, the methods' own settings, task-agnostic evaluation, threads and progress. Sets
+/// `options.command`.
+void add_run_flags(CLI::App* command, RunOptions& options);
+
 /// Registers the `run` subcommand and its flags on `app`; the options are written into `options`.
 CLI::App* add_run_command(CLI::App& app, RunOptions& options);
 
 /// Runs `den run`; returns the process exit code. Throws data::DataError, std::invalid_argument
 /// (usage) and OutputError, which main() maps to exit codes.
 int run_command(RunOptions& options);
+
+/// Whether `flag` was given on the command line of `command` (false for a flag it does not have).
+bool flag_given(const CLI::App* command, const char* flag);
+
+/// Throws std::invalid_argument when a flag that belongs to some methods only (--k belongs to den,
+/// --ewc-lambda to ewc, ...) was given although none of `methods` uses it.
+void check_method_flags(const CLI::App* command, const std::vector<std::string>& methods);
+
+/// Turns the flags' text values into the engine and stream settings and validates what can be
+/// validated before any data is read (std::invalid_argument).
+void resolve_options(RunOptions& options);
+
+/// Reads and normalizes the data of `options`; with --base-classes and no --tasks, the stream
+/// gets all the tasks the data allows (1 + classes - base classes).
+data::TrainTest load_data_set(RunOptions& options);
+
+/// The protocol for headers: "split", or "split (base classes 7, then one new class per task)".
+std::string stream_description(const RunOptions& options);
+
+/// Settings of the stream run beyond the method's own: task-agnostic evaluation.
+engine::RunSettings run_settings(const RunOptions& options);
+
+/// Progress inside a task on stderr: an updating line on a terminal, otherwise a line per 1000
+/// iterations; nothing when `quiet`.
+engine::ProgressCallback progress_printer(int64_t num_tasks, bool quiet);
 
 /// An output file cannot be written.
 class OutputError : public std::runtime_error {

@@ -56,7 +56,9 @@ TEST_F(DenCli, UsageErrorsExitWithTwo) {
   EXPECT_NE(hidden.output.find("--hidden"), std::string::npos) << hidden.output;
   EXPECT_EQ(run_den("run --protocol rotated").code, 2);
   EXPECT_EQ(run_den("run --lr -1").code, 2);
-  if (!at::hasCUDA()) EXPECT_EQ(run_den("run --device cuda").code, 2);
+  if (!at::hasCUDA()) {
+    EXPECT_EQ(run_den("run --device cuda").code, 2);
+  }
 }
 
 TEST_F(DenCli, DataErrorsExitWithThree) {

@@ -1,0 +1,198 @@
+// `den compare`: every method of the DEN paper's comparison on one task stream.
+
+#include "cli/compare_command.h"
+
+#include "cli/exit_codes.h"
+#include "cli/report.h"
+#include "data/idx_reader.h"
+#include "engine/baselines.h"
+#include "engine/run.h"
+#include "engine/threads.h"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <set>
+#include <sstream>
+
+namespace den::cli {
+
+namespace {
+
+std::string known_methods() {
+  std::string out;
+  for (const std::string& m : engine::method_names()) out += (out.empty() ? "" : ", ") + m;
+  return out;
+}
+
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ",") + n;
+  return out;
+}
+
+/// One row of the comparison table.
+struct Row {
+  std::string method;
+  double auroc = 0.0;
+  double accuracy = 0.0;
+  double agnostic = 0.0;  ///< NaN when task-agnostic prediction is off
+  double bwt = 0.0;
+  int64_t params = 0;
+  double vs_stl = 0.0;  ///< params / parameters of one network per task
+  double vs_mtl = 0.0;  ///< params / parameters of one shared network with a head per task
+  double seconds = 0.0;
+};
+
+nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+void print_table(std::FILE* out, const std::vector<Row>& rows, int64_t stl, int64_t mtl) {
+  std::fprintf(out, "\n%-12s %9s %9s %12s %9s %11s %7s %7s %9s\n", "method", "auroc", "accuracy", "agnostic_acc",
+               "bwt_acc", "params", "x_stl", "x_mtl", "seconds");
+  for (const Row& r : rows) {
+    char agnostic[32] = "-";
+    if (!std::isnan(r.agnostic)) std::snprintf(agnostic, sizeof agnostic, "%.4f", r.agnostic);
+    std::fprintf(out, "%-12s %9.4f %9.4f %12s %+9.4f %11lld %7.3f %7.3f %9.1f\n", r.method.c_str(), r.auroc,
+                 r.accuracy, agnostic, r.bwt, static_cast<long long>(r.params), r.vs_stl, r.vs_mtl, r.seconds);
+  }
+  std::fprintf(out, "x_stl, x_mtl: parameters relative to one network per task (%lld) and to one shared network "
+                    "with a head per task (%lld)\n",
+               static_cast<long long>(stl), static_cast<long long>(mtl));
+  std::fflush(out);
+}
+
+std::string table_csv(const std::vector<Row>& rows) {
+  std::ostringstream out;
+  out.precision(17);
+  out << "method,avg_auroc,avg_accuracy,task_agnostic_accuracy,bwt,params,params_vs_stl,params_vs_mtl,seconds\n";
+  for (const Row& r : rows) {
+    out << r.method << ',' << r.auroc << ',' << r.accuracy << ',';
+    if (!std::isnan(r.agnostic)) out << r.agnostic;
+    out << ',' << r.bwt << ',' << r.params << ',' << r.vs_stl << ',' << r.vs_mtl << ',' << r.seconds << '\n';
+  }
+  return out.str();
+}
+
+nlohmann::json table_json(const std::vector<Row>& rows) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const Row& r : rows) {
+    out.push_back({{"method", r.method},
+                   {"avg_auroc", r.auroc},
+                   {"avg_accuracy", r.accuracy},
+                   {"task_agnostic_accuracy", number_or_null(r.agnostic)},
+                   {"bwt", r.bwt},
+                   {"params", r.params},
+                   {"params_vs_stl", r.vs_stl},
+                   {"params_vs_mtl", r.vs_mtl},
+                   {"seconds", r.seconds}});
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> parse_methods(const std::string& text) {
+  std::vector<std::string> methods;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (item.empty()) continue;
+    const auto& known = engine::method_names();
+    if (std::find(known.begin(), known.end(), item) == known.end()) {
+      throw std::invalid_argument("--methods: unknown method '" + item + "' (known: " + known_methods() + ")");
+    }
+    if (std::find(methods.begin(), methods.end(), item) != methods.end()) {
+      throw std::invalid_argument("--methods: '" + item + "' is listed twice");
+    }
+    methods.push_back(item);
+  }
+  if (methods.empty()) {
+    throw std::invalid_argument("--methods '" + text + "' names no method (known: " + known_methods() + ")");
+  }
+  return methods;
+}
+
+CLI::App* add_compare_command(CLI::App& app, CompareOptions& o) {
+  CLI::App* cmd = app.add_subcommand(
+      "compare", "Learn the same task stream with several methods in turn and print the DEN paper's comparison table");
+  add_run_flags(cmd, o.run);
+  o.methods = join(engine::method_names());
+  cmd->add_option("--methods", o.methods, "Methods to compare, comma separated (known: " + known_methods() + ")")
+      ->capture_default_str();
+  cmd->add_option("--report", o.run.report_path,
+                  "Write a JSON report to this file: each method's `den run` report and the table");
+  cmd->add_option("--csv", o.csv_path, "Write the comparison table as CSV to this file");
+  return cmd;
+}
+
+int compare_command(CompareOptions& o) {
+  RunOptions& r = o.run;
+  const std::vector<std::string> methods = parse_methods(o.methods);
+  check_method_flags(r.command, methods);
+  resolve_options(r);
+  if (!r.report_path.empty()) check_writable(r.report_path);
+  if (!o.csv_path.empty()) check_writable(o.csv_path);
+  engine::configure_threads(r.threads);
+
+  auto err = spdlog::stderr_color_mt("den.cli");
+  err->set_pattern("%v");
+  data::TrainTest files = load_data_set(r);
+  const data::TaskStream stream(std::move(files.train), std::move(files.test), r.stream);
+  const auto make_task = [&stream](int64_t t) { return stream.task(t); };
+  // What one network per task and one shared network would hold: no need to train STL or MTL.
+  const std::vector<int64_t> classes = stream.task_classes();
+  const int64_t stl = engine::stl_params(stream.input_dim(), r.engine.hidden, classes);
+  const int64_t mtl = engine::shared_params(stream.input_dim(), r.engine.hidden, classes);
+
+  std::printf("den compare: methods %s, protocol %s, %lld tasks, hidden %s, max-iter %lld, seed %llu\n",
+              join(methods).c_str(), stream_description(r).c_str(), static_cast<long long>(stream.num_tasks()),
+              r.hidden.c_str(), static_cast<long long>(r.engine.max_iter), static_cast<unsigned long long>(r.engine.seed));
+  std::vector<Row> rows;
+  nlohmann::json reports = nlohmann::json::object();
+  for (size_t i = 0; i < methods.size(); ++i) {
+    RunOptions run = r;
+    run.method = methods[i];
+    std::printf("\n== method %s (%zu/%zu)\n", run.method.c_str(), i + 1, methods.size());
+    print_table_header(stdout);
+    std::fflush(stdout);
+    // Each method is built just before it trains, from the same settings and seed, so that it
+    // learns exactly what `den run --method` would.
+    std::unique_ptr<engine::Method> method =
+        engine::make_method(run.method, run.engine, run.baseline, stream.input_dim());
+    engine::RunCallbacks callbacks;
+    callbacks.progress = progress_printer(stream.num_tasks(), run.quiet);
+    nlohmann::json tasks = nlohmann::json::array();
+    callbacks.task_done = [&tasks](const engine::TaskReport& report, const engine::TaskEvaluation& evaluation) {
+      print_table_row(stdout, report, evaluation);
+      tasks.push_back(task_json(report, evaluation));
+    };
+    const engine::RunResult result =
+        engine::run_stream(*method, stream.num_tasks(), make_task, callbacks, run_settings(run));
+    method.reset();
+    print_summary(stdout, result);
+    rows.push_back({run.method, result.avg_auroc, result.avg_accuracy, result.avg_agnostic_accuracy, result.bwt,
+                    result.params, stl > 0 ? static_cast<double>(result.params) / static_cast<double>(stl) : 0.0,
+                    mtl > 0 ? static_cast<double>(result.params) / static_cast<double>(mtl) : 0.0, result.seconds});
+    reports[run.method] = run_report_json(run, tasks, result);
+  }
+  print_table(stdout, rows, stl, mtl);
+
+  if (!o.csv_path.empty()) {
+    write_text_file(o.csv_path, table_csv(rows));
+    std::printf("table written to %s\n", o.csv_path.c_str());
+  }
+  if (!r.report_path.empty()) {
+    const nlohmann::json doc = {{"methods", reports},
+                                {"table", table_json(rows)},
+                                {"stl_params", stl},
+                                {"mtl_params", mtl}};
+    write_json_file(r.report_path, doc);
+    std::printf("report written to %s\n", r.report_path.c_str());
+  }
+  return kOk;
+}
+
+}  // namespace den::cli
