@@ -42,6 +42,8 @@ const std::vector<Setting>& run_settings() {
   static const std::vector<Setting> settings = {
       {"--protocol", [](const RunOptions& o) { return o.protocol; }},
       {"--classes-per-task", [](const RunOptions& o) { return std::to_string(o.stream.classes_per_task); }},
+      {"--base-classes", [](const RunOptions& o) { return std::to_string(o.stream.base_classes); }},
+      {"--exemplars", [](const RunOptions& o) { return std::to_string(o.exemplars); }},
       {"--train-limit", [](const RunOptions& o) { return std::to_string(o.stream.train_limit); }},
       {"--val-fraction", [](const RunOptions& o) { return number(o.stream.val_fraction); }},
       {"--normalize", [](const RunOptions& o) { return o.normalization; }},
@@ -88,6 +90,8 @@ RunOptions stored_options(const RunOptions& o, const engine::EngineConfig& confi
   s.stream.protocol = data::parse_protocol(run.protocol);
   s.stream.num_tasks = run.num_tasks;
   s.stream.classes_per_task = run.classes_per_task;
+  s.stream.base_classes = run.base_classes;
+  if (run.exemplars_per_class) s.exemplars = *run.exemplars_per_class;
   s.stream.train_limit = run.train_limit;
   s.stream.val_fraction = run.val_fraction;
   s.stream.seed = run.seed;
@@ -205,6 +209,8 @@ io::RunInfo RunCheckpoints::run_info(int64_t num_tasks) const {
   run.protocol = data::to_string(o.stream.protocol);
   run.num_tasks = num_tasks;
   run.classes_per_task = o.stream.classes_per_task;
+  run.base_classes = o.stream.base_classes;
+  run.exemplars_per_class = o.exemplars;
   run.train_limit = o.stream.train_limit;
   run.val_fraction = o.stream.val_fraction;
   run.normalize = o.normalization;
@@ -286,6 +292,7 @@ int add_task_command(AddTaskOptions& o) {
     if (!given(o.command, "--data")) r.data_dir = s.data_dir;
     if (!given(o.command, "--protocol")) r.protocol = s.protocol;
     if (!given(o.command, "--classes-per-task")) r.stream.classes_per_task = s.stream.classes_per_task;
+    if (!given(o.command, "--base-classes")) r.stream.base_classes = s.stream.base_classes;
     if (!given(o.command, "--train-limit")) r.stream.train_limit = s.stream.train_limit;
     if (!given(o.command, "--val-fraction")) r.stream.val_fraction = s.stream.val_fraction;
     if (!given(o.command, "--normalize")) r.normalization = s.normalization;
@@ -314,6 +321,7 @@ int add_task_command(AddTaskOptions& o) {
   // data is at hand (NaN for the others) and the checkpoint no longer describes one stream.
   const bool continues = stored && stored->data_dir == r.data_dir && stored->protocol == data::to_string(r.stream.protocol) &&
                          stored->classes_per_task == r.stream.classes_per_task &&
+                         stored->base_classes == r.stream.base_classes &&
                          stored->train_limit == r.stream.train_limit && stored->val_fraction == r.stream.val_fraction &&
                          stored->normalize == r.normalization && stored->seed == r.stream.seed &&
                          (!stored->data_crc32 || *stored->data_crc32 == fingerprint) && index == t &&
@@ -335,11 +343,11 @@ int add_task_command(AddTaskOptions& o) {
       print_table_row(stdout, report, evaluation);
     };
     const engine::RunPrior prior{c.extras.evaluations, stored->seconds};
-    // Task-agnostic evaluation as the run had it: on (default exemplars, the run's seed) when its
-    // stored metrics have it. The checkpoint does not record --exemplars.
+    // Task-agnostic evaluation as the run had it. Checkpoints older than the exemplars record:
+    // on (default exemplars) when its stored metrics have it.
     engine::RunSettings settings;
     const bool agnostic = !c.extras.evaluations.empty() && !c.extras.evaluations.back().agnostic_accuracy.empty();
-    settings.agnostic.exemplars_per_class = agnostic ? RunOptions{}.exemplars : 0;
+    settings.agnostic.exemplars_per_class = stored->exemplars_per_class.value_or(agnostic ? RunOptions{}.exemplars : 0);
     settings.agnostic.seed = den.config().seed;
     const engine::RunResult result = engine::resume_stream(
         den, index, [&stream](int64_t j) { return stream.task(j); }, prior, callbacks, settings);

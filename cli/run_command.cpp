@@ -227,12 +227,6 @@ void resolve_options(RunOptions& o) {
     if (o.stream.base_classes < 1) {
       throw std::invalid_argument(k + " is outside 1..C-1 (C: the classes of the data)");
     }
-    if (!o.checkpoint_path.empty() || !o.resume_path.empty()) {
-      // RunInfo (serialization/checkpoint.h) does not record base classes, so a resumed run would
-      // rebuild a different stream.
-      throw std::invalid_argument(k + " cannot be combined with --checkpoint or --resume: checkpoints do not "
-                                  "record the new-classes stream");
-    }
   }
   o.engine.validate();
   o.baseline.validate();

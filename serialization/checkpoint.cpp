@@ -276,6 +276,8 @@ void to_pb(const RunInfo& r, pb::RunInfo& m) {
   m.set_seed(r.seed);
   if (r.data_crc32) m.set_data_crc32(*r.data_crc32);
   m.set_seconds(r.seconds);
+  m.set_base_classes(r.base_classes);
+  if (r.exemplars_per_class) m.set_exemplars_per_class(*r.exemplars_per_class);
 }
 
 /// The error of a checkpoint whose contents contradict themselves.
@@ -429,6 +431,8 @@ RunInfo from_pb(const pb::RunInfo& m) {
   r.seed = m.seed();
   if (m.has_data_crc32()) r.data_crc32 = m.data_crc32();
   r.seconds = m.seconds();
+  r.base_classes = m.base_classes();
+  if (m.has_exemplars_per_class()) r.exemplars_per_class = m.exemplars_per_class();
   return r;
 }
 

@@ -35,6 +35,8 @@ struct RunInfo {
   uint64_t seed = 0;
   std::optional<uint32_t> data_crc32;  ///< fingerprint of the data set the run read
   double seconds = 0.0;                ///< wall time of the run so far
+  int64_t base_classes = 0;            ///< split protocol's new-classes scenario (0 = off)
+  std::optional<int64_t> exemplars_per_class;  ///< task-agnostic evaluation; unknown in older checkpoints
 };
 
 /// What a checkpoint stores beside the engine.

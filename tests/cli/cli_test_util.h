@@ -11,6 +11,8 @@
 #include <string>
 #include <sys/wait.h>
 
+#include <nlohmann/json.hpp>
+
 namespace den::testing {
 
 /// Exit code and combined stdout + stderr of one `den` process.
@@ -29,6 +31,28 @@ inline Result run_den(const std::string& args) {
   const int status = pclose(pipe);
   result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
+}
+
+inline nlohmann::json read_json(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+/// A report without wall times, which differ between runs.
+inline nlohmann::json without_seconds(const nlohmann::json& j) {
+  if (j.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      if (it.key() != "seconds") out[it.key()] = without_seconds(it.value());
+    }
+    return out;
+  }
+  if (j.is_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& v : j) out.push_back(without_seconds(v));
+    return out;
+  }
+  return j;
 }
 
 inline void write_be32(std::ofstream& out, uint32_t v) {

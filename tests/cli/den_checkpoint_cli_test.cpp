@@ -27,8 +27,10 @@ namespace {
 namespace fs = std::filesystem;
 namespace io = den::io;
 
+using den::testing::read_json;
 using den::testing::Result;
 using den::testing::run_den;
+using den::testing::without_seconds;
 using den::testing::write_idx_pair;
 
 std::string read_bytes(const fs::path& path) {
@@ -36,27 +38,7 @@ std::string read_bytes(const fs::path& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-/// The report without wall times, which differ between runs.
-nlohmann::json without_seconds(const nlohmann::json& j) {
-  if (j.is_object()) {
-    nlohmann::json out = nlohmann::json::object();
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      if (it.key() != "seconds") out[it.key()] = without_seconds(it.value());
-    }
-    return out;
-  }
-  if (j.is_array()) {
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& v : j) out.push_back(without_seconds(v));
-    return out;
-  }
-  return j;
-}
 
-nlohmann::json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  return nlohmann::json::parse(in);
-}
 
 /// Parameters and graph of two checkpoints are identical.
 void expect_same_network(const fs::path& a, const fs::path& b) {

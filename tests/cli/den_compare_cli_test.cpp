@@ -19,31 +19,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
+using den::testing::read_json;
 using den::testing::Result;
 using den::testing::run_den;
+using den::testing::without_seconds;
 using den::testing::write_idx_pair;
 
-nlohmann::json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  return nlohmann::json::parse(in);
-}
 
-/// A report without wall times, which differ between runs.
-nlohmann::json without_seconds(const nlohmann::json& j) {
-  if (j.is_object()) {
-    nlohmann::json out = nlohmann::json::object();
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      if (it.key() != "seconds") out[it.key()] = without_seconds(it.value());
-    }
-    return out;
-  }
-  if (j.is_array()) {
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& v : j) out.push_back(without_seconds(v));
-    return out;
-  }
-  return j;
-}
 
 class DenCompareCli : public ::testing::Test {
  protected:
@@ -114,12 +96,19 @@ TEST_F(DenCompareCli, BadBaseClassesAreUsageErrors) {
   expect_usage_error("run --protocol split --base-classes 4 " + flags(), "1..3");  // the data has 4 classes
   expect_usage_error("compare --methods den --protocol split --base-classes 5 " + flags(), "1..3");
   expect_usage_error("run --protocol split --base-classes 2 --tasks 4 " + flags(), "--tasks 4");
-  expect_usage_error("run --protocol split --base-classes 2 --checkpoint " + p("c.den") + " " + flags(), "--checkpoint");
 }
 
 TEST_F(DenCompareCli, BaseClassesRunReportsOldAndNewClasses) {
   const Result r = run_den("run --protocol split --base-classes 2 --k 3 " + flags() + " --report " + p("r.json"));
   ASSERT_EQ(r.code, 0) << r.output;
+  // Checkpoints record the new-classes stream and the exemplars: a resumed run equals this one.
+  const Result part = run_den("run --protocol split --base-classes 2 --tasks 2 --k 3 " + flags() + " --checkpoint " +
+                              p("part.den"));
+  ASSERT_EQ(part.code, 0) << part.output;
+  const Result resumed =
+      run_den("run --resume " + p("part.den") + " --tasks 3 --quiet --threads 1 --report " + p("resumed.json"));
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_EQ(without_seconds(read_json(p("resumed.json"))), without_seconds(read_json(p("r.json"))));
   EXPECT_NE(r.output.find("task-agnostic accuracy"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("agn_acc"), std::string::npos) << r.output;
   const nlohmann::json doc = read_json(p("r.json"));
