@@ -60,23 +60,9 @@ int64_t shared_params(int64_t input_dim, const std::vector<int64_t>& hidden, con
 
 namespace detail {
 
-namespace {
-
-EngineConfig validated(EngineConfig config) {
-  config.validate();
-  return config;
-}
-
-int64_t checked_input_dim(int64_t input_dim) {
-  if (input_dim < 1) throw std::invalid_argument("input_dim must be >= 1, got " + std::to_string(input_dim));
-  return input_dim;
-}
-
-}  // namespace
-
 BaselineMethod::BaselineMethod(std::string name, EngineConfig config, int64_t input_dim)
     : input_dim_(checked_input_dim(input_dim)),
-      config_(validated(std::move(config))),
+      config_(validated_config(std::move(config))),
       device_(config_.resolved_device()),
       generator_(at::make_generator<at::CPUGeneratorImpl>(config_.seed)),
       trainer_(config_, generator_),

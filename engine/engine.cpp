@@ -27,24 +27,10 @@ namespace {
 
 at::Generator seeded_generator(uint64_t seed) { return at::make_generator<at::CPUGeneratorImpl>(seed); }
 
-void require(bool ok, const std::string& message) {
-  if (!ok) throw std::invalid_argument(message);
-}
-
-EngineConfig validated(EngineConfig config) {
-  config.validate();
-  return config;
-}
-
-int64_t checked_input_dim(int64_t input_dim) {
-  require(input_dim >= 1, "input_dim must be >= 1, got " + std::to_string(input_dim));
-  return input_dim;
-}
-
 }  // namespace
 
 Engine::Engine(EngineConfig config, int64_t input_dim)
-    : config_(validated(std::move(config))),
+    : config_(validated_config(std::move(config))),
       generator_(seeded_generator(config_.seed)),
       network_(checked_input_dim(input_dim), config_.hidden, generator_, config_.resolved_device()),
       graph_(input_dim, config_.hidden),

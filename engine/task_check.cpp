@@ -44,6 +44,16 @@ std::pair<at::Tensor, at::Tensor> checked_split(const at::Tensor& x, const at::T
 
 }  // namespace
 
+EngineConfig validated_config(EngineConfig config) {
+  config.validate();
+  return config;
+}
+
+int64_t checked_input_dim(int64_t input_dim) {
+  if (input_dim < 1) throw std::invalid_argument("input_dim must be >= 1, got " + std::to_string(input_dim));
+  return input_dim;
+}
+
 Task check_task(const Task& task, int64_t input_dim, at::Device device) {
   require(task.num_classes >= 2, "task '" + task.name + "' needs at least 2 classes, got " +
                                      std::to_string(task.num_classes));

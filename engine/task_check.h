@@ -1,5 +1,6 @@
 #pragma once
 
+#include "engine/config.h"
 #include "engine/task.h"
 
 #include <ATen/ATen.h>
@@ -11,6 +12,11 @@ namespace den::engine {
 /// The validation every `Method` applies at its boundary (engine/method.h), written once so that DEN
 /// and the baselines reject the same tasks with the same messages.
 ///
+/// `config` after `config.validate()` (std::invalid_argument naming the bad setting).
+EngineConfig validated_config(EngineConfig config);
+/// `input_dim`, or std::invalid_argument when it is below 1.
+int64_t checked_input_dim(int64_t input_dim);
+
 /// `task` with every split checked and converted to contiguous float32 features and int64 labels
 /// on `device`. Throws std::invalid_argument for fewer than 2 classes, an empty split, features
 /// that are not `[N, input_dim]` floating point, labels that are not integers of length N or are
