@@ -23,10 +23,16 @@ engine::EngineConfig bench_config(int64_t iters) {
 }
 
 /// Counters for one phase: samples/s, GFLOP/s and its ratio to sgemm at the same shapes.
+/// `first_layer_trained_rows` (> 0): only that many rows of the first layer get a weight gradient
+/// (expansion trains just the new units there; engine/expansion.cpp).
 void phase_counters(benchmark::State& state, const engine::PhaseResult& phase, const std::vector<int64_t>& hidden,
-                    size_t lowest_trained) {
+                    size_t lowest_trained, int64_t first_layer_trained_rows = 0) {
   const auto shapes = mlp_shapes(kInput, hidden, 10);
-  const double flops = step_flops(shapes, kBatch, lowest_trained) * static_cast<double>(phase.iterations);
+  double step = step_flops(shapes, kBatch, lowest_trained);
+  if (first_layer_trained_rows > 0) {
+    step -= 2.0 * kBatch * static_cast<double>(shapes[0].first) * static_cast<double>(hidden[0] - first_layer_trained_rows);
+  }
+  const double flops = step * static_cast<double>(phase.iterations);
   const double gflops = flops / phase.seconds / 1e9;
   const double sgemm = sgemm_gflops(shapes, kBatch);
   state.counters[phase.name + "_samples_per_s"] = static_cast<double>(phase.iterations * kBatch) / phase.seconds;
@@ -54,7 +60,8 @@ void BM_AddTaskPhases(benchmark::State& state) {
       } else if (p.name == "split") {
         hidden = r2.hidden_units;
       }
-      phase_counters(state, p, hidden, p.name == "head" ? kHidden.size() : 0);
+      phase_counters(state, p, hidden, p.name == "head" ? kHidden.size() : 0,
+                     p.name == "expansion" ? den.config().k : 0);
     }
   }
 }

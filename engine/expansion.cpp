@@ -37,7 +37,9 @@ void Engine::expand(int64_t t, const Task& task, const ProgressCallback& progres
   const at::Tensor head_cols = range_selector(top, old_sizes[num_layers - 1], top);
   spec.params.push_back(
       {&head, element_mask(outer_or(at::zeros({head.size(0)}, at::kBool), with_bias(head_cols, false))), {}, {}, {}});
-  report.phases.push_back(trainer_.train(network_, t, task, spec, progress));
+  // Only the new units' rows of the first layer train: the old rows enter the forward pass
+  // detached, so each step skips their weight gradient (the phase's largest product).
+  report.phases.push_back(trainer_.train(trainer_.task_objective(network_, t, task, old_sizes[0]), t, spec, progress));
 
   const std::vector<std::vector<int64_t>> removed = prune_zero_units(network_, graph_, old_sizes);
   for (int64_t l = 0; l < num_layers; ++l) {

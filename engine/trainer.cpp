@@ -81,19 +81,26 @@ class RequiresGradScope {
 
 }  // namespace
 
-PhaseResult Trainer::train(Network& network, int64_t task_id, const Task& task, const PhaseSpec& spec,
-                           const ProgressCallback& progress) const {
+Objective Trainer::task_objective(const Network& network, int64_t task_id, const Task& task,
+                                  int64_t first_trainable_row) const {
   const int64_t eval_n = std::min<int64_t>(config_.max_eval_samples, task.val_x.size(0));
   const at::Tensor val_x = task.val_x.narrow(0, 0, eval_n);
   const at::Tensor val_y = task.val_y.narrow(0, 0, eval_n);
   Objective objective;
   objective.num_samples = task.train_x.size(0);
-  objective.batch_loss = [&](const at::Tensor& idx) {
-    return data_loss(network.logits(task_id, task.train_x.index_select(0, idx)), task.train_y.index_select(0, idx),
-                     config_.loss);
+  objective.batch_loss = [this, &network, &task, task_id, first_trainable_row](const at::Tensor& idx) {
+    return data_loss(network.logits(task_id, task.train_x.index_select(0, idx), first_trainable_row),
+                     task.train_y.index_select(0, idx), config_.loss);
   };
-  objective.validation_loss = [&] { return evaluate_loss(network, task_id, val_x, val_y); };
-  return train(objective, task_id, spec, progress);
+  objective.validation_loss = [this, &network, task_id, val_x, val_y] {
+    return evaluate_loss(network, task_id, val_x, val_y);
+  };
+  return objective;
+}
+
+PhaseResult Trainer::train(Network& network, int64_t task_id, const Task& task, const PhaseSpec& spec,
+                           const ProgressCallback& progress) const {
+  return train(task_objective(network, task_id, task), task_id, spec, progress);
 }
 
 PhaseResult Trainer::train(const Objective& objective, int64_t task_id, const PhaseSpec& spec,

@@ -66,3 +66,26 @@ TEST(Network, DuplicateUnitCopiesRowAndColumn) {
 }
 
 }  // namespace den::engine
+
+namespace den::engine {
+
+TEST(Network, AffineTrainableRowsMatchesAffineAndGradientsOnlyTheTrainableRows) {
+  at::manual_seed(3);
+  const at::Tensor x = at::randn({6, 4});
+  const at::Tensor weights = at::randn({5, 5});  // 5 units, 4 inputs + bias
+  at::Tensor partial = weights.clone().requires_grad_(true);
+  at::Tensor full = weights.clone().requires_grad_(true);
+  const at::Tensor out = affine_trainable_rows(x, partial, 3);
+  const at::Tensor ref = affine(x, full);
+  EXPECT_TRUE(at::allclose(out, ref, 1e-6, 1e-6));
+  (out * out).sum().backward();
+  (ref * ref).sum().backward();
+  // The frozen rows get no gradient; the trainable rows get exactly the full layer's.
+  EXPECT_TRUE(partial.grad().narrow(0, 0, 3).eq(0).all().item<bool>());
+  EXPECT_TRUE(at::allclose(partial.grad().narrow(0, 3, 2), full.grad().narrow(0, 3, 2), 1e-5, 1e-6));
+  // All rows frozen, or none.
+  EXPECT_FALSE(affine_trainable_rows(x, partial, 5).requires_grad());
+  EXPECT_TRUE(at::allclose(affine_trainable_rows(x, partial, 0), ref, 1e-6, 1e-6));
+}
+
+}  // namespace den::engine
