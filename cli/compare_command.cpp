@@ -22,12 +22,6 @@ namespace den::cli {
 
 namespace {
 
-std::string known_methods() {
-  std::string out;
-  for (const std::string& m : engine::method_names()) out += (out.empty() ? "" : ", ") + m;
-  return out;
-}
-
 std::string join(const std::vector<std::string>& names) {
   std::string out;
   for (const std::string& n : names) out += (out.empty() ? "" : ",") + n;
@@ -102,7 +96,8 @@ std::vector<std::string> parse_methods(const std::string& text) {
     if (item.empty()) continue;
     const auto& known = engine::method_names();
     if (std::find(known.begin(), known.end(), item) == known.end()) {
-      throw std::invalid_argument("--methods: unknown method '" + item + "' (known: " + known_methods() + ")");
+      throw std::invalid_argument("--methods: unknown method '" + item + "' (known: " + engine::method_names_text() +
+                                  ")");
     }
     if (std::find(methods.begin(), methods.end(), item) != methods.end()) {
       throw std::invalid_argument("--methods: '" + item + "' is listed twice");
@@ -110,7 +105,8 @@ std::vector<std::string> parse_methods(const std::string& text) {
     methods.push_back(item);
   }
   if (methods.empty()) {
-    throw std::invalid_argument("--methods '" + text + "' names no method (known: " + known_methods() + ")");
+    throw std::invalid_argument("--methods '" + text + "' names no method (known: " + engine::method_names_text() +
+                                ")");
   }
   return methods;
 }
@@ -120,7 +116,8 @@ CLI::App* add_compare_command(CLI::App& app, CompareOptions& o) {
       "compare", "Learn the same task stream with several methods in turn and print the DEN paper's comparison table");
   add_run_flags(cmd, o.run);
   o.methods = join(engine::method_names());
-  cmd->add_option("--methods", o.methods, "Methods to compare, comma separated (known: " + known_methods() + ")")
+  cmd->add_option("--methods", o.methods,
+                  "Methods to compare, comma separated (known: " + engine::method_names_text() + ")")
       ->capture_default_str();
   cmd->add_option("--report", o.run.report_path,
                   "Write a JSON report to this file: each method's `den run` report and the table");

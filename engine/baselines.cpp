@@ -27,6 +27,12 @@ const std::vector<std::string>& method_names() {
   return names;
 }
 
+std::string method_names_text() {
+  std::string text;
+  for (const std::string& n : method_names()) text += (text.empty() ? "" : ", ") + n;
+  return text;
+}
+
 namespace {
 
 /// Parameters of an MLP trunk with the given hidden sizes (weights and biases).
@@ -334,9 +340,7 @@ std::unique_ptr<Method> make_method(const std::string& name, const EngineConfig&
   if (name == "l2") return std::make_unique<SharedTrunk>(name, Transfer::L2, config, options, input_dim);
   if (name == "ewc") return std::make_unique<SharedTrunk>(name, Transfer::Ewc, config, options, input_dim);
   if (name == "progressive") return detail::make_progressive(config, input_dim);
-  std::string known;
-  for (const std::string& n : method_names()) known += (known.empty() ? "" : ", ") + n;
-  throw std::invalid_argument("unknown method '" + name + "' (known: " + known + ")");
+  throw std::invalid_argument("unknown method '" + name + "' (known: " + method_names_text() + ")");
 }
 
 }  // namespace den::engine

@@ -26,6 +26,8 @@ struct BaselineOptions {
 /// The methods of the DEN paper's comparison, in the order of its tables:
 /// den, stl, mtl, finetune, l2, ewc, progressive.
 const std::vector<std::string>& method_names();
+/// method_names() as one line for messages: "den, stl, mtl, ...".
+std::string method_names_text();
 
 /// A method by name (see method_names()): "den" is the Engine, the others are the baselines.
 /// Throws std::invalid_argument for an unknown name (listing the known ones) or bad settings.
