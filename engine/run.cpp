@@ -27,8 +27,9 @@ TestSet test_set(const Task& task, const TaskAgnosticClassifier& agnostic, int64
   if (agnostic.enabled()) {
     const at::Tensor labels = agnostic.global_labels(task_id, task.test_y);
     const at::Tensor rows = labels.ge(0).nonzero().view(-1);
-    set.agnostic_x = task.test_x.index_select(0, rows.to(task.test_x.device()));
-    set.agnostic_labels = labels.index_select(0, rows);
+    const bool every_row = rows.size(0) == labels.size(0);  // no copy of the test set then (permuted, split)
+    set.agnostic_x = every_row ? task.test_x : task.test_x.index_select(0, rows.to(task.test_x.device()));
+    set.agnostic_labels = every_row ? labels : labels.index_select(0, rows);
   }
   return set;
 }
