@@ -9,12 +9,8 @@ at::Tensor affine(const at::Tensor& x, const at::Tensor& augmented) {
   return at::addmm(augmented.select(1, n_in), x, augmented.narrow(1, 0, n_in).t());
 }
 
-at::Tensor affine_trainable_rows(const at::Tensor& x, const at::Tensor& augmented, int64_t first_trainable) {
-  if (first_trainable <= 0) return affine(x, augmented);
-  const int64_t rows = augmented.size(0);
-  const at::Tensor frozen = affine(x, augmented.narrow(0, 0, first_trainable).detach());
-  if (first_trainable >= rows) return frozen;
-  return at::cat({frozen, affine(x, augmented.narrow(0, first_trainable, rows - first_trainable))}, 1);
+at::Tensor affine_frozen_then_trainable(const at::Tensor& x, const at::Tensor& frozen, const at::Tensor& trainable) {
+  return at::cat({affine(x, frozen.detach()), affine(x, trainable)}, 1);
 }
 
 Network::Network(int64_t input_dim, const std::vector<int64_t>& hidden, at::Generator generator, at::Device device)
@@ -56,16 +52,18 @@ at::Tensor Network::forward(const std::vector<at::Tensor>& layers, const at::Ten
   return affine(h, head);
 }
 
-at::Tensor Network::features(const at::Tensor& x, int64_t first_trainable_row) const {
+at::Tensor Network::features(const at::Tensor& x) const {
   at::Tensor h = x;
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    h = at::relu(l == 0 ? affine_trainable_rows(h, layers_[l], first_trainable_row) : affine(h, layers_[l]));
-  }
+  for (const at::Tensor& w : layers_) h = at::relu(affine(h, w));
   return h;
 }
 
-at::Tensor Network::logits(int64_t task, const at::Tensor& x, int64_t first_trainable_row) const {
-  return affine(features(x, first_trainable_row), head(task));
+at::Tensor Network::logits(int64_t task, const at::Tensor& x) const { return affine(features(x), head(task)); }
+
+at::Tensor Network::logits_from_first(int64_t task, const at::Tensor& first_preactivation) const {
+  at::Tensor h = at::relu(first_preactivation);
+  for (size_t l = 1; l < layers_.size(); ++l) h = at::relu(affine(h, layers_[l]));
+  return affine(h, head(task));
 }
 
 std::vector<at::Tensor*> Network::consumers_of(int64_t layer) {

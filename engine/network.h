@@ -48,12 +48,13 @@ class Network {
   /// Appends a randomly initialized head with `num_outputs` outputs; returns its task id.
   int64_t add_head(int64_t num_outputs);
 
-  /// Hidden activations of the top layer for `x` `[N, input_dim]`. Rows of the first layer before
-  /// `first_trainable_row` enter detached (see affine_trainable_rows): a phase that trains only
-  /// the first layer's newest units skips the weight gradient of all the others.
-  at::Tensor features(const at::Tensor& x, int64_t first_trainable_row = 0) const;
-  /// Logits of task `task`'s head for `x`: `[N, c_task]` (first_trainable_row as in features()).
-  at::Tensor logits(int64_t task, const at::Tensor& x, int64_t first_trainable_row = 0) const;
+  /// Hidden activations of the top layer for `x` `[N, input_dim]`.
+  at::Tensor features(const at::Tensor& x) const;
+  /// Logits of task `task`'s head for `x`: `[N, c_task]`.
+  at::Tensor logits(int64_t task, const at::Tensor& x) const;
+  /// Logits of task `task`'s head from the first hidden layer's pre-activation `[N, n_1]`, for a
+  /// phase that computes that layer from pieces (engine/expansion.cpp).
+  at::Tensor logits_from_first(int64_t task, const at::Tensor& first_preactivation) const;
 
   /// Appends `count` units to hidden layer `layer`: random rows there, random columns in the layer
   /// above (or in the head of `trainable_head`, zero in every other head, which stay frozen).
@@ -88,9 +89,9 @@ class Network {
 
 /// One affine map `x W^T + b` for an augmented weight `[n_out, n_in + 1]`, as strided views.
 at::Tensor affine(const at::Tensor& x, const at::Tensor& augmented);
-/// affine(x, augmented) with only the rows from `first_trainable` on taking part in autograd: the
-/// rows before it enter detached, so the backward pass computes the weight gradient of the
-/// trainable rows alone (a [rows - first_trainable, N] x [N, n_in] product, not the whole layer's).
-at::Tensor affine_trainable_rows(const at::Tensor& x, const at::Tensor& augmented, int64_t first_trainable);
+/// affine(x, cat(frozen, trainable)) where only `trainable`'s rows take part in autograd: `frozen`
+/// enters detached, so the backward pass computes the weight gradient of `trainable` alone (a
+/// [rows, N] x [N, n_in] product, not the whole layer's).
+at::Tensor affine_frozen_then_trainable(const at::Tensor& x, const at::Tensor& frozen, const at::Tensor& trainable);
 
 }  // namespace den::engine

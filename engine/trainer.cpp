@@ -81,16 +81,15 @@ class RequiresGradScope {
 
 }  // namespace
 
-Objective Trainer::task_objective(const Network& network, int64_t task_id, const Task& task,
-                                  int64_t first_trainable_row) const {
+Objective Trainer::task_objective(const Network& network, int64_t task_id, const Task& task) const {
   const int64_t eval_n = std::min<int64_t>(config_.max_eval_samples, task.val_x.size(0));
   const at::Tensor val_x = task.val_x.narrow(0, 0, eval_n);
   const at::Tensor val_y = task.val_y.narrow(0, 0, eval_n);
   Objective objective;
   objective.num_samples = task.train_x.size(0);
-  objective.batch_loss = [this, &network, &task, task_id, first_trainable_row](const at::Tensor& idx) {
-    return data_loss(network.logits(task_id, task.train_x.index_select(0, idx), first_trainable_row),
-                     task.train_y.index_select(0, idx), config_.loss);
+  objective.batch_loss = [this, &network, &task, task_id](const at::Tensor& idx) {
+    return data_loss(network.logits(task_id, task.train_x.index_select(0, idx)), task.train_y.index_select(0, idx),
+                     config_.loss);
   };
   objective.validation_loss = [this, &network, task_id, val_x, val_y] {
     return evaluate_loss(network, task_id, val_x, val_y);

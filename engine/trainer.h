@@ -87,9 +87,7 @@ class Trainer {
                     const ProgressCallback& progress) const;
   /// The data loss of task `task_id`'s head on the task's training samples, validated on its first
   /// max_eval_samples validation samples. `network` and `task` must outlive the objective.
-  /// `first_trainable_row`: see Network::features.
-  Objective task_objective(const Network& network, int64_t task_id, const Task& task,
-                           int64_t first_trainable_row = 0) const;
+  Objective task_objective(const Network& network, int64_t task_id, const Task& task) const;
   /// Trains the phase's tensors on any objective; `task_id` labels the progress events.
   PhaseResult train(const Objective& objective, int64_t task_id, const PhaseSpec& spec,
                     const ProgressCallback& progress) const;

@@ -69,23 +69,26 @@ TEST(Network, DuplicateUnitCopiesRowAndColumn) {
 
 namespace den::engine {
 
-TEST(Network, AffineTrainableRowsMatchesAffineAndGradientsOnlyTheTrainableRows) {
+TEST(Network, AffineFrozenThenTrainableMatchesAffineAndGradientsOnlyTheTrainableRows) {
   at::manual_seed(3);
   const at::Tensor x = at::randn({6, 4});
   const at::Tensor weights = at::randn({5, 5});  // 5 units, 4 inputs + bias
-  at::Tensor partial = weights.clone().requires_grad_(true);
+  at::Tensor tail = weights.narrow(0, 3, 2).clone().requires_grad_(true);
   at::Tensor full = weights.clone().requires_grad_(true);
-  const at::Tensor out = affine_trainable_rows(x, partial, 3);
+  const at::Tensor out = affine_frozen_then_trainable(x, weights.narrow(0, 0, 3), tail);
   const at::Tensor ref = affine(x, full);
   EXPECT_TRUE(at::allclose(out, ref, 1e-6, 1e-6));
   (out * out).sum().backward();
   (ref * ref).sum().backward();
-  // The frozen rows get no gradient; the trainable rows get exactly the full layer's.
-  EXPECT_TRUE(partial.grad().narrow(0, 0, 3).eq(0).all().item<bool>());
-  EXPECT_TRUE(at::allclose(partial.grad().narrow(0, 3, 2), full.grad().narrow(0, 3, 2), 1e-5, 1e-6));
-  // All rows frozen, or none.
-  EXPECT_FALSE(affine_trainable_rows(x, partial, 5).requires_grad());
-  EXPECT_TRUE(at::allclose(affine_trainable_rows(x, partial, 0), ref, 1e-6, 1e-6));
+  // The trainable rows get exactly the gradient they get in the whole layer.
+  EXPECT_TRUE(at::allclose(tail.grad(), full.grad().narrow(0, 3, 2), 1e-5, 1e-6));
+}
+
+TEST(Network, LogitsFromFirstEqualsLogits) {
+  Network net = small_network();
+  net.add_head(2);
+  const at::Tensor x = at::randn({6, 5});
+  EXPECT_TRUE(at::allclose(net.logits_from_first(1, affine(x, net.layer(0))), net.logits(1, x)));
 }
 
 }  // namespace den::engine
