@@ -68,7 +68,6 @@ class Progressive final : public BaselineMethod {
     std::vector<at::Tensor> laterals;  ///< [h_i, (k-1) h_{i-1}], no bias; undefined for layer 0 or column 1
     at::Tensor head;                   ///< [c_k, h_L + 1], augmented
     at::Tensor head_lateral;           ///< [c_k, (k-1) h_L]; undefined for column 1
-
   };
 
   /// Calls `f` on every tensor of `column` (const or not).
