@@ -113,7 +113,9 @@ PhaseResult Trainer::train(const Objective& objective, int64_t task_id, const Ph
   const int64_t batch = std::min(config_.batch_size, n);
   const int64_t steps_per_epoch = (n + batch - 1) / batch;
 
-  std::vector<at::Tensor> exp_avg, exp_avg_sq, inputs, masks, anchors, anchor_weights, group_rows;
+  // drift_weights: for a weighted drift (EWC), 2 * lambda * anchor_weight on anchored elements and 0
+  // elsewhere, formed once per phase; its gradient term is then one product per step.
+  std::vector<at::Tensor> exp_avg, exp_avg_sq, inputs, masks, anchors, drift_weights, group_rows;
   for (const TrainableParam& p : spec.params) {
     exp_avg.push_back(at::zeros_like(*p.tensor));
     exp_avg_sq.push_back(at::zeros_like(*p.tensor));
@@ -121,7 +123,10 @@ PhaseResult Trainer::train(const Objective& objective, int64_t task_id, const Ph
     const auto on_device = [&p](const at::Tensor& t) { return t.defined() ? t.to(p.tensor->device()) : t; };
     masks.push_back(on_device(p.mask));
     anchors.push_back(on_device(p.anchor));
-    anchor_weights.push_back(on_device(p.anchor_weight));
+    const bool weighted = p.anchor_weight.defined() && p.mask.defined() && spec.lambda > 0;
+    drift_weights.push_back(weighted ? (2.0 * spec.lambda) * on_device(p.anchor_weight) *
+                                           masks.back().bitwise_and(ops::kAnchored).ne(0)
+                                     : at::Tensor());
     group_rows.push_back(spec.gamma > 0 ? on_device(p.group_rows) : at::Tensor());
   }
 
@@ -160,11 +165,9 @@ PhaseResult Trainer::train(const Objective& objective, int64_t task_id, const Ph
         options.drift = spec.lambda;
         options.l1_threshold = spec.mu * prox_scale;
         options.group_threshold = spec.gamma * prox_scale;
-        if (anchor_weights[i].defined() && masks[i].defined() && spec.lambda > 0) {
+        if (drift_weights[i].defined()) {
           // Weighted drift (EWC): its gradient goes into `grad` and the fused step adds no drift.
-          // The anchored bit gates it as it gates the scalar drift term.
-          const at::Tensor anchored = masks[i].bitwise_and(ops::kAnchored).ne(0);
-          grad = grad + (2.0 * spec.lambda) * anchor_weights[i] * (*p.tensor - anchors[i]) * anchored;
+          grad = grad + drift_weights[i] * (*p.tensor - anchors[i]);
           options.drift = 0.0;
         }
         // One pass: the step, then the group prox on the flagged rows (same results as the two ops).
