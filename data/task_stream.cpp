@@ -40,6 +40,18 @@ Dataset select_classes(const Dataset& d, int64_t lo, int64_t hi) {
   return out;
 }
 
+/// The binary task of rows `pos` (class `positive`, label 1) and `neg` (label 0), shuffled so the
+/// two interleave.
+Dataset binary_task(const Dataset& d, const at::Tensor& pos, const at::Tensor& neg, int64_t positive, uint64_t seed,
+                    int64_t t, Part part) {
+  const at::Tensor rows = at::cat({pos, neg});
+  const at::Tensor order = seeded_permutation(rows.size(0), derive_seed(seed, t, SeedUse::Shuffle, part));
+  Dataset out = select_rows(d, rows.index_select(0, order));
+  out.labels = (out.labels == positive).to(at::kLong).contiguous();
+  out.num_classes = 2;
+  return out;
+}
+
 /// Class `positive` (label 1) against the rest (label 0): all positives, negatives subsampled to
 /// as many as there are positives, then shuffled so the two classes interleave.
 Dataset one_vs_rest(const Dataset& d, int64_t positive, uint64_t seed, int64_t t, Part part) {
@@ -51,12 +63,7 @@ Dataset one_vs_rest(const Dataset& d, int64_t positive, uint64_t seed, int64_t t
     const at::Tensor pick = seeded_permutation(neg.size(0), derive_seed(seed, t, SeedUse::Negatives, part));
     neg = neg.index_select(0, pick.slice(0, 0, pos.size(0)));
   }
-  const at::Tensor rows = at::cat({pos, neg});
-  const at::Tensor order = seeded_permutation(rows.size(0), derive_seed(seed, t, SeedUse::Shuffle, part));
-  Dataset out = select_rows(d, rows.index_select(0, order));
-  out.labels = (out.labels == positive).to(at::kLong).contiguous();
-  out.num_classes = 2;
-  return out;
+  return binary_task(d, pos, neg, positive, seed, t, part);
 }
 
 /// The rows of `d` labelled `c` for each class c in [0, known), as many in all as `want` (or all of
@@ -94,12 +101,7 @@ Dataset new_class_vs_known(const Dataset& d, int64_t c, uint64_t seed, int64_t t
   if (empty(d)) return d;
   const at::Tensor pos = at::nonzero(d.labels == c).view({-1});
   const at::Tensor neg = even_sample_of_classes(d, c, pos.size(0), derive_seed(seed, t, SeedUse::Negatives, part));
-  const at::Tensor rows = at::cat({pos, neg});
-  const at::Tensor order = seeded_permutation(rows.size(0), derive_seed(seed, t, SeedUse::Shuffle, part));
-  Dataset out = select_rows(d, rows.index_select(0, order));
-  out.labels = (out.labels == c).to(at::kLong).contiguous();
-  out.num_classes = 2;
-  return out;
+  return binary_task(d, pos, neg, c, seed, t, part);
 }
 
 std::vector<int64_t> class_range(int64_t lo, int64_t hi) {
