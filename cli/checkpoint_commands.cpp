@@ -20,12 +20,6 @@ namespace den::cli {
 
 namespace {
 
-std::string join(const std::vector<int64_t>& values) {
-  std::string out;
-  for (size_t i = 0; i < values.size(); ++i) out += (i ? "," : "") + std::to_string(values[i]);
-  return out;
-}
-
 std::string number(double v) {
   char buf[40];
   std::snprintf(buf, sizeof buf, "%.17g", v);
@@ -48,7 +42,7 @@ const std::vector<Setting>& run_settings() {
       {"--val-fraction", [](const RunOptions& o) { return number(o.stream.val_fraction); }},
       {"--normalize", [](const RunOptions& o) { return o.normalization; }},
       {"--method", [](const RunOptions& o) { return o.method; }},
-      {"--hidden", [](const RunOptions& o) { return join(o.engine.hidden); }},
+      {"--hidden", [](const RunOptions& o) { return join(o.engine.hidden, ","); }},
       {"--max-iter", [](const RunOptions& o) { return std::to_string(o.engine.max_iter); }},
       {"--head-iters", [](const RunOptions& o) { return std::to_string(o.engine.head_iters); }},
       {"--batch-size", [](const RunOptions& o) { return std::to_string(o.engine.batch_size); }},
@@ -80,7 +74,7 @@ bool given(const CLI::App* command, const char* flag) { return flag_given(comman
 RunOptions stored_options(const RunOptions& o, const engine::EngineConfig& config, const io::RunInfo& run) {
   RunOptions s = o;
   s.engine = config;
-  s.hidden = join(config.hidden);
+  s.hidden = join(config.hidden, ",");
   s.loss = engine::to_string(config.loss);
   s.split_policy = engine::to_string(config.split_policy);
   s.method = run.method;
@@ -105,13 +99,6 @@ const io::RunInfo& run_record(const io::LoadedCheckpoint& c, const std::string& 
                                 "use den add-task --data DIR to learn tasks from given data");
   }
   return *c.extras.run;
-}
-
-data::TrainTest load_data(const RunOptions& o) {
-  if (!o.quiet) std::fprintf(stderr, "loading %s\n", o.data_dir.c_str());
-  data::TrainTest files = data::load_directory(o.data_dir);
-  data::normalize_(files.train, files.test, data::parse_normalization(o.normalization));
-  return files;
 }
 
 }  // namespace
@@ -308,7 +295,7 @@ int add_task_command(AddTaskOptions& o) {
   r.quiet = o.quiet;
   engine::configure_threads(o.threads);
 
-  data::TrainTest files = load_data(r);
+  data::TrainTest files = load_files(r);
   const uint32_t fingerprint = data_fingerprint(files);
   const data::TaskStream stream(std::move(files.train), std::move(files.test), r.stream);
   if (stream.input_dim() != den.input_dim()) {

@@ -22,12 +22,6 @@ namespace den::cli {
 
 namespace {
 
-std::string join(const std::vector<std::string>& names) {
-  std::string out;
-  for (const std::string& n : names) out += (out.empty() ? "" : ",") + n;
-  return out;
-}
-
 /// One row of the comparison table.
 struct Row {
   std::string method;
@@ -40,8 +34,6 @@ struct Row {
   double vs_mtl = 0.0;  ///< params / parameters of one shared network with a head per task
   double seconds = 0.0;
 };
-
-nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
 
 void print_table(std::FILE* out, const std::vector<Row>& rows, int64_t stl, int64_t mtl) {
   std::fprintf(out, "\n%-12s %9s %9s %12s %9s %11s %7s %7s %9s\n", "method", "auroc", "accuracy", "agnostic_acc",
@@ -115,7 +107,7 @@ CLI::App* add_compare_command(CLI::App& app, CompareOptions& o) {
   CLI::App* cmd = app.add_subcommand(
       "compare", "Learn the same task stream with several methods in turn and print the DEN paper's comparison table");
   add_run_flags(cmd, o.run);
-  o.methods = join(engine::method_names());
+  o.methods = join(engine::method_names(), ",");
   cmd->add_option("--methods", o.methods,
                   "Methods to compare, comma separated (known: " + engine::method_names_text() + ")")
       ->capture_default_str();
@@ -145,7 +137,7 @@ int compare_command(CompareOptions& o) {
   const int64_t mtl = engine::shared_params(stream.input_dim(), r.engine.hidden, classes);
 
   std::printf("den compare: methods %s, protocol %s, %lld tasks, hidden %s, max-iter %lld, seed %llu\n",
-              join(methods).c_str(), stream_description(r).c_str(), static_cast<long long>(stream.num_tasks()),
+              join(methods, ",").c_str(), stream_description(r).c_str(), static_cast<long long>(stream.num_tasks()),
               r.hidden.c_str(), static_cast<long long>(r.engine.max_iter), static_cast<unsigned long long>(r.engine.seed));
   std::vector<Row> rows;
   nlohmann::json reports = nlohmann::json::object();

@@ -24,14 +24,6 @@ namespace den::cli {
 
 namespace {
 
-std::string join(const std::vector<int64_t>& values, const char* sep) {
-  std::string out;
-  for (size_t i = 0; i < values.size(); ++i) out += (i ? sep : "") + std::to_string(values[i]);
-  return out;
-}
-
-int64_t sum(const std::vector<int64_t>& values) { return std::accumulate(values.begin(), values.end(), int64_t{0}); }
-
 std::string human_bytes(uint64_t bytes) {
   char buf[32];
   if (bytes >= (1u << 20)) {

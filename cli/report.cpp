@@ -12,18 +12,24 @@
 
 namespace den::cli {
 
-namespace {
-
 std::string join(const std::vector<int64_t>& values, const char* sep) {
   std::ostringstream out;
   for (size_t i = 0; i < values.size(); ++i) out << (i ? sep : "") << values[i];
   return out.str();
 }
 
+std::string join(const std::vector<std::string>& values, const char* sep) {
+  std::string out;
+  for (size_t i = 0; i < values.size(); ++i) out += (i ? sep : "") + values[i];
+  return out;
+}
+
 int64_t sum(const std::vector<int64_t>& values) { return std::accumulate(values.begin(), values.end(), int64_t{0}); }
 
-/// A number, or null for NaN (a metric that is off or has no samples).
 nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+namespace {
+
 
 double mean(const std::vector<double>& values, size_t count) {
   double total = 0.0;

@@ -8,8 +8,17 @@
 
 #include <cstdio>
 #include <string>
+#include <vector>
 
 namespace den::cli {
+
+/// `values` as text with `sep` between them ("312-128", "den,stl").
+std::string join(const std::vector<int64_t>& values, const char* sep);
+std::string join(const std::vector<std::string>& values, const char* sep);
+/// Sum of `values`.
+int64_t sum(const std::vector<int64_t>& values);
+/// `v` as JSON, or null when it is not finite (a metric that is off or has no samples).
+nlohmann::json number_or_null(double v);
 
 /// The engine settings as JSON (every DEN hyperparameter, resolved defaults included).
 nlohmann::json config_json(const engine::EngineConfig& config);

@@ -63,12 +63,6 @@ const std::vector<MethodFlag>& method_flags() {
   return flags;
 }
 
-std::string join_names(const std::vector<std::string>& names) {
-  std::string out;
-  for (const std::string& n : names) out += (out.empty() ? "" : ",") + n;
-  return out;
-}
-
 }  // namespace
 
 engine::ProgressCallback progress_printer(int64_t num_tasks, bool quiet) {
@@ -177,9 +171,7 @@ void add_run_flags(CLI::App* cmd, RunOptions& o) {
 CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
   CLI::App* run = app.add_subcommand("run", "Learn a stream of tasks with one method and print per-task results");
   add_run_flags(run, o);
-  std::string methods;
-  for (const std::string& m : engine::method_names()) methods += (methods.empty() ? "" : ", ") + m;
-  run->add_option("--method", o.method, "Learning method: " + methods)
+  run->add_option("--method", o.method, "Learning method: " + engine::method_names_text())
       ->check(CLI::IsMember(engine::method_names()))
       ->capture_default_str();
   run->add_option("--report", o.report_path, "Write a JSON report to this file");
@@ -206,8 +198,8 @@ void check_method_flags(const CLI::App* command, const std::vector<std::string>&
       return std::find(f.methods.begin(), f.methods.end(), m) != f.methods.end();
     });
     if (!used) {
-      throw std::invalid_argument(std::string(f.flag) + " is a setting of method " + join_names(f.methods) +
-                                  ", which " + (compare ? "--methods " : "--method ") + join_names(methods) +
+      throw std::invalid_argument(std::string(f.flag) + " is a setting of method " + join(f.methods, ",") +
+                                  ", which " + (compare ? "--methods " : "--method ") + join(methods, ",") +
                                   (compare ? " does not include" : " is not"));
     }
   }
@@ -233,10 +225,15 @@ void resolve_options(RunOptions& o) {
   o.engine.resolved_device();  // a missing GPU is a usage error before any data is read
 }
 
-data::TrainTest load_data_set(RunOptions& o) {
+data::TrainTest load_files(const RunOptions& o) {
   if (!o.quiet) std::fprintf(stderr, "loading %s\n", o.data_dir.c_str());
   data::TrainTest files = data::load_directory(o.data_dir);
   data::normalize_(files.train, files.test, data::parse_normalization(o.normalization));
+  return files;
+}
+
+data::TrainTest load_data_set(RunOptions& o) {
+  data::TrainTest files = load_files(o);
   if (o.stream.base_classes > 0 && !flag_given(o.command, "--tasks")) {
     const int64_t classes = std::max(files.train.num_classes, files.test.num_classes);
     // Out of range, the task stream refuses the base classes (with the valid range).

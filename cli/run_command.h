@@ -63,6 +63,8 @@ void resolve_options(RunOptions& options);
 /// Reads and normalizes the data of `options`; with --base-classes and no --tasks, the stream
 /// gets all the tasks the data allows (1 + classes - base classes).
 data::TrainTest load_data_set(RunOptions& options);
+/// The data directory of `options`, read and normalized (a progress line unless quiet).
+data::TrainTest load_files(const RunOptions& options);
 
 /// The protocol for headers: "split", or "split (base classes 7, then one new class per task)".
 std::string stream_description(const RunOptions& options);
