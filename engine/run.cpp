@@ -21,8 +21,12 @@ struct TestSet {
   at::Tensor agnostic_x, agnostic_labels;
 };
 
-TestSet test_set(const Task& task, const TaskAgnosticClassifier& agnostic, int64_t task_id) {
+void require_test_split(const Task& task) {
   if (!task.test_x.defined()) throw std::invalid_argument("task '" + task.name + "' has no test split to evaluate on");
+}
+
+TestSet test_set(const Task& task, const TaskAgnosticClassifier& agnostic, int64_t task_id) {
+  require_test_split(task);
   TestSet set{task.test_x, task.test_y, {}, {}};
   if (agnostic.enabled()) {
     const at::Tensor labels = agnostic.global_labels(task_id, task.test_y);
@@ -51,9 +55,7 @@ RunResult run_tasks(Method& method, int64_t num_tasks, const std::function<Task(
   }
   for (int64_t t = method.num_tasks() + 1; t <= num_tasks; ++t) {
     Task task = make_task(t);
-    if (!task.test_x.defined()) {
-      throw std::invalid_argument("task '" + task.name + "' has no test split to evaluate on");
-    }
+    require_test_split(task);  // before training, not after
     TaskReport report = method.add_task(task, callbacks.progress);
     agnostic.add_task(t, task);
     test_sets.push_back(test_set(task, agnostic, t));

@@ -28,6 +28,10 @@ TaskAgnosticClassifier::TaskAgnosticClassifier(AgnosticOptions options) : option
   shift_ = at::zeros({0}, at::kDouble);
 }
 
+int64_t TaskAgnosticClassifier::column_of(int64_t c) const {
+  return std::find(classes_.begin(), classes_.end(), c) - classes_.begin();
+}
+
 void TaskAgnosticClassifier::add_task(int64_t task_id, const Task& task) {
   const int64_t expected = static_cast<int64_t>(output_classes_.size()) + 1;
   if (task_id != expected) {
@@ -44,7 +48,7 @@ void TaskAgnosticClassifier::add_task(int64_t task_id, const Task& task) {
   shift_ = at::cat({shift_, at::zeros({1}, at::kDouble)});
 
   for (int64_t c : outputs) {
-    if (c >= 0 && std::find(classes_.begin(), classes_.end(), c) == classes_.end()) classes_.push_back(c);
+    if (c >= 0 && column_of(c) == static_cast<int64_t>(classes_.size())) classes_.push_back(c);
   }
   std::vector<int64_t> output_column;
   output_task_.clear();
@@ -52,7 +56,7 @@ void TaskAgnosticClassifier::add_task(int64_t task_id, const Task& task) {
     for (int64_t c : output_classes_[s]) {
       if (c < 0) continue;
       output_task_.push_back(static_cast<int64_t>(s));
-      output_column.push_back(std::find(classes_.begin(), classes_.end(), c) - classes_.begin());
+      output_column.push_back(column_of(c));
     }
   }
   const auto num_outputs = static_cast<int64_t>(output_column.size());
@@ -73,8 +77,7 @@ void TaskAgnosticClassifier::add_task(int64_t task_id, const Task& task) {
     const at::Tensor rows = order.index_select(0, shuffled_y.eq(o).nonzero().view(-1));
     const at::Tensor kept = rows.narrow(0, 0, std::min(options_.exemplars_per_class, rows.size(0)));
     picked.push_back(kept);
-    const int64_t column = std::find(classes_.begin(), classes_.end(), outputs[o]) - classes_.begin();
-    columns.insert(columns.end(), kept.size(0), column);
+    columns.insert(columns.end(), kept.size(0), column_of(outputs[o]));
   }
   if (columns.empty()) return;
   const at::Tensor rows = at::cat(picked);

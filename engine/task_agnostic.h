@@ -59,6 +59,8 @@ class TaskAgnosticClassifier {
   const at::Tensor& shifts() const { return shift_; }
 
  private:
+  /// Column of global class `c` in classes(), or classes().size() when it is not there yet.
+  int64_t column_of(int64_t c) const;
   /// Uncalibrated evidence u of every class-bearing output of every task, `[N, outputs]`.
   at::Tensor output_evidence(const Method& method, const at::Tensor& x) const;
   /// Class scores from output evidence with the calibration `scale`, `shift` `[T]`.
