@@ -24,23 +24,40 @@ engine::EngineConfig bench_config(int64_t iters) {
   return engine::EngineConfig().set_hidden(kHidden).set_max_iter(iters).set_batch_size(kBatch).set_tau(0);
 }
 
-/// Counters for one phase: samples/s, GFLOP/s and its ratio to sgemm at the same shapes.
-/// `first_layer_trained_rows` (> 0): only that many rows of the first layer get a weight gradient
-/// (expansion trains just the new units there; engine/expansion.cpp).
-void phase_counters(benchmark::State& state, const engine::PhaseResult& phase, const std::vector<int64_t>& hidden,
-                    size_t lowest_trained, int64_t first_layer_trained_rows = 0) {
-  const auto shapes = mlp_shapes(kInput, hidden, 10);
-  double step = step_flops(shapes, kBatch, lowest_trained);
-  if (first_layer_trained_rows > 0) {
-    step -= 2.0 * kBatch * static_cast<double>(shapes[0].first) * static_cast<double>(hidden[0] - first_layer_trained_rows);
+/// FLOPs of the matrix products of one phase of add_task on `hidden` units, trained from layer
+/// `lowest_trained` up. Frozen first-layer rows are multiplied once per cached sample instead of
+/// once per step (NOTE: [frozen first-layer rows], engine/frozen_rows.h).
+double phase_flops(const engine::PhaseResult& phase, const std::vector<int64_t>& hidden, size_t lowest_trained) {
+  const double row_product = 2.0 * kBatch * kInput;  // one first-layer row, one product, one batch
+  double step = step_flops(mlp_shapes(kInput, hidden, 10), kBatch, lowest_trained);
+  step -= row_product * static_cast<double>(phase.frozen_first_rows) * (lowest_trained == 0 ? 2.0 : 1.0);
+  const double cache_fill = 2.0 * kInput * static_cast<double>(phase.frozen_first_rows) * phase.cached_samples;
+  return step * static_cast<double>(phase.iterations) + cache_fill;
+}
+
+/// The hidden sizes each phase of task report `r` ran on (expansion before its pruning), given
+/// the sizes before the task and the engine's k.
+std::vector<int64_t> phase_hidden(const engine::PhaseResult& phase, const engine::TaskReport& r,
+                                  std::vector<int64_t> before, int64_t k) {
+  if (phase.name == "expansion") {
+    for (int64_t& h : before) h += k;
+  } else if (phase.name == "split" || phase.name == "train") {
+    return r.hidden_units;
   }
-  const double flops = step * static_cast<double>(phase.iterations);
+  return before;
+}
+
+size_t lowest_trained(const engine::PhaseResult& phase) { return phase.name == "head" ? kHidden.size() : 0; }
+
+/// Counters for one phase: samples/s, GFLOP/s and its ratio to sgemm at the same shapes.
+void phase_counters(benchmark::State& state, const engine::PhaseResult& phase, const std::vector<int64_t>& hidden) {
+  const double flops = phase_flops(phase, hidden, lowest_trained(phase));
   const double gflops = flops / phase.seconds / 1e9;
-  const double sgemm = sgemm_gflops(shapes, kBatch);
+  const double sgemm = sgemm_gflops(mlp_shapes(kInput, hidden, 10), kBatch);
   state.counters[phase.name + "_samples_per_s"] = static_cast<double>(phase.iterations * kBatch) / phase.seconds;
   state.counters[phase.name + "_gflops"] = gflops;
   state.counters[phase.name + "_sgemm_ratio"] = gflops / sgemm;
-  // Everything but the step's matrix products, as a fraction of the phase's wall time.
+  // Everything but the phase's matrix products, as a fraction of the phase's wall time.
   state.counters[phase.name + "_overhead"] = 1.0 - (flops / (sgemm * 1e9)) / phase.seconds;
 }
 
@@ -54,16 +71,9 @@ void BM_AddTaskPhases(benchmark::State& state) {
     const engine::TaskReport r1 = den.add_task(task1);
     const engine::TaskReport r2 = den.add_task(task2);
     state.SetIterationTime(r1.seconds + r2.seconds);
-    phase_counters(state, r1.phases.at(0), kHidden, 0);
+    phase_counters(state, r1.phases.at(0), kHidden);
     for (const engine::PhaseResult& p : r2.phases) {
-      std::vector<int64_t> hidden = kHidden;
-      if (p.name == "expansion") {
-        for (int64_t& h : hidden) h += den.config().k;
-      } else if (p.name == "split") {
-        hidden = r2.hidden_units;
-      }
-      phase_counters(state, p, hidden, p.name == "head" ? kHidden.size() : 0,
-                     p.name == "expansion" ? den.config().k : 0);
+      phase_counters(state, p, phase_hidden(p, r2, kHidden, den.config().k));
     }
   }
 }
@@ -83,27 +93,33 @@ void BM_TaskCostGrowth(benchmark::State& state) {
       den.add_task(synthetic_task(100 + t));
       if (t == 1 || t == 9) snapshots.push_back(den.state().clone());
     }
-    std::vector<double> seconds, step_gflop;
+    std::vector<double> seconds, gflop;
     for (const engine::EngineState& snapshot : snapshots) {
       std::vector<double> runs;
-      std::vector<int64_t> hidden;
+      double task_flops = 0.0;
       for (int r = 0; r < kRepeats; ++r) {
         engine::Engine again = engine::Engine::from_state(snapshot.clone());
         const engine::TaskReport report = again.add_task(probe);
         runs.push_back(report.seconds);
-        hidden = report.hidden_units;
+        task_flops = 0.0;
+        for (const engine::PhaseResult& p : report.phases) {
+          task_flops += phase_flops(p, phase_hidden(p, report, snapshot.graph.layer_sizes(), again.config().k),
+                                    lowest_trained(p));
+        }
       }
       std::sort(runs.begin(), runs.end());
       seconds.push_back(runs[kRepeats / 2]);
-      step_gflop.push_back(step_flops(mlp_shapes(kInput, hidden, 10), kBatch, 0) / 1e9);
+      gflop.push_back(task_flops / 1e9);
     }
     state.SetIterationTime(seconds[0] + seconds[1]);
     state.counters["task2_s"] = seconds[0];
     state.counters["task10_s"] = seconds[1];
     state.counters["task10_over_task2"] = seconds[1] / seconds[0];
-    // The network grows over the stream, so task 10's steps cost more FLOPs; per FLOP of the
-    // network each ends with, a flat ratio means the bookkeeping does not grow with the tasks.
-    state.counters["task10_over_task2_per_flop"] = (seconds[1] / step_gflop[1]) / (seconds[0] / step_gflop[0]);
+    // The network grows over the stream, so the subnetwork task 10 retrains holds more units and
+    // its products more FLOPs; per FLOP, a flat ratio means the rest does not grow with the tasks.
+    state.counters["task2_gflop"] = gflop[0];
+    state.counters["task10_gflop"] = gflop[1];
+    state.counters["task10_over_task2_per_flop"] = (seconds[1] / gflop[1]) / (seconds[0] / gflop[0]);
     state.counters["hidden_l1_task2"] = static_cast<double>(snapshots[0].graph.layer_size(0));
     state.counters["hidden_l1_task10"] = static_cast<double>(snapshots[1].graph.layer_size(0));
   }

@@ -23,17 +23,13 @@ void Engine::expand(int64_t t, const Task& task, const ProgressCallback& progres
   spec.max_iter = config_.max_iter;
   spec.mu = config_.mu;
   spec.gamma = config_.gamma;
-  // The first layer trains its new rows only (its input columns are data), so they are a tensor of
-  // their own: a view, so that updates land in the layer, and the step's weight gradient, Adam
-  // state and update cover those rows alone. The old rows enter the forward pass detached.
-  const int64_t first_new = old_sizes[0];
-  at::Tensor first_layer_new = network_.layer(0).narrow(0, first_new, network_.layer_size(0) - first_new);
-  const at::Tensor first_layer_old = network_.layer(0).narrow(0, 0, first_new);
-  spec.params.push_back({&first_layer_new, {}, {}, at::ones({first_layer_new.size(0)}, at::kByte), {}});
-  for (int64_t l = 1; l < num_layers; ++l) {
+  // The first layer's input columns are data, so only its new rows train; its old rows are then
+  // served from the frozen-row cache (NOTE: [frozen first-layer rows]).
+  for (int64_t l = 0; l < num_layers; ++l) {
     const int64_t n = network_.layer_size(l);
+    const int64_t n_in = network_.layer(l).size(1) - 1;
     const at::Tensor new_rows = range_selector(n, old_sizes[l], n);
-    const at::Tensor new_cols = range_selector(network_.layer_size(l - 1), old_sizes[l - 1], network_.layer_size(l - 1));
+    const at::Tensor new_cols = l == 0 ? at::zeros({n_in}, at::kBool) : range_selector(n_in, old_sizes[l - 1], n_in);
     spec.params.push_back({&network_.layer(l), element_mask(outer_or(new_rows, with_bias(new_cols, false))), {},
                            new_rows.to(at::kByte), {}});
   }
@@ -42,13 +38,7 @@ void Engine::expand(int64_t t, const Task& task, const ProgressCallback& progres
   const at::Tensor head_cols = range_selector(top, old_sizes[num_layers - 1], top);
   spec.params.push_back(
       {&head, element_mask(outer_or(at::zeros({head.size(0)}, at::kBool), with_bias(head_cols, false))), {}, {}, {}});
-  Objective objective = trainer_.task_objective(network_, t, task);
-  objective.batch_loss = [&](const at::Tensor& idx) {
-    const at::Tensor first = affine_frozen_then_trainable(task.train_x.index_select(0, idx), first_layer_old,
-                                                          first_layer_new);
-    return data_loss(network_.logits_from_first(t, first), task.train_y.index_select(0, idx), config_.loss);
-  };
-  report.phases.push_back(trainer_.train(objective, t, spec, progress));
+  report.phases.push_back(trainer_.train(network_, t, task, spec, progress));
 
   const std::vector<std::vector<int64_t>> removed = prune_zero_units(network_, graph_, old_sizes);
   for (int64_t l = 0; l < num_layers; ++l) {

@@ -9,10 +9,6 @@ at::Tensor affine(const at::Tensor& x, const at::Tensor& augmented) {
   return at::addmm(augmented.select(1, n_in), x, augmented.narrow(1, 0, n_in).t());
 }
 
-at::Tensor affine_frozen_then_trainable(const at::Tensor& x, const at::Tensor& frozen, const at::Tensor& trainable) {
-  return at::cat({affine(x, frozen.detach()), affine(x, trainable)}, 1);
-}
-
 Network::Network(int64_t input_dim, const std::vector<int64_t>& hidden, at::Generator generator, at::Device device)
     : input_dim_(input_dim), device_(device), generator_(std::move(generator)) {
   int64_t fan_in = input_dim;

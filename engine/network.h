@@ -53,7 +53,7 @@ class Network {
   /// Logits of task `task`'s head for `x`: `[N, c_task]`.
   at::Tensor logits(int64_t task, const at::Tensor& x) const;
   /// Logits of task `task`'s head from the first hidden layer's pre-activation `[N, n_1]`, for a
-  /// phase that computes that layer from pieces (engine/expansion.cpp).
+  /// phase that computes that layer from pieces (NOTE: [frozen first-layer rows]).
   at::Tensor logits_from_first(int64_t task, const at::Tensor& first_preactivation) const;
 
   /// Appends `count` units to hidden layer `layer`: random rows there, random columns in the layer
@@ -89,9 +89,5 @@ class Network {
 
 /// One affine map `x W^T + b` for an augmented weight `[n_out, n_in + 1]`, as strided views.
 at::Tensor affine(const at::Tensor& x, const at::Tensor& augmented);
-/// affine(x, cat(frozen, trainable)) where only `trainable`'s rows take part in autograd: `frozen`
-/// enters detached, so the backward pass computes the weight gradient of `trainable` alone (a
-/// [rows, N] x [N, n_in] product, not the whole layer's).
-at::Tensor affine_frozen_then_trainable(const at::Tensor& x, const at::Tensor& frozen, const at::Tensor& trainable);
 
 }  // namespace den::engine

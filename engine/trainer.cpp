@@ -1,5 +1,6 @@
 #include "engine/trainer.h"
 
+#include "engine/frozen_rows.h"
 #include "ops/adam.h"
 #include "ops/prox.h"
 
@@ -25,18 +26,23 @@ at::Tensor scores_from_logits(const at::Tensor& logits, LossKind loss) {
 Trainer::Trainer(EngineConfig config, at::Generator generator)
     : config_(std::move(config)), generator_(std::move(generator)) {}
 
-double Trainer::evaluate_loss(const Network& network, int64_t task_id, const at::Tensor& x,
-                              const at::Tensor& y) const {
+double chunked_mean_loss(const at::Tensor& y, const std::function<at::Tensor(int64_t, int64_t)>& logits_of,
+                         LossKind loss) {
   at::NoGradGuard no_grad;
   constexpr int64_t kChunk = 4096;
   double total = 0.0;
-  const int64_t n = x.size(0);
+  const int64_t n = y.size(0);
   for (int64_t start = 0; start < n; start += kChunk) {
     const int64_t len = std::min(kChunk, n - start);
-    at::Tensor logits = network.logits(task_id, x.narrow(0, start, len));
-    total += data_loss(logits, y.narrow(0, start, len), config_.loss).item<double>() * static_cast<double>(len);
+    total += data_loss(logits_of(start, len), y.narrow(0, start, len), loss).item<double>() * static_cast<double>(len);
   }
   return n > 0 ? total / static_cast<double>(n) : 0.0;
+}
+
+double Trainer::evaluate_loss(const Network& network, int64_t task_id, const at::Tensor& x,
+                              const at::Tensor& y) const {
+  return chunked_mean_loss(
+      y, [&](int64_t start, int64_t len) { return network.logits(task_id, x.narrow(0, start, len)); }, config_.loss);
 }
 
 namespace {
@@ -99,7 +105,13 @@ Objective Trainer::task_objective(const Network& network, int64_t task_id, const
 
 PhaseResult Trainer::train(Network& network, int64_t task_id, const Task& task, const PhaseSpec& spec,
                            const ProgressCallback& progress) const {
-  return train(task_objective(network, task_id, task), task_id, spec, progress);
+  std::unique_ptr<FirstLayerSplit> first_layer = FirstLayerSplit::plan(network, task, spec, config_.max_eval_samples);
+  if (!first_layer) return train(task_objective(network, task_id, task), task_id, spec, progress);
+  PhaseResult result = train(first_layer->objective(task_id, config_.loss), task_id, first_layer->spec(), progress);
+  first_layer->write_back(network);
+  result.frozen_first_rows = first_layer->frozen_rows();
+  result.cached_samples = first_layer->computed_samples();
+  return result;
 }
 
 PhaseResult Trainer::train(const Objective& objective, int64_t task_id, const PhaseSpec& spec,

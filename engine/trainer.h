@@ -43,6 +43,10 @@ struct PhaseResult {
   double val_loss = 0.0;    ///< validation data loss at the end
   double seconds = 0.0;
   bool early_stopped = false;
+  /// NOTE: [frozen first-layer rows]: first-layer rows served from the cache rather than multiplied
+  /// per step (0 when the phase trained without it), and the samples whose rows were computed.
+  int64_t frozen_first_rows = 0;
+  int64_t cached_samples = 0;
 };
 
 /// A progress report, sent every `eval_every` iterations and at the end of a phase.
@@ -59,6 +63,11 @@ using ProgressCallback = std::function<void(const ProgressEvent&)>;
 /// Data loss of `logits` `[N, c]` against labels `[N]`: mean softmax cross-entropy, or mean
 /// per-output sigmoid BCE against one-hot targets.
 at::Tensor data_loss(const at::Tensor& logits, const at::Tensor& labels, LossKind loss);
+
+/// Mean data loss against labels `y` `[N]`, from `logits_of(start, len)` (the logits of samples
+/// start..start+len-1), evaluated in chunks without autograd.
+double chunked_mean_loss(const at::Tensor& y, const std::function<at::Tensor(int64_t, int64_t)>& logits_of,
+                         LossKind loss);
 
 /// Class scores in [0, 1] from logits: softmax rows, or per-output sigmoids.
 at::Tensor scores_from_logits(const at::Tensor& logits, LossKind loss);
@@ -82,7 +91,8 @@ class Trainer {
   Trainer(EngineConfig config, at::Generator generator);
 
   /// Trains task `task_id`'s head of `network` (with the phase's other tensors) on `task`:
-  /// train(task_objective(network, task_id, task), task_id, spec, progress).
+  /// train(task_objective(network, task_id, task), task_id, spec, progress), with the first
+  /// layer's frozen rows cached (NOTE: [frozen first-layer rows]).
   PhaseResult train(Network& network, int64_t task_id, const Task& task, const PhaseSpec& spec,
                     const ProgressCallback& progress) const;
   /// The data loss of task `task_id`'s head on the task's training samples, validated on its first

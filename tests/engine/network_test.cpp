@@ -69,21 +69,6 @@ TEST(Network, DuplicateUnitCopiesRowAndColumn) {
 
 namespace den::engine {
 
-TEST(Network, AffineFrozenThenTrainableMatchesAffineAndGradientsOnlyTheTrainableRows) {
-  at::manual_seed(3);
-  const at::Tensor x = at::randn({6, 4});
-  const at::Tensor weights = at::randn({5, 5});  // 5 units, 4 inputs + bias
-  at::Tensor tail = weights.narrow(0, 3, 2).clone().requires_grad_(true);
-  at::Tensor full = weights.clone().requires_grad_(true);
-  const at::Tensor out = affine_frozen_then_trainable(x, weights.narrow(0, 0, 3), tail);
-  const at::Tensor ref = affine(x, full);
-  EXPECT_TRUE(at::allclose(out, ref, 1e-6, 1e-6));
-  (out * out).sum().backward();
-  (ref * ref).sum().backward();
-  // The trainable rows get exactly the gradient they get in the whole layer.
-  EXPECT_TRUE(at::allclose(tail.grad(), full.grad().narrow(0, 3, 2), 1e-5, 1e-6));
-}
-
 TEST(Network, LogitsFromFirstEqualsLogits) {
   Network net = small_network();
   net.add_head(2);
