@@ -45,40 +45,53 @@ inline std::vector<std::pair<int64_t, int64_t>> mlp_shapes(int64_t input_dim, co
   return shapes;
 }
 
-/// FLOPs of one training step of batch `b`: forward 2*b*n_in*n_out per layer, plus the weight
-/// gradient of layers at or above `lowest_trained` and the input gradient of layers above it.
-inline double step_flops(const std::vector<std::pair<int64_t, int64_t>>& shapes, int64_t b, size_t lowest_trained) {
-  double flops = 0.0;
+/// One matrix product `[m, k] x [k, n]`, done `count` times.
+struct Product {
+  int64_t m = 0, n = 0, k = 0;
+  double count = 1.0;
+  double flops() const { return 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) * count; }
+};
+
+/// The products of one training step of batch `b`: per layer the forward pass, the weight gradient
+/// of layers at or above `lowest_trained` and the input gradient of layers above it. The first
+/// layer multiplies only `first_layer_rows` of its rows (all when negative).
+inline std::vector<Product> step_products(const std::vector<std::pair<int64_t, int64_t>>& shapes, int64_t b,
+                                          size_t lowest_trained, int64_t first_layer_rows = -1) {
+  std::vector<Product> products;
   for (size_t l = 0; l < shapes.size(); ++l) {
-    const double mm = 2.0 * static_cast<double>(b) * shapes[l].first * shapes[l].second;
-    flops += mm;                          // forward
-    if (l >= lowest_trained) flops += mm;  // weight gradient
-    if (l > lowest_trained) flops += mm;   // input gradient
+    const auto [n_in, n_out] = shapes[l];
+    const int64_t rows = l == 0 && first_layer_rows >= 0 ? first_layer_rows : n_out;
+    if (rows > 0) products.push_back({b, rows, n_in});                             // forward
+    if (rows > 0 && l >= lowest_trained) products.push_back({rows, n_in, b});     // weight gradient
+    if (l > lowest_trained) products.push_back({b, n_in, n_out});                  // input gradient
   }
+  return products;
+}
+
+inline double total_flops(const std::vector<Product>& products) {
+  double flops = 0.0;
+  for (const Product& p : products) flops += p.flops();
   return flops;
 }
 
-/// GFLOP/s of plain at::mm at exactly the products of one training step (forward, weight and input
-/// gradients of every layer), measured here and now: the machine's limit for these shapes.
-inline double sgemm_gflops(const std::vector<std::pair<int64_t, int64_t>>& shapes, int64_t b, int repeats = 30) {
-  std::vector<at::Tensor> xs, ws, gs;
-  for (const auto& [n_in, n_out] : shapes) {
-    xs.push_back(at::randn({b, n_in}));
-    ws.push_back(at::randn({n_out, n_in}));
-    gs.push_back(at::randn({b, n_out}));
-  }
-  auto one_step = [&] {
-    for (size_t l = 0; l < shapes.size(); ++l) {
-      at::mm(xs[l], ws[l].t());  // forward
-      at::mm(gs[l].t(), xs[l]);  // weight gradient
-      at::mm(gs[l], ws[l]);      // input gradient
+/// Seconds of plain at::mm at exactly these products' shapes, measured here and now: the
+/// machine's limit for them (skinny products run far below the peak of square ones).
+inline double sgemm_seconds(const std::vector<Product>& products) {
+  double seconds = 0.0;
+  for (const Product& p : products) {
+    const at::Tensor a = at::randn({p.m, p.k}), b = at::randn({p.k, p.n});
+    at::mm(a, b);
+    int64_t calls = 0;
+    const auto start = std::chrono::steady_clock::now();
+    double elapsed = 0.0;
+    while (elapsed < 0.02 || calls < 5) {
+      at::mm(a, b);
+      ++calls;
+      elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
-  };
-  one_step();
-  const auto start = std::chrono::steady_clock::now();
-  for (int r = 0; r < repeats; ++r) one_step();
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return step_flops(shapes, b, 0) * repeats / seconds / 1e9;
+    seconds += elapsed / static_cast<double>(calls) * p.count;
+  }
+  return seconds;
 }
 
 }  // namespace den::bench

@@ -24,15 +24,18 @@ engine::EngineConfig bench_config(int64_t iters) {
   return engine::EngineConfig().set_hidden(kHidden).set_max_iter(iters).set_batch_size(kBatch).set_tau(0);
 }
 
-/// FLOPs of the matrix products of one phase of add_task on `hidden` units, trained from layer
+/// The matrix products of one phase of add_task on `hidden` units, trained from layer
 /// `lowest_trained` up. Frozen first-layer rows are multiplied once per cached sample instead of
 /// once per step (NOTE: [frozen first-layer rows], engine/frozen_rows.h).
-double phase_flops(const engine::PhaseResult& phase, const std::vector<int64_t>& hidden, size_t lowest_trained) {
-  const double row_product = 2.0 * kBatch * kInput;  // one first-layer row, one product, one batch
-  double step = step_flops(mlp_shapes(kInput, hidden, 10), kBatch, lowest_trained);
-  step -= row_product * static_cast<double>(phase.frozen_first_rows) * (lowest_trained == 0 ? 2.0 : 1.0);
-  const double cache_fill = 2.0 * kInput * static_cast<double>(phase.frozen_first_rows) * phase.cached_samples;
-  return step * static_cast<double>(phase.iterations) + cache_fill;
+std::vector<Product> phase_products(const engine::PhaseResult& phase, const std::vector<int64_t>& hidden,
+                                    size_t lowest_trained) {
+  const int64_t first_layer_rows = phase.frozen_first_rows > 0 ? hidden[0] - phase.frozen_first_rows : -1;
+  std::vector<Product> products = step_products(mlp_shapes(kInput, hidden, 10), kBatch, lowest_trained, first_layer_rows);
+  for (Product& p : products) p.count = static_cast<double>(phase.iterations);
+  if (phase.cached_samples > 0) {
+    products.push_back({kBatch, phase.frozen_first_rows, kInput, static_cast<double>(phase.cached_samples) / kBatch});
+  }
+  return products;
 }
 
 /// The hidden sizes each phase of task report `r` ran on (expansion before its pruning), given
@@ -49,16 +52,19 @@ std::vector<int64_t> phase_hidden(const engine::PhaseResult& phase, const engine
 
 size_t lowest_trained(const engine::PhaseResult& phase) { return phase.name == "head" ? kHidden.size() : 0; }
 
-/// Counters for one phase: samples/s, GFLOP/s and its ratio to sgemm at the same shapes.
-void phase_counters(benchmark::State& state, const engine::PhaseResult& phase, const std::vector<int64_t>& hidden) {
-  const double flops = phase_flops(phase, hidden, lowest_trained(phase));
-  const double gflops = flops / phase.seconds / 1e9;
-  const double sgemm = sgemm_gflops(mlp_shapes(kInput, hidden, 10), kBatch);
+/// Counters for one phase: samples/s, GFLOP/s, and its ratio to sgemm at the same products.
+/// Returns the seconds those products take at sgemm speed.
+double phase_counters(benchmark::State& state, const engine::PhaseResult& phase, const std::vector<int64_t>& hidden) {
+  const std::vector<Product> products = phase_products(phase, hidden, lowest_trained(phase));
+  const double flops = total_flops(products);
+  const double sgemm_s = sgemm_seconds(products);
   state.counters[phase.name + "_samples_per_s"] = static_cast<double>(phase.iterations * kBatch) / phase.seconds;
-  state.counters[phase.name + "_gflops"] = gflops;
-  state.counters[phase.name + "_sgemm_ratio"] = gflops / sgemm;
+  state.counters[phase.name + "_gflops"] = flops / phase.seconds / 1e9;
+  // Achieved GFLOP/s over sgemm's at the same products: sgemm's seconds over the phase's.
+  state.counters[phase.name + "_sgemm_ratio"] = sgemm_s / phase.seconds;
   // Everything but the phase's matrix products, as a fraction of the phase's wall time.
-  state.counters[phase.name + "_overhead"] = 1.0 - (flops / (sgemm * 1e9)) / phase.seconds;
+  state.counters[phase.name + "_overhead"] = 1.0 - sgemm_s / phase.seconds;
+  return sgemm_s;
 }
 
 /// Task 1 (sparse training of the whole network) and task 2 (sparse head, selective retraining,
@@ -72,9 +78,13 @@ void BM_AddTaskPhases(benchmark::State& state) {
     const engine::TaskReport r2 = den.add_task(task2);
     state.SetIterationTime(r1.seconds + r2.seconds);
     phase_counters(state, r1.phases.at(0), kHidden);
+    double product_seconds = 0.0;
     for (const engine::PhaseResult& p : r2.phases) {
-      phase_counters(state, p, phase_hidden(p, r2, kHidden, den.config().k));
+      product_seconds += phase_counters(state, p, phase_hidden(p, r2, kHidden, den.config().k));
     }
+    // The whole of task 2's add_task (phases, subnetwork search, split and pruning, validation
+    // losses): everything but the matrix products, as a fraction of its wall time.
+    state.counters["add_task_overhead"] = 1.0 - product_seconds / r2.seconds;
   }
 }
 BENCHMARK(BM_AddTaskPhases)->ArgName("iters")->Arg(300)->UseManualTime()->Iterations(1)->Unit(benchmark::kSecond);
@@ -103,8 +113,8 @@ void BM_TaskCostGrowth(benchmark::State& state) {
         runs.push_back(report.seconds);
         task_flops = 0.0;
         for (const engine::PhaseResult& p : report.phases) {
-          task_flops += phase_flops(p, phase_hidden(p, report, snapshot.graph.layer_sizes(), again.config().k),
-                                    lowest_trained(p));
+          task_flops += total_flops(
+              phase_products(p, phase_hidden(p, report, snapshot.graph.layer_sizes(), again.config().k), lowest_trained(p)));
         }
       }
       std::sort(runs.begin(), runs.end());

@@ -8,6 +8,7 @@
 // same update written as a sequence of ATen ops (the framework formulation) over the fused op's time.
 // Not run by ctest; `bench/run.sh` or e.g. `den_ops_bench --benchmark_min_time=0.1 [--ops_threads=N]`.
 
+#include "engine/threads.h"
 #include "ops/adam.h"
 #include "ops/elementwise_math.h"
 #include "ops/prox.h"
@@ -18,8 +19,6 @@
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
-
-#include <malloc.h>
 
 #include <algorithm>
 #include <chrono>
@@ -261,12 +260,11 @@ int main(int argc, char** argv) {
   }
   argc = kept;
   at::set_num_threads(threads);
-  // As in the den executable (cli/main.cpp): freed buffers stay in the heap, so that the unfused
-  // sequence's temporaries do not fault in afresh on every call. glibc caps the mmap threshold at
-  // 32 MiB: the 64 MiB temporaries of the 16M-element cases still come from mmap (page faults are
-  // costly on the sandboxed development machine, which inflates x_vs_unfused there).
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  // As in the den executable: freed buffers stay in the heap, so that the unfused sequence's
+  // temporaries do not fault in afresh on every call. The 64 MiB temporaries of the 16M-element
+  // cases are above glibc's 32 MiB cap and still come from mmap (page faults are costly on the
+  // sandboxed development machine, which inflates x_vs_unfused there).
+  den::engine::keep_freed_buffers_in_heap();
   benchmark::AddCustomContext("ops_threads", std::to_string(threads));
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -5,22 +5,17 @@
 #include "cli/exit_codes.h"
 #include "cli/run_command.h"
 #include "data/dataset.h"
+#include "engine/threads.h"
 
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
-
-#include <malloc.h>
 
 #include <cstdio>
 #include <iostream>
 
 int main(int argc, char** argv) {
   using namespace den::cli;
-  // Training allocates and frees the same activation-sized buffers every step. With glibc's
-  // defaults, blocks above the mmap threshold and trimmed heap tops go back to the kernel and fault
-  // in again on the next step (measured: 3.6 s -> 3.2 s for 600 steps). Keep them in the heap.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  den::engine::keep_freed_buffers_in_heap();
   CLI::App app{"den: lifelong learning with Dynamically Expandable Networks (Yoon et al., ICLR 2018).\n"
                "Exit codes: 0 ok, 1 internal error, 2 usage error, 3 data error, 4 output file error,\n"
                "5 bad checkpoint, 6 checkpoint from a newer den."};

@@ -4,8 +4,9 @@
 
 namespace den::engine {
 
-FrozenRowCache::FrozenRowCache(at::Tensor rows, at::Tensor x) : rows_(std::move(rows)), x_(std::move(x)) {
-  values_ = at::empty({x_.size(0), rows_.size(0)}, x_.options());
+FrozenRowCache::FrozenRowCache(at::Tensor rows, at::Tensor x, const at::Tensor& storage)
+    : rows_(std::move(rows)), x_(std::move(x)) {
+  values_ = storage.narrow(0, 0, x_.size(0) * rows_.size(0)).view({x_.size(0), rows_.size(0)});
   filled_ = at::zeros({x_.size(0)}, x_.options().dtype(at::kBool));
 }
 
@@ -32,7 +33,9 @@ at::Tensor rows_of(const at::Tensor& t, const at::Tensor& rows) {
 }  // namespace
 
 std::unique_ptr<FirstLayerSplit> FirstLayerSplit::plan(const Network& network, const Task& task, const PhaseSpec& spec,
-                                                       int64_t eval_samples) {
+                                                       const EngineConfig& config, CacheStorage& storage) {
+  const int64_t train_samples = task.train_x.size(0);
+  if (spec.max_iter * config.batch_size <= train_samples) return nullptr;  // no sample is drawn twice
   const at::Tensor& first = network.layer(0);
   at::Tensor trainable = at::zeros({first.size(0)}, at::kBool);
   for (const TrainableParam& p : spec.params) {
@@ -42,24 +45,29 @@ std::unique_ptr<FirstLayerSplit> FirstLayerSplit::plan(const Network& network, c
   }
   const at::Tensor frozen = trainable.logical_not();
   const int64_t frozen_count = frozen.sum().item<int64_t>();
-  if (frozen_count == 0) return nullptr;
-  const int64_t samples = task.train_x.size(0) + std::min<int64_t>(eval_samples, task.val_x.size(0));
-  if (samples * frozen_count * static_cast<int64_t>(sizeof(float)) > kFrozenRowCacheBudgetBytes) return nullptr;
-  return std::unique_ptr<FirstLayerSplit>(new FirstLayerSplit(network, task, spec, eval_samples,
-                                                              positions(trainable), positions(frozen)));
+  if (frozen_count == 0 || frozen_count < kMinFrozenFraction * static_cast<double>(first.size(0))) return nullptr;
+  const int64_t eval_samples = std::min<int64_t>(config.max_eval_samples, task.val_x.size(0));
+  const int64_t cached_values = (train_samples + eval_samples) * frozen_count;
+  if (cached_values * static_cast<int64_t>(sizeof(float)) > kFrozenRowCacheBudgetBytes) return nullptr;
+  const at::Tensor buffer = storage.take(cached_values, first.options());
+  return std::unique_ptr<FirstLayerSplit>(new FirstLayerSplit(network, task, spec, eval_samples, positions(trainable),
+                                                              positions(frozen), buffer));
 }
 
 FirstLayerSplit::FirstLayerSplit(const Network& network, const Task& task, const PhaseSpec& spec,
-                                 int64_t eval_samples, at::Tensor trainable_rows, at::Tensor frozen_rows)
+                                 int64_t eval_samples, at::Tensor trainable_rows, at::Tensor frozen_rows,
+                                 const at::Tensor& storage)
     : network_(network),
       task_(task),
       trainable_rows_(trainable_rows.to(network.device())),
       frozen_rows_(frozen_rows.to(network.device())),
       compact_(rows_of(network.layer(0), trainable_rows)),
-      val_x_(task.val_x.narrow(0, 0, std::min<int64_t>(eval_samples, task.val_x.size(0)))),
-      val_y_(task.val_y.narrow(0, 0, val_x_.size(0))),
-      train_cache_(rows_of(network.layer(0), frozen_rows), task.train_x),
-      val_cache_(rows_of(network.layer(0), frozen_rows), val_x_),
+      val_x_(task.val_x.narrow(0, 0, eval_samples)),
+      val_y_(task.val_y.narrow(0, 0, eval_samples)),
+      train_cache_(rows_of(network.layer(0), frozen_rows), task.train_x, storage),
+      val_cache_(rows_of(network.layer(0), frozen_rows), val_x_,
+                 storage.narrow(0, task.train_x.size(0) * frozen_rows.size(0),
+                                eval_samples * frozen_rows.size(0))),
       spec_(spec) {
   const at::Tensor order = at::cat({frozen_rows, trainable_rows});
   if (!order.equal(at::arange(order.size(0), order.options()))) {

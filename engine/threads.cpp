@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 
 #include <dlfcn.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <thread>
@@ -22,6 +23,12 @@ void configure_threads(int threads) {
   if (auto* openblas = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
     openblas(threads);
   }
+}
+
+void keep_freed_buffers_in_heap() {
+  // glibc caps the mmap threshold at 32 MiB: larger blocks still come from mmap.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
 }
 
 }  // namespace den::engine

@@ -105,7 +105,7 @@ Objective Trainer::task_objective(const Network& network, int64_t task_id, const
 
 PhaseResult Trainer::train(Network& network, int64_t task_id, const Task& task, const PhaseSpec& spec,
                            const ProgressCallback& progress) const {
-  std::unique_ptr<FirstLayerSplit> first_layer = FirstLayerSplit::plan(network, task, spec, config_.max_eval_samples);
+  std::unique_ptr<FirstLayerSplit> first_layer = FirstLayerSplit::plan(network, task, spec, config_, frozen_row_storage_);
   if (!first_layer) return train(task_objective(network, task_id, task), task_id, spec, progress);
   PhaseResult result = train(first_layer->objective(task_id, config_.loss), task_id, first_layer->spec(), progress);
   first_layer->write_back(network);

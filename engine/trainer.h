@@ -1,5 +1,6 @@
 #pragma once
 
+#include "engine/cache_storage.h"
 #include "engine/config.h"
 #include "engine/network.h"
 #include "engine/task.h"
@@ -108,6 +109,7 @@ class Trainer {
  private:
   EngineConfig config_;
   at::Generator generator_;
+  mutable CacheStorage frozen_row_storage_;  // NOTE: [frozen first-layer rows]
 };
 
 }  // namespace den::engine

@@ -13,7 +13,7 @@ TEST(FrozenRowCache, GathersTheAffineMapAndComputesEachSampleOnce) {
   at::manual_seed(5);
   const at::Tensor x = at::randn({10, 4});
   const at::Tensor rows = at::randn({3, 5});
-  FrozenRowCache cache(rows, x);
+  FrozenRowCache cache(rows, x, at::empty({10 * 3}));
   const at::Tensor first = at::tensor(std::vector<int64_t>{7, 2, 7, 0}, at::kLong);
   EXPECT_TRUE(at::allclose(cache.gather(first), affine(x.index_select(0, first), rows), 1e-6, 1e-6));
   EXPECT_EQ(cache.computed_samples(), 3);
@@ -105,12 +105,35 @@ TEST(FirstLayerSplit, PhaseTrainingEveryFirstLayerRowUsesNoCache) {
   const PhaseRun run = run_phase(true, [](Network& net) {
     PhaseSpec spec;
     spec.name = "train";
-    spec.max_iter = 5;
+    spec.max_iter = 40;
     for (at::Tensor& w : net.layers()) spec.params.push_back({&w, {}, {}, {}, {}});
     return spec;
   });
   EXPECT_EQ(run.result.frozen_first_rows, 0);
   EXPECT_EQ(run.result.cached_samples, 0);
+}
+
+TEST(FirstLayerSplit, PhaseFreezingFewFirstLayerRowsUsesNoCache) {
+  const PhaseRun run = run_phase(true, [](Network& net) {
+    PhaseSpec spec;
+    spec.name = "selective";
+    spec.max_iter = 40;
+    const at::Tensor rows = range_selector(16, 0, 12);  // 4 of 16 rows frozen: below kMinFrozenFraction
+    spec.params.push_back({&net.layer(0), element_mask(outer_and(rows, at::ones({21}, at::kBool))), {}, {}, {}});
+    return spec;
+  });
+  EXPECT_EQ(run.result.frozen_first_rows, 0);
+}
+
+TEST(FirstLayerSplit, PhaseThatCannotDrawASampleTwiceUsesNoCache) {
+  const PhaseRun run = run_phase(true, [](Network& net) {
+    PhaseSpec spec;
+    spec.name = "head";
+    spec.max_iter = 600 / 32;  // 18 batches of 32: fewer draws than the 600 training samples
+    spec.params.push_back({&net.head(2), {}, {}, {}, {}});
+    return spec;
+  });
+  EXPECT_EQ(run.result.frozen_first_rows, 0);
 }
 
 }  // namespace

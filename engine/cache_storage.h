@@ -1,0 +1,31 @@
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+
+namespace den::engine {
+
+/// Storage that outlives a phase (NOTE: [frozen first-layer rows]): every phase's caches live in
+/// it, so its pages are faulted in once per trainer, not once per phase. First-touch page faults are
+/// slow on the 2-core machine: a fresh buffer per phase made a 30-step phase 2.3x slower. A copy
+/// starts empty, so two trainers never share it.
+class CacheStorage {
+ public:
+  CacheStorage() = default;
+  CacheStorage(const CacheStorage&) {}
+  CacheStorage& operator=(const CacheStorage&) { return *this; }
+  /// A float tensor of at least `numel` elements with `options`, grown when needed.
+  at::Tensor take(int64_t numel, const at::TensorOptions& options) {
+    if (!buffer_.defined() || buffer_.numel() < numel || buffer_.device() != options.device()) {
+      buffer_ = at::Tensor();  // release the old buffer before the new one is allocated
+      buffer_ = at::empty({numel}, options.dtype(at::kFloat));
+    }
+    return buffer_;
+  }
+
+ private:
+  at::Tensor buffer_;
+};
+
+}  // namespace den::engine
