@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -75,21 +76,29 @@ inline double total_flops(const std::vector<Product>& products) {
 }
 
 /// Seconds of plain at::mm at exactly these products' shapes, measured here and now: the
-/// machine's limit for them (skinny products run far below the peak of square ones).
+/// machine's limit for them (skinny products run far below the peak of square ones). Products done
+/// equally often (one training step's) are timed as one sequence, in order, as a step runs them:
+/// one product repeated alone keeps its operands in cache and flatters sgemm.
 inline double sgemm_seconds(const std::vector<Product>& products) {
+  std::map<double, std::vector<Product>> by_count;
+  for (const Product& p : products) by_count[p.count].push_back(p);
   double seconds = 0.0;
-  for (const Product& p : products) {
-    const at::Tensor a = at::randn({p.m, p.k}), b = at::randn({p.k, p.n});
-    at::mm(a, b);
+  for (const auto& [count, sequence] : by_count) {
+    std::vector<std::pair<at::Tensor, at::Tensor>> operands;
+    for (const Product& p : sequence) operands.emplace_back(at::randn({p.m, p.k}), at::randn({p.k, p.n}));
+    const auto run = [&] {
+      for (const auto& [a, b] : operands) at::mm(a, b);
+    };
+    run();
     int64_t calls = 0;
     const auto start = std::chrono::steady_clock::now();
     double elapsed = 0.0;
-    while (elapsed < 0.02 || calls < 5) {
-      at::mm(a, b);
+    while (elapsed < 0.05 || calls < 5) {
+      run();
       ++calls;
       elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
-    seconds += elapsed / static_cast<double>(calls) * p.count;
+    seconds += elapsed / static_cast<double>(calls) * count;
   }
   return seconds;
 }
