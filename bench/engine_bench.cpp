@@ -122,7 +122,7 @@ void BM_TaskCostGrowth(benchmark::State& state) {
       seconds.push_back(median.back().seconds);
       gflop.push_back(task_flops / 1e9);
     }
-    // Phase by phase: the phases that train few first-layer rows should not grow with the tasks.
+    // Phase by phase, to show which phases grow with the network.
     for (const engine::PhaseResult& late : median[1].phases) {
       for (const engine::PhaseResult& early : median[0].phases) {
         if (early.name == late.name) state.counters[late.name + "_task10_over_task2"] = late.seconds / early.seconds;

@@ -45,8 +45,8 @@ constexpr int64_t kFrozenRowCacheBudgetBytes = int64_t{512} << 20;
 /// The least fraction of first-layer rows that must be frozen for the cache to pay. Its per-step
 /// bookkeeping (gather, concatenation, putting the outputs back in unit order, and their backward)
 /// costs about as much as multiplying a few dozen rows: on the bench stream, caching the 11% of rows
-/// outside the selected subnetwork made selective and split retraining 0-5% slower, while caching
-/// expansion's 97% made it 1.3-1.9x faster.
+/// outside the selected subnetwork made selective and split retraining 0-6% slower in most pairs of
+/// runs, while caching expansion's 97% made it 1.3-1.9x faster.
 constexpr double kMinFrozenFraction = 0.5;
 
 /// One phase's first layer split into trainable rows (a compact copy that the phase trains) and
@@ -55,8 +55,8 @@ class FirstLayerSplit {
  public:
   /// The split for `spec` on `task`, or null when the phase freezes fewer than kMinFrozenFraction
   /// of the first-layer rows, cannot draw a training sample twice (max_iter * batch_size <=
-  /// samples), or its caches would exceed kFrozenRowCacheBudgetBytes. The caches live in `storage`. `network`, `task` and `storage`
-  /// must outlive the split.
+  /// samples), or its caches would exceed kFrozenRowCacheBudgetBytes. The caches live in
+  /// `storage`. `network`, `task` and `storage` must outlive the split.
   static std::unique_ptr<FirstLayerSplit> plan(const Network& network, const Task& task, const PhaseSpec& spec,
                                                const EngineConfig& config, CacheStorage& storage);
 
