@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -55,16 +56,29 @@ struct Product {
 
 /// The products of one training step of batch `b`: per layer the forward pass, the weight gradient
 /// of layers at or above `lowest_trained` and the input gradient of layers above it. The first
-/// layer multiplies only `first_layer_rows` of its rows (all when negative).
+/// layer multiplies only `first_layer_rows` of its rows (all when negative); the second layer's
+/// first `second_block_rows` rows take their input from the frozen first-layer units out of a cache
+/// and multiply only the trainable units' part (NOTE: [frozen first-layer rows]).
 inline std::vector<Product> step_products(const std::vector<std::pair<int64_t, int64_t>>& shapes, int64_t b,
-                                          size_t lowest_trained, int64_t first_layer_rows = -1) {
+                                          size_t lowest_trained, int64_t first_layer_rows = -1,
+                                          int64_t second_block_rows = 0) {
   std::vector<Product> products;
+  auto add_layer = [&](size_t l, int64_t rows, int64_t n_in) {
+    if (rows <= 0 || n_in <= 0) return;
+    products.push_back({b, rows, n_in});                            // forward
+    if (l >= lowest_trained) products.push_back({rows, n_in, b});  // weight gradient
+    if (l > lowest_trained) products.push_back({b, n_in, rows});   // input gradient
+  };
   for (size_t l = 0; l < shapes.size(); ++l) {
     const auto [n_in, n_out] = shapes[l];
-    const int64_t rows = l == 0 && first_layer_rows >= 0 ? first_layer_rows : n_out;
-    if (rows > 0) products.push_back({b, rows, n_in});                             // forward
-    if (rows > 0 && l >= lowest_trained) products.push_back({rows, n_in, b});     // weight gradient
-    if (l > lowest_trained) products.push_back({b, n_in, n_out});                  // input gradient
+    if (l == 0 && first_layer_rows >= 0) {
+      add_layer(l, first_layer_rows, n_in);
+    } else if (l == 1 && second_block_rows > 0) {
+      add_layer(l, second_block_rows, std::max<int64_t>(first_layer_rows, 0));  // the trainable units' part
+      add_layer(l, n_out - second_block_rows, n_in);
+    } else {
+      add_layer(l, n_out, n_in);
+    }
   }
   return products;
 }

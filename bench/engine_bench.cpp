@@ -25,15 +25,19 @@ engine::EngineConfig bench_config(int64_t iters) {
 }
 
 /// The matrix products of one phase of add_task on `hidden` units, trained from layer
-/// `lowest_trained` up. Frozen first-layer rows are multiplied once per cached sample instead of
-/// once per step (NOTE: [frozen first-layer rows], engine/frozen_rows.h).
+/// `lowest_trained` up. Frozen first-layer rows, and the second layer's block on them, are
+/// multiplied once per cached sample instead of once per step (NOTE: [frozen first-layer rows],
+/// engine/frozen_rows.h).
 std::vector<Product> phase_products(const engine::PhaseResult& phase, const std::vector<int64_t>& hidden,
                                     size_t lowest_trained) {
   const int64_t first_layer_rows = phase.frozen_first_rows > 0 ? hidden[0] - phase.frozen_first_rows : -1;
-  std::vector<Product> products = step_products(mlp_shapes(kInput, hidden, 10), kBatch, lowest_trained, first_layer_rows);
+  std::vector<Product> products = step_products(mlp_shapes(kInput, hidden, 10), kBatch, lowest_trained,
+                                                first_layer_rows, phase.frozen_second_rows);
   for (Product& p : products) p.count = static_cast<double>(phase.iterations);
-  if (phase.cached_samples > 0) {
-    products.push_back({kBatch, phase.frozen_first_rows, kInput, static_cast<double>(phase.cached_samples) / kBatch});
+  const double fill_batches = static_cast<double>(phase.cached_samples) / kBatch;
+  if (phase.cached_samples > 0) products.push_back({kBatch, phase.frozen_first_rows, kInput, fill_batches});
+  if (phase.frozen_second_rows > 0) {
+    products.push_back({kBatch, phase.frozen_second_rows, phase.frozen_first_rows, fill_batches});
   }
   return products;
 }

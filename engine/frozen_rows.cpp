@@ -4,17 +4,17 @@
 
 namespace den::engine {
 
-FrozenRowCache::FrozenRowCache(at::Tensor rows, at::Tensor x, const at::Tensor& storage)
-    : rows_(std::move(rows)), x_(std::move(x)) {
-  values_ = storage.narrow(0, 0, x_.size(0) * rows_.size(0)).view({x_.size(0), rows_.size(0)});
-  filled_ = at::zeros({x_.size(0)}, x_.options().dtype(at::kBool));
+SampleCache::SampleCache(int64_t num_samples, int64_t width, Compute compute, const at::Tensor& storage)
+    : compute_(std::move(compute)) {
+  values_ = storage.narrow(0, 0, num_samples * width).view({num_samples, width});
+  filled_ = at::zeros({num_samples}, storage.options().dtype(at::kBool));
 }
 
-at::Tensor FrozenRowCache::gather(const at::Tensor& indices) {
+at::Tensor SampleCache::gather(const at::Tensor& indices) {
   at::NoGradGuard no_grad;
   const at::Tensor missing = indices.masked_select(filled_.index_select(0, indices).logical_not());
   if (missing.numel() > 0) {
-    values_.index_copy_(0, missing, affine(x_.index_select(0, missing), rows_));
+    values_.index_copy_(0, missing, compute_(missing));
     filled_.index_fill_(0, missing, true);
     computed_samples_ = filled_.sum().item<int64_t>();  // `indices` may repeat a sample
   }
@@ -30,6 +30,36 @@ at::Tensor rows_of(const at::Tensor& t, const at::Tensor& rows) {
   return t.defined() ? t.index_select(0, rows.to(t.device())).contiguous() : t;
 }
 
+/// bool `[rows, cols]` of the elements `spec` trains in `tensor`: none when the phase does not
+/// train it, all when its mask is undefined.
+at::Tensor trained_elements(const PhaseSpec& spec, const at::Tensor& tensor) {
+  for (const TrainableParam& p : spec.params) {
+    if (p.tensor != &tensor) continue;
+    if (!p.mask.defined()) return at::ones(tensor.sizes(), at::kBool);
+    return p.mask.bitwise_and(ops::kTrainable).ne(0).cpu();
+  }
+  return at::zeros(tensor.sizes(), at::kBool);
+}
+
+/// Length of the leading run of true in the bool `[n]` `flags`.
+int64_t leading_run(const at::Tensor& flags) {
+  return flags.to(at::kLong).cumprod(0).sum().item<int64_t>();
+}
+
+/// Leading rows of the second layer whose weights on the first `frozen` units (the frozen
+/// first-layer rows, which must be the leading ones) and whose bias the phase leaves alone; 0 when
+/// they are too few to pay.
+int64_t leading_frozen_second_rows(const Network& network, const PhaseSpec& spec, const at::Tensor& first_trainable,
+                          int64_t frozen) {
+  if (network.num_layers() < 2 || leading_run(first_trainable.logical_not()) != frozen) return 0;
+  const at::Tensor& second = network.layer(1);
+  const int64_t n_in = second.size(1) - 1;
+  const at::Tensor trained = trained_elements(spec, second);
+  const at::Tensor block_trained = trained.narrow(1, 0, frozen).any(1).logical_or(trained.select(1, n_in));
+  const int64_t rows = leading_run(block_trained.logical_not());
+  return rows < kMinFrozenFraction * static_cast<double>(second.size(0)) ? 0 : rows;
+}
+
 }  // namespace
 
 std::unique_ptr<FirstLayerSplit> FirstLayerSplit::plan(const Network& network, const Task& task, const PhaseSpec& spec,
@@ -37,42 +67,44 @@ std::unique_ptr<FirstLayerSplit> FirstLayerSplit::plan(const Network& network, c
   const int64_t train_samples = task.train_x.size(0);
   if (spec.max_iter * config.batch_size <= train_samples) return nullptr;  // no sample is drawn twice
   const at::Tensor& first = network.layer(0);
-  at::Tensor trainable = at::zeros({first.size(0)}, at::kBool);
-  for (const TrainableParam& p : spec.params) {
-    if (p.tensor != &network.layer(0)) continue;
-    if (!p.mask.defined()) return nullptr;  // every row trains
-    trainable = p.mask.bitwise_and(ops::kTrainable).ne(0).any(1).cpu();
-  }
+  const at::Tensor trainable = trained_elements(spec, first).any(1);
   const at::Tensor frozen = trainable.logical_not();
   const int64_t frozen_count = frozen.sum().item<int64_t>();
   if (frozen_count == 0 || frozen_count < kMinFrozenFraction * static_cast<double>(first.size(0))) return nullptr;
+  const int64_t second_rows = leading_frozen_second_rows(network, spec, trainable, frozen_count);
   const int64_t eval_samples = std::min<int64_t>(config.max_eval_samples, task.val_x.size(0));
-  const int64_t cached_values = (train_samples + eval_samples) * frozen_count;
+  const int64_t cached_values = (train_samples + eval_samples) * (frozen_count + second_rows);
   if (cached_values * static_cast<int64_t>(sizeof(float)) > kFrozenRowCacheBudgetBytes) return nullptr;
   const at::Tensor buffer = storage.take(cached_values, first.options());
   return std::unique_ptr<FirstLayerSplit>(new FirstLayerSplit(network, task, spec, eval_samples, positions(trainable),
-                                                              positions(frozen), buffer));
+                                                              positions(frozen), second_rows, buffer));
 }
 
 FirstLayerSplit::FirstLayerSplit(const Network& network, const Task& task, const PhaseSpec& spec,
                                  int64_t eval_samples, at::Tensor trainable_rows, at::Tensor frozen_rows,
-                                 const at::Tensor& storage)
+                                 int64_t second_rows, const at::Tensor& storage)
     : network_(network),
       task_(task),
       trainable_rows_(trainable_rows.to(network.device())),
       frozen_rows_(frozen_rows.to(network.device())),
       compact_(rows_of(network.layer(0), trainable_rows)),
-      val_x_(task.val_x.narrow(0, 0, eval_samples)),
+      frozen_weights_(rows_of(network.layer(0), frozen_rows)),
+      second_rows_(second_rows),
       val_y_(task.val_y.narrow(0, 0, eval_samples)),
-      train_cache_(rows_of(network.layer(0), frozen_rows), task.train_x, storage),
-      val_cache_(rows_of(network.layer(0), frozen_rows), val_x_,
-                 storage.narrow(0, task.train_x.size(0) * frozen_rows.size(0),
-                                eval_samples * frozen_rows.size(0))),
       spec_(spec) {
   const at::Tensor order = at::cat({frozen_rows, trainable_rows});
   if (!order.equal(at::arange(order.size(0), order.options()))) {
     unit_order_ = order.argsort().to(network.device());
   }
+  if (second_rows_ > 0) {
+    const at::Tensor& second = network.layer(1);
+    const at::Tensor rows = second.narrow(0, 0, second_rows_);
+    second_block_ = at::cat({rows.narrow(1, 0, frozen_rows_.size(0)), rows.narrow(1, second.size(1) - 1, 1)}, 1);
+  }
+  const int64_t per_sample = frozen_rows_.size(0) + second_rows_;
+  train_ = make_caches(task.train_x, storage);
+  val_ = make_caches(task.val_x.narrow(0, 0, eval_samples),
+                     storage.narrow(0, task.train_x.size(0) * per_sample, eval_samples * per_sample));
   for (TrainableParam& p : spec_.params) {
     if (p.tensor != &network.layer(0)) continue;
     p.tensor = &compact_;
@@ -83,27 +115,59 @@ FirstLayerSplit::FirstLayerSplit(const Network& network, const Task& task, const
   }
 }
 
-at::Tensor FirstLayerSplit::preactivation(FrozenRowCache& cache, const at::Tensor& x,
-                                          const at::Tensor& indices) const {
-  const at::Tensor frozen = cache.gather(indices);
-  if (trainable_rows_.numel() == 0) return frozen;
-  const at::Tensor both = at::cat({frozen, affine(x.index_select(0, indices), compact_)}, 1);
-  return unit_order_.defined() ? both.index_select(1, unit_order_) : both;
+FirstLayerSplit::DataCaches FirstLayerSplit::make_caches(const at::Tensor& x, const at::Tensor& storage) const {
+  DataCaches caches;
+  caches.x = x;
+  const int64_t n = x.size(0), frozen = frozen_rows_.size(0);
+  SampleCache* first = new SampleCache(
+      n, frozen, [x, weights = frozen_weights_](const at::Tensor& idx) { return affine(x.index_select(0, idx), weights); },
+      storage);
+  caches.first.reset(first);
+  if (second_rows_ > 0) {
+    caches.second = std::make_unique<SampleCache>(
+        n, second_rows_,
+        [first, block = second_block_](const at::Tensor& idx) { return affine(at::relu(first->gather(idx)), block); },
+        storage.narrow(0, n * frozen, n * second_rows_));
+  }
+  return caches;
+}
+
+at::Tensor FirstLayerSplit::logits(int64_t task_id, DataCaches& data, const at::Tensor& indices) const {
+  const at::Tensor frozen = data.first->gather(indices);
+  at::Tensor first = frozen;
+  if (trainable_rows_.numel() > 0) {
+    const at::Tensor both = at::cat({frozen, affine(data.x.index_select(0, indices), compact_)}, 1);
+    first = unit_order_.defined() ? both.index_select(1, unit_order_) : both;
+  }
+  if (!data.second) return network_.logits_from(task_id, 0, first);
+
+  // The frozen rows are the leading units here: the second layer's leading rows are the cached
+  // block plus their weights on the trainable units; its other rows see the whole first layer.
+  const at::Tensor& second = network_.layer(1);
+  const int64_t frozen_count = frozen_rows_.size(0), n_in = second.size(1) - 1, n_out = second.size(0);
+  const at::Tensor h = at::relu(first);
+  at::Tensor leading = data.second->gather(indices);
+  if (frozen_count < n_in) {
+    const at::Tensor trainable_units = h.narrow(1, frozen_count, n_in - frozen_count);
+    leading = at::addmm(leading, trainable_units,
+                        second.narrow(0, 0, second_rows_).narrow(1, frozen_count, n_in - frozen_count).t());
+  }
+  if (second_rows_ == n_out) return network_.logits_from(task_id, 1, leading);
+  const at::Tensor others = affine(h, second.narrow(0, second_rows_, n_out - second_rows_));
+  return network_.logits_from(task_id, 1, at::cat({leading, others}, 1));
 }
 
 Objective FirstLayerSplit::objective(int64_t task_id, LossKind loss) {
   Objective objective;
   objective.num_samples = task_.train_x.size(0);
   objective.batch_loss = [this, task_id, loss](const at::Tensor& idx) {
-    const at::Tensor first = preactivation(train_cache_, task_.train_x, idx);
-    return data_loss(network_.logits_from_first(task_id, first), task_.train_y.index_select(0, idx), loss);
+    return data_loss(logits(task_id, train_, idx), task_.train_y.index_select(0, idx), loss);
   };
   objective.validation_loss = [this, task_id, loss] {
     return chunked_mean_loss(
         val_y_,
         [&](int64_t start, int64_t len) {
-          const at::Tensor idx = at::arange(start, start + len, val_y_.options().dtype(at::kLong));
-          return network_.logits_from_first(task_id, preactivation(val_cache_, val_x_, idx));
+          return logits(task_id, val_, at::arange(start, start + len, val_y_.options().dtype(at::kLong)));
         },
         loss);
   };

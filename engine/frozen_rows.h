@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 namespace den::engine {
@@ -17,26 +18,28 @@ namespace den::engine {
 // when the trained subnetwork is small), their pre-activations on a sample are the same at every
 // step. They are computed once per sample, the first time the sample is drawn, and gathered
 // from then on; only the trainable rows are multiplied per step, as a compact copy of those rows
-// that is the phase's parameter and is written back when the phase ends. So a phase that trains few
-// first-layer rows costs about the same however many units earlier tasks have added. The cache
-// fills lazily, and a phase that cannot draw a sample twice trains without it.
+// that is the phase's parameter and is written back when the phase ends. When the frozen rows are
+// the old units (expansion, the head phase), the second layer's old rows get their input from them
+// through frozen weights, so that block's share of their pre-activation is cached as well. A phase
+// that trains few units then costs about the same however many units earlier tasks have added. The
+// caches fill lazily, and a phase that cannot draw a sample twice trains without them.
 
-/// Pre-activations `x W^T + b` of fixed augmented rows `W` `[r, n_in + 1]` for the samples `x`
-/// `[N, n_in]`, computed for a sample the first time it is asked for and kept in `storage`
-/// (`[N * r]` floats at least).
-class FrozenRowCache {
+/// Values of a fixed function of a sample, `[width]` floats each, computed for a sample the first
+/// time it is asked for and kept in `storage` (`[num_samples * width]` floats at least).
+class SampleCache {
  public:
-  FrozenRowCache(at::Tensor rows, at::Tensor x, const at::Tensor& storage);
-  /// `[B, r]` for sample indices `indices` (int64 `[B]`, on x's device).
+  /// Values `[M, width]` of samples `indices` (int64 `[M]`); called without autograd.
+  using Compute = std::function<at::Tensor(const at::Tensor& indices)>;
+  SampleCache(int64_t num_samples, int64_t width, Compute compute, const at::Tensor& storage);
+  /// `[B, width]` for sample indices `indices` (int64 `[B]`, on the storage's device).
   at::Tensor gather(const at::Tensor& indices);
   /// Samples computed so far (each once, however often it was asked for).
   int64_t computed_samples() const { return computed_samples_; }
 
  private:
-  at::Tensor rows_;
-  at::Tensor x_;
-  at::Tensor values_;  // [N, r]
-  at::Tensor filled_;  // bool [N]
+  Compute compute_;
+  at::Tensor values_;  // [num_samples, width]
+  at::Tensor filled_;  // bool [num_samples]
   int64_t computed_samples_ = 0;
 };
 
@@ -50,7 +53,11 @@ constexpr int64_t kFrozenRowCacheBudgetBytes = int64_t{512} << 20;
 constexpr double kMinFrozenFraction = 0.5;
 
 /// One phase's first layer split into trainable rows (a compact copy that the phase trains) and
-/// frozen rows (served from FrozenRowCaches of the training and validation samples).
+/// frozen rows, whose pre-activations are cached per training and validation sample. When the
+/// frozen rows are the leading units (the old units, in expansion and in the head phase) and the
+/// second layer's leading rows are frozen on those units and on their bias, that block's share of
+/// the second layer's pre-activation is cached too: old units of the first layer are frozen, so it
+/// is constant.
 class FirstLayerSplit {
  public:
   /// The split for `spec` on `task`, or null when the phase freezes fewer than kMinFrozenFraction
@@ -67,22 +74,38 @@ class FirstLayerSplit {
   /// Copies the trained rows back into the network's first layer.
   void write_back(Network& network) const;
   /// Samples whose frozen rows were computed (training and validation), and how many rows those are.
-  int64_t computed_samples() const { return train_cache_.computed_samples() + val_cache_.computed_samples(); }
+  int64_t computed_samples() const {
+    return train_.first->computed_samples() + val_.first->computed_samples();
+  }
   int64_t frozen_rows() const { return frozen_rows_.size(0); }
+  /// Leading rows of the second layer whose frozen block is cached (0: none).
+  int64_t second_block_rows() const { return second_rows_; }
 
  private:
+  /// The caches of one data set (training or validation samples).
+  struct DataCaches {
+    at::Tensor x;
+    std::unique_ptr<SampleCache> first;   // the frozen first-layer rows' pre-activations
+    std::unique_ptr<SampleCache> second;  // the second layer's frozen block; null when not cached
+  };
+
   FirstLayerSplit(const Network& network, const Task& task, const PhaseSpec& spec, int64_t eval_samples,
-                  at::Tensor trainable_rows, at::Tensor frozen_rows, const at::Tensor& storage);
-  /// First-layer pre-activations `[B, n_1]` in unit order for samples `indices` of `x`.
-  at::Tensor preactivation(FrozenRowCache& cache, const at::Tensor& x, const at::Tensor& indices) const;
+                  at::Tensor trainable_rows, at::Tensor frozen_rows, int64_t second_rows, const at::Tensor& storage);
+  /// Caches for the samples `x` in `storage` (`[N * (frozen rows + second_rows)]` floats).
+  DataCaches make_caches(const at::Tensor& x, const at::Tensor& storage) const;
+  /// Logits of head `task_id` for samples `indices` of the data set.
+  at::Tensor logits(int64_t task_id, DataCaches& data, const at::Tensor& indices) const;
 
   const Network& network_;
   const Task& task_;
   at::Tensor trainable_rows_, frozen_rows_;  // int64 unit positions
   at::Tensor unit_order_;                   // column of unit u in cat(frozen, trainable); undefined = identity
   at::Tensor compact_;                      // trainable rows, the phase's parameter
-  at::Tensor val_x_, val_y_;
-  FrozenRowCache train_cache_, val_cache_;
+  at::Tensor frozen_weights_;               // the frozen rows, fixed for the phase
+  int64_t second_rows_ = 0;
+  at::Tensor second_block_;                 // augmented [second_rows, frozen rows + 1], fixed for the phase
+  at::Tensor val_y_;
+  DataCaches train_, val_;
   PhaseSpec spec_;
 };
 

@@ -56,9 +56,9 @@ at::Tensor Network::features(const at::Tensor& x) const {
 
 at::Tensor Network::logits(int64_t task, const at::Tensor& x) const { return affine(features(x), head(task)); }
 
-at::Tensor Network::logits_from_first(int64_t task, const at::Tensor& first_preactivation) const {
-  at::Tensor h = at::relu(first_preactivation);
-  for (size_t l = 1; l < layers_.size(); ++l) h = at::relu(affine(h, layers_[l]));
+at::Tensor Network::logits_from(int64_t task, int64_t layer, const at::Tensor& preactivation) const {
+  at::Tensor h = at::relu(preactivation);
+  for (int64_t l = layer + 1; l < num_layers(); ++l) h = at::relu(affine(h, layers_[l]));
   return affine(h, head(task));
 }
 

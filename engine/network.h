@@ -52,9 +52,9 @@ class Network {
   at::Tensor features(const at::Tensor& x) const;
   /// Logits of task `task`'s head for `x`: `[N, c_task]`.
   at::Tensor logits(int64_t task, const at::Tensor& x) const;
-  /// Logits of task `task`'s head from the first hidden layer's pre-activation `[N, n_1]`, for a
-  /// phase that computes that layer from pieces (NOTE: [frozen first-layer rows]).
-  at::Tensor logits_from_first(int64_t task, const at::Tensor& first_preactivation) const;
+  /// Logits of task `task`'s head from hidden layer `layer`'s (0-based) pre-activation `[N, n]`,
+  /// for a phase that computes the layers up to it from pieces (NOTE: [frozen first-layer rows]).
+  at::Tensor logits_from(int64_t task, int64_t layer, const at::Tensor& preactivation) const;
 
   /// Appends `count` units to hidden layer `layer`: random rows there, random columns in the layer
   /// above (or in the head of `trainable_head`, zero in every other head, which stay frozen).

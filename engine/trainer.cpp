@@ -110,6 +110,7 @@ PhaseResult Trainer::train(Network& network, int64_t task_id, const Task& task, 
   PhaseResult result = train(first_layer->objective(task_id, config_.loss), task_id, first_layer->spec(), progress);
   first_layer->write_back(network);
   result.frozen_first_rows = first_layer->frozen_rows();
+  result.frozen_second_rows = first_layer->second_block_rows();
   result.cached_samples = first_layer->computed_samples();
   return result;
 }

@@ -45,8 +45,10 @@ struct PhaseResult {
   double seconds = 0.0;
   bool early_stopped = false;
   /// NOTE: [frozen first-layer rows]: first-layer rows served from the cache rather than multiplied
-  /// per step (0 when the phase trained without it), and the samples whose rows were computed.
+  /// per step (0 when the phase trained without it), leading second-layer rows whose frozen block
+  /// was cached too, and the samples whose cached values were computed.
   int64_t frozen_first_rows = 0;
+  int64_t frozen_second_rows = 0;
   int64_t cached_samples = 0;
 };
 

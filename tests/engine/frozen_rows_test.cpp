@@ -9,11 +9,12 @@
 namespace den::engine {
 namespace {
 
-TEST(FrozenRowCache, GathersTheAffineMapAndComputesEachSampleOnce) {
+TEST(SampleCache, GathersTheFunctionAndComputesEachSampleOnce) {
   at::manual_seed(5);
   const at::Tensor x = at::randn({10, 4});
   const at::Tensor rows = at::randn({3, 5});
-  FrozenRowCache cache(rows, x, at::empty({10 * 3}));
+  SampleCache cache(
+      10, 3, [&](const at::Tensor& idx) { return affine(x.index_select(0, idx), rows); }, at::empty({10 * 3}));
   const at::Tensor first = at::tensor(std::vector<int64_t>{7, 2, 7, 0}, at::kLong);
   EXPECT_TRUE(at::allclose(cache.gather(first), affine(x.index_select(0, first), rows), 1e-6, 1e-6));
   EXPECT_EQ(cache.computed_samples(), 3);
@@ -81,6 +82,7 @@ TEST(FirstLayerSplit, ScatteredTrainableRowsTrainAsWithoutTheCacheAndFrozenRowsK
   const PhaseRun plain = run_phase(false, make_spec);
   expect_same_training(cached, plain);
   EXPECT_EQ(cached.result.frozen_first_rows, 16 - static_cast<int64_t>(trained.size()));
+  EXPECT_EQ(cached.result.frozen_second_rows, 0);  // the frozen rows are not the leading units
   EXPECT_GT(cached.result.cached_samples, 0);
   EXPECT_LE(cached.result.cached_samples, 600 + 150);  // each training and validation sample at most once
   const at::Tensor moved = cached.layers[0].ne(initial[0]).any(1);
@@ -99,6 +101,39 @@ TEST(FirstLayerSplit, HeadOnlyPhaseServesTheWholeFirstLayerFromTheCache) {
   const PhaseRun cached = run_phase(true, make_spec);
   expect_same_training(cached, run_phase(false, make_spec));
   EXPECT_EQ(cached.result.frozen_first_rows, 16);
+  EXPECT_EQ(cached.result.frozen_second_rows, 8);  // the second layer is frozen too: only the head multiplies
+}
+
+TEST(FirstLayerSplit, ExpansionLikePhaseCachesTheOldBlocksOfBothLayersAndTrainsAsWithoutThem) {
+  // Old units 0..11 and 0..5 frozen; new units 12..15 and 6..7 train, with every connection from a
+  // new unit, and the new units' rows under the group prox.
+  std::vector<at::Tensor> before;
+  auto make_spec = [&](Network& net) {
+    before = net.snapshot_layers();
+    PhaseSpec spec;
+    spec.name = "expansion";
+    spec.max_iter = 40;
+    spec.mu = 1e-4;
+    spec.gamma = 1e-3;
+    const at::Tensor new_first = range_selector(16, 12, 16), new_second = range_selector(8, 6, 8);
+    spec.params.push_back({&net.layer(0), element_mask(outer_or(new_first, at::zeros({21}, at::kBool))), {},
+                           new_first.to(at::kByte), {}});
+    spec.params.push_back(
+        {&net.layer(1), element_mask(outer_or(new_second, with_bias(range_selector(16, 12, 16), false))), {},
+         new_second.to(at::kByte), {}});
+    spec.params.push_back({&net.head(2), {}, {}, {}, {}});
+    return spec;
+  };
+  const PhaseRun cached = run_phase(true, make_spec);
+  const std::vector<at::Tensor> initial = before;
+  expect_same_training(cached, run_phase(false, make_spec));
+  EXPECT_EQ(cached.result.frozen_first_rows, 12);
+  EXPECT_EQ(cached.result.frozen_second_rows, 6);
+  // The old block of both layers kept its bits.
+  EXPECT_TRUE(cached.layers[0].narrow(0, 0, 12).equal(initial[0].narrow(0, 0, 12)));
+  EXPECT_TRUE(cached.layers[1].narrow(0, 0, 6).narrow(1, 0, 12).equal(initial[1].narrow(0, 0, 6).narrow(1, 0, 12)));
+  EXPECT_TRUE(cached.layers[1].narrow(0, 0, 6).select(1, 16).equal(initial[1].narrow(0, 0, 6).select(1, 16)));
+  EXPECT_FALSE(cached.layers[1].narrow(0, 0, 6).narrow(1, 12, 4).equal(initial[1].narrow(0, 0, 6).narrow(1, 12, 4)));
 }
 
 TEST(FirstLayerSplit, PhaseTrainingEveryFirstLayerRowUsesNoCache) {

@@ -69,11 +69,13 @@ TEST(Network, DuplicateUnitCopiesRowAndColumn) {
 
 namespace den::engine {
 
-TEST(Network, LogitsFromFirstEqualsLogits) {
+TEST(Network, LogitsFromAnyLayerEqualLogits) {
   Network net = small_network();
   net.add_head(2);
   const at::Tensor x = at::randn({6, 5});
-  EXPECT_TRUE(at::allclose(net.logits_from_first(1, affine(x, net.layer(0))), net.logits(1, x)));
+  const at::Tensor first = affine(x, net.layer(0));
+  EXPECT_TRUE(at::allclose(net.logits_from(1, 0, first), net.logits(1, x)));
+  EXPECT_TRUE(at::allclose(net.logits_from(1, 1, affine(at::relu(first), net.layer(1))), net.logits(1, x)));
 }
 
 }  // namespace den::engine
