@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cstdint>
 
 namespace den::engine {
@@ -15,11 +16,12 @@ class CacheStorage {
   CacheStorage() = default;
   CacheStorage(const CacheStorage&) {}
   CacheStorage& operator=(const CacheStorage&) { return *this; }
-  /// A float tensor of at least `numel` elements with `options`, grown when needed.
-  at::Tensor take(int64_t numel, const at::TensorOptions& options) {
+  /// A float tensor of at least `numel` elements with `options`. It grows by half again what is
+  /// asked, up to `max_numel`, since the network, and with it the caches, grow a little every task.
+  at::Tensor take(int64_t numel, int64_t max_numel, const at::TensorOptions& options) {
     if (!buffer_.defined() || buffer_.numel() < numel || buffer_.device() != options.device()) {
       buffer_ = at::Tensor();  // release the old buffer before the new one is allocated
-      buffer_ = at::empty({numel}, options.dtype(at::kFloat));
+      buffer_ = at::empty({std::max(numel, std::min(numel + numel / 2, max_numel))}, options.dtype(at::kFloat));
     }
     return buffer_;
   }

@@ -75,7 +75,8 @@ std::unique_ptr<FirstLayerSplit> FirstLayerSplit::plan(const Network& network, c
   const int64_t eval_samples = std::min<int64_t>(config.max_eval_samples, task.val_x.size(0));
   const int64_t cached_values = (train_samples + eval_samples) * (frozen_count + second_rows);
   if (cached_values * static_cast<int64_t>(sizeof(float)) > kFrozenRowCacheBudgetBytes) return nullptr;
-  const at::Tensor buffer = storage.take(cached_values, first.options());
+  const at::Tensor buffer =
+      storage.take(cached_values, kFrozenRowCacheBudgetBytes / static_cast<int64_t>(sizeof(float)), first.options());
   return std::unique_ptr<FirstLayerSplit>(new FirstLayerSplit(network, task, spec, eval_samples, positions(trainable),
                                                               positions(frozen), second_rows, buffer));
 }
