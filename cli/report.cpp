@@ -30,7 +30,6 @@ nlohmann::json number_or_null(double v) { return std::isfinite(v) ? nlohmann::js
 
 namespace {
 
-
 double mean(const std::vector<double>& values, size_t count) {
   double total = 0.0;
   for (size_t i = 0; i < count; ++i) total += values[i];

@@ -12,11 +12,13 @@ SampleCache::SampleCache(int64_t num_samples, int64_t width, Compute compute, co
 
 at::Tensor SampleCache::gather(const at::Tensor& indices) {
   at::NoGradGuard no_grad;
-  const at::Tensor missing = indices.masked_select(filled_.index_select(0, indices).logical_not());
-  if (missing.numel() > 0) {
-    values_.index_copy_(0, missing, compute_(missing));
-    filled_.index_fill_(0, missing, true);
-    computed_samples_ = filled_.sum().item<int64_t>();  // `indices` may repeat a sample
+  if (computed_samples_ < filled_.size(0)) {  // once every sample is in, a step only gathers
+    const at::Tensor missing = indices.masked_select(filled_.index_select(0, indices).logical_not());
+    if (missing.numel() > 0) {
+      values_.index_copy_(0, missing, compute_(missing));
+      filled_.index_fill_(0, missing, true);
+      computed_samples_ = filled_.sum().item<int64_t>();  // `indices` may repeat a sample
+    }
   }
   return values_.index_select(0, indices);
 }
