@@ -135,29 +135,69 @@ FirstLayerSplit::DataCaches FirstLayerSplit::make_caches(const at::Tensor& x, co
   return caches;
 }
 
-at::Tensor FirstLayerSplit::logits(int64_t task_id, DataCaches& data, const at::Tensor& indices) const {
+at::Tensor FirstLayerSplit::logits(int64_t task_id, DataCaches& data, const at::Tensor& indices, Tape* tape) const {
   const at::Tensor frozen = data.first->gather(indices);
   at::Tensor first = frozen;
   if (trainable_rows_.numel() > 0) {
-    const at::Tensor both = at::cat({frozen, affine(data.x.index_select(0, indices), compact_)}, 1);
+    const at::Tensor x = data.x.index_select(0, indices);
+    if (tape) tape->x = x;
+    const at::Tensor both = at::cat({frozen, affine(x, compact_)}, 1);
     first = unit_order_.defined() ? both.index_select(1, unit_order_) : both;
   }
-  if (!data.second) return network_.logits_from(task_id, 0, first);
+  std::vector<at::Tensor>* inputs = tape ? &tape->inputs : nullptr;
+  if (!data.second) return network_.logits_from(task_id, 0, first, inputs);
 
   // The frozen rows are the leading units here: the second layer's leading rows are the cached
   // block plus their weights on the trainable units; its other rows see the whole first layer.
   const at::Tensor& second = network_.layer(1);
   const int64_t frozen_count = frozen_rows_.size(0), n_in = second.size(1) - 1, n_out = second.size(0);
   const at::Tensor h = at::relu(first);
+  if (tape) tape->first = h;
   at::Tensor leading = data.second->gather(indices);
   if (frozen_count < n_in) {
     const at::Tensor trainable_units = h.narrow(1, frozen_count, n_in - frozen_count);
     leading = at::addmm(leading, trainable_units,
                         second.narrow(0, 0, second_rows_).narrow(1, frozen_count, n_in - frozen_count).t());
   }
-  if (second_rows_ == n_out) return network_.logits_from(task_id, 1, leading);
+  if (second_rows_ == n_out) return network_.logits_from(task_id, 1, leading, inputs);
   const at::Tensor others = affine(h, second.narrow(0, second_rows_, n_out - second_rows_));
-  return network_.logits_from(task_id, 1, at::cat({leading, others}, 1));
+  return network_.logits_from(task_id, 1, at::cat({leading, others}, 1), inputs);
+}
+
+void FirstLayerSplit::gradients(int64_t task_id, const Tape& tape, const at::Tensor& dlogits,
+                                GradientBuffers& grads) const {
+  at::Tensor* compact = grads.find(compact_);
+  if (trainable_rows_.numel() == 0) compact = nullptr;
+  const int64_t frozen_count = frozen_rows_.size(0), trainable_count = trainable_rows_.size(0);
+  at::Tensor dtrainable;  // gradient of the trainable rows' pre-activations
+  if (!train_.second) {
+    const at::Tensor dfirst = backward_from(network_, task_id, 0, tape.inputs, dlogits, grads, compact != nullptr);
+    if (!compact) return;
+    dtrainable = unit_order_.defined() ? dfirst.index_select(1, trainable_rows_)
+                                       : dfirst.narrow(1, frozen_count, trainable_count);
+  } else {
+    // The frozen rows are the leading units, the trainable ones the trailing units.
+    const at::Tensor& second = network_.layer(1);
+    at::Tensor* second_grad = grads.find(second);
+    const at::Tensor dsecond =
+        backward_from(network_, task_id, 1, tape.inputs, dlogits, grads, second_grad != nullptr || compact);
+    const at::Tensor trainable_units = tape.first.narrow(1, frozen_count, trainable_count);
+    if (second_grad) {
+      // The cached block (the leading rows' weights on the frozen units, and their bias) is
+      // constant: its gradient stays zero. The leading rows' weights on the trainable units:
+      const int64_t n_out = second.size(0);
+      at::Tensor leading = second_grad->narrow(0, 0, second_rows_).narrow(1, frozen_count, trainable_count);
+      if (trainable_count > 0) at::mm_out(leading, dsecond.narrow(1, 0, second_rows_).t(), trainable_units);
+      if (second_rows_ < n_out) {
+        at::Tensor others = second_grad->narrow(0, second_rows_, n_out - second_rows_);
+        write_affine_gradient(dsecond.narrow(1, second_rows_, n_out - second_rows_), tape.first, others);
+      }
+    }
+    if (!compact) return;
+    dtrainable = at::threshold_backward(at::mm(dsecond, second.narrow(1, frozen_count, trainable_count)),
+                                        trainable_units, 0);
+  }
+  write_affine_gradient(dtrainable, tape.x, *compact);
 }
 
 Objective FirstLayerSplit::objective(int64_t task_id, LossKind loss) {
@@ -165,6 +205,14 @@ Objective FirstLayerSplit::objective(int64_t task_id, LossKind loss) {
   objective.num_samples = task_.train_x.size(0);
   objective.batch_loss = [this, task_id, loss](const at::Tensor& idx) {
     return data_loss(logits(task_id, train_, idx), task_.train_y.index_select(0, idx), loss);
+  };
+  objective.batch_gradients = [this, task_id, loss](const at::Tensor& idx, GradientBuffers& grads) {
+    Tape tape;
+    at::Tensor dlogits;
+    const double value = data_loss_gradient(logits(task_id, train_, idx, &tape), task_.train_y.index_select(0, idx),
+                                            loss, dlogits);
+    gradients(task_id, tape, dlogits, grads);
+    return value;
   };
   objective.validation_loss = [this, task_id, loss] {
     return chunked_mean_loss(

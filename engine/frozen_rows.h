@@ -93,8 +93,17 @@ class FirstLayerSplit {
                   at::Tensor trainable_rows, at::Tensor frozen_rows, int64_t second_rows, const at::Tensor& storage);
   /// Caches for the samples `x` in `storage` (`[N * (frozen rows + second_rows)]` floats).
   DataCaches make_caches(const at::Tensor& x, const at::Tensor& storage) const;
-  /// Logits of head `task_id` for samples `indices` of the data set.
-  at::Tensor logits(int64_t task_id, DataCaches& data, const at::Tensor& indices) const;
+  /// What the hand-written backward needs from a forward pass (NOTE: [hand-written backward]).
+  struct Tape {
+    at::Tensor x;                    // the batch's input rows, when the first layer has trainable rows
+    at::Tensor first;                // relu of the first layer, when the second layer's block is cached
+    std::vector<at::Tensor> inputs;  // what Network::logits_from recorded above
+  };
+  /// Logits of head `task_id` for samples `indices` of the data set; `tape`, when given, receives
+  /// what gradients() needs.
+  at::Tensor logits(int64_t task_id, DataCaches& data, const at::Tensor& indices, Tape* tape = nullptr) const;
+  /// Backward of logits(task_id, train_, ·, &tape) from the logits' gradient `dlogits`.
+  void gradients(int64_t task_id, const Tape& tape, const at::Tensor& dlogits, GradientBuffers& grads) const;
 
   const Network& network_;
   const Task& task_;

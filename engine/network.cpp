@@ -56,9 +56,15 @@ at::Tensor Network::features(const at::Tensor& x) const {
 
 at::Tensor Network::logits(int64_t task, const at::Tensor& x) const { return affine(features(x), head(task)); }
 
-at::Tensor Network::logits_from(int64_t task, int64_t layer, const at::Tensor& preactivation) const {
+at::Tensor Network::logits_from(int64_t task, int64_t layer, const at::Tensor& preactivation,
+                                std::vector<at::Tensor>* inputs) const {
+  if (inputs) inputs->clear();
   at::Tensor h = at::relu(preactivation);
-  for (int64_t l = layer + 1; l < num_layers(); ++l) h = at::relu(affine(h, layers_[l]));
+  for (int64_t l = layer + 1; l < num_layers(); ++l) {
+    if (inputs) inputs->push_back(h);
+    h = at::relu(affine(h, layers_[l]));
+  }
+  if (inputs) inputs->push_back(h);
   return affine(h, head(task));
 }
 

@@ -54,7 +54,10 @@ class Network {
   at::Tensor logits(int64_t task, const at::Tensor& x) const;
   /// Logits of task `task`'s head from hidden layer `layer`'s (0-based) pre-activation `[N, n]`,
   /// for a phase that computes the layers up to it from pieces (NOTE: [frozen first-layer rows]).
-  at::Tensor logits_from(int64_t task, int64_t layer, const at::Tensor& preactivation) const;
+  /// `inputs`, when given, receives the input of every layer above `layer` and of the head, for
+  /// backward_from (NOTE: [hand-written backward]).
+  at::Tensor logits_from(int64_t task, int64_t layer, const at::Tensor& preactivation,
+                         std::vector<at::Tensor>* inputs = nullptr) const;
 
   /// Appends `count` units to hidden layer `layer`: random rows there, random columns in the layer
   /// above (or in the head of `trainable_head`, zero in every other head, which stay frozen).

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <deque>
 #include <numeric>
+#include <optional>
 
 namespace den::engine {
 
@@ -100,6 +101,17 @@ Objective Trainer::task_objective(const Network& network, int64_t task_id, const
   objective.validation_loss = [this, &network, task_id, val_x, val_y] {
     return evaluate_loss(network, task_id, val_x, val_y);
   };
+  objective.batch_gradients = [this, &network, &task, task_id](const at::Tensor& idx, GradientBuffers& grads) {
+    const at::Tensor x = task.train_x.index_select(0, idx);
+    std::vector<at::Tensor> inputs;
+    at::Tensor dlogits;
+    const double loss = data_loss_gradient(network.logits_from(task_id, 0, affine(x, network.layer(0)), &inputs),
+                                           task.train_y.index_select(0, idx), config_.loss, dlogits);
+    at::Tensor* first = grads.find(network.layer(0));
+    const at::Tensor dpre = backward_from(network, task_id, 0, inputs, dlogits, grads, first != nullptr);
+    if (first) write_affine_gradient(dpre, x, *first);
+    return loss;
+  };
   return objective;
 }
 
@@ -143,7 +155,17 @@ PhaseResult Trainer::train(const Objective& objective, int64_t task_id, const Ph
     group_rows.push_back(spec.gamma > 0 ? on_device(p.group_rows) : at::Tensor());
   }
 
-  RequiresGradScope grad_scope(spec.params);
+  // The hand-written backward writes into buffers kept for the phase; autograd needs the tensors
+  // marked for the phase.
+  std::vector<const at::Tensor*> trained;
+  for (const TrainableParam& p : spec.params) trained.push_back(p.tensor);
+  std::optional<GradientBuffers> buffers;
+  std::optional<RequiresGradScope> grad_scope;
+  if (objective.batch_gradients) {
+    buffers.emplace(trained);
+  } else {
+    grad_scope.emplace(spec.params);
+  }
   for (const TrainableParam& p : spec.params) inputs.push_back(*p.tensor);
 
   const at::Device device = inputs.empty() ? at::Device(at::kCPU) : inputs.front().device();
@@ -157,11 +179,19 @@ PhaseResult Trainer::train(const Objective& objective, int64_t task_id, const Ph
     // The CPU generator draws the order on every device, so a seed means the same batches anywhere.
     if (pos == 0) order = at::randperm(n, generator_, at::kLong).to(device);
     const int64_t len = std::min(batch, n - pos * batch);
-    at::Tensor loss = objective.batch_loss(order.narrow(0, pos * batch, len));
-    std::vector<at::Tensor> grads = torch::autograd::grad({loss}, inputs, /*grad_outputs=*/{},
-                                                          /*retain_graph=*/false, /*create_graph=*/false,
-                                                          /*allow_unused=*/true);
-    const double batch_loss = loss.item<double>();
+    const at::Tensor indices = order.narrow(0, pos * batch, len);
+    double batch_loss = 0.0;
+    std::vector<at::Tensor> grads;
+    if (buffers) {
+      at::NoGradGuard no_grad;
+      batch_loss = objective.batch_gradients(indices, *buffers);
+      grads = buffers->all();
+    } else {
+      at::Tensor loss = objective.batch_loss(indices);
+      grads = torch::autograd::grad({loss}, inputs, /*grad_outputs=*/{}, /*retain_graph=*/false,
+                                    /*create_graph=*/false, /*allow_unused=*/true);
+      batch_loss = loss.item<double>();
+    }
     smoothed_loss = std::isnan(smoothed_loss) ? batch_loss : 0.95 * smoothed_loss + 0.05 * batch_loss;
 
     const double lr = config_.lr * std::pow(config_.lr_decay, static_cast<double>(epoch));

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "engine/backprop.h"
 #include "engine/cache_storage.h"
 #include "engine/config.h"
 #include "engine/network.h"
@@ -83,6 +84,10 @@ struct Objective {
   std::function<at::Tensor(const at::Tensor& indices)> batch_loss;
   /// Validation loss for early stopping and progress, evaluated without autograd.
   std::function<double()> validation_loss;
+  /// Optional (NOTE: [hand-written backward]): the mean data loss of the samples `indices`, with
+  /// its gradient with respect to every tensor that `grads` holds written there, without autograd.
+  /// The trainer uses it when set; it must give the gradients of `batch_loss`.
+  std::function<double(const at::Tensor& indices, GradientBuffers& grads)> batch_gradients;
 };
 
 /// Mini-batch training of one phase: shuffled epochs, Adam with staircase lr decay per epoch, the

@@ -32,8 +32,8 @@ struct PhaseRun {
 
 EngineConfig small_config() { return EngineConfig().set_hidden({16, 8}).set_max_iter(40).set_batch_size(32); }
 
-/// One phase on a fresh copy of a two-task network, through Trainer::train (cached) or through
-/// the plain task objective (`cached` false).
+/// One phase on a fresh copy of a two-task network, through Trainer::train (cached, with the
+/// hand-written backward) or through the plain task objective with autograd (`cached` false).
 PhaseRun run_phase(bool cached, const std::function<PhaseSpec(Network&)>& make_spec) {
   const Task task = testing::synthetic_task(11);
   Network net(task.train_x.size(1), {16, 8}, at::make_generator<at::CPUGeneratorImpl>(3));
@@ -43,8 +43,9 @@ PhaseRun run_phase(bool cached, const std::function<PhaseSpec(Network&)>& make_s
   const PhaseSpec spec = make_spec(net);
   PhaseRun run;
   run.initial_layers = net.snapshot_layers();
-  run.result = cached ? trainer.train(net, t, task, spec, {})
-                      : trainer.train(trainer.task_objective(net, t, task), t, spec, {});
+  Objective plain = trainer.task_objective(net, t, task);
+  plain.batch_gradients = nullptr;
+  run.result = cached ? trainer.train(net, t, task, spec, {}) : trainer.train(plain, t, spec, {});
   run.layers = net.snapshot_layers();
   run.head = net.head(t).clone();
   return run;

@@ -1,0 +1,66 @@
+#include "engine/backprop.h"
+
+namespace den::engine {
+
+GradientBuffers::GradientBuffers(const std::vector<const at::Tensor*>& tensors) : tensors_(tensors) {
+  for (const at::Tensor* t : tensors_) buffers_.push_back(at::zeros_like(*t));
+}
+
+at::Tensor* GradientBuffers::find(const at::Tensor& tensor) {
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    if (tensors_[i]->unsafeGetTensorImpl() == tensor.unsafeGetTensorImpl()) return &buffers_[i];
+  }
+  return nullptr;
+}
+
+double data_loss_gradient(const at::Tensor& logits, const at::Tensor& labels, LossKind loss, at::Tensor& dlogits) {
+  const auto batch = static_cast<double>(logits.size(0));
+  if (loss == LossKind::Softmax) {
+    // d/dlogits of mean(-log softmax(logits)[label]) = (softmax(logits) - one_hot(label)) / B.
+    const at::Tensor target = labels.unsqueeze(1);
+    dlogits = at::log_softmax(logits, 1);
+    const at::Tensor picked = dlogits.gather(1, target);
+    const double value = -picked.sum().item<double>() / batch;
+    dlogits.exp_().scatter_(1, target, picked.exp().sub_(1.0)).div_(batch);
+    return value;
+  }
+  // d/dlogits of mean(bce(sigmoid(logits), one_hot)) = (sigmoid(logits) - one_hot) / (B * c).
+  const at::Tensor targets = at::one_hot(labels, logits.size(1)).to(logits.scalar_type());
+  const double value = at::binary_cross_entropy_with_logits(logits, targets).item<double>();
+  dlogits = at::sigmoid(logits).sub_(targets).div_(batch * static_cast<double>(logits.size(1)));
+  return value;
+}
+
+void write_affine_gradient(const at::Tensor& dz, const at::Tensor& input, at::Tensor& grad) {
+  const int64_t n_in = grad.size(1) - 1;
+  // Views of the buffer: BLAS writes the weight part in place through its row stride.
+  at::Tensor weights = grad.narrow(1, 0, n_in);
+  at::Tensor bias = grad.select(1, n_in);
+  at::mm_out(weights, dz.t(), input);
+  at::sum_out(bias, dz, at::IntArrayRef{0});
+}
+
+at::Tensor backward_from(const Network& network, int64_t task, int64_t layer, const std::vector<at::Tensor>& inputs,
+                         const at::Tensor& dlogits, GradientBuffers& grads, bool need_pre_grad) {
+  const int64_t head_level = network.num_layers();
+  TORCH_INTERNAL_ASSERT(static_cast<int64_t>(inputs.size()) == head_level - layer,
+                        "backward_from needs the inputs that logits_from recorded");
+  const auto trained_below = [&](int64_t level) {
+    for (int64_t l = layer + 1; l < level; ++l) {
+      if (grads.find(network.layer(l))) return true;
+    }
+    return false;
+  };
+  at::Tensor grad_out = dlogits;  // gradient of the current level's output (its pre-activation)
+  for (int64_t level = head_level; level > layer; --level) {
+    const at::Tensor& w = level == head_level ? network.head(task) : network.layer(level);
+    const at::Tensor& input = inputs[level - layer - 1];
+    if (at::Tensor* grad = grads.find(w)) write_affine_gradient(grad_out, input, *grad);
+    if (!need_pre_grad && !trained_below(level)) return {};
+    // `input` is relu of the level below, so relu's derivative is input > 0.
+    grad_out = at::threshold_backward(at::mm(grad_out, w.narrow(1, 0, w.size(1) - 1)), input, 0);
+  }
+  return grad_out;
+}
+
+}  // namespace den::engine

@@ -1,0 +1,52 @@
+#pragma once
+
+#include "engine/config.h"
+#include "engine/network.h"
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace den::engine {
+
+// NOTE: [hand-written backward] DEN's phases train an MLP of augmented affine layers (NOTE:
+// [augmented rows]), ReLUs and one head. Autograd spends on such a step about as much as the
+// products of small layers cost: its graph nodes, and for every weight the two views (weights and
+// bias column) whose backward each zero-fills a gradient of the whole tensor before AccumulateGrad
+// adds them. The backward here writes each gradient once, straight into a buffer kept for the
+// phase: the weight part with one product into the buffer's columns and the bias part with one
+// column sum. It stops below the lowest trained layer, as autograd does. The objectives that use it
+// keep their autograd `batch_loss`, and the tests hold the two to the same gradients.
+
+/// Zeroed gradient buffers for a phase's trained tensors, one per tensor, found by the tensor.
+class GradientBuffers {
+ public:
+  explicit GradientBuffers(const std::vector<const at::Tensor*>& tensors);
+  /// The buffer of `tensor`, or null when the phase does not train it.
+  at::Tensor* find(const at::Tensor& tensor);
+  /// The buffers, in the order of the tensors given to the constructor.
+  const std::vector<at::Tensor>& all() const { return buffers_; }
+
+ private:
+  std::vector<const at::Tensor*> tensors_;
+  std::vector<at::Tensor> buffers_;
+};
+
+/// Mean data loss of `logits` `[B, c]` against `labels` `[B]` (as data_loss), and its gradient
+/// with respect to the logits, returned in `dlogits`.
+double data_loss_gradient(const at::Tensor& logits, const at::Tensor& labels, LossKind loss, at::Tensor& dlogits);
+
+/// Writes the gradient of `affine(input, w)` with respect to the augmented `w` into `grad`
+/// (`w`'s shape), given the gradient `dz` `[B, n_out]` of its output: dz^T input, then the bias
+/// column sum(dz).
+void write_affine_gradient(const at::Tensor& dz, const at::Tensor& input, at::Tensor& grad);
+
+/// Backward of network.logits_from(task, layer, pre, &inputs), given the gradient of the logits:
+/// writes the gradients of the layers above `layer` and of the head that `grads` holds. Returns the
+/// gradient with respect to `pre` when `need_pre_grad`; otherwise it stops at the lowest trained
+/// tensor and returns an undefined tensor.
+at::Tensor backward_from(const Network& network, int64_t task, int64_t layer, const std::vector<at::Tensor>& inputs,
+                         const at::Tensor& dlogits, GradientBuffers& grads, bool need_pre_grad);
+
+}  // namespace den::engine
