@@ -4,6 +4,7 @@
 // and an sgemm reference measured in the same process (only ratios are stable on a shared machine).
 
 #include "engine/task.h"
+#include "engine/threads.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -92,7 +93,9 @@ inline double total_flops(const std::vector<Product>& products) {
 /// Seconds of plain at::mm at exactly these products' shapes, measured here and now: the
 /// machine's limit for them (skinny products run far below the peak of square ones). Products done
 /// equally often (one training step's) are timed as one sequence, in order, as a step runs them:
-/// one product repeated alone keeps its operands in cache and flatters sgemm.
+/// one product repeated alone keeps its operands in cache and flatters sgemm. Each product runs on
+/// the threads the engine gives it (engine::ProductThreads), so the ratio to it measures what the
+/// engine does beside the products.
 inline double sgemm_seconds(const std::vector<Product>& products) {
   std::map<double, std::vector<Product>> by_count;
   for (const Product& p : products) by_count[p.count].push_back(p);
@@ -101,7 +104,10 @@ inline double sgemm_seconds(const std::vector<Product>& products) {
     std::vector<std::pair<at::Tensor, at::Tensor>> operands;
     for (const Product& p : sequence) operands.emplace_back(at::randn({p.m, p.k}), at::randn({p.k, p.n}));
     const auto run = [&] {
-      for (const auto& [a, b] : operands) at::mm(a, b);
+      for (const auto& [a, b] : operands) {
+        const engine::ProductThreads threads(a, b);
+        at::mm(a, b);
+      }
     };
     run();
     int64_t calls = 0;

@@ -1,5 +1,7 @@
 #include "engine/backprop.h"
 
+#include "engine/threads.h"
+
 namespace den::engine {
 
 GradientBuffers::GradientBuffers(const std::vector<const at::Tensor*>& tensors) : tensors_(tensors) {
@@ -36,6 +38,7 @@ void write_affine_gradient(const at::Tensor& dz, const at::Tensor& input, at::Te
   // Views of the buffer: BLAS writes the weight part in place through its row stride.
   at::Tensor weights = grad.narrow(1, 0, n_in);
   at::Tensor bias = grad.select(1, n_in);
+  const ProductThreads threads(dz.t(), input);
   at::mm_out(weights, dz.t(), input);
   at::sum_out(bias, dz, at::IntArrayRef{0});
 }
@@ -58,7 +61,9 @@ at::Tensor backward_from(const Network& network, int64_t task, int64_t layer, co
     if (at::Tensor* grad = grads.find(w)) write_affine_gradient(grad_out, input, *grad);
     if (!need_pre_grad && !trained_below(level)) return {};
     // `input` is relu of the level below, so relu's derivative is input > 0.
-    grad_out = at::threshold_backward(at::mm(grad_out, w.narrow(1, 0, w.size(1) - 1)), input, 0);
+    const at::Tensor weights = w.narrow(1, 0, w.size(1) - 1);
+    const ProductThreads threads(grad_out, weights);
+    grad_out = at::threshold_backward(at::mm(grad_out, weights), input, 0);
   }
   return grad_out;
 }

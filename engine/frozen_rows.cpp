@@ -1,5 +1,6 @@
 #include "engine/frozen_rows.h"
 
+#include "engine/threads.h"
 #include "ops/adam.h"
 
 namespace den::engine {
@@ -156,8 +157,9 @@ at::Tensor FirstLayerSplit::logits(int64_t task_id, DataCaches& data, const at::
   at::Tensor leading = data.second->gather(indices);
   if (frozen_count < n_in) {
     const at::Tensor trainable_units = h.narrow(1, frozen_count, n_in - frozen_count);
-    leading = at::addmm(leading, trainable_units,
-                        second.narrow(0, 0, second_rows_).narrow(1, frozen_count, n_in - frozen_count).t());
+    const at::Tensor weights_t = second.narrow(0, 0, second_rows_).narrow(1, frozen_count, n_in - frozen_count).t();
+    const ProductThreads threads(trainable_units, weights_t);
+    leading = at::addmm(leading, trainable_units, weights_t);
   }
   if (second_rows_ == n_out) return network_.logits_from(task_id, 1, leading, inputs);
   const at::Tensor others = affine(h, second.narrow(0, second_rows_, n_out - second_rows_));
@@ -187,15 +189,20 @@ void FirstLayerSplit::gradients(int64_t task_id, const Tape& tape, const at::Ten
       // constant: its gradient stays zero. The leading rows' weights on the trainable units:
       const int64_t n_out = second.size(0);
       at::Tensor leading = second_grad->narrow(0, 0, second_rows_).narrow(1, frozen_count, trainable_count);
-      if (trainable_count > 0) at::mm_out(leading, dsecond.narrow(1, 0, second_rows_).t(), trainable_units);
+      if (trainable_count > 0) {
+        const at::Tensor dleading_t = dsecond.narrow(1, 0, second_rows_).t();
+        const ProductThreads threads(dleading_t, trainable_units);
+        at::mm_out(leading, dleading_t, trainable_units);
+      }
       if (second_rows_ < n_out) {
         at::Tensor others = second_grad->narrow(0, second_rows_, n_out - second_rows_);
         write_affine_gradient(dsecond.narrow(1, second_rows_, n_out - second_rows_), tape.first, others);
       }
     }
     if (!compact) return;
-    dtrainable = at::threshold_backward(at::mm(dsecond, second.narrow(1, frozen_count, trainable_count)),
-                                        trainable_units, 0);
+    const at::Tensor weights = second.narrow(1, frozen_count, trainable_count);
+    const ProductThreads threads(dsecond, weights);
+    dtrainable = at::threshold_backward(at::mm(dsecond, weights), trainable_units, 0);
   }
   write_affine_gradient(dtrainable, tape.x, *compact);
 }

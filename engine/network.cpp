@@ -1,12 +1,16 @@
 #include "engine/network.h"
 
+#include "engine/threads.h"
+
 #include <cmath>
 
 namespace den::engine {
 
 at::Tensor affine(const at::Tensor& x, const at::Tensor& augmented) {
   const int64_t n_in = augmented.size(1) - 1;
-  return at::addmm(augmented.select(1, n_in), x, augmented.narrow(1, 0, n_in).t());
+  const at::Tensor weights_t = augmented.narrow(1, 0, n_in).t();
+  const ProductThreads threads(x, weights_t);
+  return at::addmm(augmented.select(1, n_in), x, weights_t);
 }
 
 Network::Network(int64_t input_dim, const std::vector<int64_t>& hidden, at::Generator generator, at::Device device)

@@ -16,13 +16,52 @@ namespace den::engine {
 // cores: 9.5 s versus 6.3 s for 300 steps). The products are where the time goes, so OpenBLAS gets
 // all `threads` and ATen's element-wise ops (memory-bound, small at these layer sizes) run on the
 // calling thread. OpenBLAS is found at run time, so another BLAS simply keeps its own settings.
+//
+// A thin product is faster on one thread: handing half of it to the second thread costs more than
+// it saves. Measured on 2 cores (at::mm, microseconds, 1 thread / 2 threads): 256x784 by 784x10
+// 67 / 133, its weight gradient 10x256 by 256x784 91 / 102, 256x312 by 312x20 42 / 61, 256x128 by
+// 128x40 27 / 45; but 256x128 by 128x80 52 / 55 with its gradient 54 / 44, and 256x784 by 784x312
+// 1299 / 828. Expansion's products with the k new units, the head's, and the drift of small
+// layers are all thin.
+namespace {
+
+struct OpenBlas {
+  using SetThreads = void (*)(int);
+  using GetThreads = int (*)();
+  SetThreads set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  GetThreads get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+};
+
+const OpenBlas& openblas() {
+  static const OpenBlas functions;
+  return functions;
+}
+
+}  // namespace
+
 void configure_threads(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(1);
-  using SetThreads = void (*)(int);
-  if (auto* openblas = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
-    openblas(threads);
-  }
+  if (openblas().set) openblas().set(threads);
+}
+
+bool ProductThreads::single_threaded(int64_t rows, int64_t inner, int64_t cols) {
+  constexpr int64_t kThinSide = 48, kSmallMultiplyAdds = 2'000'000;
+  return std::min(rows, cols) <= kThinSide || rows * inner * cols < kSmallMultiplyAdds;
+}
+
+ProductThreads::ProductThreads(const at::Tensor& a, const at::Tensor& b) {
+  if (!a.is_cpu() || !single_threaded(a.size(0), a.size(1), b.size(1))) return;
+  const OpenBlas& blas = openblas();
+  if (!blas.set || !blas.get) return;
+  const int current = blas.get();
+  if (current <= 1) return;
+  blas.set(1);
+  restore_ = current;
+}
+
+ProductThreads::~ProductThreads() {
+  if (restore_ > 0) openblas().set(restore_);
 }
 
 void keep_freed_buffers_in_heap() {

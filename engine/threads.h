@@ -1,5 +1,9 @@
 #pragma once
 
+#include <ATen/ATen.h>
+
+#include <cstdint>
+
 namespace den::engine {
 
 /// Sets the threads used for training and prediction: the matrix products (OpenBLAS) get
@@ -12,5 +16,21 @@ void configure_threads(int threads);
 /// afresh on the next one. Page faults are costly on the sandboxed 2-core machine (measured for
 /// `den run`: 3.6 s -> 3.2 s for 600 steps). A process-wide setting: executables call it at start.
 void keep_freed_buffers_in_heap();
+
+/// While in scope, OpenBLAS runs on one thread if the product `a @ b` (`[rows, inner] x [inner,
+/// cols]`, CPU) is thin: NOTE: [threads]. The engine's products take one each.
+class ProductThreads {
+ public:
+  ProductThreads(const at::Tensor& a, const at::Tensor& b);
+  ~ProductThreads();
+  ProductThreads(const ProductThreads&) = delete;
+  ProductThreads& operator=(const ProductThreads&) = delete;
+
+  /// Whether a product of output `[rows, cols]` over `inner` runs on one thread.
+  static bool single_threaded(int64_t rows, int64_t inner, int64_t cols);
+
+ private:
+  int restore_ = 0;  // OpenBLAS's thread count to put back; 0 = unchanged
+};
 
 }  // namespace den::engine
