@@ -11,10 +11,12 @@
 namespace den::engine {
 
 // NOTE: [hand-written backward] DEN's phases train an MLP of augmented affine layers (NOTE:
-// [augmented rows]), ReLUs and one head. Autograd spends on such a step about as much as the
-// products of small layers cost: its graph nodes, and for every weight the two views (weights and
-// bias column) whose backward each zero-fills a gradient of the whole tensor before AccumulateGrad
-// adds them. The backward here writes each gradient once, straight into a buffer kept for the
+// [augmented rows]), ReLUs and one head. Autograd's share of such a step is large next to small
+// products: its graph nodes, and for every weight the two views (weights and bias column) whose
+// backward each zero-fills a gradient of the whole tensor before AccumulateGrad adds them. On
+// 784-312-128 at batch 256, its forward and backward took 2.3-2.8 ms a step against 2.1-2.4 ms
+// here, the products alone 1.9-2.0 ms; BM_AddTaskPhases' expansion went from 97-119k to
+// 143-172k samples/s. The backward here writes each gradient once, straight into a buffer kept for the
 // phase: the weight part with one product into the buffer's columns and the bias part with one
 // column sum. It stops below the lowest trained layer, as autograd does. The objectives that use it
 // keep their autograd `batch_loss`, and the tests hold the two to the same gradients.

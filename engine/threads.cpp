@@ -21,8 +21,7 @@ namespace den::engine {
 // it saves. Measured on 2 cores (at::mm, microseconds, 1 thread / 2 threads): 256x784 by 784x10
 // 67 / 133, its weight gradient 10x256 by 256x784 91 / 102, 256x312 by 312x20 42 / 61, 256x128 by
 // 128x40 27 / 45; but 256x128 by 128x80 52 / 55 with its gradient 54 / 44, and 256x784 by 784x312
-// 1299 / 828. Expansion's products with the k new units, the head's, and the drift of small
-// layers are all thin.
+// 1299 / 828. Expansion's products with the k new units and the head's are thin.
 namespace {
 
 struct OpenBlas {
