@@ -19,7 +19,8 @@ def main(paths):
             name = b["name"]
             for key, value in sorted(b.items()):
                 if key.endswith(("_sgemm_ratio", "_overhead", "_over_task2", "_over_linear", "_over_compact",
-                                 "_per_s", "_gflops", "_gflop", "ratio", "_us", "_s", "_per_flop")) or key.startswith("hidden_"):
+                                 "_per_s", "_gflops", "_gflop", "ratio", "_us", "_s", "_per_flop",
+                                 "_share")) or key.startswith("hidden_"):
                     if isinstance(value, (int, float)):
                         rows.append((name, key, value))
     width = max((len(r[0]) for r in rows), default=10)

@@ -96,6 +96,7 @@ nlohmann::json task_json(const engine::TaskReport& r, const engine::TaskEvaluati
                       {"train_loss", p.train_loss},
                       {"val_loss", p.val_loss},
                       {"seconds", p.seconds},
+                      {"optimizer_seconds", p.optimizer_seconds},
                       {"early_stopped", p.early_stopped}});
   }
   nlohmann::json pairs = nlohmann::json::array();

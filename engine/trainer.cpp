@@ -196,6 +196,7 @@ PhaseResult Trainer::train(const Objective& objective, int64_t task_id, const Ph
 
     const double lr = config_.lr * std::pow(config_.lr_decay, static_cast<double>(epoch));
     const double prox_scale = config_.prox_scale_by_lr ? lr : 1.0;
+    const auto optimizer_started = std::chrono::steady_clock::now();
     {
       at::NoGradGuard no_grad;
       for (size_t i = 0; i < spec.params.size(); ++i) {
@@ -218,6 +219,8 @@ PhaseResult Trainer::train(const Objective& objective, int64_t task_id, const Ph
                                      group_rows[i], options);
       }
     }
+    result.optimizer_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - optimizer_started).count();
 
     const bool last = it + 1 == spec.max_iter;
     if ((it + 1) % config_.eval_every == 0 || last) {

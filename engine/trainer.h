@@ -44,6 +44,9 @@ struct PhaseResult {
   double train_loss = 0.0;  ///< moving average of the mini-batch data loss at the end
   double val_loss = 0.0;    ///< validation data loss at the end
   double seconds = 0.0;
+  /// Of `seconds`, the optimizer steps (the fused masked Adam with its prox steps), timed on the
+  /// host: on a GPU, the time to launch them.
+  double optimizer_seconds = 0.0;
   bool early_stopped = false;
   /// NOTE: [frozen first-layer rows]: first-layer rows served from the cache rather than multiplied
   /// per step (0 when the phase trained without it), leading second-layer rows whose frozen block
