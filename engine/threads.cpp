@@ -17,11 +17,14 @@ namespace den::engine {
 // all `threads` and ATen's element-wise ops (memory-bound, small at these layer sizes) run on the
 // calling thread. OpenBLAS is found at run time, so another BLAS simply keeps its own settings.
 //
-// A thin product is faster on one thread: handing half of it to the second thread costs more than
-// it saves. Measured on 2 cores (at::mm, microseconds, 1 thread / 2 threads): 256x784 by 784x10
-// 67 / 133, its weight gradient 10x256 by 256x784 91 / 102, 256x312 by 312x20 42 / 61, 256x128 by
-// 128x40 27 / 45; but 256x128 by 128x80 52 / 55 with its gradient 54 / 44, and 256x784 by 784x312
-// 1299 / 828. Expansion's products with the k new units and the head's are thin.
+// A narrow or small product is faster on one thread: handing half of it to the second thread
+// costs more than it saves. Measured on 2 cores (at::mm and the engine's addmm, microseconds,
+// 1 thread / 2 threads): 256x784 by 784x10 67 / 133, 64x784 by 784x10 20 / 44, 256x312 by 312x20
+// 42 / 61, 256x784 by 784x40 168 / 198, 4x784 by 784x312 64 / 95, the weight gradient 10x256 by
+// 256x784 91 / 102. But a product narrow in its rows only gains from the second thread once it is
+// not small: 40x256 by 256x784 183 / 158, 16x784 by 784x312 120 / 95, 256x128 by 128x80 52 / 55
+// with its gradient 54 / 44, and 256x784 by 784x312 1299 / 828. Expansion's products with the k
+// new units and the heads' are narrow; a single sample's products (GEMV) run alike on both.
 namespace {
 
 struct OpenBlas {
@@ -45,8 +48,8 @@ void configure_threads(int threads) {
 }
 
 bool ProductThreads::single_threaded(int64_t rows, int64_t inner, int64_t cols) {
-  constexpr int64_t kThinSide = 48, kSmallMultiplyAdds = 2'000'000;
-  return std::min(rows, cols) <= kThinSide || rows * inner * cols < kSmallMultiplyAdds;
+  constexpr int64_t kNarrowCols = 48, kSmallMultiplyAdds = 2'500'000;
+  return cols <= kNarrowCols || rows * inner * cols < kSmallMultiplyAdds;
 }
 
 ProductThreads::ProductThreads(const at::Tensor& a, const at::Tensor& b) {
