@@ -240,6 +240,7 @@ void to_pb(const engine::TaskReport& r, pb::TaskRecord& m) {
     phase->set_train_loss(p.train_loss);
     phase->set_val_loss(p.val_loss);
     phase->set_seconds(p.seconds);
+    phase->set_optimizer_seconds(p.optimizer_seconds);
     phase->set_early_stopped(p.early_stopped);
   }
   append(m.mutable_selected_units(), r.selected_units);
@@ -396,6 +397,7 @@ engine::TaskReport from_pb(const pb::TaskRecord& m) {
     phase.train_loss = p.train_loss();
     phase.val_loss = p.val_loss();
     phase.seconds = p.seconds();
+    phase.optimizer_seconds = p.optimizer_seconds();
     phase.early_stopped = p.early_stopped();
     r.phases.push_back(phase);
   }

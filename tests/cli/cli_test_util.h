@@ -38,12 +38,12 @@ inline nlohmann::json read_json(const std::filesystem::path& path) {
   return nlohmann::json::parse(in);
 }
 
-/// A report without wall times, which differ between runs.
+/// A report without wall times (`seconds`, `optimizer_seconds`), which differ between runs.
 inline nlohmann::json without_seconds(const nlohmann::json& j) {
   if (j.is_object()) {
     nlohmann::json out = nlohmann::json::object();
     for (auto it = j.begin(); it != j.end(); ++it) {
-      if (it.key() != "seconds") out[it.key()] = without_seconds(it.value());
+      if (it.key() != "seconds" && it.key() != "optimizer_seconds") out[it.key()] = without_seconds(it.value());
     }
     return out;
   }
