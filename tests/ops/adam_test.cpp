@@ -236,6 +236,41 @@ TEST_P(AdamTest, GroupStepWithoutGroupRowsIsPlainStep) {
   EXPECT_TRUE(at::equal(w1, w3));
 }
 
+// NOTE: [vector width]: the op runs a loop compiled for the widest vectors the CPU has; its bits
+// must be those of the element maths applied one element at a time, as the baseline build does.
+TEST(AdamVectorWidthTest, StepGivesTheBitsOfTheElementMathOneElementAtATime) {
+  at::manual_seed(13);
+  const int64_t rows = 37, cols = 129;  // odd sizes: vector bodies and remainders
+  at::Tensor w = at::randn({rows, cols}), m = at::randn({rows, cols}).mul_(0.1), v = at::rand({rows, cols});
+  const at::Tensor grad = at::randn({rows, cols}), anchor = at::randn({rows, cols});
+  const at::Tensor mask = at::randint(0, 4, {rows, cols}, at::kByte);
+  MaskedAdamOptions o;
+  o.step = 3;
+  o.l2 = 1e-3;
+  o.drift = 0.5;
+  o.l1_threshold = 1e-3;
+  at::Tensor ew = w.clone(), em = m.clone(), ev = v.clone();
+  const cuda::AdamStepConsts consts{static_cast<float>(o.lr), static_cast<float>(o.beta1), static_cast<float>(o.beta2),
+                                    static_cast<float>(o.eps), static_cast<float>(1.0 - std::pow(o.beta1, 3.0)),
+                                    static_cast<float>(std::sqrt(1.0 - std::pow(o.beta2, 3.0)))};
+  const cuda::AdamRegularizers<float> k{static_cast<float>(2.0 * o.l2), static_cast<float>(2.0 * o.drift),
+                                        static_cast<float>(o.l1_threshold)};
+  float* pw = ew.data_ptr<float>();
+  float* pm = em.data_ptr<float>();
+  float* pv = ev.data_ptr<float>();
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    const uint8_t bits = mask.data_ptr<uint8_t>()[i];
+    if (!(bits & kTrainable)) continue;
+    const float anchored = (bits & kAnchored) ? 1.0f : 0.0f;
+    pw[i] = cuda::regularized_adam_element<true>(pw[i], grad.data_ptr<float>()[i], anchored,
+                                                 anchor.data_ptr<float>()[i], pm[i], pv[i], k, consts);
+  }
+  masked_adam_step_(w, grad, m, v, mask, anchor, o);
+  EXPECT_TRUE(at::equal(w, ew));
+  EXPECT_TRUE(at::equal(m, em));
+  EXPECT_TRUE(at::equal(v, ev));
+}
+
 INSTANTIATE_TEST_SUITE_P(Dtypes, AdamTest, ::testing::Values(at::kFloat, at::kDouble),
                          [](const auto& info) { return std::string(c10::toString(info.param)); });
 
