@@ -43,6 +43,10 @@ void write_affine_gradient(const at::Tensor& dz, const at::Tensor& input, at::Te
   at::sum_out(bias, dz, at::IntArrayRef{0});
 }
 
+at::Tensor& relu_backward_(at::Tensor& grad, const at::Tensor& activation) {
+  return at::threshold_backward_out(grad, grad, activation, 0);
+}
+
 at::Tensor backward_from(const Network& network, int64_t task, int64_t layer, const std::vector<at::Tensor>& inputs,
                          const at::Tensor& dlogits, GradientBuffers& grads, bool need_pre_grad) {
   const int64_t head_level = network.num_layers();
@@ -60,10 +64,11 @@ at::Tensor backward_from(const Network& network, int64_t task, int64_t layer, co
     const at::Tensor& input = inputs[level - layer - 1];
     if (at::Tensor* grad = grads.find(w)) write_affine_gradient(grad_out, input, *grad);
     if (!need_pre_grad && !trained_below(level)) return {};
-    // `input` is relu of the level below, so relu's derivative is input > 0.
+    // `input` is relu of the level below.
     const at::Tensor weights = w.narrow(1, 0, w.size(1) - 1);
     const ProductThreads threads(grad_out, weights);
-    grad_out = at::threshold_backward(at::mm(grad_out, weights), input, 0);
+    at::Tensor grad_in = at::mm(grad_out, weights);
+    grad_out = relu_backward_(grad_in, input);
   }
   return grad_out;
 }

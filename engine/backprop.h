@@ -44,6 +44,9 @@ double data_loss_gradient(const at::Tensor& logits, const at::Tensor& labels, Lo
 /// column sum(dz).
 void write_affine_gradient(const at::Tensor& dz, const at::Tensor& input, at::Tensor& grad);
 
+/// `grad` times relu's derivative at `activation` (a relu output, so `activation > 0`), in place.
+at::Tensor& relu_backward_(at::Tensor& grad, const at::Tensor& activation);
+
 /// Backward of network.logits_from(task, layer, pre, &inputs), given the gradient of the logits:
 /// writes the gradients of the layers above `layer` and of the head that `grads` holds. Returns the
 /// gradient with respect to `pre` when `need_pre_grad`; otherwise it stops at the lowest trained

@@ -130,7 +130,7 @@ FirstLayerSplit::DataCaches FirstLayerSplit::make_caches(const at::Tensor& x, co
   if (second_rows_ > 0) {
     caches.second = std::make_unique<SampleCache>(
         n, second_rows_,
-        [first, block = second_block_](const at::Tensor& idx) { return affine(at::relu(first->gather(idx)), block); },
+        [first, block = second_block_](const at::Tensor& idx) { return affine(first->gather(idx).relu_(), block); },
         storage.narrow(0, n * frozen, n * second_rows_));
   }
   return caches;
@@ -152,7 +152,7 @@ at::Tensor FirstLayerSplit::logits(int64_t task_id, DataCaches& data, const at::
   // block plus their weights on the trainable units; its other rows see the whole first layer.
   const at::Tensor& second = network_.layer(1);
   const int64_t frozen_count = frozen_rows_.size(0), n_in = second.size(1) - 1, n_out = second.size(0);
-  const at::Tensor h = at::relu(first);
+  const at::Tensor h = first.relu_();  // `first` is this step's own tensor
   if (tape) tape->first = h;
   at::Tensor leading = data.second->gather(indices);
   if (frozen_count < n_in) {
@@ -202,7 +202,8 @@ void FirstLayerSplit::gradients(int64_t task_id, const Tape& tape, const at::Ten
     if (!compact) return;
     const at::Tensor weights = second.narrow(1, frozen_count, trainable_count);
     const ProductThreads threads(dsecond, weights);
-    dtrainable = at::threshold_backward(at::mm(dsecond, weights), trainable_units, 0);
+    dtrainable = at::mm(dsecond, weights);
+    relu_backward_(dtrainable, trainable_units);
   }
   write_affine_gradient(dtrainable, tape.x, *compact);
 }

@@ -13,6 +13,11 @@ at::Tensor affine(const at::Tensor& x, const at::Tensor& augmented) {
   return at::addmm(augmented.select(1, n_in), x, weights_t);
 }
 
+at::Tensor affine_relu(const at::Tensor& x, const at::Tensor& augmented) {
+  at::Tensor z = affine(x, augmented);
+  return z.relu_();
+}
+
 Network::Network(int64_t input_dim, const std::vector<int64_t>& hidden, at::Generator generator, at::Device device)
     : input_dim_(input_dim), device_(device), generator_(std::move(generator)) {
   int64_t fan_in = input_dim;
@@ -48,13 +53,13 @@ int64_t Network::add_head(int64_t num_outputs) {
 
 at::Tensor Network::forward(const std::vector<at::Tensor>& layers, const at::Tensor& head, const at::Tensor& x) {
   at::Tensor h = x;
-  for (const at::Tensor& w : layers) h = at::relu(affine(h, w));
+  for (const at::Tensor& w : layers) h = affine_relu(h, w);
   return affine(h, head);
 }
 
 at::Tensor Network::features(const at::Tensor& x) const {
   at::Tensor h = x;
-  for (const at::Tensor& w : layers_) h = at::relu(affine(h, w));
+  for (const at::Tensor& w : layers_) h = affine_relu(h, w);
   return h;
 }
 
@@ -66,7 +71,7 @@ at::Tensor Network::logits_from(int64_t task, int64_t layer, const at::Tensor& p
   at::Tensor h = at::relu(preactivation);
   for (int64_t l = layer + 1; l < num_layers(); ++l) {
     if (inputs) inputs->push_back(h);
-    h = at::relu(affine(h, layers_[l]));
+    h = affine_relu(h, layers_[l]);
   }
   if (inputs) inputs->push_back(h);
   return affine(h, head(task));

@@ -92,5 +92,8 @@ class Network {
 
 /// One affine map `x W^T + b` for an augmented weight `[n_out, n_in + 1]`, as strided views.
 at::Tensor affine(const at::Tensor& x, const at::Tensor& augmented);
+/// relu(affine(x, augmented)), the ReLU applied in place to the fresh product (one buffer, one
+/// pass fewer than at::relu; autograd records it as usual).
+at::Tensor affine_relu(const at::Tensor& x, const at::Tensor& augmented);
 
 }  // namespace den::engine
