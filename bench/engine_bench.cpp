@@ -67,7 +67,7 @@ double phase_counters(benchmark::State& state, const engine::PhaseResult& phase,
   // Achieved GFLOP/s over sgemm's at the same products: sgemm's seconds over the phase's.
   state.counters[phase.name + "_sgemm_ratio"] = sgemm_s / phase.seconds;
   // Everything but the phase's matrix products, as a fraction of the phase's wall time; of it, the
-  // optimizer steps (the fused masked Adam, memory-bound), which any training loop pays.
+  // optimizer steps (the fused masked Adam), which any training loop pays.
   state.counters[phase.name + "_overhead"] = 1.0 - sgemm_s / phase.seconds;
   state.counters[phase.name + "_optimizer_share"] = phase.optimizer_seconds / phase.seconds;
   return sgemm_s;

@@ -18,9 +18,9 @@ void configure_threads(int threads);
 void keep_freed_buffers_in_heap();
 
 /// While in scope, OpenBLAS runs on one thread if the product `a @ b` (`[rows, inner] x [inner,
-/// cols]`, CPU) is narrow or small: NOTE: [threads]. The engine's products take one each. OpenBLAS's thread
-/// count is process-wide, so engines training in parallel threads may see each other's setting
-/// (a matter of speed only).
+/// cols]`, CPU) is narrow or small: NOTE: [threads]. The engine's products take one each.
+/// OpenBLAS's thread count is process-wide, so engines training in parallel threads may see each
+/// other's setting (a matter of speed only).
 class ProductThreads {
  public:
   ProductThreads(const at::Tensor& a, const at::Tensor& b);

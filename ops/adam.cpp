@@ -61,8 +61,9 @@ struct AdamPointers {
 // alias checks than it allows (vect-max-version-for-alias-checks) and leaves the loop scalar.
 template <typename T, bool kMasked, bool kDrift>
 DEN_ALWAYS_INLINE void adam_range(T* __restrict pw, const T* __restrict pg, T* __restrict pm, T* __restrict pv,
-                const T* __restrict panchor, const uint8_t* __restrict pmask, const AdamRegularizers<T> k,
-                const AdamStepConsts consts, int64_t begin, int64_t end) {
+                                  const T* __restrict panchor, const uint8_t* __restrict pmask,
+                                  const AdamRegularizers<T> k, const AdamStepConsts consts, int64_t begin,
+                                  int64_t end) {
   for (int64_t i = begin; i < end; ++i) {
     const T w = pw[i];
     T m = pm[i];

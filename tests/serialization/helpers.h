@@ -100,7 +100,9 @@ inline ::testing::AssertionResult equal_reports(const engine::TaskReport& a, con
         p.val_loss != q.val_loss || p.early_stopped != q.early_stopped) {
       return fail("phase");
     }
-    if (with_seconds && p.seconds != q.seconds) return fail("phase seconds");
+    if (with_seconds && (p.seconds != q.seconds || p.optimizer_seconds != q.optimizer_seconds)) {
+      return fail("phase seconds");
+    }
   }
   if (with_seconds && a.seconds != b.seconds) return fail("seconds");
   return ::testing::AssertionSuccess();
