@@ -1,7 +1,7 @@
 #include "engine/backprop.h"
 #include "engine/frozen_rows.h"
-#include "engine/masks.h"
 #include "ops/adam.h"
+#include "phase_specs.h"
 #include "synthetic.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -119,35 +119,17 @@ void expect_split_matches_autograd(Fixture& f, const PhaseSpec& spec, bool secon
 
 TEST(FirstLayerSplitObjective, HandWrittenGradientsMatchAutogradWithScatteredRows) {
   Fixture f;
-  PhaseSpec spec;
-  spec.max_iter = 40;
-  const at::Tensor rows = selector(16, {1, 4, 5, 11});
-  spec.params.push_back(
-      {&f.net.layer(0), element_mask(outer_and(rows, with_bias(at::ones({f.net.input_dim()}, at::kBool), true))),
-       {}, {}, {}});
-  spec.params.push_back({&f.net.layer(1)});
-  spec.params.push_back({&f.net.head(f.t)});
-  expect_split_matches_autograd(f, spec, /*second_block=*/false);
+  expect_split_matches_autograd(f, testing::scattered_rows_spec(f.net, f.t, {1, 4, 5, 11}), /*second_block=*/false);
 }
 
 TEST(FirstLayerSplitObjective, HandWrittenGradientsMatchAutogradWithTheSecondLayerBlockCached) {
   Fixture f;
-  PhaseSpec spec;  // expansion: new units 12..15 and 6..7
-  spec.max_iter = 40;
-  const at::Tensor new_first = range_selector(16, 12, 16), new_second = range_selector(8, 6, 8);
-  spec.params.push_back({&f.net.layer(0), element_mask(outer_or(new_first, at::zeros({21}, at::kBool)))});
-  spec.params.push_back(
-      {&f.net.layer(1), element_mask(outer_or(new_second, with_bias(range_selector(16, 12, 16), false)))});
-  spec.params.push_back({&f.net.head(f.t)});
-  expect_split_matches_autograd(f, spec, /*second_block=*/true);
+  expect_split_matches_autograd(f, testing::expansion_like_spec(f.net, f.t), /*second_block=*/true);
 }
 
 TEST(FirstLayerSplitObjective, HandWrittenGradientsMatchAutogradForTheHeadAlone) {
   Fixture f;
-  PhaseSpec spec;
-  spec.max_iter = 40;
-  spec.params.push_back({&f.net.head(f.t)});
-  expect_split_matches_autograd(f, spec, /*second_block=*/true);
+  expect_split_matches_autograd(f, testing::head_only_spec(f.net, f.t), /*second_block=*/true);
 }
 
 }  // namespace

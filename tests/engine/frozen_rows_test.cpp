@@ -1,6 +1,7 @@
 #include "engine/frozen_rows.h"
 #include "engine/masks.h"
 #include "ops/adam.h"
+#include "phase_specs.h"
 #include "synthetic.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -62,22 +63,7 @@ void expect_same_training(const PhaseRun& cached, const PhaseRun& plain) {
 
 TEST(FirstLayerSplit, ScatteredTrainableRowsTrainAsWithoutTheCacheAndFrozenRowsKeepTheirBits) {
   const std::vector<int64_t> trained = {1, 4, 5, 11};
-  auto make_spec = [&](Network& net) {
-    PhaseSpec spec;
-    spec.name = "selective";
-    spec.max_iter = 40;
-    spec.l2 = 1e-4;
-    spec.mu = 1e-4;
-    spec.lambda = 0.5;
-    spec.gamma = 1e-3;
-    const at::Tensor rows = selector(16, trained);
-    const at::Tensor trainable = outer_and(rows, with_bias(at::ones({net.input_dim()}, at::kBool), true));
-    spec.params.push_back({&net.layer(0), element_mask(trainable, trainable), net.layer(0).clone(),
-                           rows.to(at::kByte), {}});
-    spec.params.push_back({&net.layer(1), {}, {}, {}, {}});
-    spec.params.push_back({&net.head(2), {}, {}, {}, {}});
-    return spec;
-  };
+  auto make_spec = [&](Network& net) { return testing::scattered_rows_spec(net, 2, trained); };
   const PhaseRun cached = run_phase(true, make_spec);
   expect_same_training(cached, run_phase(false, make_spec));
   EXPECT_EQ(cached.result.frozen_first_rows, 16 - static_cast<int64_t>(trained.size()));
@@ -89,14 +75,7 @@ TEST(FirstLayerSplit, ScatteredTrainableRowsTrainAsWithoutTheCacheAndFrozenRowsK
 }
 
 TEST(FirstLayerSplit, HeadOnlyPhaseServesTheWholeFirstLayerFromTheCache) {
-  auto make_spec = [](Network& net) {
-    PhaseSpec spec;
-    spec.name = "head";
-    spec.max_iter = 40;
-    spec.mu = 1e-4;
-    spec.params.push_back({&net.head(2), {}, {}, {}, {}});
-    return spec;
-  };
+  auto make_spec = [](Network& net) { return testing::head_only_spec(net, 2); };
   const PhaseRun cached = run_phase(true, make_spec);
   expect_same_training(cached, run_phase(false, make_spec));
   EXPECT_EQ(cached.result.frozen_first_rows, 16);
@@ -104,23 +83,7 @@ TEST(FirstLayerSplit, HeadOnlyPhaseServesTheWholeFirstLayerFromTheCache) {
 }
 
 TEST(FirstLayerSplit, ExpansionLikePhaseCachesTheOldBlocksOfBothLayersAndTrainsAsWithoutThem) {
-  // Old units 0..11 and 0..5 frozen; new units 12..15 and 6..7 train, with every connection from a
-  // new unit, and the new units' rows under the group prox.
-  auto make_spec = [](Network& net) {
-    PhaseSpec spec;
-    spec.name = "expansion";
-    spec.max_iter = 40;
-    spec.mu = 1e-4;
-    spec.gamma = 1e-3;
-    const at::Tensor new_first = range_selector(16, 12, 16), new_second = range_selector(8, 6, 8);
-    spec.params.push_back({&net.layer(0), element_mask(outer_or(new_first, at::zeros({21}, at::kBool))), {},
-                           new_first.to(at::kByte), {}});
-    spec.params.push_back(
-        {&net.layer(1), element_mask(outer_or(new_second, with_bias(range_selector(16, 12, 16), false))), {},
-         new_second.to(at::kByte), {}});
-    spec.params.push_back({&net.head(2), {}, {}, {}, {}});
-    return spec;
-  };
+  auto make_spec = [](Network& net) { return testing::expansion_like_spec(net, 2); };
   const PhaseRun cached = run_phase(true, make_spec);
   const std::vector<at::Tensor>& initial = cached.initial_layers;
   expect_same_training(cached, run_phase(false, make_spec));
@@ -159,10 +122,8 @@ TEST(FirstLayerSplit, PhaseFreezingFewFirstLayerRowsUsesNoCache) {
 
 TEST(FirstLayerSplit, PhaseThatCannotDrawASampleTwiceUsesNoCache) {
   const PhaseRun run = run_phase(true, [](Network& net) {
-    PhaseSpec spec;
-    spec.name = "head";
+    PhaseSpec spec = testing::head_only_spec(net, 2);
     spec.max_iter = 600 / 32;  // 18 batches of 32: fewer draws than the 600 training samples
-    spec.params.push_back({&net.head(2), {}, {}, {}, {}});
     return spec;
   });
   EXPECT_EQ(run.result.frozen_first_rows, 0);
