@@ -7,6 +7,10 @@
 
 namespace den::engine {
 
+/// A float tensor `[numel]` with `options`' device for a large, long-lived buffer. On the CPU its
+/// memory is advised into transparent huge pages (NOTE: [huge pages]); elsewhere it is at::empty.
+at::Tensor allocate_large_buffer(int64_t numel, const at::TensorOptions& options);
+
 /// Storage that outlives a phase (NOTE: [frozen first-layer rows]): every phase's caches live in
 /// it, so its pages are faulted in once per trainer, not once per phase. First-touch page faults are
 /// slow on the 2-core machine: a fresh buffer per phase made a 30-step phase 2.3x slower. A copy
@@ -21,7 +25,7 @@ class CacheStorage {
   at::Tensor take(int64_t numel, int64_t max_numel, const at::TensorOptions& options) {
     if (!buffer_.defined() || buffer_.numel() < numel || buffer_.device() != options.device()) {
       buffer_ = at::Tensor();  // release the old buffer before the new one is allocated
-      buffer_ = at::empty({std::max(numel, std::min(numel + numel / 2, max_numel))}, options.dtype(at::kFloat));
+      buffer_ = allocate_large_buffer(std::max(numel, std::min(numel + numel / 2, max_numel)), options);
     }
     return buffer_;
   }
