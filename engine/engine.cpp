@@ -98,7 +98,12 @@ const Engine::CompactNetwork& Engine::compact(int64_t task_id) const {
   at::Tensor previous_columns;  // visible units of the layer below plus the bias column
   for (int64_t l = 0; l < graph_.num_layers(); ++l) {
     const std::vector<int64_t> rows = graph_.visible_units(l, task_id);
-    at::Tensor w = network_.layer(l).index_select(0, at::tensor(rows, at::kLong).to(network_.device()));
+    const at::Tensor row_positions = at::tensor(rows, at::kLong).to(network_.device());
+    if (l == 0) {
+      net.first_layer_rows = row_positions;
+      net.first_layer_leading = rows.empty() || rows.back() == static_cast<int64_t>(rows.size()) - 1;
+    }
+    at::Tensor w = network_.layer(l).index_select(0, row_positions);
     if (previous_columns.defined()) w = w.index_select(1, previous_columns);
     net.layers.push_back(w.contiguous());
     std::vector<int64_t> columns = rows;
@@ -115,6 +120,28 @@ at::Tensor Engine::predict(int64_t task_id, const at::Tensor& x) const {
   at::NoGradGuard no_grad;
   const CompactNetwork& net = compact(task_id);
   return Network::forward(net.layers, net.head, features);
+}
+
+// NOTE: [shared first layer] A first-layer unit sees only the input, so its activation is the same
+// in every task's network that holds it: one product over all first-layer rows serves every task,
+// and task s takes the columns of its units (born at stages <= s). Since new units and split copies
+// are appended, those are the leading columns, a view; otherwise they are gathered. The first layer
+// holds most of the multiply-adds (784 inputs against a few hundred units above), so evaluating all
+// T tasks, as task-agnostic prediction and the stream's evaluation do, costs one first layer and T
+// upper parts instead of T whole networks.
+std::vector<at::Tensor> Engine::predict_all(const at::Tensor& x) const {
+  if (num_tasks() == 0) return {};
+  const at::Tensor features = checked_input(num_tasks(), x);
+  at::NoGradGuard no_grad;
+  const at::Tensor first = affine_relu(features, network_.layer(0));
+  std::vector<at::Tensor> logits;
+  for (int64_t s = 1; s <= num_tasks(); ++s) {
+    const CompactNetwork& net = compact(s);
+    const at::Tensor own = net.first_layer_leading ? first.narrow(1, 0, net.first_layer_rows.size(0))
+                                                   : first.index_select(1, net.first_layer_rows);
+    logits.push_back(Network::forward(net.layers, net.head, own, 1));
+  }
+  return logits;
 }
 
 }  // namespace den::engine

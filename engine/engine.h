@@ -53,6 +53,10 @@ class Engine : public Method {
   /// Throws std::invalid_argument for an unknown task id, wrong width, or non-finite input.
   at::Tensor predict(int64_t task_id, const at::Tensor& x) const override;
 
+  /// Logits of every task for `x`, equal to predict(s, x) for each s: the first layer's product is
+  /// made once for all tasks (NOTE: [shared first layer]). Empty before the first task.
+  std::vector<at::Tensor> predict_all(const at::Tensor& x) const override;
+
   std::string name() const override { return "den"; }
 
   int64_t num_tasks() const override { return graph_.num_heads(); }
@@ -85,6 +89,8 @@ class Engine : public Method {
   struct CompactNetwork {
     std::vector<at::Tensor> layers;
     at::Tensor head;
+    at::Tensor first_layer_rows;    ///< int64 positions of its first-layer units in the network
+    bool first_layer_leading = false;  ///< whether those are the network's leading rows
   };
 
   Task checked_task(const Task& task) const;

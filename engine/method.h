@@ -41,6 +41,16 @@ class Method {
   /// The settings it was built with (loss kind, seed, device).
   virtual const EngineConfig& config() const = 0;
 
+  /// Logits of every task learned so far for one input: `[N, c_s]` for s = 1..num_tasks(), what
+  /// task-agnostic prediction and the stream's evaluation need (same contract and errors as
+  /// predict). The default calls predict() once per task; DEN shares its first layer's product
+  /// among the tasks (NOTE: [shared first layer], engine/engine.cpp).
+  virtual std::vector<at::Tensor> predict_all(const at::Tensor& x) const {
+    std::vector<at::Tensor> logits;
+    for (int64_t s = 1; s <= num_tasks(); ++s) logits.push_back(predict(s, x));
+    return logits;
+  }
+
   /// Class scores in [0, 1] of task `task_id` (softmax or sigmoid, per the configured loss).
   at::Tensor predict_scores(int64_t task_id, const at::Tensor& x) const {
     return scores_from_logits(predict(task_id, x), config().loss);

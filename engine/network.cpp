@@ -51,9 +51,10 @@ int64_t Network::add_head(int64_t num_outputs) {
   return num_heads();
 }
 
-at::Tensor Network::forward(const std::vector<at::Tensor>& layers, const at::Tensor& head, const at::Tensor& x) {
+at::Tensor Network::forward(const std::vector<at::Tensor>& layers, const at::Tensor& head, const at::Tensor& x,
+                            size_t from) {
   at::Tensor h = x;
-  for (const at::Tensor& w : layers) h = affine_relu(h, w);
+  for (size_t l = from; l < layers.size(); ++l) h = affine_relu(h, layers[l]);
   return affine(h, head);
 }
 

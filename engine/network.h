@@ -75,8 +75,10 @@ class Network {
   /// Number of nonzero parameters.
   int64_t num_nonzero_params() const;
 
-  /// Forward pass through explicit augmented layers and head (used by compacted predictions).
-  static at::Tensor forward(const std::vector<at::Tensor>& layers, const at::Tensor& head, const at::Tensor& x);
+  /// Forward pass through explicit augmented layers and head (used by compacted predictions), from
+  /// layer `from` (0-based), whose input `x` is.
+  static at::Tensor forward(const std::vector<at::Tensor>& layers, const at::Tensor& head, const at::Tensor& x,
+                            size_t from = 0);
 
  private:
   at::Tensor random_block(int64_t rows, int64_t fan_in, int64_t cols);

@@ -18,7 +18,8 @@ double mean(const std::vector<double>& values) {
 /// A task's test split, and its samples that belong to a class (for task-agnostic evaluation).
 struct TestSet {
   at::Tensor x, y;
-  at::Tensor agnostic_x, agnostic_labels;
+  at::Tensor agnostic_rows;  ///< rows of x that belong to a class; undefined when all do
+  at::Tensor agnostic_labels;
 };
 
 void require_test_split(const Task& task) {
@@ -31,8 +32,8 @@ TestSet test_set(const Task& task, const TaskAgnosticClassifier& agnostic, int64
   if (agnostic.enabled()) {
     const at::Tensor labels = agnostic.global_labels(task_id, task.test_y);
     const at::Tensor rows = labels.ge(0).nonzero().view(-1);
-    const bool every_row = rows.size(0) == labels.size(0);  // no copy of the test set then (permuted, split)
-    set.agnostic_x = every_row ? task.test_x : task.test_x.index_select(0, rows.to(task.test_x.device()));
+    const bool every_row = rows.size(0) == labels.size(0);  // permuted and split streams
+    if (!every_row) set.agnostic_rows = rows;
     set.agnostic_labels = every_row ? labels : labels.index_select(0, rows);
   }
   return set;
@@ -66,11 +67,17 @@ RunResult run_tasks(Method& method, int64_t num_tasks, const std::function<Task(
     evaluation.after_task = t;
     for (int64_t j = first; j <= t; ++j) {
       const TestSet& set = test_sets[j - first];
-      const at::Tensor scores = method.predict_scores(j, set.x).cpu();
+      // Every task's logits at once (NOTE: [shared first layer]): task j's for its own metrics, all
+      // of them for task-agnostic prediction.
+      std::vector<at::Tensor> logits = method.predict_all(set.x);
+      const at::Tensor scores = scores_from_logits(logits[j - 1], method.config().loss).cpu();
       evaluation.accuracy.push_back(accuracy(scores, set.y));
       evaluation.auroc.push_back(mean_auroc(scores, set.y));
       if (agnostic.enabled()) {
-        const at::Tensor predicted = agnostic.predict(method, set.agnostic_x);
+        if (set.agnostic_rows.defined()) {
+          for (at::Tensor& l : logits) l = l.index_select(0, set.agnostic_rows.to(l.device()));
+        }
+        const at::Tensor predicted = agnostic.predict_from_logits(logits, method.config().loss);
         evaluation.agnostic_samples.push_back(set.agnostic_labels.size(0));
         evaluation.agnostic_accuracy.push_back(
             set.agnostic_labels.size(0) > 0 ? predicted.eq(set.agnostic_labels).to(at::kDouble).mean().item<double>()

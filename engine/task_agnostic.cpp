@@ -59,10 +59,20 @@ void TaskAgnosticClassifier::add_task(int64_t task_id, const Task& task) {
       output_column.push_back(column_of(c));
     }
   }
+  // Each class's outputs, padded with the index one past the last output (a -inf column) to the
+  // longest list, so that combine() gathers [N, classes, P] values rather than forming all
+  // [N, outputs, classes] pairs (P = T on a permuted stream, 1 on a split one).
   const auto num_outputs = static_cast<int64_t>(output_column.size());
-  output_column_bias_ =
-      at::full({num_outputs, static_cast<int64_t>(classes_.size())}, -std::numeric_limits<double>::infinity(), at::kDouble);
-  for (int64_t o = 0; o < num_outputs; ++o) output_column_bias_[o][output_column[o]] = 0.0;
+  std::vector<std::vector<int64_t>> outputs_of(classes_.size());
+  for (int64_t o = 0; o < num_outputs; ++o) outputs_of[output_column[o]].push_back(o);
+  size_t longest = 0;
+  for (const auto& list : outputs_of) longest = std::max(longest, list.size());
+  std::vector<int64_t> padded;
+  for (auto& list : outputs_of) {
+    list.resize(longest, num_outputs);
+    padded.insert(padded.end(), list.begin(), list.end());
+  }
+  class_outputs_ = at::tensor(padded, at::kLong);
 
   if (!enabled() || !task.val_x.defined() || task.val_x.size(0) == 0) return;
   // Exemplars: a seeded draw of the validation split, up to M per class-bearing output.
@@ -87,16 +97,20 @@ void TaskAgnosticClassifier::add_task(int64_t task_id, const Task& task) {
   memory_column_ = memory_column_.defined() ? at::cat({memory_column_, column}) : column;
 }
 
-at::Tensor TaskAgnosticClassifier::output_evidence(const Method& method, const at::Tensor& x) const {
+at::Tensor TaskAgnosticClassifier::output_evidence(const std::vector<at::Tensor>& logits, LossKind loss) const {
+  if (logits.size() < output_classes_.size()) {
+    throw std::invalid_argument("task-agnostic classifier: logits of " + std::to_string(logits.size()) + " tasks for " +
+                                std::to_string(output_classes_.size()) + " registered");
+  }
   at::NoGradGuard no_grad;
   std::vector<at::Tensor> parts;
   for (size_t s = 0; s < output_classes_.size(); ++s) {
-    at::Tensor evidence = method.predict(static_cast<int64_t>(s) + 1, x).cpu().to(at::kDouble);
+    at::Tensor evidence = logits[s].cpu().to(at::kDouble);
     std::vector<int64_t> keep, rest;
     for (size_t o = 0; o < output_classes_[s].size(); ++o) {
       (output_classes_[s][o] >= 0 ? keep : rest).push_back(static_cast<int64_t>(o));
     }
-    if (method.config().loss == LossKind::Softmax && !rest.empty()) {
+    if (loss == LossKind::Softmax && !rest.empty()) {
       // Softmax logits are defined up to a shift per input: measure against the "rest" outputs.
       evidence = evidence - at::logsumexp(evidence.index_select(1, at::tensor(rest, at::kLong)), 1, true);
     }
@@ -109,12 +123,16 @@ at::Tensor TaskAgnosticClassifier::combine(const at::Tensor& evidence, const at:
                                            const at::Tensor& shift) const {
   const at::Tensor task_of_output = at::tensor(output_task_, at::kLong);
   const at::Tensor calibrated = evidence * scale.index_select(0, task_of_output) + shift.index_select(0, task_of_output);
-  return at::logsumexp(calibrated.unsqueeze(2) + output_column_bias_.unsqueeze(0), 1);
+  const at::Tensor padded =
+      at::cat({calibrated, at::full({calibrated.size(0), 1}, -std::numeric_limits<double>::infinity(), at::kDouble)}, 1);
+  const int64_t classes = static_cast<int64_t>(classes_.size());
+  if (classes == 0) return at::zeros({calibrated.size(0), 0}, at::kDouble);
+  return at::logsumexp(padded.index_select(1, class_outputs_).view({calibrated.size(0), classes, -1}), 2);
 }
 
 void TaskAgnosticClassifier::fit(const Method& method) {
   if (!memory_x_.defined() || classes_.size() < 2) return;
-  const at::Tensor evidence = output_evidence(method, memory_x_);
+  const at::Tensor evidence = output_evidence(method.predict_all(memory_x_), method.config().loss);
   at::AutoGradMode enable_grad(true);
   at::Tensor scale = scale_.clone().requires_grad_(true);
   at::Tensor shift = shift_.clone().requires_grad_(true);
@@ -139,21 +157,37 @@ void TaskAgnosticClassifier::fit(const Method& method) {
   shift_ = shift.detach();
 }
 
-at::Tensor TaskAgnosticClassifier::class_scores(const Method& method, const at::Tensor& x) const {
+at::Tensor TaskAgnosticClassifier::scores_from_logits(const std::vector<at::Tensor>& logits, LossKind loss) const {
   if (output_classes_.empty()) throw std::invalid_argument("task-agnostic prediction before any task was learned");
   at::NoGradGuard no_grad;
-  std::vector<at::Tensor> chunks;
+  const int64_t rows = logits.empty() ? 0 : logits.front().size(0);
+  std::vector<at::Tensor> chunks;  // combine() forms [rows, outputs, classes] before its logsumexp
+  for (int64_t start = 0; start < rows; start += kChunk) {
+    std::vector<at::Tensor> part;
+    for (const at::Tensor& l : logits) part.push_back(l.narrow(0, start, std::min(kChunk, rows - start)));
+    chunks.push_back(combine(output_evidence(part, loss), scale_, shift_));
+  }
+  if (chunks.empty()) return at::zeros({0, static_cast<int64_t>(classes_.size())}, at::kDouble);
+  return at::cat(chunks);
+}
+
+at::Tensor TaskAgnosticClassifier::class_scores(const Method& method, const at::Tensor& x) const {
+  if (output_classes_.empty()) throw std::invalid_argument("task-agnostic prediction before any task was learned");
+  std::vector<at::Tensor> chunks;  // the forward passes in chunks too, for bounded memory
   for (int64_t start = 0; start < x.size(0); start += kChunk) {
     const at::Tensor part = x.narrow(0, start, std::min(kChunk, x.size(0) - start));
-    chunks.push_back(combine(output_evidence(method, part), scale_, shift_));
+    chunks.push_back(scores_from_logits(method.predict_all(part), method.config().loss));
   }
   if (chunks.empty()) return at::zeros({0, static_cast<int64_t>(classes_.size())}, at::kDouble);
   return at::cat(chunks);
 }
 
 at::Tensor TaskAgnosticClassifier::predict(const Method& method, const at::Tensor& x) const {
-  const at::Tensor columns = class_scores(method, x).argmax(1);
-  return at::tensor(classes_, at::kLong).index_select(0, columns);
+  return at::tensor(classes_, at::kLong).index_select(0, class_scores(method, x).argmax(1));
+}
+
+at::Tensor TaskAgnosticClassifier::predict_from_logits(const std::vector<at::Tensor>& logits, LossKind loss) const {
+  return at::tensor(classes_, at::kLong).index_select(0, scores_from_logits(logits, loss).argmax(1));
 }
 
 at::Tensor TaskAgnosticClassifier::global_labels(int64_t task_id, const at::Tensor& y) const {

@@ -51,6 +51,9 @@ class TaskAgnosticClassifier {
   at::Tensor class_scores(const Method& method, const at::Tensor& x) const;
   /// Predicted global class id per row of `x`.
   at::Tensor predict(const Method& method, const at::Tensor& x) const;
+  /// The same from every task's logits for the rows (`Method::predict_all`'s output, from a method
+  /// with loss `loss`), for a caller that needs those logits anyway.
+  at::Tensor predict_from_logits(const std::vector<at::Tensor>& logits, LossKind loss) const;
   /// Global class ids of task `task_id`'s labels `y` (-1 where an output stands for no class).
   at::Tensor global_labels(int64_t task_id, const at::Tensor& y) const;
 
@@ -61,8 +64,11 @@ class TaskAgnosticClassifier {
  private:
   /// Column of global class `c` in classes(), or classes().size() when it is not there yet.
   int64_t column_of(int64_t c) const;
-  /// Uncalibrated evidence u of every class-bearing output of every task, `[N, outputs]`.
-  at::Tensor output_evidence(const Method& method, const at::Tensor& x) const;
+  /// Uncalibrated evidence u of every class-bearing output of every task, `[N, outputs]`, from each
+  /// task's logits (predict_all's output; tasks beyond the registered ones are ignored).
+  at::Tensor output_evidence(const std::vector<at::Tensor>& logits, LossKind loss) const;
+  /// Calibrated class scores from every task's logits, in row chunks.
+  at::Tensor scores_from_logits(const std::vector<at::Tensor>& logits, LossKind loss) const;
   /// Class scores from output evidence with the calibration `scale`, `shift` `[T]`.
   at::Tensor combine(const at::Tensor& evidence, const at::Tensor& scale, const at::Tensor& shift) const;
 
@@ -70,7 +76,7 @@ class TaskAgnosticClassifier {
   std::vector<std::vector<int64_t>> output_classes_;  ///< per task: class id of each head output
   std::vector<int64_t> classes_;                      ///< global class ids in column order
   std::vector<int64_t> output_task_;                  ///< per class-bearing output: its task (0-based)
-  at::Tensor output_column_bias_;                     ///< `[outputs, classes]`: 0 where an output feeds a class, -inf elsewhere
+  at::Tensor class_outputs_;  ///< `[classes * P]`: each class's outputs, padded with `outputs` (see add_task)
   at::Tensor memory_x_, memory_column_;               ///< exemplars and their class columns
   at::Tensor scale_, shift_;                          ///< `[T]` float64
 };

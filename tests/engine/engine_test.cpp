@@ -1,4 +1,5 @@
 #include "engine/engine.h"
+#include "engine/engine_state.h"
 #include "engine/metrics.h"
 #include "engine/run.h"
 #include "synthetic.h"
@@ -81,6 +82,40 @@ TEST(Engine, UnitsBornLaterDoNotEnterEarlierTasks) {
   }
   const at::Tensor expected = Network::forward(layers, engine.network().head(1).index_select(1, cols), x);
   EXPECT_TRUE(at::allclose(engine.predict(1, x), expected, 1e-5, 1e-6));
+}
+
+/// predict_all must give each task what predict gives it (NOTE: [shared first layer]).
+void expect_predict_all_matches_predict(const Engine& engine, const at::Tensor& x) {
+  const std::vector<at::Tensor> all = engine.predict_all(x);
+  ASSERT_EQ(static_cast<int64_t>(all.size()), engine.num_tasks());
+  for (int64_t s = 1; s <= engine.num_tasks(); ++s) {
+    const at::Tensor alone = engine.predict(s, x);
+    ASSERT_EQ(all[s - 1].sizes(), alone.sizes()) << "task " << s;
+    EXPECT_TRUE(at::allclose(all[s - 1], alone, 1e-5, 1e-6)) << "task " << s;
+  }
+}
+
+TEST(Engine, PredictAllGivesEveryTaskItsOwnPrediction) {
+  Engine engine(small_config().set_tau(0).set_sigma(0.01), spec().dim);
+  EXPECT_TRUE(engine.predict_all(at::zeros({2, spec().dim})).empty());
+  for (int64_t t = 1; t <= 3; ++t) engine.add_task(testing::synthetic_task(t));
+  ASSERT_GT(engine.graph().layer_size(0), small_config().hidden[0]);  // units were added or split
+  const at::Tensor x = testing::synthetic_task(9).test_x;
+  expect_predict_all_matches_predict(engine, x);
+  EXPECT_THROW(engine.predict_all(at::zeros({2, spec().dim + 1})), std::invalid_argument);
+
+  // A state whose stages are not in row order (say, from a checkpoint written elsewhere): task 1's
+  // first-layer units are then not the leading rows, and are gathered.
+  EngineState state = engine.state().clone();
+  const int64_t first_rows = state.graph.layer_size(0);
+  state.graph.add_units(0, 1, 1, graph::Origin::Expanded);
+  state.layers[0] = at::cat({state.layers[0], at::rand({1, state.layers[0].size(1)})});
+  const at::Tensor& second = state.layers[1];
+  state.layers[1] = at::cat({second.narrow(1, 0, first_rows), at::rand({second.size(0), 1}),
+                             second.narrow(1, first_rows, 1)}, 1);
+  const Engine restored = Engine::from_state(std::move(state));
+  ASSERT_EQ(restored.graph().visible_units(0, 1).back(), first_rows);
+  expect_predict_all_matches_predict(restored, x);
 }
 
 TEST(Engine, LearnsThreeTasksAndGrows) {
