@@ -18,22 +18,33 @@ namespace {
 
 constexpr int64_t kInput = 784;
 constexpr int64_t kBatch = 256;
+constexpr int64_t kEvalEvery = 100;
+constexpr int64_t kValSamples = 1000;  ///< synthetic_task's validation split, under max_eval_samples
 const std::vector<int64_t> kHidden = {312, 128};
 
 engine::EngineConfig bench_config(int64_t iters) {
-  return engine::EngineConfig().set_hidden(kHidden).set_max_iter(iters).set_batch_size(kBatch).set_tau(0);
+  return engine::EngineConfig().set_hidden(kHidden).set_max_iter(iters).set_batch_size(kBatch).set_tau(0).set_eval_every(
+      kEvalEvery);
 }
 
 /// The matrix products of one phase of add_task on `hidden` units, trained from layer
-/// `lowest_trained` up. Frozen first-layer rows, and the second layer's block on them, are
-/// multiplied once per cached sample instead of once per step (NOTE: [frozen first-layer rows],
-/// engine/frozen_rows.h).
+/// `lowest_trained` up: its training steps and its validation passes (a forward pass over the
+/// validation samples every eval_every iterations and at the last, Trainer::train). Frozen
+/// first-layer rows, and the second layer's block on them, are multiplied once per cached sample
+/// instead of once per step or pass (NOTE: [frozen first-layer rows], engine/frozen_rows.h).
 std::vector<Product> phase_products(const engine::PhaseResult& phase, const std::vector<int64_t>& hidden,
                                     size_t lowest_trained) {
   const int64_t first_layer_rows = phase.frozen_first_rows > 0 ? hidden[0] - phase.frozen_first_rows : -1;
-  std::vector<Product> products = step_products(mlp_shapes(kInput, hidden, 10), kBatch, lowest_trained,
-                                                first_layer_rows, phase.frozen_second_rows);
+  const auto shapes = mlp_shapes(kInput, hidden, 10);
+  std::vector<Product> products =
+      step_products(shapes, kBatch, lowest_trained, first_layer_rows, phase.frozen_second_rows);
   for (Product& p : products) p.count = static_cast<double>(phase.iterations);
+  const int64_t evaluations = std::max<int64_t>(1, (phase.iterations + kEvalEvery - 1) / kEvalEvery);
+  for (Product p : step_products(shapes, kValSamples, /*lowest_trained=*/shapes.size(), first_layer_rows,
+                                 phase.frozen_second_rows)) {
+    p.count = static_cast<double>(evaluations);
+    products.push_back(p);
+  }
   const double fill_batches = static_cast<double>(phase.cached_samples) / kBatch;
   if (phase.cached_samples > 0) products.push_back({kBatch, phase.frozen_first_rows, kInput, fill_batches});
   if (phase.frozen_second_rows > 0) {
