@@ -123,10 +123,10 @@ at::Tensor TaskAgnosticClassifier::combine(const at::Tensor& evidence, const at:
                                            const at::Tensor& shift) const {
   const at::Tensor task_of_output = at::tensor(output_task_, at::kLong);
   const at::Tensor calibrated = evidence * scale.index_select(0, task_of_output) + shift.index_select(0, task_of_output);
-  const at::Tensor padded =
-      at::cat({calibrated, at::full({calibrated.size(0), 1}, -std::numeric_limits<double>::infinity(), at::kDouble)}, 1);
   const int64_t classes = static_cast<int64_t>(classes_.size());
   if (classes == 0) return at::zeros({calibrated.size(0), 0}, at::kDouble);
+  const at::Tensor padded =
+      at::cat({calibrated, at::full({calibrated.size(0), 1}, -std::numeric_limits<double>::infinity(), at::kDouble)}, 1);
   return at::logsumexp(padded.index_select(1, class_outputs_).view({calibrated.size(0), classes, -1}), 2);
 }
 
@@ -161,7 +161,7 @@ at::Tensor TaskAgnosticClassifier::scores_from_logits(const std::vector<at::Tens
   if (output_classes_.empty()) throw std::invalid_argument("task-agnostic prediction before any task was learned");
   at::NoGradGuard no_grad;
   const int64_t rows = logits.empty() ? 0 : logits.front().size(0);
-  std::vector<at::Tensor> chunks;  // combine() forms [rows, outputs, classes] before its logsumexp
+  std::vector<at::Tensor> chunks;  // bounded memory: combine() gathers [rows, classes, P] doubles
   for (int64_t start = 0; start < rows; start += kChunk) {
     std::vector<at::Tensor> part;
     for (const at::Tensor& l : logits) part.push_back(l.narrow(0, start, std::min(kChunk, rows - start)));

@@ -30,8 +30,9 @@ struct AgnosticOptions {
 // cross-entropy over all classes on a small exemplar memory: up to M samples per class taken,
 // seeded, from each task's *validation* split when the task is learned, so they are held out from
 // training and their scores are not over-confident. This is the per-task bias correction of Wu et
-// al. (BiC, CVPR 2019) applied per task head; it needs no change to any method, only T forward
-// passes per input, and a memory of M samples per class.
+// al. (BiC, CVPR 2019) applied per task head; it needs no change to any method, only every task's
+// logits per input (Method::predict_all: T forward passes, or for DEN one shared first layer and T
+// upper parts), and a memory of M samples per class.
 
 /// Class-incremental prediction on top of a method's task heads (NOTE: [task-agnostic prediction]).
 class TaskAgnosticClassifier {
