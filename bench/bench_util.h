@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -93,7 +94,9 @@ inline double total_flops(const std::vector<Product>& products) {
 /// Seconds of plain at::mm at exactly these products' shapes, measured here and now: the
 /// machine's limit for them (skinny products run far below the peak of square ones). Products done
 /// equally often (one training step's) are timed as one sequence, in order, as a step runs them:
-/// one product repeated alone keeps its operands in cache and flatters sgemm. Each product runs on
+/// one product repeated alone keeps its operands in cache and flatters sgemm. The fastest of the
+/// timed sequences counts, so that another load on the shared machine cannot slow the reference
+/// (which once gave a phase more than sgemm's speed) and flatter the ratio. Each product runs on
 /// the threads the engine gives it (engine::ProductThreads), so the ratio to it measures what the
 /// engine does beside the products.
 inline double sgemm_seconds(const std::vector<Product>& products) {
@@ -112,13 +115,16 @@ inline double sgemm_seconds(const std::vector<Product>& products) {
     run();
     int64_t calls = 0;
     const auto start = std::chrono::steady_clock::now();
-    double elapsed = 0.0;
+    double elapsed = 0.0, fastest = std::numeric_limits<double>::infinity();
     while (elapsed < 0.05 || calls < 5) {
+      const auto call_start = std::chrono::steady_clock::now();
       run();
+      const auto call_end = std::chrono::steady_clock::now();
+      fastest = std::min(fastest, std::chrono::duration<double>(call_end - call_start).count());
       ++calls;
-      elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      elapsed = std::chrono::duration<double>(call_end - start).count();
     }
-    seconds += elapsed / static_cast<double>(calls) * count;
+    seconds += fastest * count;
   }
   return seconds;
 }
