@@ -53,8 +53,9 @@ class Engine : public Method {
   /// Throws std::invalid_argument for an unknown task id, wrong width, or non-finite input.
   at::Tensor predict(int64_t task_id, const at::Tensor& x) const override;
 
-  /// Logits of every task for `x`, equal to predict(s, x) for each s: the first layer's product is
-  /// made once for all tasks (NOTE: [shared first layer]). Empty before the first task.
+  /// Logits of every task for `x`: predict(s, x) for each s, up to float rounding, since the first
+  /// layer's product is made once over all its rows for all tasks (NOTE: [shared first layer]).
+  /// Empty before the first task.
   std::vector<at::Tensor> predict_all(const at::Tensor& x) const override;
 
   std::string name() const override { return "den"; }
