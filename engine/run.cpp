@@ -67,10 +67,12 @@ RunResult run_tasks(Method& method, int64_t num_tasks, const std::function<Task(
     evaluation.after_task = t;
     for (int64_t j = first; j <= t; ++j) {
       const TestSet& set = test_sets[j - first];
-      // Every task's logits at once (NOTE: [shared first layer]): task j's for its own metrics, all
-      // of them for task-agnostic prediction.
-      std::vector<at::Tensor> logits = method.predict_all(set.x);
-      const at::Tensor scores = scores_from_logits(logits[j - 1], method.config().loss).cpu();
+      // Task-agnostic prediction needs every task's logits: take them at once (NOTE: [shared first
+      // layer]) and task j's own from them; without it, only task j's are computed.
+      std::vector<at::Tensor> logits;
+      if (agnostic.enabled()) logits = method.predict_all(set.x);
+      const at::Tensor scores =
+          scores_from_logits(agnostic.enabled() ? logits[j - 1] : method.predict(j, set.x), method.config().loss).cpu();
       evaluation.accuracy.push_back(accuracy(scores, set.y));
       evaluation.auroc.push_back(mean_auroc(scores, set.y));
       if (agnostic.enabled()) {
