@@ -19,9 +19,12 @@
 
 namespace den::bench {
 
+/// Validation samples of a synthetic_task by default.
+constexpr int64_t kSyntheticValSamples = 1000;
+
 /// A 10-class Gaussian-cluster task at Fashion-MNIST's width, seeded, so phases run on equal data.
 inline engine::Task synthetic_task(uint64_t seed, int64_t input_dim = 784, int64_t classes = 10, int64_t train = 12800,
-                                   int64_t val = 1000) {
+                                   int64_t val = kSyntheticValSamples) {
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   const at::Tensor means = at::randn({classes, input_dim}, gen, at::kFloat);
   auto make = [&](int64_t n, at::Tensor& x, at::Tensor& y) {

@@ -19,7 +19,6 @@ namespace {
 constexpr int64_t kInput = 784;
 constexpr int64_t kBatch = 256;
 constexpr int64_t kEvalEvery = 100;
-constexpr int64_t kValSamples = 1000;  ///< synthetic_task's validation split, under max_eval_samples
 const std::vector<int64_t> kHidden = {312, 128};
 
 engine::EngineConfig bench_config(int64_t iters) {
@@ -40,7 +39,9 @@ std::vector<Product> phase_products(const engine::PhaseResult& phase, const std:
       step_products(shapes, kBatch, lowest_trained, first_layer_rows, phase.frozen_second_rows);
   for (Product& p : products) p.count = static_cast<double>(phase.iterations);
   const int64_t evaluations = std::max<int64_t>(1, (phase.iterations + kEvalEvery - 1) / kEvalEvery);
-  for (Product p : step_products(shapes, kValSamples, /*lowest_trained=*/shapes.size(), first_layer_rows,
+  // Validation runs on min(max_eval_samples, validation split) samples.
+  const int64_t val_samples = std::min(kSyntheticValSamples, bench_config(0).max_eval_samples);
+  for (Product p : step_products(shapes, val_samples, /*lowest_trained=*/shapes.size(), first_layer_rows,
                                  phase.frozen_second_rows)) {
     p.count = static_cast<double>(evaluations);
     products.push_back(p);
