@@ -2,6 +2,9 @@
 
 #include "engine/threads.h"
 
+#include <algorithm>
+#include <cmath>
+
 namespace den::engine {
 
 GradientBuffers::GradientBuffers(const std::vector<const at::Tensor*>& tensors) : tensors_(tensors) {
@@ -15,8 +18,46 @@ at::Tensor* GradientBuffers::find(const at::Tensor& tensor) {
   return nullptr;
 }
 
+namespace {
+
+/// Softmax cross-entropy and its gradient in one pass over each row of contiguous float CPU
+/// logits: NOTE: [one-pass loss].
+double softmax_cross_entropy_rows(const at::Tensor& logits, const at::Tensor& labels, at::Tensor& dlogits) {
+  const int64_t rows = logits.size(0), classes = logits.size(1);
+  const at::Tensor labels_cpu = labels.to(at::kLong).contiguous();
+  const int64_t* label = labels_cpu.data_ptr<int64_t>();
+  dlogits = at::empty_like(logits);
+  const float* in = logits.data_ptr<float>();
+  float* out = dlogits.data_ptr<float>();
+  const float inv_batch = 1.0f / static_cast<float>(rows);
+  double total = 0.0;
+  for (int64_t r = 0; r < rows; ++r, in += classes, out += classes) {
+    TORCH_CHECK(label[r] >= 0 && label[r] < classes, "data_loss_gradient: label ", label[r], " out of range for ",
+                classes, " classes");
+    float max = in[0];
+    for (int64_t c = 1; c < classes; ++c) max = std::max(max, in[c]);
+    float sum = 0.0f;
+    for (int64_t c = 0; c < classes; ++c) {
+      out[c] = std::exp(in[c] - max);
+      sum += out[c];
+    }
+    const float log_sum = std::log(sum);
+    total -= static_cast<double>(in[label[r]] - max - log_sum);
+    const float scale = inv_batch / sum;
+    for (int64_t c = 0; c < classes; ++c) out[c] *= scale;
+    out[label[r]] -= inv_batch;
+  }
+  return total / static_cast<double>(rows);
+}
+
+}  // namespace
+
 double data_loss_gradient(const at::Tensor& logits, const at::Tensor& labels, LossKind loss, at::Tensor& dlogits) {
   const auto batch = static_cast<double>(logits.size(0));
+  if (loss == LossKind::Softmax && logits.is_cpu() && logits.scalar_type() == at::kFloat && logits.dim() == 2 &&
+      logits.is_contiguous() && logits.size(1) > 0) {
+    return softmax_cross_entropy_rows(logits, labels, dlogits);
+  }
   if (loss == LossKind::Softmax) {
     // d/dlogits of mean(-log softmax(logits)[label]) = (softmax(logits) - one_hot(label)) / B.
     const at::Tensor target = labels.unsqueeze(1);

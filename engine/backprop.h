@@ -35,8 +35,15 @@ class GradientBuffers {
   std::vector<at::Tensor> buffers_;
 };
 
+// NOTE: [one-pass loss] The softmax loss and its gradient on the CPU take one pass over each row of
+// float logits (max, exponentials, their sum, then the scaled gradient) instead of seven ATen ops
+// (log_softmax, gather, sum, item, exp_, scatter_, div_), each with its own dispatch and pass.
+// On a [256, 10] batch: 10 us against 25 us back to back, and 37-61 us inside a training step.
+// The loss sums in double per row as before; the values agree with the ATen path to float
+// rounding. Other devices, dtypes and layouts, and the sigmoid loss, take the ATen ops.
+
 /// Mean data loss of `logits` `[B, c]` against `labels` `[B]` (as data_loss), and its gradient
-/// with respect to the logits, returned in `dlogits`.
+/// with respect to the logits, returned in `dlogits`. Throws on a label outside [0, c).
 double data_loss_gradient(const at::Tensor& logits, const at::Tensor& labels, LossKind loss, at::Tensor& dlogits);
 
 /// Writes the gradient of `affine(input, w)` with respect to the augmented `w` into `grad`

@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include <cmath>
+
 namespace den::engine {
 namespace {
 
@@ -68,6 +70,33 @@ TEST(DataLossGradient, MatchesAutogradForBothLosses) {
     const double value = data_loss_gradient(logits, labels, kind, dlogits);
     EXPECT_NEAR(value, loss.item<double>(), 1e-6);
     EXPECT_TRUE(at::allclose(dlogits, expected, 1e-5, 1e-7));
+  }
+}
+
+TEST(DataLossGradient, OnePassSoftmaxMatchesTheAtenOps) {
+  // NOTE: [one-pass loss]: contiguous float CPU logits take the one-pass loop; a transposed view
+  // takes the ATen ops. Large logits check that the loop subtracts each row's maximum.
+  at::manual_seed(5);
+  const at::Tensor logits = at::randn({37, 7}).mul_(40.0);
+  const at::Tensor labels = at::randint(7, {37}, at::kLong);
+  const at::Tensor strided = logits.t().contiguous().t();
+  ASSERT_FALSE(strided.is_contiguous());
+  at::Tensor one_pass, aten_ops;
+  const double fast = data_loss_gradient(logits, labels, LossKind::Softmax, one_pass);
+  const double reference = data_loss_gradient(strided, labels, LossKind::Softmax, aten_ops);
+  EXPECT_TRUE(std::isfinite(fast));
+  EXPECT_NEAR(fast, reference, 1e-5 * std::abs(reference));
+  EXPECT_TRUE(at::allclose(one_pass, aten_ops, 1e-5, 1e-8));
+  // Each row of the gradient sums to zero (softmax minus a one-hot, over the batch).
+  EXPECT_TRUE(at::allclose(one_pass.sum(1), at::zeros({37}), 0.0, 1e-7));
+}
+
+TEST(DataLossGradient, RejectsALabelOutOfRange) {
+  const at::Tensor logits = at::randn({3, 4});
+  at::Tensor dlogits;
+  for (int64_t bad : {int64_t{4}, int64_t{-1}}) {
+    const at::Tensor labels = at::tensor(std::vector<int64_t>{0, bad, 1}, at::kLong);
+    EXPECT_THROW(data_loss_gradient(logits, labels, LossKind::Softmax, dlogits), c10::Error);
   }
 }
 
