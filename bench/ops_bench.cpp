@@ -1,5 +1,6 @@
-// Google Benchmark suite of the ops (ops/prox.h, ops/adam.h) on layer shapes of real models, on the
-// CPU and, when LibTorch sees a CUDA device, on the GPU (those cases are registered only then).
+// Google Benchmark suite of the ops (ops/prox.h, ops/adam.h, ops/gather.h) on layer shapes of real
+// models, on the CPU and, when LibTorch sees a CUDA device, on the GPU (those cases are registered
+// only then).
 //
 // Every case reports bytes moved per second (SetBytesProcessed: the bytes each op must read and write
 // once) and, since only ratios are stable on a shared machine, `vs_copy`: that rate over the rate of a
@@ -11,6 +12,7 @@
 #include "engine/threads.h"
 #include "ops/adam.h"
 #include "ops/elementwise_math.h"
+#include "ops/gather.h"
 #include "ops/prox.h"
 
 #include <benchmark/benchmark.h>
@@ -33,6 +35,11 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Training-step batch gathers [samples, cols]: Fashion-MNIST's 60,000 training images at 784 inputs,
+// and the frozen-row cache of a 12,800-sample task on a 312-unit layer.
+const std::vector<std::pair<int64_t, int64_t>> kGatherShapes = {{60000, 784}, {12800, 312}};
+constexpr int64_t kGatherBatch = 256;
 
 // Shapes [rows, cols] = [units, inputs]: DEN's first and second hidden layers on MNIST-sized input
 // (784 -> 312, 312 -> 128), a large square layer, and 16M elements.
@@ -226,7 +233,45 @@ void bm_op(benchmark::State& state, Op op, at::Device device) {
   state.SetLabel(std::to_string(rows * cols) + " elements, " + device.str());
 }
 
+// The batch gather of a training step (ops/gather.h, NOTE: [prefetched gather]): 256 rows of a
+// [samples, cols] float matrix, a different batch each call as training draws them. Also reports
+// `x_vs_index_select`: index_select's time for the same batches over gather_rows'.
+void bm_gather_rows(benchmark::State& state) {
+  const int64_t samples = state.range(0), cols = state.range(1);
+  const at::Tensor source = at::randn({samples, cols});
+  const at::Tensor order = at::randperm(samples, at::kLong);
+  int64_t next = 0;
+  const auto batch = [&] { return order.narrow(0, (next++ % (samples / kGatherBatch)) * kGatherBatch, kGatherBatch); };
+  const at::Device cpu(at::kCPU);
+  double total = 0.0;
+  for (auto _ : state) {
+    const at::Tensor indices = batch();
+    const auto start = Clock::now();
+    benchmark::DoNotOptimize(den::ops::gather_rows(source, indices));
+    const double s = seconds_since(start);
+    state.SetIterationTime(s);
+    total += s;
+  }
+  const double per_call = total / static_cast<double>(state.iterations());
+  const int64_t bytes = kGatherBatch * cols * 4 * 2;  // read and write each gathered row once
+  state.SetBytesProcessed(state.iterations() * bytes);
+  state.counters["vs_copy"] = (static_cast<double>(bytes) / per_call) / copy_bytes_per_second(cpu, bytes);
+  double index_select = 0.0;
+  for (int call = 0; call < 200; ++call) {
+    const at::Tensor indices = batch();
+    const auto start = Clock::now();
+    benchmark::DoNotOptimize(source.index_select(0, indices));
+    index_select += seconds_since(start);
+  }
+  state.counters["x_vs_index_select"] = index_select / 200.0 / per_call;
+}
+
 void register_ops(const at::Device& device) {
+  if (device.is_cpu()) {
+    auto* b = benchmark::RegisterBenchmark("BM_GatherRows_CPU", bm_gather_rows);
+    b->ArgNames({"samples", "cols"})->UseManualTime()->Unit(benchmark::kMicrosecond);
+    for (const auto& [samples, cols] : kGatherShapes) b->Args({samples, cols});
+  }
   const std::string suffix = device.is_cuda() ? "_CUDA" : "_CPU";
   const std::pair<const char*, Op> ops[] = {{"L1Prox", Op::kL1Prox},
                                             {"GroupProxRows", Op::kGroupProx},

@@ -2,6 +2,7 @@
 
 #include "engine/threads.h"
 #include "ops/adam.h"
+#include "ops/gather.h"
 
 namespace den::engine {
 
@@ -21,7 +22,7 @@ at::Tensor SampleCache::gather(const at::Tensor& indices) {
       computed_samples_ = filled_.sum().item<int64_t>();  // `indices` may repeat a sample
     }
   }
-  return values_.index_select(0, indices);
+  return ops::gather_rows(values_, indices);
 }
 
 namespace {
@@ -124,7 +125,7 @@ FirstLayerSplit::DataCaches FirstLayerSplit::make_caches(const at::Tensor& x, co
   caches.x = x;
   const int64_t n = x.size(0), frozen = frozen_rows_.size(0);
   SampleCache* first = new SampleCache(
-      n, frozen, [x, weights = frozen_weights_](const at::Tensor& idx) { return affine(x.index_select(0, idx), weights); },
+      n, frozen, [x, weights = frozen_weights_](const at::Tensor& idx) { return affine(ops::gather_rows(x, idx), weights); },
       storage);
   caches.first.reset(first);
   if (second_rows_ > 0) {
@@ -140,7 +141,7 @@ at::Tensor FirstLayerSplit::logits(int64_t task_id, DataCaches& data, const at::
   const at::Tensor frozen = data.first->gather(indices);
   at::Tensor first = frozen;
   if (trainable_rows_.numel() > 0) {
-    const at::Tensor x = data.x.index_select(0, indices);
+    const at::Tensor x = ops::gather_rows(data.x, indices);
     if (tape) tape->x = x;
     const at::Tensor both = at::cat({frozen, affine(x, compact_)}, 1);
     first = unit_order_.defined() ? both.index_select(1, unit_order_) : both;

@@ -2,6 +2,7 @@
 
 #include "engine/frozen_rows.h"
 #include "ops/adam.h"
+#include "ops/gather.h"
 #include "ops/prox.h"
 
 #include <torch/csrc/autograd/autograd.h>
@@ -95,14 +96,14 @@ Objective Trainer::task_objective(const Network& network, int64_t task_id, const
   Objective objective;
   objective.num_samples = task.train_x.size(0);
   objective.batch_loss = [this, &network, &task, task_id](const at::Tensor& idx) {
-    return data_loss(network.logits(task_id, task.train_x.index_select(0, idx)), task.train_y.index_select(0, idx),
+    return data_loss(network.logits(task_id, ops::gather_rows(task.train_x, idx)), task.train_y.index_select(0, idx),
                      config_.loss);
   };
   objective.validation_loss = [this, &network, task_id, val_x, val_y] {
     return evaluate_loss(network, task_id, val_x, val_y);
   };
   objective.batch_gradients = [this, &network, &task, task_id](const at::Tensor& idx, GradientBuffers& grads) {
-    const at::Tensor x = task.train_x.index_select(0, idx);
+    const at::Tensor x = ops::gather_rows(task.train_x, idx);  // NOTE: [prefetched gather]
     std::vector<at::Tensor> inputs;
     at::Tensor dlogits;
     const double loss = data_loss_gradient(network.logits_from(task_id, 0, affine(x, network.layer(0)), &inputs),
