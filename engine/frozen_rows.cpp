@@ -125,7 +125,8 @@ FirstLayerSplit::DataCaches FirstLayerSplit::make_caches(const at::Tensor& x, co
   caches.x = x;
   const int64_t n = x.size(0), frozen = frozen_rows_.size(0);
   SampleCache* first = new SampleCache(
-      n, frozen, [x, weights = frozen_weights_](const at::Tensor& idx) { return affine(ops::gather_rows(x, idx), weights); },
+      n, frozen,
+      [x, weights = frozen_weights_](const at::Tensor& idx) { return affine(ops::gather_rows(x, idx), weights); },
       storage);
   caches.first.reset(first);
   if (second_rows_ > 0) {
