@@ -55,7 +55,7 @@ double softmax_cross_entropy_rows(const at::Tensor& logits, const at::Tensor& la
 double data_loss_gradient(const at::Tensor& logits, const at::Tensor& labels, LossKind loss, at::Tensor& dlogits) {
   const auto batch = static_cast<double>(logits.size(0));
   if (loss == LossKind::Softmax && logits.is_cpu() && logits.scalar_type() == at::kFloat && logits.dim() == 2 &&
-      logits.is_contiguous() && logits.size(1) > 0) {
+      logits.is_contiguous() && logits.size(0) > 0 && logits.size(1) > 0) {
     return softmax_cross_entropy_rows(logits, labels, dlogits);
   }
   if (loss == LossKind::Softmax) {
