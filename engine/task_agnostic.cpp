@@ -182,12 +182,16 @@ at::Tensor TaskAgnosticClassifier::class_scores(const Method& method, const at::
   return at::cat(chunks);
 }
 
+at::Tensor TaskAgnosticClassifier::best_classes(const at::Tensor& scores) const {
+  return at::tensor(classes_, at::kLong).index_select(0, scores.argmax(1));
+}
+
 at::Tensor TaskAgnosticClassifier::predict(const Method& method, const at::Tensor& x) const {
-  return at::tensor(classes_, at::kLong).index_select(0, class_scores(method, x).argmax(1));
+  return best_classes(class_scores(method, x));
 }
 
 at::Tensor TaskAgnosticClassifier::predict_from_logits(const std::vector<at::Tensor>& logits, LossKind loss) const {
-  return at::tensor(classes_, at::kLong).index_select(0, scores_from_logits(logits, loss).argmax(1));
+  return best_classes(scores_from_logits(logits, loss));
 }
 
 at::Tensor TaskAgnosticClassifier::global_labels(int64_t task_id, const at::Tensor& y) const {

@@ -70,6 +70,8 @@ class TaskAgnosticClassifier {
   at::Tensor output_evidence(const std::vector<at::Tensor>& logits, LossKind loss) const;
   /// Calibrated class scores from every task's logits, in row chunks.
   at::Tensor scores_from_logits(const std::vector<at::Tensor>& logits, LossKind loss) const;
+  /// Global class id of the highest score in each row of class scores `[N, classes]`.
+  at::Tensor best_classes(const at::Tensor& scores) const;
   /// Class scores from output evidence with the calibration `scale`, `shift` `[T]`.
   at::Tensor combine(const at::Tensor& evidence, const at::Tensor& scale, const at::Tensor& shift) const;
 
