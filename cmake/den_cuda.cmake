@@ -1,15 +1,12 @@
 # NOTE: [DEN_CUDA] Resolves the DEN_CUDA option (AUTO | ON | OFF) and, when the kernels are to be built,
-# enables the CUDA language. Included from the top-level CMakeLists.txt (and cuda/standalone) right after
-# find_package(Torch): CMake wants enable_language(CUDA) in the highest directory whose targets link CUDA
-# objects, and a CUDA build of LibTorch may already have enabled it (its Caffe2 config does).
+# enables the CUDA language. Included from cmake/den_torch.cmake right after find_package(Torch):
+# CMake wants enable_language(CUDA) in the highest directory whose targets link CUDA objects, and a
+# CUDA build of LibTorch may already have enabled it (its Caffe2 config does).
 #   AUTO  build the kernels whenever a CUDA compiler is found (check_language), else skip them;
 #   ON    the same, but stop with an error when no usable CUDA compiler is found;
 #   OFF   never compile CUDA.
 # Sets DEN_CUDA_ENABLED (kernels in den_cuda) and DEN_CUDA_TORCH_GLUE (at::Tensor entry points, only
 # when LibTorch itself was built with CUDA; Debian's libtorch-dev is CPU-only).
-
-set(DEN_CUDA_ARCHITECTURES "80-real;90-real;90-virtual" CACHE STRING
-    "CUDA architectures of the kernels (CUDA_ARCHITECTURES syntax): sm_80 and sm_90 code plus sm_90 PTX")
 
 string(TOUPPER "${DEN_CUDA}" _den_cuda_mode)
 if(NOT _den_cuda_mode MATCHES "^(AUTO|ON|OFF)$")

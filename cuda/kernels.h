@@ -28,11 +28,12 @@ void l1_prox(T* w, const uint8_t* mask, int64_t n, T threshold, cudaStream_t str
 
 /// Group-lasso proximal step over the rows of w `[rows, cols]` (DEN Eq. 5, one row = one group):
 /// w_i <- max(0, 1 - threshold / ||w_i||_2) * w_i for rows where row_mask `[rows]` (nullptr = all) is
-/// nonzero; other rows untouched. Row norms accumulate in double. Any row length: rows of up to
-/// kRowRegisterCapacity elements take one read and one write per element, longer rows a second
-/// (L2-resident) read.
+/// nonzero; other rows untouched. Row norms accumulate in double and are compared with `threshold` in
+/// double, as on the CPU (a threshold rounded to float would zero rows whose norm lies between the two).
+/// Any row length: rows of up to kRowRegisterCapacity elements take one read and one write per element,
+/// longer rows a second (L2-resident) read.
 template <typename T>
-void group_prox_rows(T* w, const uint8_t* row_mask, int64_t rows, int64_t cols, T threshold, cudaStream_t stream);
+void group_prox_rows(T* w, const uint8_t* row_mask, int64_t rows, int64_t cols, double threshold, cudaStream_t stream);
 
 /// out[i] = ||w[i,:] - w_prev[i,:]||_2 for w, w_prev `[rows, cols]` (DEN's split criterion rho_i), or
 /// ||w[i,:]||_2 when w_prev is nullptr. `out` has `rows` elements. Accumulates in double.

@@ -38,7 +38,7 @@ __global__ void l1_prox_kernel(T* w, const uint8_t* mask, int64_t n, T threshold
 
 // Rows of up to G * kRowItems elements: one read and one write per element.
 template <typename T, int G>
-__global__ void group_prox_rows_kernel(T* w, const uint8_t* row_mask, int64_t rows, int64_t cols, T threshold) {
+__global__ void group_prox_rows_kernel(T* w, const uint8_t* row_mask, int64_t rows, int64_t cols, double threshold) {
   constexpr int kRows = detail::kBlockThreads / G;
   for (int64_t first = static_cast<int64_t>(blockIdx.x) * kRows; first < rows;
        first += static_cast<int64_t>(gridDim.x) * kRows) {
@@ -56,7 +56,7 @@ __global__ void group_prox_rows_kernel(T* w, const uint8_t* row_mask, int64_t ro
     const double norm = sqrt(detail::row_sum<G>(sum_sq));
     if (!active) continue;
     // DEN Eq. 5 (group sparsity), proximal step: w_g <- max(0, 1 - t/||w_g||) * w_g.
-    const double factor = group_shrink_factor(norm, static_cast<double>(threshold));
+    const double factor = group_shrink_factor(norm, threshold);
     if (factor == 1.0) continue;
 #pragma unroll
     for (int k = 0; k < detail::kRowItems; ++k) {
@@ -69,14 +69,14 @@ __global__ void group_prox_rows_kernel(T* w, const uint8_t* row_mask, int64_t ro
 // Rows longer than the register tile: one block per row; the second read hits L2.
 template <typename T>
 __global__ void group_prox_long_rows_kernel(T* w, const uint8_t* row_mask, int64_t rows, int64_t cols,
-                                            T threshold) {
+                                            double threshold) {
   constexpr int G = detail::kBlockThreads;
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     if (row_mask != nullptr && row_mask[r] == 0) continue;  // block-uniform
     T* row = w + r * cols;
     double sum_sq = 0.0;
     for (int64_t j = threadIdx.x; j < cols; j += G) sum_sq += static_cast<double>(row[j]) * static_cast<double>(row[j]);
-    const double factor = group_shrink_factor(sqrt(detail::row_sum<G>(sum_sq)), static_cast<double>(threshold));
+    const double factor = group_shrink_factor(sqrt(detail::row_sum<G>(sum_sq)), threshold);
     if (factor == 1.0) continue;
     for (int64_t j = threadIdx.x; j < cols; j += G) row[j] = apply_group_factor(row[j], factor);
   }
@@ -107,7 +107,7 @@ __global__ void row_norms_kernel(T* out, const T* w, const T* w_prev, int64_t ro
 // Launchers
 
 template <typename T, int G>
-void launch_group_prox_tile(T* w, const uint8_t* row_mask, int64_t rows, int64_t cols, T threshold,
+void launch_group_prox_tile(T* w, const uint8_t* row_mask, int64_t rows, int64_t cols, double threshold,
                             cudaStream_t stream) {
   const dim3 block(G, detail::kBlockThreads / G);
   group_prox_rows_kernel<T, G>
@@ -127,7 +127,7 @@ struct GroupProxTile {
   T* w;
   const uint8_t* row_mask;
   int64_t rows, cols;
-  T threshold;
+  double threshold;
   cudaStream_t stream;
   template <int G>
   void operator()() const {
@@ -160,7 +160,7 @@ void launch_l1_prox(T* w, const uint8_t* mask, int64_t n, T threshold, cudaStrea
 }
 
 template <typename T>
-void launch_group_prox_rows(T* w, const uint8_t* row_mask, int64_t rows, int64_t cols, T threshold,
+void launch_group_prox_rows(T* w, const uint8_t* row_mask, int64_t rows, int64_t cols, double threshold,
                             cudaStream_t stream) {
   if (cols > kRowRegisterCapacity) {
     group_prox_long_rows_kernel<T><<<grid_blocks(rows, 1), kBlockThreads, 0, stream>>>(w, row_mask, rows, cols, threshold);
@@ -193,11 +193,11 @@ void l1_prox(T* w, const uint8_t* mask, int64_t n, T threshold, cudaStream_t str
 }
 
 template <typename T>
-void group_prox_rows(T* w, const uint8_t* row_mask, int64_t rows, int64_t cols, T threshold, cudaStream_t stream) {
+void group_prox_rows(T* w, const uint8_t* row_mask, int64_t rows, int64_t cols, double threshold, cudaStream_t stream) {
   require(rows >= 0 && cols >= 0, "group_prox_rows",
           "rows and cols must be >= 0, got " + std::to_string(rows) + " x " + std::to_string(cols));
-  require(std::isfinite(static_cast<double>(threshold)) && threshold >= T(0), "group_prox_rows",
-          "threshold must be finite and >= 0, got " + std::to_string(static_cast<double>(threshold)));
+  require(std::isfinite(threshold) && threshold >= 0.0, "group_prox_rows",
+          "threshold must be finite and >= 0, got " + std::to_string(threshold));
   if (rows == 0 || cols == 0) return;  // zero-length rows are left alone, as on the CPU
   require(w != nullptr, "group_prox_rows", "w is null");
   detail::launch_group_prox_rows(w, row_mask, rows, cols, threshold, stream);
@@ -215,7 +215,7 @@ void row_norms(T* out, const T* w, const T* w_prev, int64_t rows, int64_t cols, 
 
 template void l1_prox<float>(float*, const uint8_t*, int64_t, float, cudaStream_t);
 template void l1_prox<double>(double*, const uint8_t*, int64_t, double, cudaStream_t);
-template void group_prox_rows<float>(float*, const uint8_t*, int64_t, int64_t, float, cudaStream_t);
+template void group_prox_rows<float>(float*, const uint8_t*, int64_t, int64_t, double, cudaStream_t);
 template void group_prox_rows<double>(double*, const uint8_t*, int64_t, int64_t, double, cudaStream_t);
 template void row_norms<float>(float*, const float*, const float*, int64_t, int64_t, cudaStream_t);
 template void row_norms<double>(double*, const double*, const double*, int64_t, int64_t, cudaStream_t);

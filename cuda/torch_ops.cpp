@@ -1,19 +1,21 @@
 #include "cuda/torch_ops.h"
 
 #include "cuda/kernels.h"
+#include "cuda/tensor_checks.h"
 
 #include <ATen/Dispatch.h>
-#include <ATen/cuda/CUDAContext.h>
+// The stream and the device guard are all the glue needs: <ATen/cuda/CUDAContext.h> would also pull
+// in the cuBLAS, cuSPARSE and cuSOLVER headers (tests/cuda/torch_glue_headers.cmake checks this).
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 
 namespace den::cuda {
 
 namespace {
 
-void check_cuda_tensor(const at::Tensor& t, const at::Tensor& ref, const char* op, const char* name) {
-  if (!t.defined()) return;
-  TORCH_CHECK(t.is_cuda() && t.device() == ref.device(), op, ": ", name, " must be on ", ref.device(), ", got ",
-              t.device());
+void check_cuda_target(const at::Tensor& t, const char* op, const char* name) {
+  TORCH_CHECK(t.defined(), op, ": ", name, " is undefined");
+  TORCH_CHECK(t.is_cuda(), op, ": ", name, " must be a CUDA tensor, got one on ", t.device());
   TORCH_CHECK(t.is_contiguous(), op, ": ", name, " must be contiguous");
 }
 
@@ -26,41 +28,49 @@ const T* data_or_null(const at::Tensor& t) {
   return t.defined() ? t.data_ptr<T>() : nullptr;
 }
 
+cudaStream_t current_stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
+
 }  // namespace
 
 void l1_prox_(at::Tensor& w, double threshold, const at::Tensor& mask) {
   constexpr const char* op = "den::cuda::l1_prox_";
-  check_cuda_tensor(w, w, op, "w");
-  check_cuda_tensor(mask, w, op, "mask");
+  check_cuda_target(w, op, "w");
+  detail::check_byte_mask(mask, w.numel(), w, op, "mask");
   const c10::cuda::CUDAGuard guard(w.device());
   AT_DISPATCH_FLOATING_TYPES(w.scalar_type(), op, [&] {
-    l1_prox<scalar_t>(w.data_ptr<scalar_t>(), bytes(mask), w.numel(), static_cast<scalar_t>(threshold),
-                      at::cuda::getCurrentCUDAStream());
+    detail::launch_with_c10_errors(op, [&] {
+      l1_prox<scalar_t>(w.data_ptr<scalar_t>(), bytes(mask), w.numel(), static_cast<scalar_t>(threshold),
+                        current_stream());
+    });
   });
 }
 
 void group_prox_rows_(at::Tensor& w, double threshold, const at::Tensor& row_mask) {
   constexpr const char* op = "den::cuda::group_prox_rows_";
-  check_cuda_tensor(w, w, op, "w");
-  check_cuda_tensor(row_mask, w, op, "row_mask");
+  check_cuda_target(w, op, "w");
   TORCH_CHECK(w.dim() == 2, op, ": w must be 2-D, got shape ", w.sizes());
+  detail::check_byte_mask(row_mask, w.size(0), w, op, "row_mask");
   const c10::cuda::CUDAGuard guard(w.device());
   AT_DISPATCH_FLOATING_TYPES(w.scalar_type(), op, [&] {
-    group_prox_rows<scalar_t>(w.data_ptr<scalar_t>(), bytes(row_mask), w.size(0), w.size(1),
-                              static_cast<scalar_t>(threshold), at::cuda::getCurrentCUDAStream());
+    detail::launch_with_c10_errors(op, [&] {
+      group_prox_rows<scalar_t>(w.data_ptr<scalar_t>(), bytes(row_mask), w.size(0), w.size(1), threshold,
+                                current_stream());
+    });
   });
 }
 
 at::Tensor row_norms(const at::Tensor& w, const at::Tensor& w_prev) {
   constexpr const char* op = "den::cuda::row_norms";
-  check_cuda_tensor(w, w, op, "w");
-  check_cuda_tensor(w_prev, w, op, "w_prev");
+  check_cuda_target(w, op, "w");
   TORCH_CHECK(w.dim() == 2, op, ": w must be 2-D, got shape ", w.sizes());
+  if (w_prev.defined()) detail::check_like(w_prev, w, op, "w_prev");
   const c10::cuda::CUDAGuard guard(w.device());
   at::Tensor out = at::empty({w.size(0)}, w.options());
   AT_DISPATCH_FLOATING_TYPES(w.scalar_type(), op, [&] {
-    row_norms<scalar_t>(out.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), data_or_null<scalar_t>(w_prev), w.size(0),
-                        w.size(1), at::cuda::getCurrentCUDAStream());
+    detail::launch_with_c10_errors(op, [&] {
+      row_norms<scalar_t>(out.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), data_or_null<scalar_t>(w_prev),
+                          w.size(0), w.size(1), current_stream());
+    });
   });
   return out;
 }
@@ -68,14 +78,15 @@ at::Tensor row_norms(const at::Tensor& w, const at::Tensor& w_prev) {
 void masked_adam_step_(at::Tensor& param, const at::Tensor& grad, at::Tensor& exp_avg, at::Tensor& exp_avg_sq,
                        const at::Tensor& mask, const at::Tensor& group_rows, const TensorAdamStep& step) {
   constexpr const char* op = "den::cuda::masked_adam_step_";
-  check_cuda_tensor(param, param, op, "param");
-  check_cuda_tensor(grad, param, op, "grad");
-  check_cuda_tensor(exp_avg, param, op, "exp_avg");
-  check_cuda_tensor(exp_avg_sq, param, op, "exp_avg_sq");
-  check_cuda_tensor(mask, param, op, "mask");
-  check_cuda_tensor(group_rows, param, op, "group_rows");
-  check_cuda_tensor(step.anchor, param, op, "anchor");
-  TORCH_CHECK(!group_rows.defined() || param.dim() == 2, op, ": param must be 2-D with group_rows");
+  check_cuda_target(param, op, "param");
+  detail::check_like(grad, param, op, "grad");
+  detail::check_like(exp_avg, param, op, "exp_avg");
+  detail::check_like(exp_avg_sq, param, op, "exp_avg_sq");
+  if (step.anchor.defined()) detail::check_like(step.anchor, param, op, "anchor");
+  detail::check_byte_mask(mask, param.numel(), param, op, "mask");
+  TORCH_CHECK(!group_rows.defined() || param.dim() == 2, op, ": param must be 2-D with group_rows, got shape ",
+              param.sizes());
+  if (group_rows.defined()) detail::check_byte_mask(group_rows, param.size(0), param, op, "group_rows");
   const c10::cuda::CUDAGuard guard(param.device());
   AT_DISPATCH_FLOATING_TYPES(param.scalar_type(), op, [&] {
     MaskedAdamArgs<scalar_t> a;
@@ -93,7 +104,7 @@ void masked_adam_step_(at::Tensor& param, const at::Tensor& grad, at::Tensor& ex
     a.reg = {static_cast<scalar_t>(step.two_l2), static_cast<scalar_t>(step.two_drift),
              static_cast<scalar_t>(step.l1_threshold)};
     a.group_threshold = step.group_threshold;
-    masked_adam_step<scalar_t>(a, at::cuda::getCurrentCUDAStream());
+    detail::launch_with_c10_errors(op, [&] { masked_adam_step<scalar_t>(a, current_stream()); });
   });
 }
 

@@ -24,8 +24,12 @@ namespace {
 
 void check_options(const char* op, const MaskedAdamOptions& o) {
   detail::check_nonnegative(o.lr, op, "lr");
-  TORCH_CHECK(o.beta1 >= 0.0 && o.beta1 < 1.0, op, ": beta1 must be in [0, 1), got ", o.beta1);
-  TORCH_CHECK(o.beta2 >= 0.0 && o.beta2 < 1.0, op, ": beta2 must be in [0, 1), got ", o.beta2);
+  // The step's constants are float on the CPU and on the GPU (AdamStepConsts): a beta just below 1
+  // would round to 1.0f there and stop the moments from ever moving.
+  TORCH_CHECK(o.beta1 >= 0.0 && static_cast<float>(o.beta1) < 1.0f, op, ": beta1 must be in [0, 1) in float, got ",
+              o.beta1);
+  TORCH_CHECK(o.beta2 >= 0.0 && static_cast<float>(o.beta2) < 1.0f, op, ": beta2 must be in [0, 1) in float, got ",
+              o.beta2, static_cast<float>(o.beta2) == 1.0f && o.beta2 < 1.0 ? " (rounds to 1 in float)" : "");
   detail::check_nonnegative(o.eps, op, "eps");
   TORCH_CHECK(o.step >= 1, op, ": step must be >= 1 (1-based), got ", o.step);
   detail::check_nonnegative(o.l2, op, "l2");

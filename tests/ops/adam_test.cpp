@@ -312,6 +312,18 @@ TEST(AdamErrorsTest, BadInputsThrow) {
   EXPECT_THROW(step(w, g, m, v, {}, {}, bad([](auto& o) { o.lr = -1e-3; })), c10::Error);
   EXPECT_THROW(step(w, g, m, v, {}, {}, bad([](auto& o) { o.beta1 = 1.0; })), c10::Error);
   EXPECT_THROW(step(w, g, m, v, {}, {}, bad([](auto& o) { o.beta2 = -0.1; })), c10::Error);
+  // The step's constants are float on both devices: a beta below 1 that rounds to 1.0f is refused here
+  // as the CUDA entry point refuses it, and the message says why.
+  const double just_below_one = 1.0 - 1e-9;
+  ASSERT_EQ(static_cast<float>(just_below_one), 1.0f);
+  EXPECT_THROW(step(w, g, m, v, {}, {}, bad([&](auto& o) { o.beta1 = just_below_one; })), c10::Error);
+  try {
+    step(w, g, m, v, {}, {}, bad([&](auto& o) { o.beta2 = just_below_one; }));
+    ADD_FAILURE() << "beta2 = 1 - 1e-9 was accepted";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("rounds to 1 in float"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(step(w, g, m, v, {}, {}, bad([](auto& o) { o.beta2 = 0.9999; })));
   EXPECT_THROW(step(w, g, m, v, {}, {}, bad([](auto& o) { o.step = 0; })), c10::Error);
   EXPECT_THROW(step(w, g, m, v, {}, {}, bad([](auto& o) { o.l2 = -1.0; })), c10::Error);
   EXPECT_THROW(step(w, g, m, v, {}, {}, bad([](auto& o) { o.l1_threshold = -1.0; })), c10::Error);

@@ -165,6 +165,22 @@ TEST_P(ProxTest, RowNormsAcceptNonContiguousInputs) {
   EXPECT_TRUE(at::allclose(drift_row_norms(w, prev), row_norms(w), tol.rtol, tol.atol));
 }
 
+// The threshold is compared with the row norm in double, not in the weights' type: 0.1 is not a float,
+// and a float row of norm float(0.1) = 0.100000001490116... lies above it, so the row only shrinks.
+// (The CUDA entry point takes the threshold as double for the same result; tests/cuda checks both.)
+TEST(ProxThresholdTest, GroupProxComparesTheThresholdInDouble) {
+  const double t = 0.1;
+  ASSERT_NE(static_cast<double>(static_cast<float>(t)), t);
+  at::Tensor w = at::zeros({2, 3}, at::kFloat);
+  w[0][1] = static_cast<float>(t);       // norm float(0.1) > 0.1: kept, shrunk by 1 - 0.1 / norm
+  w[1][2] = std::nextafter(0.1f, 0.0f);  // norm below 0.1: zeroed
+  group_prox_rows_(w, t);
+  const double norm = static_cast<float>(t);
+  EXPECT_EQ(w[0][1].item<float>(), static_cast<float>(t) * static_cast<float>(1.0 - t / norm));
+  EXPECT_GT(w[0][1].item<float>(), 0.0f);
+  EXPECT_EQ(w[1][2].item<float>(), 0.0f);
+}
+
 INSTANTIATE_TEST_SUITE_P(Dtypes, ProxTest, ::testing::Values(at::kFloat, at::kDouble),
                          [](const auto& info) { return std::string(c10::toString(info.param)); });
 
