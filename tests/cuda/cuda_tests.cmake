@@ -24,7 +24,7 @@ if(TORCH_CXX_FLAGS MATCHES "_GLIBCXX_USE_CXX11_ABI=([01])")
 endif()
 get_filename_component(_den_root ${CMAKE_CURRENT_LIST_DIR}/../.. ABSOLUTE)
 add_test(NAME CudaTorchGlue.CompilesWithStreamAndGuardHeadersOnly
-         COMMAND ${CMAKE_COMMAND} -DCXX=${CMAKE_CXX_COMPILER} -DSOURCE=${_den_root}/cuda/torch_ops.cpp
+         COMMAND ${CMAKE_COMMAND} -DCXX=${CMAKE_CXX_COMPILER} -DSTD=${CMAKE_CXX_STANDARD} -DSOURCE=${_den_root}/cuda/torch_ops.cpp
                  "-DINCLUDES=${_den_root};${TORCH_INCLUDE_DIRS};${CUDAToolkit_INCLUDE_DIRS}"
                  "-DDEFINES=${_den_glue_defines}" -DSTUB_DIR=${_den_glue_stub}
                  -P ${CMAKE_CURRENT_LIST_DIR}/torch_glue_headers.cmake)

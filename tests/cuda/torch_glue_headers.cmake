@@ -2,14 +2,14 @@
 # in: it must compile against LibTorch's c10/cuda headers, and must not include the cuBLAS, cuSPARSE
 # or cuSOLVER headers (<ATen/cuda/CUDAContext.h> does). Runs with a CPU-only LibTorch too: the one
 # header that only a CUDA build of LibTorch generates comes from STUB_DIR, searched last.
-#   cmake -DCXX=g++ -DSOURCE=cuda/torch_ops.cpp -DINCLUDES="dir;dir" -DDEFINES="X=1" -DSTUB_DIR=dir -P this
-foreach(var CXX SOURCE INCLUDES STUB_DIR)
+#   cmake -DCXX=g++ -DSTD=17 -DSOURCE=cuda/torch_ops.cpp -DINCLUDES="dir;dir" -DDEFINES="X=1" -DSTUB_DIR=dir -P this
+foreach(var CXX STD SOURCE INCLUDES STUB_DIR)
   if(NOT DEFINED ${var})
     message(FATAL_ERROR "torch_glue_headers.cmake: -D${var}=... is required")
   endif()
 endforeach()
 
-set(args -std=c++17 -fsyntax-only -H)
+set(args -std=c++${STD} -fsyntax-only -H)
 foreach(dir IN LISTS INCLUDES)
   list(APPEND args -I${dir})
 endforeach()
