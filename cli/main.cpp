@@ -5,6 +5,7 @@
 #include "cli/exit_codes.h"
 #include "cli/run_command.h"
 #include "data/dataset.h"
+#include "den/version.h"
 #include "engine/threads.h"
 
 #include <CLI/CLI.hpp>
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
   CLI::App app{"den: lifelong learning with Dynamically Expandable Networks (Yoon et al., ICLR 2018).\n"
                "Exit codes: 0 ok, 1 internal error, 2 usage error, 3 data error, 4 output file error,\n"
                "5 bad checkpoint, 6 checkpoint from a newer den."};
+  app.set_version_flag("--version", std::string("den ") + den::kVersion);
   app.require_subcommand(1);
   RunOptions run_options;
   CLI::App* run = add_run_command(app, run_options);
@@ -36,6 +38,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);

@@ -41,6 +41,18 @@ class Engine : public Method {
   /// Validates `config` (std::invalid_argument) and builds the base network.
   Engine(EngineConfig config, int64_t input_dim);
 
+  /// Move-only: a member-wise copy would share the parameter tensors and the generator, so that
+  /// training the copy would change the original. clone() makes an independent deep copy.
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+  Engine(Engine&&) = default;
+  Engine& operator=(Engine&&) = default;
+  ~Engine() override = default;
+
+  /// A deep copy: its own tensors, graph, history and generator state, so either engine can
+  /// learn further tasks without changing the other; both predict the same until then.
+  Engine clone() const;
+
   /// Learns one more task: on the first task, sparse training of the whole network; afterwards
   /// selective retraining, dynamic expansion if the validation loss stays above tau, and
   /// split/duplication of drifted units (DESIGN.md, "The algorithm, exactly"). Throws

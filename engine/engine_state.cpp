@@ -110,6 +110,8 @@ EngineState Engine::state() const {
   return s;
 }
 
+Engine Engine::clone() const { return from_state(state().clone()); }
+
 Engine Engine::from_state(EngineState state) {
   validate(state);
   for (at::Tensor& t : state.layers) t = t.detach().contiguous();

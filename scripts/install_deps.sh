@@ -11,10 +11,12 @@ packages=(
   dataset-fashion-mnist
   libonnx-dev graphviz python3-torch
   clang libclang-rt-dev
+  pybind11-dev python3-dev python3-numpy python3-pytest
 )
 # libonnx-dev: ONNX export and its checker; graphviz: `den export --format svg`; python3-torch: the
 # test that loads an exported TorchScript model in Python; clang + libclang-rt-dev: the libFuzzer
-# target of the checkpoint loader (DEN_BUILD_FUZZ=ON, tests/fuzz).
+# target of the checkpoint loader (DEN_BUILD_FUZZ=ON, tests/fuzz); pybind11-dev, python3-dev, python3-numpy,
+# python3-pytest: the Python module (python/) and its tests.
 
 missing=()
 for pkg in "${packages[@]}"; do

@@ -1,5 +1,6 @@
 #include "serialization/checkpoint.h"
 
+#include "den/version.h"
 #include "serialization/den.pb.h"
 
 #include <fcntl.h>
@@ -14,10 +15,6 @@
 #include <limits>
 #include <memory>
 #include <utility>
-
-#ifndef DEN_VERSION
-#define DEN_VERSION "unknown"
-#endif
 
 namespace den::io {
 
@@ -710,7 +707,7 @@ void save_state(const engine::EngineState& state, const std::string& path, const
   }
   pb::Header header;
   header.set_format_version(kFormatVersion);
-  header.set_writer(std::string("den ") + DEN_VERSION);
+  header.set_writer(std::string("den ") + kVersion);
   to_pb(state.config, *header.mutable_config());
   to_pb(state.graph, *header.mutable_graph());
   header.set_base_params(state.base_params);

@@ -2,6 +2,7 @@
 
 #include <ATen/Context.h>
 #include "cli_test_util.h"
+#include "den/version.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -46,6 +47,12 @@ TEST_F(DenCli, HelpDocumentsTheFlags) {
     EXPECT_NE(r.output.find(flag), std::string::npos) << flag;
   }
   EXPECT_EQ(run_den("--help").code, 0);
+}
+
+TEST_F(DenCli, VersionIsTheBuildsVersion) {
+  const Result r = run_den("--version");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(r.output, std::string("den ") + den::kVersion + "\n");
 }
 
 TEST_F(DenCli, UsageErrorsExitWithTwo) {

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <stdexcept>
+#include <type_traits>
 
 namespace den::engine {
 
@@ -202,6 +203,40 @@ TEST(Engine, SigmoidHeadsLearnToo) {
   const at::Tensor scores = engine.predict_scores(1, task.test_x);
   EXPECT_GE(scores.min().item<float>(), 0.0f);
   EXPECT_LE(scores.max().item<float>(), 1.0f);
+}
+
+}  // namespace den::engine
+
+namespace den::engine {
+
+static_assert(!std::is_copy_constructible_v<Engine> && !std::is_copy_assignable_v<Engine>,
+              "a member-wise copy of an Engine would share its tensors: Engine::clone() is the deep copy");
+static_assert(std::is_move_constructible_v<Engine>);
+
+TEST(Engine, CloneIsIndependentOfTheOriginal) {
+  Engine original(small_config().set_max_iter(100), spec().dim);
+  original.add_task(testing::synthetic_task(1));
+  const at::Tensor x = testing::synthetic_task(9).test_x;
+  const at::Tensor before = original.predict(1, x);
+  const std::vector<at::Tensor> layers_before = original.network().snapshot_layers();
+
+  Engine copy = original.clone();
+  EXPECT_TRUE(at::equal(copy.predict(1, x), before));
+  copy.add_task(testing::synthetic_task(2));
+  ASSERT_EQ(copy.num_tasks(), 2);
+
+  EXPECT_EQ(original.num_tasks(), 1);
+  EXPECT_EQ(original.history().size(), 1u);
+  EXPECT_TRUE(at::equal(original.predict(1, x), before));
+  for (size_t l = 0; l < layers_before.size(); ++l) {
+    EXPECT_TRUE(at::equal(original.network().layer(static_cast<int64_t>(l)), layers_before[l])) << "layer " << l;
+  }
+  // The generator state was copied, not shared: the original learns task 2 as the clone did.
+  original.add_task(testing::synthetic_task(2));
+  EXPECT_TRUE(at::equal(original.predict(2, x), copy.predict(2, x)));
+
+  Engine moved = std::move(copy);  // moving keeps everything
+  EXPECT_EQ(moved.num_tasks(), 2);
 }
 
 }  // namespace den::engine

@@ -1,0 +1,63 @@
+"""den: lifelong learning with Dynamically Expandable Networks (Yoon et al., ICLR 2018).
+
+    import den, torch
+    engine = den.Engine(den.EngineConfig(k=5, max_iter=500), input_dim=784)
+    report = engine.add_task(den.Task(train_x, train_y, val_x, val_y))
+    logits = engine.predict(1, x)
+
+The C++ engine does the work; tensors are shared with it, not copied. numpy arrays are accepted
+wherever a tensor is (torch.as_tensor, which shares their memory when the dtype already fits).
+"""
+
+import dataclasses as _dataclasses
+
+import torch as _torch  # before the extension: it registers the tensor types the bindings use
+
+from . import _den
+from ._den import (CheckpointError, Engine, EngineConfig, Loss, PhaseResult, SplitPair, SplitPolicy, TaskReport,
+                   TaskStream, __version__, configure_threads, hyperparameters)
+
+__all__ = ["CheckpointError", "Engine", "EngineConfig", "Loss", "PhaseResult", "SplitPair", "SplitPolicy", "Task",
+           "TaskReport", "TaskStream", "__version__", "configure_threads", "hyperparameters", "report_dict"]
+
+
+def _features(a):
+    return None if a is None else _torch.as_tensor(a, dtype=_torch.float32)
+
+
+def _labels(a):
+    return None if a is None else _torch.as_tensor(a, dtype=_torch.int64)
+
+
+def Task(train_x, train_y, val_x, val_y, test_x=None, test_y=None, num_classes=0, name="", output_classes=()):
+    """One task. Features [N, input_dim] float32, labels [N] int64 (numpy or torch); num_classes 0 =
+    the largest training label + 1; output_classes: the class each head output stands for."""
+    empty_x, empty_y = _torch.empty(0, 0), _torch.empty(0, dtype=_torch.int64)
+    test_x = _features(test_x) if test_x is not None else empty_x
+    test_y = _labels(test_y) if test_y is not None else empty_y
+    return _den.Task(_features(train_x), _labels(train_y), _features(val_x), _labels(val_y), test_x, test_y,
+                     int(num_classes), name, list(output_classes))
+
+
+def _predict(self, task_id, x):
+    return _den.Engine._predict(self, task_id, _features(x))
+
+
+def _predict_all(self, x):
+    return _den.Engine._predict_all(self, _features(x))
+
+
+_den.Engine._predict, _den.Engine._predict_all = _den.Engine.predict, _den.Engine.predict_all
+_den.Engine.predict, _den.Engine.predict_all = _predict, _predict_all
+_predict.__doc__ = _den.Engine._predict.__doc__
+_predict_all.__doc__ = _den.Engine._predict_all.__doc__
+
+
+def report_dict(report):
+    """A TaskReport (or PhaseResult, SplitPair) as plain dicts, lists and numbers."""
+    if isinstance(report, (list, tuple)):
+        return [report_dict(r) for r in report]
+    if isinstance(report, (TaskReport, PhaseResult, SplitPair)):
+        return {name: report_dict(getattr(report, name)) for name in dir(report)
+                if not name.startswith("_") and not callable(getattr(report, name))}
+    return report

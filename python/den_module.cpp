@@ -1,0 +1,232 @@
+// den's Python module (`import den`): the Engine, its configuration, the task streams and the
+// checkpoint and export functions, mirroring the C++ API. Tensors cross as torch.Tensor, sharing
+// storage (no copy); python/den/__init__.py accepts numpy arrays too. C++ exceptions become Python
+// exceptions with the same message: std::invalid_argument and data errors ValueError, checkpoint
+// errors den.CheckpointError, write errors OSError.
+
+#include "data/idx_reader.h"
+#include "data/task_stream.h"
+#include "den/version.h"
+#include "engine/engine.h"
+#include "engine/hyperparameters.h"
+#include "engine/run.h"
+#include "engine/threads.h"
+#include "serialization/checkpoint.h"
+#include "serialization/export.h"
+
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+#include <torch/csrc/utils/pybind.h>
+
+#include <string>
+#include <vector>
+
+namespace py = pybind11;
+using namespace den;
+
+namespace {
+
+engine::Task make_task(at::Tensor train_x, at::Tensor train_y, at::Tensor val_x, at::Tensor val_y, at::Tensor test_x,
+                       at::Tensor test_y, int64_t num_classes, std::string name, std::vector<int64_t> output_classes) {
+  engine::Task task;
+  task.train_x = std::move(train_x);
+  task.train_y = std::move(train_y);
+  task.val_x = std::move(val_x);
+  task.val_y = std::move(val_y);
+  task.test_x = std::move(test_x);
+  task.test_y = std::move(test_y);
+  // Default: every label seen in training, 0..max.
+  task.num_classes = num_classes > 0 ? num_classes
+                                     : (task.train_y.defined() && task.train_y.numel() > 0
+                                            ? task.train_y.max().item<int64_t>() + 1
+                                            : 0);
+  task.name = std::move(name);
+  task.output_classes = std::move(output_classes);
+  return task;
+}
+
+void bind_config(py::module_& m) {
+  py::enum_<engine::LossKind>(m, "Loss").value("softmax", engine::LossKind::Softmax).value("sigmoid", engine::LossKind::Sigmoid);
+  py::enum_<engine::SplitPolicy>(m, "SplitPolicy")
+      .value("always", engine::SplitPolicy::Always)
+      .value("after_expansion", engine::SplitPolicy::AfterExpansion);
+
+  py::class_<engine::EngineConfig> config(m, "EngineConfig",
+                                          "DEN's hyperparameters; EngineConfig(k=5, hidden=[312, 128], ...)");
+  // Keyword arguments are set through the table, so the Python names are exactly its names.
+  config.def(py::init([](const py::kwargs& kwargs) {
+    engine::EngineConfig c;
+    py::object self = py::cast(&c, py::return_value_policy::reference);
+    for (const auto& [key, value] : kwargs) {
+      const std::string name = py::cast<std::string>(key);
+      bool known = false;
+      engine::visit_hyperparameters([&](const char* n, auto, const char*, const char*) { known |= name == n; });
+      if (!known) throw py::type_error("EngineConfig has no hyperparameter '" + name + "'");
+      py::setattr(self, name.c_str(), value);
+    }
+    return c;
+  }));
+  engine::visit_hyperparameters([&](const char* name, auto member, const char* /*flag*/, const char* help) {
+    config.def_readwrite(name, member, help);
+  });
+  config.def("validate", &engine::EngineConfig::validate, "raises ValueError naming the first invalid setting");
+  config.def("__repr__", [](const engine::EngineConfig& c) {
+    py::object self = py::cast(c);
+    std::string out = "EngineConfig(";
+    bool first = true;
+    engine::visit_hyperparameters([&](const char* name, auto, const char*, const char*) {
+      out += (first ? "" : ", ") + std::string(name) + "=" + py::cast<std::string>(py::repr(self.attr(name)));
+      first = false;
+    });
+    return out + ")";
+  });
+  m.def("hyperparameters", [] {
+    py::list rows;
+    engine::visit_hyperparameters([&](const char* name, auto member, const char* flag, const char* help) {
+      const engine::EngineConfig defaults;
+      rows.append(py::dict(py::arg("name") = name, py::arg("default") = py::cast(defaults.*member),
+                           py::arg("flag") = flag, py::arg("help") = help));
+    });
+    return rows;
+  }, "every hyperparameter: name, default, command-line flag and help");
+}
+
+void bind_reports(py::module_& m) {
+  py::class_<engine::PhaseResult>(m, "PhaseResult")
+      .def_readonly("name", &engine::PhaseResult::name)
+      .def_readonly("iterations", &engine::PhaseResult::iterations)
+      .def_readonly("train_loss", &engine::PhaseResult::train_loss)
+      .def_readonly("val_loss", &engine::PhaseResult::val_loss)
+      .def_readonly("seconds", &engine::PhaseResult::seconds)
+      .def_readonly("early_stopped", &engine::PhaseResult::early_stopped);
+  py::class_<engine::SplitPair>(m, "SplitPair")
+      .def_readonly("layer", &engine::SplitPair::layer)
+      .def_readonly("original_id", &engine::SplitPair::original_id)
+      .def_readonly("copy_id", &engine::SplitPair::copy_id)
+      .def_readonly("drift", &engine::SplitPair::drift);
+  py::class_<engine::TaskReport>(m, "TaskReport", "what add_task did; den.report_dict() turns it into a dict")
+      .def_readonly("task", &engine::TaskReport::task)
+      .def_readonly("name", &engine::TaskReport::name)
+      .def_readonly("num_classes", &engine::TaskReport::num_classes)
+      .def_readonly("phases", &engine::TaskReport::phases)
+      .def_readonly("selected_units", &engine::TaskReport::selected_units)
+      .def_readonly("added", &engine::TaskReport::added)
+      .def_readonly("pruned", &engine::TaskReport::pruned)
+      .def_readonly("split", &engine::TaskReport::split)
+      .def_readonly("split_pairs", &engine::TaskReport::split_pairs)
+      .def_readonly("hidden_units", &engine::TaskReport::hidden_units)
+      .def_readonly("expanded", &engine::TaskReport::expanded)
+      .def_readonly("val_loss_after_selective", &engine::TaskReport::val_loss_after_selective)
+      .def_readonly("val_loss", &engine::TaskReport::val_loss)
+      .def_readonly("params", &engine::TaskReport::params)
+      .def_readonly("nonzero_params", &engine::TaskReport::nonzero_params)
+      .def_readonly("seconds", &engine::TaskReport::seconds);
+}
+
+void bind_data(py::module_& m) {
+  py::class_<engine::Task>(m, "Task", "one task: train/val/test tensors, class count, name, output classes")
+      .def(py::init(&make_task), py::arg("train_x"), py::arg("train_y"), py::arg("val_x"), py::arg("val_y"),
+           py::arg("test_x") = at::Tensor(), py::arg("test_y") = at::Tensor(), py::arg("num_classes") = 0,
+           py::arg("name") = "", py::arg("output_classes") = std::vector<int64_t>{})
+      .def_readwrite("name", &engine::Task::name)
+      .def_readwrite("num_classes", &engine::Task::num_classes)
+      .def_readwrite("train_x", &engine::Task::train_x)
+      .def_readwrite("train_y", &engine::Task::train_y)
+      .def_readwrite("val_x", &engine::Task::val_x)
+      .def_readwrite("val_y", &engine::Task::val_y)
+      .def_readwrite("test_x", &engine::Task::test_x)
+      .def_readwrite("test_y", &engine::Task::test_y)
+      .def_readwrite("output_classes", &engine::Task::output_classes);
+
+  py::class_<data::TaskStream>(m, "TaskStream", "a seeded sequence of tasks from an IDX or CSV data directory")
+      .def(py::init([](const std::string& data_dir, const std::string& protocol, int64_t num_tasks,
+                       int64_t classes_per_task, int64_t base_classes, int64_t train_limit, double val_fraction,
+                       uint64_t seed) {
+             data::StreamOptions o;
+             o.protocol = data::parse_protocol(protocol);
+             o.num_tasks = num_tasks;
+             o.classes_per_task = classes_per_task;
+             o.base_classes = base_classes;
+             o.train_limit = train_limit;
+             o.val_fraction = val_fraction;
+             o.seed = seed;
+             data::TrainTest files = data::load_directory(data_dir);
+             return data::TaskStream(std::move(files.train), std::move(files.test), o);
+           }),
+           py::arg("data_dir") = "/usr/share/datasets/fashion-mnist", py::arg("protocol") = "permuted",
+           py::arg("num_tasks") = 10, py::arg("classes_per_task") = 2, py::arg("base_classes") = 0,
+           py::arg("train_limit") = 0, py::arg("val_fraction") = 0.1, py::arg("seed") = 1)
+      .def_property_readonly("num_tasks", &data::TaskStream::num_tasks)
+      .def_property_readonly("input_dim", &data::TaskStream::input_dim)
+      .def_property_readonly("num_classes", &data::TaskStream::num_classes)
+      .def("task", &data::TaskStream::task, py::arg("t"), "task t (1-based)");
+}
+
+void bind_engine(py::module_& m) {
+  py::class_<engine::Engine>(m, "Engine", "a Dynamically Expandable Network; Engine(EngineConfig(...), input_dim)")
+      .def(py::init<engine::EngineConfig, int64_t>(), py::arg("config"), py::arg("input_dim"))
+      .def("add_task", [](engine::Engine& e, const engine::Task& task) {
+             py::gil_scoped_release release;  // training takes a while; other Python threads may run
+             return e.add_task(task);
+           }, py::arg("task"), "learns one more task; returns its TaskReport")
+      .def("predict", &engine::Engine::predict, py::arg("task_id"), py::arg("x"),
+           "logits [N, classes of the task] of task task_id (1-based)")
+      .def("predict_all", &engine::Engine::predict_all, py::arg("x"), "logits of every task")
+      .def("clone", &engine::Engine::clone, "an independent deep copy")
+      .def_property_readonly("num_tasks", &engine::Engine::num_tasks)
+      .def_property_readonly("input_dim", &engine::Engine::input_dim)
+      .def_property_readonly("num_params", &engine::Engine::num_params)
+      .def_property_readonly("base_params", &engine::Engine::base_params)
+      .def_property_readonly("config", &engine::Engine::config)
+      .def_property_readonly("history", &engine::Engine::history)
+      .def_property_readonly("hidden_units", [](const engine::Engine& e) {
+        std::vector<int64_t> sizes;
+        for (int64_t l = 0; l < e.graph().num_layers(); ++l) sizes.push_back(e.graph().layer_size(l));
+        return sizes;
+      })
+      .def("save", [](const engine::Engine& e, const std::string& path) { io::save_checkpoint(e, path); },
+           py::arg("path"), "writes a checkpoint atomically")
+      .def_static("load", [](const std::string& path) { return std::move(io::load_checkpoint(path).engine); },
+                  py::arg("path"), "reads a checkpoint")
+      .def("export", [](const engine::Engine& e, const std::string& path, int64_t task, const std::string& format) {
+             if (format == "torchscript") {
+               io::export_torchscript(e, task, path);
+             } else if (format == "onnx") {
+               io::export_onnx(e, task, path);
+             } else if (format == "dot") {
+               io::export_dot(e, task, path);
+             } else {
+               throw std::invalid_argument("export: format must be torchscript, onnx or dot, got '" + format + "'");
+             }
+           }, py::arg("path"), py::arg("task") = 0, py::arg("format") = "torchscript",
+           "exports task `task`'s network (0 = every task, where the format allows)");
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_den, m) {
+  m.doc() = "den: lifelong learning with Dynamically Expandable Networks (Yoon et al., ICLR 2018)";
+  m.attr("__version__") = kVersion;
+
+  static py::exception<io::CheckpointError> checkpoint_error(m, "CheckpointError", PyExc_RuntimeError);
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const io::CheckpointError& e) {
+      checkpoint_error(e.what());
+    } catch (const io::WriteError& e) {
+      PyErr_SetString(PyExc_OSError, e.what());
+    } catch (const data::DataError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const c10::Error& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what_without_backtrace());
+    }
+  });
+
+  bind_config(m);
+  bind_reports(m);
+  bind_data(m);
+  bind_engine(m);
+  m.def("configure_threads", &engine::configure_threads, py::arg("threads"),
+        "threads of the matrix products (0 = all cores); element-wise ops use one");
+}

@@ -1,0 +1,144 @@
+"""The Python module: run by ctest (tests/CMakeLists.txt) under pytest, with PYTHONPATH=build/python
+and DEN_CLI set to the den executable."""
+
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+import den
+
+DATA = "/usr/share/datasets/fashion-mnist"
+
+
+def synthetic(seed, n=256, dim=8, shift_feature=0):
+    """Two Gaussian classes told apart by the sign of one feature, as numpy arrays."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, size=n)
+    x = rng.normal(size=(n, dim)).astype(np.float32)
+    x[:, shift_feature] += 4.0 * y - 2.0
+    return x, y
+
+
+def small_task(seed, feature=0):
+    train_x, train_y = synthetic(seed, 256, shift_feature=feature)
+    val_x, val_y = synthetic(seed + 100, 64, shift_feature=feature)
+    test_x, test_y = synthetic(seed + 200, 64, shift_feature=feature)
+    return den.Task(train_x, train_y, val_x, val_y, test_x, test_y, name=f"task-{seed}")
+
+
+def small_engine():
+    # lr_decay 1: the default decays per epoch, and an epoch of these 256 samples is one step.
+    return den.Engine(den.EngineConfig(hidden=[16, 8], max_iter=200, eval_every=50, k=2, lr_decay=1.0), input_dim=8)
+
+
+def test_version_matches_the_command_line():
+    out = subprocess.run([os.environ["DEN_CLI"], "--version"], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == f"den {den.__version__}"
+
+
+def test_config_takes_every_hyperparameter_by_name():
+    names = [h["name"] for h in den.hyperparameters()]
+    assert len(names) == len(set(names)) and "k" in names and "lambda_" in names
+    config = den.EngineConfig(k=5, hidden=[64, 32], mu=2e-5, loss=den.Loss.sigmoid)
+    assert (config.k, config.hidden, config.mu, config.loss) == (5, [64, 32], 2e-5, den.Loss.sigmoid)
+    for h in den.hyperparameters():
+        assert getattr(den.EngineConfig(), h["name"]) == h["default"], h["name"]
+    with pytest.raises(TypeError, match="no hyperparameter 'kk'"):
+        den.EngineConfig(kk=5)
+    with pytest.raises(ValueError, match="k"):
+        den.EngineConfig(k=-3).validate()
+
+
+def test_every_flag_of_the_table_is_a_flag_of_den_run():
+    help_text = subprocess.run([os.environ["DEN_CLI"], "run", "--help"], capture_output=True, text=True).stdout
+    for h in den.hyperparameters():
+        if h["flag"]:
+            assert h["flag"] in help_text, h["flag"]
+
+
+def test_learns_predicts_and_reports():
+    engine = small_engine()
+    report = engine.add_task(small_task(1))
+    assert isinstance(report, den.TaskReport) and report.task == 1 and engine.num_tasks == 1
+    d = den.report_dict(report)
+    assert d["task"] == 1 and d["hidden_units"] == engine.hidden_units and isinstance(d["phases"], list)
+    assert d["phases"] and isinstance(d["phases"][0]["iterations"], int)
+    x, y = synthetic(7, 128)
+    logits = engine.predict(1, x)  # numpy in, torch out
+    assert isinstance(logits, torch.Tensor) and logits.shape == (128, 2)
+    assert (logits.argmax(1).numpy() == y).mean() > 0.9  # chance 0.5, the Bayes rate 0.977
+    engine.add_task(small_task(2, feature=1))
+    assert [t.shape for t in engine.predict_all(x)] == [(128, 2), (128, 2)]
+
+
+def test_tensors_are_shared_not_copied():
+    x, y = synthetic(3)
+    tensor = torch.from_numpy(x)
+    task = den.Task(tensor, y, x, y)
+    assert task.train_x.data_ptr() == tensor.data_ptr()
+    assert task.val_x.data_ptr() == tensor.data_ptr()  # a float32 numpy array is shared too
+
+
+def test_errors_carry_the_cpp_message():
+    engine = small_engine()
+    engine.add_task(small_task(1))
+    with pytest.raises(ValueError, match="task"):
+        engine.predict(5, np.zeros((2, 8), np.float32))
+    with pytest.raises(ValueError, match="8"):
+        engine.predict(1, np.zeros((2, 9), np.float32))
+    bad = small_task(2)
+    bad.train_y = torch.full((256,), 7, dtype=torch.int64)
+    bad.num_classes = 2
+    with pytest.raises(ValueError, match="label"):
+        engine.add_task(bad)
+    assert engine.num_tasks == 1  # unchanged
+
+
+def test_save_load_and_export(tmp_path):
+    engine = small_engine()
+    engine.add_task(small_task(1))
+    path = str(tmp_path / "run.den")
+    engine.save(path)
+    loaded = den.Engine.load(path)
+    x, _ = synthetic(9, 32)
+    assert torch.equal(loaded.predict(1, x), engine.predict(1, x))
+    (tmp_path / "junk.den").write_bytes(b"not a checkpoint")
+    with pytest.raises(den.CheckpointError):
+        den.Engine.load(str(tmp_path / "junk.den"))
+    module_path = str(tmp_path / "task1.pt")
+    engine.export(module_path, task=1)
+    scripted = torch.jit.load(module_path)
+    assert torch.allclose(scripted(torch.from_numpy(x)), engine.predict(1, x), atol=1e-5)
+
+
+def test_clone_is_independent():
+    engine = small_engine()
+    engine.add_task(small_task(1))
+    copy = engine.clone()
+    copy.add_task(small_task(2, feature=1))
+    assert (engine.num_tasks, copy.num_tasks) == (1, 2)
+
+
+@pytest.mark.skipif(not os.path.isdir(DATA), reason="needs Debian's dataset-fashion-mnist")
+def test_a_stream_from_python_equals_the_cpp_run(tmp_path):
+    args = dict(tasks=3, train_limit=600, max_iter=60, seed=5)
+    report_path = tmp_path / "run.json"
+    subprocess.run([os.environ["DEN_CLI"], "run", "--quiet", "--tasks", "3", "--train-limit", "600", "--max-iter", "60",
+                    "--seed", "5", "--threads", "1", "--exemplars", "0", "--report", str(report_path)],
+                   check=True, capture_output=True)
+    cpp = json.loads(report_path.read_text())["tasks"]
+
+    den.configure_threads(1)
+    stream = den.TaskStream(DATA, num_tasks=args["tasks"], train_limit=args["train_limit"], seed=args["seed"])
+    engine = den.Engine(den.EngineConfig(max_iter=args["max_iter"], seed=args["seed"]), stream.input_dim)
+    for t in range(1, args["tasks"] + 1):
+        r = den.report_dict(engine.add_task(stream.task(t)))
+        c = cpp[t - 1]
+        for key in ("task", "name", "num_classes", "hidden_units", "params", "nonzero_params", "selected_units",
+                    "added", "pruned", "split", "expanded", "val_loss"):
+            assert r[key] == c[key], (t, key, r[key], c[key])
+        assert [p["iterations"] for p in r["phases"]] == [p["iterations"] for p in c["phases"]]
