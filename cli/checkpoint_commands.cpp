@@ -261,6 +261,7 @@ CLI::App* add_add_task_command(CLI::App& app, AddTaskOptions& o) {
   cmd->add_option("--threads", o.threads, "Threads for the matrix products (0 = all cores)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--quiet", o.quiet, "No progress output");
+  add_label_gaps_flag(cmd, r.allow_label_gaps);
   o.command = cmd;
   return cmd;
 }

@@ -5,6 +5,7 @@
 #include "cli/exit_codes.h"
 #include "cli/run_command.h"
 #include "data/dataset.h"
+#include "engine/task_check.h"
 #include "engine/threads.h"
 
 #include <CLI/CLI.hpp>
@@ -56,6 +57,9 @@ int main(int argc, char** argv) {
     std::cerr << "den: output error: " << e.what() << "\n";
     return kOutputError;
   } catch (const den::data::DataError& e) {
+    std::cerr << "den: data error: " << e.what() << "\n";
+    return kDataError;
+  } catch (const den::engine::TaskDataError& e) {  // before std::invalid_argument, its base
     std::cerr << "den: data error: " << e.what() << "\n";
     return kDataError;
   } catch (const std::invalid_argument& e) {

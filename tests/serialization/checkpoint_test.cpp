@@ -10,6 +10,11 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -257,6 +262,40 @@ TEST_F(Checkpoint, AFailedWriteLeavesTheOldFileAndNoTemporaries) {
   EXPECT_THROW(save_checkpoint(*engine, path("no/such/dir/x.den")), WriteError);
   fs::create_directories(path("a_directory"));
   EXPECT_THROW(save_checkpoint(*engine, path("a_directory")), WriteError);
+}
+
+TEST_F(Checkpoint, TheNextSaveRemovesTemporariesOfAKilledWriterOnly) {
+  const auto& [engine, evaluations] = trained();
+  // What a SIGKILL during a save leaves: an unlocked temporary. A live writer's is locked.
+  write_bytes(path(".keep.den.tmp-dead01"), "half a checkpoint");
+  write_bytes(path(".keep.den.tmp-live01"), "being written");
+  const int live = ::open(path(".keep.den.tmp-live01").c_str(), O_RDONLY);
+  ASSERT_GE(live, 0);
+  ASSERT_EQ(::flock(live, LOCK_EX), 0);
+  write_bytes(path(".keep.den.tmp-longer1"), "not a temporary name");
+  write_bytes(path(".other.den.tmp-dead02"), "another file's temporary");
+  save_checkpoint(*engine, path("keep.den"), {evaluations, std::nullopt});
+  EXPECT_FALSE(fs::exists(path(".keep.den.tmp-dead01")));
+  EXPECT_TRUE(fs::exists(path(".keep.den.tmp-live01")));
+  EXPECT_TRUE(fs::exists(path(".keep.den.tmp-longer1")));
+  EXPECT_TRUE(fs::exists(path(".other.den.tmp-dead02")));
+  ::close(live);
+  EXPECT_EQ(load_checkpoint(path("keep.den")).engine.num_tasks(), 3);
+}
+
+TEST_F(Checkpoint, AWrittenFileHasTheModeTheUmaskAllows) {
+  const auto& [engine, evaluations] = trained();
+  for (const mode_t mask : {mode_t{022}, mode_t{027}, mode_t{077}}) {
+    const mode_t old = ::umask(mask);
+    detail::write_file_atomically(path("f"), "bytes");
+    save_checkpoint(*engine, path("c.den"));
+    ::umask(old);
+    struct stat st {};
+    ASSERT_EQ(::stat(path("f").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0666 & ~mask) << std::oct << mask;
+    ASSERT_EQ(::stat(path("c.den").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0666 & ~mask) << std::oct << mask;
+  }
 }
 
 TEST_F(Checkpoint, MissingAndNonCheckpointFilesAreNamed) {
