@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   den::engine::keep_freed_buffers_in_heap();
   CLI::App app{"den: lifelong learning with Dynamically Expandable Networks (Yoon et al., ICLR 2018).\n"
                "Exit codes: 0 ok, 1 internal error, 2 usage error, 3 data error, 4 output file error,\n"
-               "5 bad checkpoint, 6 checkpoint from a newer den."};
+               "5 bad checkpoint, 6 checkpoint from a newer den, 130 interrupted (SIGINT, SIGTERM)."};
   app.require_subcommand(1);
   RunOptions run_options;
   CLI::App* run = add_run_command(app, run_options);

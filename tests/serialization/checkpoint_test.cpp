@@ -5,6 +5,7 @@
 #include "engine/engine_state.h"
 #include "engine/run.h"
 #include "tests/engine/synthetic.h"
+#include "tests/fuzz/mutate.h"
 #include "tests/serialization/helpers.h"
 
 #include <gtest/gtest.h>
@@ -415,30 +416,8 @@ TEST_F(Checkpoint, TheLoaderSurvivesTheFuzzCorpusAndMutations) {
   std::vector<std::string> inputs;
   for (const auto& entry : fs::directory_iterator(DEN_FUZZ_CORPUS)) inputs.push_back(read_bytes(entry.path()));
   ASSERT_FALSE(inputs.empty()) << "no corpus in " << DEN_FUZZ_CORPUS;
-  std::mt19937 rng(7);
-  const std::string seed = inputs.front();
-  for (int i = 0; i < 1500; ++i) {
-    std::string m = inputs[rng() % inputs.size()];
-    const int edits = 1 + static_cast<int>(rng() % 4);
-    for (int e = 0; e < edits && !m.empty(); ++e) {
-      const size_t at = rng() % m.size();
-      switch (rng() % 4) {
-        case 0:
-          m[at] = static_cast<char>(rng());
-          break;
-        case 1:
-          m.erase(at, 1 + rng() % 16);
-          break;
-        case 2:
-          m.insert(at, std::string(1 + rng() % 8, static_cast<char>(rng())));
-          break;
-        default:
-          m.resize(at);
-          break;
-      }
-    }
-    inputs.push_back(m);
-  }
+  // Seeded mutants of the corpus inputs (tests/fuzz/mutate.h).
+  inputs = den::testing::with_mutations(std::move(inputs), 1500, 7);
   LoadOptions unchecked;
   unchecked.verify_checksums = false;
   int64_t loaded = 0;
