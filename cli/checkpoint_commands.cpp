@@ -12,6 +12,8 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <thread>
 #include <filesystem>
 #include <limits>
 #include <sstream>
@@ -99,6 +101,20 @@ const io::RunInfo& run_record(const io::LoadedCheckpoint& c, const std::string& 
                                 "use den add-task --data DIR to learn tasks from given data");
   }
   return *c.extras.run;
+}
+
+/// NOTE: [kill soak] DEN_TEST_SAVE_DELAY_MS=N sleeps N ms after every record of a checkpoint
+/// written by `den run`, and each record holds at most 4 KiB then, so that scripts/kill_soak.sh
+/// can land its SIGKILLs inside checkpoint writes. A test hook, not a user setting.
+io::SaveOptions save_options() {
+  io::SaveOptions options;
+  const char* delay = std::getenv("DEN_TEST_SAVE_DELAY_MS");
+  if (delay != nullptr && std::atoi(delay) > 0) {
+    const int ms = std::atoi(delay);
+    options.max_record_bytes = 4096;
+    options.on_record_written = [ms](int64_t) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); };
+  }
+  return options;
 }
 
 }  // namespace
@@ -217,7 +233,7 @@ engine::RunResult RunCheckpoints::run(engine::Engine& engine, int64_t num_tasks,
                                                            const engine::TaskEvaluation& evaluation) {
       evaluations_.push_back(evaluation);
       const auto start = std::chrono::steady_clock::now();
-      io::save_checkpoint(engine, save_path_, {evaluations_, run_info(num_tasks)});
+      io::save_checkpoint(engine, save_path_, {evaluations_, run_info(num_tasks)}, save_options());
       if (!options_.quiet) {
         std::error_code ec;
         std::fprintf(stderr, "checkpoint %s after task %lld: %.2f MiB in %.3f s\n", save_path_.c_str(),
@@ -261,6 +277,7 @@ CLI::App* add_add_task_command(CLI::App& app, AddTaskOptions& o) {
   cmd->add_option("--threads", o.threads, "Threads for the matrix products (0 = all cores)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--quiet", o.quiet, "No progress output");
+  add_label_gaps_flag(cmd, r.allow_label_gaps);
   o.command = cmd;
   return cmd;
 }

@@ -3,6 +3,7 @@
 #include "cli/compare_command.h"
 
 #include "cli/exit_codes.h"
+#include "cli/interrupt.h"
 #include "cli/report.h"
 #include "data/idx_reader.h"
 #include "engine/baselines.h"
@@ -15,6 +16,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -78,6 +81,49 @@ nlohmann::json table_json(const std::vector<Row>& rows) {
   return out;
 }
 
+Row row_from_json(const nlohmann::json& j) {
+  const auto number = [&j](const char* key) { return j.at(key).is_null() ? std::nan("") : j.at(key).get<double>(); };
+  return {j.at("method").get<std::string>(), number("avg_auroc"), number("avg_accuracy"),
+          number("task_agnostic_accuracy"), number("bwt"), j.at("params").get<int64_t>(), number("params_vs_stl"),
+          number("params_vs_mtl"), number("seconds")};
+}
+
+/// `doc` as it reads back from a report file (bytes that are not UTF-8 replaced, NOTE in json_text).
+nlohmann::json as_written(const nlohmann::json& doc) { return nlohmann::json::parse(json_text(doc)); }
+
+/// The methods a `--report` file of an earlier, interrupted `den compare` finished, with their
+/// reports and table rows, checked to be the same comparison. Empty when the file does not exist.
+std::map<std::string, std::pair<nlohmann::json, Row>> finished_methods(const CompareOptions& o,
+                                                                       const std::vector<std::string>& methods) {
+  std::map<std::string, std::pair<nlohmann::json, Row>> done;
+  const std::string& path = o.run.report_path;
+  std::ifstream in(path);
+  if (!in) return done;
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(in);
+    for (const nlohmann::json& row : doc.at("table")) {
+      const std::string method = row.at("method").get<std::string>();
+      if (std::find(methods.begin(), methods.end(), method) == methods.end()) continue;
+      RunOptions run = o.run;
+      run.method = method;
+      const nlohmann::json& report = doc.at("methods").at(method);
+      const nlohmann::json settings = as_written(run_settings_json(run));
+      for (auto it = settings.begin(); it != settings.end(); ++it) {
+        if (!report.contains(it.key()) || report.at(it.key()) != it.value()) {
+          throw std::invalid_argument("--resume: method " + method + " in '" + path + "' was run with other " +
+                                      it.key() + " settings (" + report.value(it.key(), nlohmann::json()).dump() +
+                                      ", now " + it.value().dump() + "); resume with the same flags");
+        }
+      }
+      done[method] = {report, row_from_json(row)};
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw OutputError("--resume: '" + path + "' is not a den compare report: " + e.what());
+  }
+  return done;
+}
+
 }  // namespace
 
 std::vector<std::string> parse_methods(const std::string& text) {
@@ -114,14 +160,18 @@ CLI::App* add_compare_command(CLI::App& app, CompareOptions& o) {
   cmd->add_option("--report", o.run.report_path,
                   "Write a JSON report to this file: each method's `den run` report and the table");
   cmd->add_option("--csv", o.csv_path, "Write the comparison table as CSV to this file");
+  cmd->add_flag("--resume", o.resume,
+                "Continue the comparison in the --report file: skip the methods it already holds (same settings)");
   return cmd;
 }
 
 int compare_command(CompareOptions& o) {
+  install_interrupt_handlers();
   RunOptions& r = o.run;
   const std::vector<std::string> methods = parse_methods(o.methods);
   check_method_flags(r.command, methods);
   resolve_options(r);
+  if (o.resume && r.report_path.empty()) throw std::invalid_argument("--resume needs --report FILE (the comparison to continue)");
   if (!r.report_path.empty()) check_writable(r.report_path);
   if (!o.csv_path.empty()) check_writable(o.csv_path);
   engine::configure_threads(r.threads);
@@ -139,11 +189,27 @@ int compare_command(CompareOptions& o) {
   std::printf("den compare: methods %s, protocol %s, %lld tasks, hidden %s, max-iter %lld, seed %llu\n",
               join(methods, ",").c_str(), stream_description(r).c_str(), static_cast<long long>(stream.num_tasks()),
               r.hidden.c_str(), static_cast<long long>(r.engine.max_iter), static_cast<unsigned long long>(r.engine.seed));
+  // The stream's settings are final only now (--base-classes may set --tasks from the data).
+  const auto finished = o.resume ? finished_methods(o, methods) : decltype(finished_methods(o, methods)){};
   std::vector<Row> rows;
   nlohmann::json reports = nlohmann::json::object();
+  // Written after every method, so that an interrupted comparison keeps the methods it finished.
+  const auto write_report = [&](bool partial) {
+    if (r.report_path.empty()) return;
+    const nlohmann::json doc = {{"methods", reports}, {"table", table_json(rows)}, {"stl_params", stl},
+                                {"mtl_params", mtl},  {"partial", partial}};
+    write_json_file(r.report_path, doc);
+  };
   for (size_t i = 0; i < methods.size(); ++i) {
     RunOptions run = r;
     run.method = methods[i];
+    if (const auto it = finished.find(run.method); it != finished.end()) {
+      std::printf("\n== method %s (%zu/%zu): done in %s, skipped\n", run.method.c_str(), i + 1, methods.size(),
+                  r.report_path.c_str());
+      reports[run.method] = it->second.first;
+      rows.push_back(it->second.second);
+      continue;
+    }
     std::printf("\n== method %s (%zu/%zu)\n", run.method.c_str(), i + 1, methods.size());
     print_table_header(stdout);
     std::fflush(stdout);
@@ -152,20 +218,30 @@ int compare_command(CompareOptions& o) {
     std::unique_ptr<engine::Method> method =
         engine::make_method(run.method, run.engine, run.baseline, stream.input_dim());
     engine::RunCallbacks callbacks;
-    callbacks.progress = progress_printer(stream.num_tasks(), run.quiet);
+    callbacks.progress = interruptible(progress_printer(stream.num_tasks(), run.quiet));
     nlohmann::json tasks = nlohmann::json::array();
     callbacks.task_done = [&tasks](const engine::TaskReport& report, const engine::TaskEvaluation& evaluation) {
       print_table_row(stdout, report, evaluation);
       tasks.push_back(task_json(report, evaluation));
+      stop_if_interrupted();
     };
-    const engine::RunResult result =
-        engine::run_stream(*method, stream.num_tasks(), make_task, callbacks, run_settings(run));
+    engine::RunResult result;
+    try {
+      result = engine::run_stream(*method, stream.num_tasks(), make_task, callbacks, run_settings(run));
+    } catch (const Interrupted&) {
+      std::fprintf(stderr, "den: interrupted during method %s; %zu of %zu methods done%s\n", run.method.c_str(),
+                   rows.size(), methods.size(),
+                   r.report_path.empty() ? "" : (" and kept in " + r.report_path + " (continue with --resume)").c_str());
+      write_report(true);
+      return kInterrupted;
+    }
     method.reset();
     print_summary(stdout, result);
     rows.push_back({run.method, result.avg_auroc, result.avg_accuracy, result.avg_agnostic_accuracy, result.bwt,
                     result.params, stl > 0 ? static_cast<double>(result.params) / static_cast<double>(stl) : 0.0,
                     mtl > 0 ? static_cast<double>(result.params) / static_cast<double>(mtl) : 0.0, result.seconds});
     reports[run.method] = run_report_json(run, tasks, result);
+    write_report(i + 1 < methods.size());
   }
   print_table(stdout, rows, stl, mtl);
 
@@ -174,11 +250,7 @@ int compare_command(CompareOptions& o) {
     std::printf("table written to %s\n", o.csv_path.c_str());
   }
   if (!r.report_path.empty()) {
-    const nlohmann::json doc = {{"methods", reports},
-                                {"table", table_json(rows)},
-                                {"stl_params", stl},
-                                {"mtl_params", mtl}};
-    write_json_file(r.report_path, doc);
+    write_report(false);  // the same as after the last method; also when every method was skipped
     std::printf("report written to %s\n", r.report_path.c_str());
   }
   return kOk;

@@ -2,7 +2,7 @@
 
 namespace den::cli {
 
-/// Exit codes of the `den` executable (documented in README.md, "Exit codes").
+/// Exit codes of the `den` executable (docs/exit-codes.md, with the test of each).
 enum ExitCode : int {
   kOk = 0,
   kInternalError = 1,  ///< a bug: an unexpected exception
@@ -12,6 +12,8 @@ enum ExitCode : int {
   kCheckpointError = 5,    ///< a checkpoint cannot be used: missing, not a checkpoint, truncated, corrupt
                            ///< (checksum), or its tensors do not match its graph
   kCheckpointVersion = 6,  ///< a checkpoint written in a newer format version than this den reads
+  kInterrupted = 130,      ///< stopped by SIGINT / SIGTERM (128 + SIGINT, as shells report it); work
+                           ///< kept: checkpoint of the last task, report marked partial
 };
 
 }  // namespace den::cli

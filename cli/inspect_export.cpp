@@ -11,8 +11,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <numeric>
@@ -243,22 +246,42 @@ int64_t parse_task(const std::string& text) {
   return value;
 }
 
-/// Renders DOT to SVG with Graphviz's `dot` (run without a shell). Throws OutputError.
+/// How a child process ended, for messages: "exit status 3", "killed by signal 9 (Killed)".
+std::string child_status_text(int status) {
+  if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    const char* name = ::strsignal(WTERMSIG(status));
+    return "killed by signal " + std::to_string(WTERMSIG(status)) + (name ? std::string(" (") + name + ")" : "");
+  }
+  return "status " + std::to_string(status);
+}
+
+/// Renders DOT to SVG with Graphviz's `dot` (run without a shell), in a private directory under
+/// the system's temporary directory ($TMPDIR, else /tmp). Throws OutputError.
 std::string render_svg(const std::string& dot) {
-  char in_path[] = "/tmp/den-export-XXXXXX";
-  const int in_fd = ::mkstemp(in_path);
-  if (in_fd < 0) throw OutputError("cannot create a temporary file for Graphviz");
-  const bool wrote = ::write(in_fd, dot.data(), dot.size()) == static_cast<ssize_t>(dot.size());
-  ::close(in_fd);
-  const std::string out_path = std::string(in_path) + ".svg";
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path tmp = fs::temp_directory_path(ec);
+  if (ec) throw OutputError("no temporary directory for Graphviz: " + ec.message());
+  std::string dir_name = (tmp / "den-export-XXXXXX").string();
+  if (::mkdtemp(dir_name.data()) == nullptr) {
+    throw OutputError("cannot create a temporary directory in '" + tmp.string() + "' for Graphviz: " +
+                      std::strerror(errno));
+  }
   struct Cleanup {
-    std::string a, b;
+    fs::path dir;
     ~Cleanup() {
-      ::unlink(a.c_str());
-      ::unlink(b.c_str());
+      std::error_code ignored;
+      fs::remove_all(dir, ignored);
     }
-  } cleanup{in_path, out_path};
-  if (!wrote) throw OutputError("cannot write a temporary file for Graphviz");
+  } cleanup{dir_name};
+  const std::string in_path = (cleanup.dir / "network.dot").string();
+  const std::string out_path = (cleanup.dir / "network.svg").string();
+  {
+    std::ofstream in(in_path, std::ios::binary);
+    in << dot;
+    if (!in.flush()) throw OutputError("cannot write a temporary file '" + in_path + "' for Graphviz");
+  }
 
   std::vector<std::string> args = {"dot", "-Tsvg", "-o", out_path, in_path};
   std::vector<char*> argv;
@@ -269,9 +292,11 @@ std::string render_svg(const std::string& dot) {
     throw OutputError("--format svg needs Graphviz's 'dot' on the PATH (apt install graphviz), or use --format dot");
   }
   int status = 0;
-  ::waitpid(pid, &status, 0);
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) throw OutputError(std::string("waiting for Graphviz 'dot' failed: ") + std::strerror(errno));
+  }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    throw OutputError("Graphviz 'dot -Tsvg' failed (exit status " + std::to_string(WEXITSTATUS(status)) + ")");
+    throw OutputError("Graphviz 'dot -Tsvg' failed (" + child_status_text(status) + ")");
   }
   std::ifstream svg(out_path, std::ios::binary);
   std::ostringstream bytes;
@@ -291,7 +316,7 @@ CLI::App* add_inspect_command(CLI::App& app, InspectOptions& o) {
 int inspect_command(const InspectOptions& o) {
   const io::LoadedCheckpoint c = io::load_checkpoint(o.checkpoint);
   if (o.json) {
-    std::printf("%s\n", inspect_json(o, c).dump(2).c_str());
+    std::printf("%s", json_text(inspect_json(o, c)).c_str());
   } else {
     print_inspect(o, c);
   }

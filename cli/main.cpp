@@ -6,6 +6,7 @@
 #include "cli/run_command.h"
 #include "data/dataset.h"
 #include "den/version.h"
+#include "engine/task_check.h"
 #include "engine/threads.h"
 
 #include <CLI/CLI.hpp>
@@ -19,7 +20,7 @@ int main(int argc, char** argv) {
   den::engine::keep_freed_buffers_in_heap();
   CLI::App app{"den: lifelong learning with Dynamically Expandable Networks (Yoon et al., ICLR 2018).\n"
                "Exit codes: 0 ok, 1 internal error, 2 usage error, 3 data error, 4 output file error,\n"
-               "5 bad checkpoint, 6 checkpoint from a newer den."};
+               "5 bad checkpoint, 6 checkpoint from a newer den, 130 interrupted (SIGINT, SIGTERM)."};
   app.set_version_flag("--version", std::string("den ") + den::kVersion);
   app.require_subcommand(1);
   RunOptions run_options;
@@ -60,6 +61,9 @@ int main(int argc, char** argv) {
     std::cerr << "den: output error: " << e.what() << "\n";
     return kOutputError;
   } catch (const den::data::DataError& e) {
+    std::cerr << "den: data error: " << e.what() << "\n";
+    return kDataError;
+  } catch (const den::engine::TaskDataError& e) {  // before std::invalid_argument, its base
     std::cerr << "den: data error: " << e.what() << "\n";
     return kDataError;
   } catch (const std::invalid_argument& e) {

@@ -1,11 +1,11 @@
 #include "cli/report.h"
 
 #include "cli/run_command.h"
+#include "serialization/checkpoint.h"
 
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <numeric>
 #include <sstream>
 #include <unistd.h>
@@ -152,7 +152,7 @@ nlohmann::json final_json(const engine::RunResult& result) {
           {"seconds", result.seconds}};
 }
 
-nlohmann::json run_report_json(const RunOptions& o, const nlohmann::json& tasks, const engine::RunResult& result) {
+nlohmann::json run_settings_json(const RunOptions& o) {
   nlohmann::json doc = {{"method", o.method},
                         {"protocol", data::to_string(o.stream.protocol)},
                         {"data", o.data_dir},
@@ -164,13 +164,27 @@ nlohmann::json run_report_json(const RunOptions& o, const nlohmann::json& tasks,
                           {"train_limit", o.stream.train_limit},
                           {"val_fraction", o.stream.val_fraction},
                           {"normalize", o.normalization}}},
-                        {"exemplars_per_class", o.exemplars},
-                        {"tasks", tasks},
-                        {"final", final_json(result)}};
+                        {"exemplars_per_class", o.exemplars}};
   if (o.method == "l2") doc["method_options"] = {{"l2_lambda", o.baseline.l2_transfer}};
   if (o.method == "ewc") {
     doc["method_options"] = {{"ewc_lambda", o.baseline.ewc_lambda}, {"ewc_samples", o.baseline.fisher_samples}};
   }
+  return doc;
+}
+
+nlohmann::json run_report_json(const RunOptions& o, const nlohmann::json& tasks, const engine::RunResult& result) {
+  nlohmann::json doc = run_settings_json(o);
+  doc["tasks"] = tasks;
+  doc["final"] = final_json(result);
+  doc["partial"] = false;
+  return doc;
+}
+
+nlohmann::json partial_run_report_json(const RunOptions& o, const nlohmann::json& tasks) {
+  nlohmann::json doc = run_settings_json(o);
+  doc["tasks"] = tasks;
+  doc["final"] = nullptr;
+  doc["partial"] = true;
   return doc;
 }
 
@@ -184,23 +198,17 @@ void check_writable(const std::string& path) {
   if (::access(dir.c_str(), W_OK) != 0) throw OutputError("cannot write '" + path + "': directory is not writable");
 }
 
-void write_json_file(const std::string& path, const nlohmann::json& doc) { write_text_file(path, doc.dump(2) + "\n"); }
+std::string json_text(const nlohmann::json& doc) {
+  // A path or task name need not be UTF-8 (file names are bytes); an invalid byte becomes U+FFFD
+  // instead of an exception after hours of training.
+  return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+void write_json_file(const std::string& path, const nlohmann::json& doc) { write_text_file(path, json_text(doc)); }
 
 void write_text_file(const std::string& path, const std::string& text) {
   check_writable(path);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::filesystem::remove(tmp);
-      throw OutputError("cannot write '" + tmp + "'");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) throw OutputError("cannot rename '" + tmp + "' to '" + path + "': " + ec.message());
+  io::detail::write_file_atomically(path, text);  // io::WriteError on failure; the old file stays
 }
 
 void print_table_header(std::FILE* out) {

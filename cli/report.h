@@ -32,12 +32,25 @@ nlohmann::json task_json(const engine::TaskReport& report, const engine::TaskEva
 /// The "final" object of the `--report` JSON.
 nlohmann::json final_json(const engine::RunResult& result);
 
+/// The settings part of a `den run --report` document: method, protocol, data, config, stream,
+/// exemplars and the method's own options. `den compare --resume` compares it.
+nlohmann::json run_settings_json(const RunOptions& options);
+
 /// The whole `den run --report` document of one method's run: settings, `tasks` (task_json
-/// entries) and final_json. `den compare` writes one per method.
+/// entries), final_json and `"partial": false`. `den compare` writes one per method.
 nlohmann::json run_report_json(const RunOptions& options, const nlohmann::json& tasks, const engine::RunResult& result);
 
-/// Writes `doc` to `path` via a temporary file and a rename, so a failed write never leaves a
-/// half-written report in place. Throws OutputError.
+/// The report of a run stopped by a signal (NOTE: [interrupts]): settings, the tasks finished,
+/// `"final": null` and `"partial": true`.
+nlohmann::json partial_run_report_json(const RunOptions& options, const nlohmann::json& tasks);
+
+/// `doc` as indented JSON text; bytes that are not UTF-8 (in a path, a task name) become U+FFFD
+/// rather than making the dump throw.
+std::string json_text(const nlohmann::json& doc);
+
+/// Writes `doc` to `path` atomically (io::detail::AtomicFile: unique temporary, fsync, rename), so
+/// a failed or killed write never leaves a half-written report in place. Throws OutputError or
+/// io::WriteError.
 void write_json_file(const std::string& path, const nlohmann::json& doc);
 /// As write_json_file, for text (a CSV table).
 void write_text_file(const std::string& path, const std::string& text);

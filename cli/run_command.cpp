@@ -1,6 +1,8 @@
 #include "cli/run_command.h"
 
 #include "cli/checkpoint_commands.h"
+#include "cli/exit_codes.h"
+#include "cli/interrupt.h"
 #include "cli/report.h"
 #include "data/idx_reader.h"
 #include "engine/baselines.h"
@@ -48,6 +50,7 @@ std::vector<int64_t> parse_hidden(const std::string& text) {
 struct MethodFlag {
   const char* flag;
   std::vector<std::string> methods;
+  bool run_only = false;  ///< a `den run` flag only (`den compare --resume` means something else)
 };
 
 const std::vector<MethodFlag>& method_flags() {
@@ -57,7 +60,7 @@ const std::vector<MethodFlag>& method_flags() {
       {"--max-splits", {"den"}},  {"--split-policy", {"den"}},  {"--head-iters", {"den"}},
       {"--prox-scale-lr", {"den"}}, {"--freeze-existing", {"den"}},
       // Checkpoints hold a DEN engine (serialization/checkpoint.h).
-      {"--checkpoint", {"den"}},  {"--resume", {"den"}},
+      {"--checkpoint", {"den"}, true},  {"--resume", {"den"}, true},
       {"--l2-lambda", {"l2"}},    {"--ewc-lambda", {"ewc"}},    {"--ewc-samples", {"ewc"}},
   };
   return flags;
@@ -165,7 +168,14 @@ void add_run_flags(CLI::App* cmd, RunOptions& o) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_flag("--quiet", o.quiet, "No progress output (results table only)");
+  add_label_gaps_flag(cmd, o.allow_label_gaps);
   o.command = cmd;
+}
+
+void add_label_gaps_flag(CLI::App* command, bool& allow) {
+  command->add_flag("--allow-label-gaps", allow,
+                    "Accept data in which some class below the largest label has no training sample (refused by "
+                    "default: those classes get outputs that never see a sample)");
 }
 
 CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
@@ -193,7 +203,7 @@ bool flag_given(const CLI::App* command, const char* flag) {
 void check_method_flags(const CLI::App* command, const std::vector<std::string>& methods) {
   const bool compare = command != nullptr && command->get_name() == "compare";
   for (const MethodFlag& f : method_flags()) {
-    if (!flag_given(command, f.flag)) continue;
+    if ((compare && f.run_only) || !flag_given(command, f.flag)) continue;
     const bool used = std::any_of(methods.begin(), methods.end(), [&f](const std::string& m) {
       return std::find(f.methods.begin(), f.methods.end(), m) != f.methods.end();
     });
@@ -227,7 +237,9 @@ void resolve_options(RunOptions& o) {
 
 data::TrainTest load_files(const RunOptions& o) {
   if (!o.quiet) std::fprintf(stderr, "loading %s\n", o.data_dir.c_str());
-  data::TrainTest files = data::load_directory(o.data_dir);
+  data::DirectoryOptions directory;
+  directory.allow_label_gaps = o.allow_label_gaps;
+  data::TrainTest files = data::load_directory(o.data_dir, directory);
   data::normalize_(files.train, files.test, data::parse_normalization(o.normalization));
   return files;
 }
@@ -258,6 +270,7 @@ engine::RunSettings run_settings(const RunOptions& o) {
 }
 
 int run_command(RunOptions& o) {
+  install_interrupt_handlers();
   check_method_flags(o.command, {o.method});
   resolve_options(o);
   RunCheckpoints checkpoints(o);  // --checkpoint, --resume (NOTE: [resume] in cli/checkpoint_commands.h)
@@ -281,22 +294,37 @@ int run_command(RunOptions& o) {
     method = engine::make_method(o.method, o.engine, o.baseline, stream.input_dim());
   }
   engine::RunCallbacks callbacks;
-  callbacks.progress = progress_printer(stream.num_tasks(), o.quiet);
+  callbacks.progress = interruptible(progress_printer(stream.num_tasks(), o.quiet));
   nlohmann::json tasks = nlohmann::json::array();
   std::printf("den run: method %s, protocol %s, %lld tasks, hidden %s, max-iter %lld, seed %llu\n", o.method.c_str(),
               stream_description(o).c_str(), static_cast<long long>(stream.num_tasks()), o.hidden.c_str(),
               static_cast<long long>(o.engine.max_iter), static_cast<unsigned long long>(o.engine.seed));
   print_table_header(stdout);
   std::fflush(stdout);
-  callbacks.task_done = [&tasks](const engine::TaskReport& report, const engine::TaskEvaluation& evaluation) {
+  const auto add_row = [&tasks](const engine::TaskReport& report, const engine::TaskEvaluation& evaluation) {
     print_table_row(stdout, report, evaluation);
     tasks.push_back(task_json(report, evaluation));
   };
-  checkpoints.for_each_prior(callbacks.task_done);
+  checkpoints.for_each_prior(add_row);
+  // After the task's checkpoint is written (RunCheckpoints::run saves before calling this).
+  callbacks.task_done = [&add_row](const engine::TaskReport& report, const engine::TaskEvaluation& evaluation) {
+    add_row(report, evaluation);
+    stop_if_interrupted();
+  };
   const auto make_task = [&stream](int64_t t) { return stream.task(t); };
-  const engine::RunResult result =
-      den != nullptr ? checkpoints.run(*den, stream.num_tasks(), make_task, callbacks, run_settings(o))
-                     : engine::run_stream(*method, stream.num_tasks(), make_task, callbacks, run_settings(o));
+  engine::RunResult result;
+  try {
+    result = den != nullptr ? checkpoints.run(*den, stream.num_tasks(), make_task, callbacks, run_settings(o))
+                            : engine::run_stream(*method, stream.num_tasks(), make_task, callbacks, run_settings(o));
+  } catch (const Interrupted&) {
+    std::fprintf(stderr, "den: interrupted after %zu of %lld tasks\n", tasks.size(),
+                 static_cast<long long>(stream.num_tasks()));
+    if (!o.report_path.empty()) {
+      write_json_file(o.report_path, partial_run_report_json(o, tasks));
+      std::fprintf(stderr, "partial report written to %s\n", o.report_path.c_str());
+    }
+    return kInterrupted;
+  }
   print_summary(stdout, result);
 
   if (!o.report_path.empty()) {

@@ -32,6 +32,7 @@ struct RunOptions {
   std::string report_path;
   int threads = 0;  ///< 0: all hardware threads
   bool quiet = false;
+  bool allow_label_gaps = false;  ///< --allow-label-gaps (data::DirectoryOptions)
   std::string checkpoint_path;  ///< --checkpoint: save after every task (cli/checkpoint_commands.h)
   std::string resume_path;      ///< --resume: continue the run stored there
   const CLI::App* command = nullptr;  ///< the parsed subcommand, to tell flags given from defaults
@@ -41,6 +42,9 @@ struct RunOptions {
 /// training, the methods' own settings, task-agnostic evaluation, threads and progress. Sets
 /// `options.command`.
 void add_run_flags(CLI::App* command, RunOptions& options);
+
+/// Registers --allow-label-gaps on `command` (den run, compare and add-task), bound to `allow`.
+void add_label_gaps_flag(CLI::App* command, bool& allow);
 
 /// Registers the `run` subcommand and its flags on `app`; the options are written into `options`.
 CLI::App* add_run_command(CLI::App& app, RunOptions& options);

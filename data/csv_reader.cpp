@@ -87,10 +87,25 @@ Dataset load_csv(const std::string& path, const CsvOptions& options) {
                         std::to_string(num_cols) + " columns");
       }
       label_col = static_cast<size_t>(lc);
-      bool numeric = true;
+      // NOTE: [csv header] A first line is a header only when none of its fields is a number: a
+      // data line with one bad field must be reported, not dropped as a header.
+      size_t numeric = 0;
+      size_t first_text = num_cols;
       float unused;
-      for (const auto& f : fields) numeric = numeric && parse_float(f, unused);
-      if (!numeric) continue;  // a header line
+      for (size_t c = 0; c < num_cols; ++c) {
+        if (parse_float(fields[c], unused)) {
+          ++numeric;
+        } else if (first_text == num_cols) {
+          first_text = c;
+        }
+      }
+      if (numeric == 0) continue;  // a header line
+      if (numeric < num_cols) {
+        throw DataError(where(line_no, first_text) + ": '" + std::string(trim(fields[first_text])) +
+                        "' is not a number, yet " + std::to_string(numeric) + " of the line's " +
+                        std::to_string(num_cols) +
+                        " fields are: a header line has no numeric field, a data line only numbers");
+      }
     }
 
     if (fields.size() != num_cols) {

@@ -13,7 +13,8 @@ struct CsvOptions {
   int64_t num_classes = 0;  ///< 0: max label + 1
 };
 
-/// Reads a CSV file. A first line that does not parse as numbers is taken as a header. Labels
+/// Reads a CSV file. A first line in which no field is a number is a header; a first line that
+/// mixes numbers and text is an error (NOTE: [csv header] in csv_reader.cpp). Labels
 /// must be non-negative integers; features are parsed as float and kept as they are (use
 /// normalize.h to scale). Throws DataError naming file, line and column for ragged rows,
 /// unparsable or NaN fields, negative or fractional labels, or an empty file.

@@ -61,10 +61,23 @@ fs::path find_idx_file(const fs::path& dir, const std::string& name) {
   return {};
 }
 
-void share_num_classes(TrainTest& tt) {
+void share_num_classes(TrainTest& tt, const std::string& dir, const DirectoryOptions& options) {
   const int64_t nc = std::max(tt.train.num_classes, tt.test.num_classes);
   tt.train.num_classes = nc;
   tt.test.num_classes = nc;
+  if (!options.allow_label_gaps) check_no_label_gaps(tt.train, "data directory " + quoted(dir));
+}
+
+/// Sorted class ids as ranges: "4..249, 300".
+std::string ranges_text(const std::vector<int64_t>& ids) {
+  std::string out;
+  for (size_t i = 0; i < ids.size();) {
+    size_t j = i;
+    while (j + 1 < ids.size() && ids[j + 1] == ids[j] + 1) ++j;
+    out += (out.empty() ? "" : ", ") + std::to_string(ids[i]) + (j > i ? ".." + std::to_string(ids[j]) : "");
+    i = j + 1;
+  }
+  return out;
 }
 
 /// Bytes to float32 in [0, 1] through a 256-entry table: exactly b / 255, and about 20x faster
@@ -81,12 +94,30 @@ at::Tensor bytes_to_unit_float(const at::Tensor& bytes) {
   return out;
 }
 
+std::string hex_magic(const unsigned char magic[4]) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%02x%02x%02x%02x", magic[0], magic[1], magic[2], magic[3]);
+  return buf;
+}
+
+/// What an IDX file of `dims` dimensions holds, for messages.
+std::string idx_kind(int dims) {
+  if (dims == 3) return "an images file ([N, rows, columns])";
+  if (dims == 1) return "a labels file ([N])";
+  return "a " + std::to_string(dims) + "-D file";
+}
+
+/// Deflate cannot compress more than 1032:1, so a gzip file of `bytes` bytes holds at most this much.
+uint64_t max_gzip_payload(uint64_t bytes) { return bytes * 1032 + 1024; }
+
 }  // namespace
 
-at::Tensor read_idx(const std::string& path) {
+at::Tensor read_idx(const std::string& path, int expected_dims) {
   if (!fs::is_regular_file(path)) throw DataError("IDX file " + quoted(path) + " does not exist");
+  std::error_code size_ec;
+  const uint64_t file_bytes = fs::file_size(path, size_ec);
   GzHandle file(gzopen(path.c_str(), "rb"));
-  if (!file) throw DataError("cannot open IDX file " + quoted(path));
+  if (!file || size_ec) throw DataError("cannot open IDX file " + quoted(path));
   gzbuffer(file.get(), 1u << 18);
 
   unsigned char magic[4];
@@ -103,6 +134,13 @@ at::Tensor read_idx(const std::string& path) {
   }
   const int ndims = magic[3];
   if (ndims == 0) throw DataError(quoted(path) + ": IDX header declares 0 dimensions");
+  // Checked before the dimensions are read: a wrong count would shift every size after it and end
+  // in a nonsensical allocation instead of this message.
+  if (expected_dims > 0 && ndims != expected_dims) {
+    throw DataError(quoted(path) + ": wrong IDX magic " + hex_magic(magic) + ": it declares " +
+                    std::to_string(ndims) + " dimensions, " + idx_kind(expected_dims) + " has " +
+                    std::to_string(expected_dims) + " (magic 0x0000080" + std::to_string(expected_dims) + ")");
+  }
 
   std::vector<unsigned char> raw_dims(4 * static_cast<size_t>(ndims));
   if (read_some(file.get(), raw_dims.data(), raw_dims.size(), path) < raw_dims.size()) {
@@ -119,6 +157,25 @@ at::Tensor read_idx(const std::string& path) {
       throw DataError(quoted(path) + ": IDX dimensions overflow a 64-bit size");
     }
     total *= dims[d];
+  }
+
+  // The declared size against what the file can hold, before allocating it: exactly for a raw
+  // file, by deflate's largest ratio for a gzip one.
+  const uint64_t header_bytes = 4 + raw_dims.size();
+  const auto declared = static_cast<uint64_t>(total);
+  if (gzdirect(file.get()) == 1) {
+    const uint64_t payload = file_bytes - std::min(file_bytes, header_bytes);
+    if (payload < declared) {
+      throw DataError("IDX file " + quoted(path) + " is truncated: payload holds " + std::to_string(payload) +
+                      " bytes, the header declares " + std::to_string(declared));
+    }
+    if (payload > declared) {
+      throw DataError("IDX file " + quoted(path) + " has trailing bytes after its " + std::to_string(declared) +
+                      "-byte payload (" + std::to_string(payload - declared) + " more)");
+    }
+  } else if (declared > max_gzip_payload(file_bytes)) {
+    throw DataError("IDX file " + quoted(path) + " is truncated: the header declares " + std::to_string(declared) +
+                    " bytes, more than a " + std::to_string(file_bytes) + "-byte gzip file can hold");
   }
 
   at::Tensor out;
@@ -141,16 +198,8 @@ at::Tensor read_idx(const std::string& path) {
 }
 
 Dataset load_idx_pair(const std::string& images_path, const std::string& labels_path, int64_t num_classes) {
-  const at::Tensor images = read_idx(images_path);
-  const at::Tensor labels = read_idx(labels_path);
-  if (images.dim() < 2) {
-    throw DataError("images file " + quoted(images_path) + " has " + std::to_string(images.dim()) +
-                    " dimension; expected at least 2 ([N, ...])");
-  }
-  if (labels.dim() != 1) {
-    throw DataError("labels file " + quoted(labels_path) + " has " + std::to_string(labels.dim()) +
-                    " dimensions; expected 1 ([N])");
-  }
+  const at::Tensor images = read_idx(images_path, 3);
+  const at::Tensor labels = read_idx(labels_path, 1);
   const int64_t n = images.size(0);
   if (labels.size(0) != n) {
     throw DataError("images file " + quoted(images_path) + " holds " + std::to_string(n) + " images but labels file " +
@@ -179,7 +228,23 @@ Dataset load_idx_pair(const std::string& images_path, const std::string& labels_
   return ds;
 }
 
-TrainTest load_directory(const std::string& dir) {
+void check_no_label_gaps(const Dataset& train, const std::string& where) {
+  if (train.num_classes < 1 || !train.labels.defined()) return;
+  const at::Tensor counts = at::bincount(train.labels.view({-1}), {}, train.num_classes).contiguous();
+  const int64_t* c = counts.data_ptr<int64_t>();
+  std::vector<int64_t> empty;
+  for (int64_t k = 0; k < train.num_classes; ++k) {
+    if (c[k] == 0) empty.push_back(k);
+  }
+  if (empty.empty()) return;
+  throw DataError(where + ": " + std::to_string(empty.size()) + " of " + std::to_string(train.num_classes) +
+                  " classes have no training sample (labels " + ranges_text(empty) +
+                  "); den makes one output per class 0.." + std::to_string(train.num_classes - 1) +
+                  ", so labels should be 0..C-1 without gaps. Relabel the data, or allow the gaps "
+                  "(den: --allow-label-gaps)");
+}
+
+TrainTest load_directory(const std::string& dir, const DirectoryOptions& options) {
   const fs::path root(dir);
   if (!fs::is_directory(root)) throw DataError("data directory " + quoted(dir) + " does not exist");
 
@@ -204,7 +269,7 @@ TrainTest load_directory(const std::string& dir) {
       throw DataError("data directory " + quoted(dir) + ": training images have " + std::to_string(tt.train.dim()) +
                       " values each but test images have " + std::to_string(tt.test.dim()));
     }
-    share_num_classes(tt);
+    share_num_classes(tt, dir, options);
     return tt;
   }
 
@@ -226,7 +291,7 @@ TrainTest load_directory(const std::string& dir) {
     throw DataError("data directory " + quoted(dir) + ": train.csv rows have " + std::to_string(tt.train.dim()) +
                     " features but test.csv rows have " + std::to_string(tt.test.dim()));
   }
-  share_num_classes(tt);
+  share_num_classes(tt, dir, options);
   return tt;
 }
 

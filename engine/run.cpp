@@ -1,6 +1,7 @@
 #include "engine/run.h"
 
 #include "engine/metrics.h"
+#include "engine/task_check.h"
 
 #include <chrono>
 #include <cmath>
@@ -23,7 +24,7 @@ struct TestSet {
 };
 
 void require_test_split(const Task& task) {
-  if (!task.test_x.defined()) throw std::invalid_argument("task '" + task.name + "' has no test split to evaluate on");
+  if (!task.test_x.defined()) throw TaskDataError("task '" + task.name + "' has no test split to evaluate on");
 }
 
 TestSet test_set(const Task& task, const TaskAgnosticClassifier& agnostic, int64_t task_id) {

@@ -11,7 +11,7 @@ namespace den::engine {
 namespace {
 
 void require(bool ok, const std::string& message) {
-  if (!ok) throw std::invalid_argument(message);
+  if (!ok) throw TaskDataError(message);
 }
 
 /// Index of the first row of `features` with a NaN or infinite value, or -1.
@@ -82,10 +82,11 @@ Task check_task(const Task& task, int64_t input_dim, at::Device device) {
 }
 
 at::Tensor check_input(int64_t task_id, int64_t num_tasks, int64_t input_dim, const at::Tensor& x, at::Device device) {
-  require(task_id >= 1 && task_id <= num_tasks,
-          "unknown task id " + std::to_string(task_id) +
-              (num_tasks == 0 ? std::string(": the engine has learned no task yet")
-                              : ": valid ids are 1.." + std::to_string(num_tasks)));
+  if (!(task_id >= 1 && task_id <= num_tasks)) {
+    throw std::invalid_argument("unknown task id " + std::to_string(task_id) +
+                                (num_tasks == 0 ? std::string(": the engine has learned no task yet")
+                                                : ": valid ids are 1.." + std::to_string(num_tasks)));
+  }
   require(x.defined() && x.dim() == 2, "predict expects input of shape [N, " + std::to_string(input_dim) + "]");
   require(x.size(1) == input_dim, "predict input has width " + std::to_string(x.size(1)) +
                                       ", but the engine's input width is " + std::to_string(input_dim));

@@ -6,3 +6,5 @@ cd "$(dirname "$0")/.."
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$(nproc)"
 ctest --test-dir build -LE slow --output-on-failure -j"$(nproc)"
+# The ASan+UBSan stage (scripts/sanitize.sh): opt-in until its time on CI is measured.
+if [ "${DEN_SANITIZE_STAGE:-0}" = "1" ]; then ./scripts/sanitize.sh; fi

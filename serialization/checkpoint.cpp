@@ -4,6 +4,7 @@
 #include "serialization/den.pb.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -26,20 +27,79 @@ namespace fs = std::filesystem;
 
 namespace detail {
 
+namespace {
+
+/// The process's umask. Read from /proc (reading it with umask() means setting it for a moment,
+/// which races with other threads creating files); umask() only where /proc is missing.
+mode_t process_umask() {
+  std::FILE* status = std::fopen("/proc/self/status", "re");
+  if (status != nullptr) {
+    char line[256];
+    unsigned value = 0;
+    bool found = false;
+    while (!found && std::fgets(line, sizeof line, status) != nullptr) {
+      found = std::sscanf(line, "Umask: %o", &value) == 1;
+    }
+    std::fclose(status);
+    if (found) return static_cast<mode_t>(value);
+  }
+  const mode_t mask = ::umask(022);
+  ::umask(mask);
+  return mask;
+}
+
+/// Whether `name` is one of `target`'s temporaries: ".<target>.tmp-" and mkstemp's 6 characters.
+bool is_temp_of(const std::string& name, const std::string& prefix) {
+  return name.size() == prefix.size() + 6 && name.compare(0, prefix.size(), prefix) == 0;
+}
+
+/// Removes temporaries of `target` left by a writer that died (SIGKILL, power loss) before it could
+/// clean up. NOTE: [temp file locks] A live writer holds an exclusive flock on its temporary for as
+/// long as it writes; a temporary that can be locked has no writer left.
+void remove_stale_temps(const fs::path& dir, const std::string& prefix) {
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!is_temp_of(name, prefix)) continue;
+    const int fd = ::open(it->path().c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) continue;
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) ::unlink(it->path().c_str());
+    ::close(fd);
+  }
+}
+
+}  // namespace
+
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   const fs::path target(path_);
   if (target.filename().empty()) throw WriteError("cannot write '" + path_ + "': not a file name");
   std::error_code ec;
   if (fs::is_directory(target, ec)) throw WriteError("cannot write '" + path_ + "': it is a directory");
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::string pattern = (dir / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
-  const int fd = ::mkstemp(pattern.data());
-  if (fd < 0) {
-    throw WriteError("cannot write '" + path_ + "': cannot create a file in '" + dir.string() +
-                     "': " + std::strerror(errno));
+  const std::string prefix = "." + target.filename().string() + ".tmp-";
+  remove_stale_temps(dir, prefix);
+  int fd = -1;
+  // A cleaner in another process may lock and remove a temporary between its creation and its
+  // flock (NOTE: [temp file locks]); then the name no longer leads to it, and a new one is made.
+  for (int attempt = 0; attempt < 8 && fd < 0; ++attempt) {
+    std::string pattern = (dir / (prefix + "XXXXXX")).string();
+    fd = ::mkostemp(pattern.data(), O_CLOEXEC);
+    if (fd < 0) {
+      throw WriteError("cannot write '" + path_ + "': cannot create a file in '" + dir.string() +
+                       "': " + std::strerror(errno));
+    }
+    struct stat held {}, named {};
+    if (::flock(fd, LOCK_EX) != 0 || ::fstat(fd, &held) != 0 || ::stat(pattern.c_str(), &named) != 0 ||
+        held.st_ino != named.st_ino || held.st_dev != named.st_dev) {
+      ::close(fd);
+      fd = -1;
+      continue;
+    }
+    temp_path_ = pattern;
   }
-  temp_path_ = pattern;
-  ::fchmod(fd, 0644);  // mkstemp makes 0600; a checkpoint or model is an ordinary file
+  if (fd < 0) throw WriteError("cannot write '" + path_ + "': cannot hold a temporary file in '" + dir.string() + "'");
+  // mkstemp makes 0600; a checkpoint or model is an ordinary file, so 0666 less the umask.
+  ::fchmod(fd, 0666 & ~process_umask());
   file_ = ::fdopen(fd, "wb");
   if (file_ == nullptr) {
     const int err = errno;

@@ -120,9 +120,11 @@ LoadedCheckpoint load_checkpoint_bytes(std::string_view bytes, const std::string
 
 namespace detail {
 
-/// A file written atomically: `file()` is a temporary in the destination's directory; `commit()`
-/// flushes, fsyncs, renames it over the destination and fsyncs the directory. Destroyed without
-/// commit, it removes the temporary. Throws WriteError naming the path.
+/// A file written atomically: `file()` is a temporary `.NAME.tmp-XXXXXX` in the destination's
+/// directory, mode 0666 less the umask; `commit()` flushes, fsyncs, renames it over the
+/// destination and fsyncs the directory. Destroyed without commit, it removes the temporary.
+/// Temporaries of the same destination left by a killed writer are removed when the next one is
+/// opened (NOTE: [temp file locks] in checkpoint.cpp). Throws WriteError naming the path.
 class AtomicFile {
  public:
   explicit AtomicFile(std::string path);

@@ -9,7 +9,12 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <chrono>
+#include <csignal>
+#include <functional>
+#include <thread>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -21,8 +26,10 @@ struct Result {
   std::string output;
 };
 
-inline Result run_den(const std::string& args) {
-  const std::string command = std::string(DEN_CLI_PATH) + " " + args + " 2>&1";
+/// Runs `den args` through the shell; `prefix` goes before it (environment settings such as
+/// "TMPDIR=/x ", or "umask 027; ").
+inline Result run_den(const std::string& args, const std::string& prefix = "") {
+  const std::string command = prefix + std::string(DEN_CLI_PATH) + " " + args + " 2>&1";
   Result result;
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return result;
@@ -31,6 +38,38 @@ inline Result run_den(const std::string& args) {
   const int status = pclose(pipe);
   result.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
+}
+
+/// Starts `prefix den args` in the background (output discarded) and returns its pid.
+inline pid_t spawn_den(const std::string& args, const std::string& prefix = "") {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const std::string cmd = prefix + "exec " + std::string(DEN_CLI_PATH) + " " + args + " > /dev/null 2>&1";
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+/// Waits up to `seconds` for `ready` while process `pid` runs; false on time out or when it ended.
+inline bool wait_for(const std::function<bool()>& ready, pid_t pid, int seconds = 120) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (!ready()) {
+    siginfo_t info{};  // WNOWAIT: look without reaping, wait_exit still gets the status
+    if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid != 0) {
+      return false;
+    }
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+/// The exit code of `pid`, -signal when a signal ended it.
+inline int wait_exit(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
 }
 
 inline nlohmann::json read_json(const std::filesystem::path& path) {

@@ -30,6 +30,9 @@ namespace io = den::io;
 using den::testing::read_json;
 using den::testing::Result;
 using den::testing::run_den;
+using den::testing::spawn_den;
+using den::testing::wait_exit;
+using den::testing::wait_for;
 using den::testing::without_seconds;
 using den::testing::write_idx_pair;
 
@@ -68,8 +71,8 @@ class DenCheckpointCli : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
   std::string p(const std::string& name) const { return (dir_ / name).string(); }
   /// A small run of the permuted protocol that grows and splits.
-  std::string flags() const {
-    return "--data " + p("data") + " --hidden 16,8 --max-iter 60 --batch-size 32 --eval-every 20 --k 3 --sigma 0.02 "
+  std::string flags(int max_iter = 60) const {
+    return "--data " + p("data") + " --hidden 16,8 --max-iter " + std::to_string(max_iter) + " --batch-size 32 --eval-every 20 --k 3 --sigma 0.02 "
            "--quiet --threads 1";
   }
   fs::path dir_;
@@ -98,26 +101,51 @@ TEST_F(DenCheckpointCli, ResumeAddTaskAndAKilledRunAllEqualTheUninterruptedRun) 
   expect_same_network(p("resumed.den"), p("full.den"));
 
   // Kill a run with SIGKILL once its first checkpoint exists (wherever it is then), and resume it.
-  const pid_t pid = ::fork();
+  const pid_t pid = spawn_den("run --tasks 3 " + flags() + " --checkpoint " + p("killed.den"));
   ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    const std::string cmd = std::string(DEN_CLI_PATH) + " run --tasks 3 " + flags() + " --checkpoint " +
-                            p("killed.den") + " > /dev/null 2>&1";
-    ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!fs::exists(p("killed.den")) && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  wait_for([&] { return fs::exists(p("killed.den")); }, pid);
   ::kill(pid, SIGKILL);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
+  wait_exit(pid);
   ASSERT_TRUE(fs::exists(p("killed.den")));
   // What is there is a complete checkpoint, never a partial one: the resume loads it.
   const Result again = run_den("run --resume " + p("killed.den") + " --quiet --threads 1");
   ASSERT_EQ(again.code, 0) << again.output;
   expect_same_network(p("killed.den"), p("full.den"));
+}
+
+TEST_F(DenCheckpointCli, SigintKeepsTheCheckpointAndAPartialReportAndExits130) {
+  // Long enough phases that the signal arrives inside task 2, after task 1's checkpoint.
+  const std::string args = "run --tasks 3 " + flags(3000) + " --checkpoint " + p("c.den") +
+                           " --report " + p("r.json");
+  const pid_t pid = spawn_den(args);
+  ASSERT_TRUE(wait_for([&] { return fs::exists(p("c.den")); }, pid));
+  ::kill(pid, SIGINT);
+  EXPECT_EQ(wait_exit(pid), 130);
+  const nlohmann::json report = read_json(p("r.json"));
+  EXPECT_EQ(report["partial"], true);
+  EXPECT_TRUE(report["final"].is_null());
+  ASSERT_GE(report["tasks"].size(), 1u);
+  const io::LoadedCheckpoint c = io::load_checkpoint(p("c.den"));
+  EXPECT_EQ(c.engine.num_tasks(), static_cast<int64_t>(report["tasks"].size()));
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
+  }
+  // The run goes on from the checkpoint.
+  const Result resumed = run_den("run --resume " + p("c.den") + " --quiet --threads 1 --report " + p("r.json"));
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_EQ(read_json(p("r.json"))["partial"], false);
+  EXPECT_EQ(io::load_checkpoint(p("c.den")).engine.num_tasks(), 3);
+
+  // A second signal quits at once; the files stay as they were, complete.
+  const std::string before = read_bytes(p("c.den"));
+  const pid_t again = spawn_den("run --tasks 5 " + flags(3000) + " --resume " + p("c.den"));
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  ::kill(again, SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ::kill(again, SIGTERM);
+  EXPECT_EQ(wait_exit(again), 130);
+  const std::string after = read_bytes(p("c.den"));
+  if (after != before) EXPECT_GE(io::load_checkpoint(p("c.den")).engine.num_tasks(), 3);  // task 4 finished first
 }
 
 TEST_F(DenCheckpointCli, ResumeRefusalsInspectExportAndAddTaskFromAnotherStream) {
@@ -160,6 +188,21 @@ TEST_F(DenCheckpointCli, ResumeRefusalsInspectExportAndAddTaskFromAnotherStream)
     const Result svg = run_den("export " + p("c.den") + " --task all --format svg -o " + p("g.svg"));
     EXPECT_EQ(svg.code, 0) << svg.output;
     EXPECT_NE(read_bytes(p("g.svg")).find("<svg"), std::string::npos);
+  }
+  {
+    // A `dot` that a signal kills is named as such; its files go to $TMPDIR and are removed.
+    fs::create_directories(dir_ / "bin");
+    fs::create_directories(dir_ / "tmp");
+    std::ofstream(dir_ / "bin" / "dot") << "#!/bin/sh\nls -d \"$(dirname \"$4\")\" > " << p("dot_dir.txt")
+                                        << "\nkill -9 $$\n";
+    fs::permissions(dir_ / "bin" / "dot", fs::perms::owner_all);
+    const Result killed = run_den("export " + p("c.den") + " --task all --format svg -o " + p("k.svg"),
+                                  "PATH=" + p("bin") + ":$PATH TMPDIR=" + p("tmp") + " ");
+    EXPECT_EQ(killed.code, 4) << killed.output;
+    EXPECT_NE(killed.output.find("killed by signal 9"), std::string::npos) << killed.output;
+    EXPECT_EQ(read_bytes(p("dot_dir.txt")).rfind(p("tmp") + "/den-export-", 0), 0u) << read_bytes(p("dot_dir.txt"));
+    EXPECT_TRUE(fs::is_empty(dir_ / "tmp"));
+    EXPECT_FALSE(fs::exists(p("k.svg")));
   }
 
   // A task from another protocol: learned, the run record is dropped (it is no longer one stream).

@@ -14,15 +14,43 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 namespace {
 
 namespace fs = std::filesystem;
 
+using den::testing::read_json;
 using den::testing::Result;
 using den::testing::run_den;
 using den::testing::write_idx_pair;
+
+void write_file(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+}
+
+/// Replaces every label `from` of an IDX labels file by `to`.
+void relabel(const fs::path& labels, uint8_t from, uint8_t to) {
+  std::fstream f(labels, std::ios::in | std::ios::out | std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(f)), {});
+  for (size_t i = 8; i < bytes.size(); ++i) {
+    if (static_cast<uint8_t>(bytes[i]) == from) bytes[i] = static_cast<char>(to);
+  }
+  f.seekp(0);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+/// Names in `dir` that look like an atomic writer's temporary (".NAME.tmp-XXXXXX").
+std::vector<std::string> temporaries(const fs::path& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.find(".tmp") != std::string::npos) out.push_back(name);
+  }
+  return out;
+}
 
 class DenCli : public ::testing::Test {
  protected:
@@ -83,6 +111,55 @@ TEST_F(DenCli, DataErrorsExitWithThree) {
   const Result magic = run_den("run --data " + dir_.string() + " " + quick_flags());
   EXPECT_EQ(magic.code, 3);
   EXPECT_NE(magic.output.find("magic"), std::string::npos) << magic.output;
+}
+
+TEST_F(DenCli, DataTheEngineRejectsExitsWithThree) {
+  // The readers accept these files, but split task 2 (classes 2, 3) has no test sample: the
+  // engine's check (engine::TaskDataError) is a data error, not a usage error.
+  std::string train = "label,a,b\n", test = "label,a,b\n";
+  for (int i = 0; i < 80; ++i) train += std::to_string(i % 4) + "," + std::to_string(i % 4) + ",1\n";
+  for (int i = 0; i < 20; ++i) test += std::to_string(i % 2) + "," + std::to_string(i % 2) + ",1\n";
+  write_file(dir_ / "train.csv", train);
+  write_file(dir_ / "test.csv", test);
+  const Result r = run_den("run --data " + dir_.string() + " --protocol split --classes-per-task 2 --tasks 2 " +
+                           quick_flags());
+  EXPECT_EQ(r.code, 3) << r.output;
+  EXPECT_NE(r.output.find("data error"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("test set: no samples"), std::string::npos) << r.output;
+}
+
+TEST_F(DenCli, LabelGapsAreADataErrorUnlessAllowed) {
+  write_idx_pair(dir_, "train", 80, 1);
+  write_idx_pair(dir_, "t10k", 40, 2);
+  relabel(dir_ / "train-labels-idx1-ubyte", 3, 9);  // labels {0, 1, 2, 9}: classes 3..8 are empty
+  relabel(dir_ / "t10k-labels-idx1-ubyte", 3, 9);
+  const std::string flags = "run --data " + dir_.string() + " --tasks 1 " + quick_flags();
+  const Result refused = run_den(flags);
+  EXPECT_EQ(refused.code, 3) << refused.output;
+  EXPECT_NE(refused.output.find("labels 3..8"), std::string::npos) << refused.output;
+  EXPECT_NE(refused.output.find("--allow-label-gaps"), std::string::npos) << refused.output;
+  const Result allowed = run_den(flags + " --allow-label-gaps");
+  EXPECT_EQ(allowed.code, 0) << allowed.output;
+}
+
+TEST_F(DenCli, ANonUtf8PathIsReportedAndTheReportKeepsTheUmask) {
+  // File names are bytes: a data directory whose name is not UTF-8 must not make the report's
+  // JSON dump throw at the end of the run.
+  const fs::path data = dir_ / "data\xff";
+  fs::create_directories(data);
+  write_idx_pair(data, "train", 80, 1);
+  write_idx_pair(data, "t10k", 40, 2);
+  const fs::path report = dir_ / "r.json";
+  const Result r = run_den("run --data '" + data.string() + "' --tasks 1 " + quick_flags() + " --report " +
+                               report.string(),
+                           "umask 027; ");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const nlohmann::json doc = read_json(report);
+  EXPECT_EQ(doc["data"].get<std::string>(), (dir_ / "data\xef\xbf\xbd").string());  // U+FFFD
+  struct stat st {};
+  ASSERT_EQ(::stat(report.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+  EXPECT_TRUE(temporaries(dir_).empty());
 }
 
 TEST_F(DenCli, TooManyTasksIsAUsageError) {

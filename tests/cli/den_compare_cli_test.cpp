@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include <csignal>
 #include <unistd.h>
 
 namespace {
@@ -22,6 +23,9 @@ namespace fs = std::filesystem;
 using den::testing::read_json;
 using den::testing::Result;
 using den::testing::run_den;
+using den::testing::spawn_den;
+using den::testing::wait_exit;
+using den::testing::wait_for;
 using den::testing::without_seconds;
 using den::testing::write_idx_pair;
 
@@ -38,8 +42,8 @@ class DenCompareCli : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
   std::string p(const std::string& name) const { return (dir_ / name).string(); }
-  std::string flags() const {
-    return "--data " + p("data") + " --hidden 16,8 --max-iter 60 --batch-size 32 --eval-every 20 --quiet --threads 1";
+  std::string flags(int max_iter = 60) const {
+    return "--data " + p("data") + " --hidden 16,8 --max-iter " + std::to_string(max_iter) + " --batch-size 32 --eval-every 20 --quiet --threads 1";
   }
   fs::path dir_;
 };
@@ -49,6 +53,32 @@ void expect_usage_error(const std::string& args, const std::string& part) {
   const Result r = run_den(args);
   EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
   EXPECT_NE(r.output.find(part), std::string::npos) << args << "\n" << r.output;
+}
+
+TEST_F(DenCompareCli, AnInterruptedComparisonKeepsFinishedMethodsAndResumes) {
+  // Fine-tuning is quick; l2 with long phases is still running when the signal comes.
+  const std::string args = "compare --methods finetune,l2 --tasks 2 --data " + p("data") +
+                           " --hidden 16,8 --batch-size 32 --eval-every 20 --quiet --threads 1 --report " + p("r.json");
+  const pid_t pid = spawn_den(args + " --max-iter 4000");
+  ASSERT_TRUE(wait_for([&] { return fs::exists(p("r.json")); }, pid));
+  ::kill(pid, SIGINT);
+  ASSERT_EQ(wait_exit(pid), 130);
+  const nlohmann::json partial = read_json(p("r.json"));
+  EXPECT_EQ(partial["partial"], true);
+  ASSERT_EQ(partial["table"].size(), 1u);
+  EXPECT_EQ(partial["table"][0]["method"], "finetune");
+  EXPECT_TRUE(partial["methods"].contains("finetune"));
+
+  // Other settings than the report's are refused; the same ones skip finetune.
+  expect_usage_error(args + " --resume --max-iter 60", "--resume: method finetune");
+  const Result done = run_den(args + " --resume --max-iter 4000");
+  ASSERT_EQ(done.code, 0) << done.output;
+  EXPECT_NE(done.output.find("finetune (1/2): done"), std::string::npos) << done.output;
+  EXPECT_NE(done.output.find("== method l2 (2/2)\n"), std::string::npos) << done.output;
+  EXPECT_EQ(read_json(p("r.json"))["partial"], false);
+  EXPECT_EQ(read_json(p("r.json"))["table"].size(), 2u);
+  EXPECT_EQ(without_seconds(read_json(p("r.json"))["methods"]["finetune"]),
+            without_seconds(partial["methods"]["finetune"]));
 }
 
 TEST_F(DenCompareCli, HelpDocumentsTheNewFlags) {

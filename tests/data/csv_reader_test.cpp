@@ -41,6 +41,16 @@ TEST(DataCsvReader, NumericFirstLineIsData) {
   EXPECT_EQ(ds.num_classes, 3);
 }
 
+TEST(DataCsvReader, FirstLineMixingNumbersAndTextIsAnError) {
+  // A data line with one typo is not silently dropped as a header.
+  TempDir dir;
+  EXPECT_TRUE(contains_all(error_of(dir, "1,0.5,2,O.7\n0,-1,3,4\n"),
+                           {"data.csv", "line 1 column 4", "'O.7' is not a number", "3 of the line's 4"}));
+  EXPECT_TRUE(contains_all(error_of(dir, "label,1,2\n0,1,2\n"), {"line 1 column 1", "'label'"}));
+  // A header after blank lines is still a header.
+  EXPECT_EQ(load_text(dir, "\n  \nlabel,x\n1,2\n").size(), 1);
+}
+
 TEST(DataCsvReader, LabelColumnDelimiterCrlfAndBlankLines) {
   TempDir dir;
   CsvOptions options;

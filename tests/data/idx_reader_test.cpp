@@ -155,7 +155,39 @@ TEST(DataIdxReader, PairRejectsOneDimensionalImages) {
   write_raw(dir.file("img"), idx_bytes({4}, {1, 2, 3, 4}));
   write_raw(dir.file("lab"), idx_bytes({4}, {0, 1, 0, 1}));
   EXPECT_TRUE(contains_all(message_of<DataError>([&] { load_idx_pair(dir.file("img"), dir.file("lab")); }),
-                           {"at least 2"}));
+                           {dir.file("img"), "wrong IDX magic 0x00000801", "images file", "has 3"}));
+}
+
+TEST(DataIdxReader, DimensionCountIsCheckedAgainstTheKindOfFile) {
+  TempDir dir;
+  // An images file whose magic says 4 dimensions: read as 4-D, the first payload bytes would
+  // become a fourth size and the error a huge allocation.
+  std::vector<uint8_t> images = idx_bytes(kImageDims, ramp(60));
+  images[3] = 0x04;
+  write_raw(dir.file("img"), images);
+  write_raw(dir.file("lab"), idx_bytes({4}, {0, 1, 0, 1}));
+  const std::string message = message_of<DataError>([&] { load_idx_pair(dir.file("img"), dir.file("lab")); });
+  EXPECT_TRUE(contains_all(message, {dir.file("img"), "wrong IDX magic 0x00000804", "4 dimensions", "has 3"}));
+  EXPECT_EQ(message.find("allocate"), std::string::npos) << message;
+  // A labels file with an images magic.
+  write_raw(dir.file("img"), idx_bytes(kImageDims, ramp(60)));
+  write_raw(dir.file("lab"), idx_bytes({4, 1, 1}, {0, 1, 0, 1}));
+  EXPECT_TRUE(contains_all(message_of<DataError>([&] { load_idx_pair(dir.file("img"), dir.file("lab")); }),
+                           {dir.file("lab"), "wrong IDX magic 0x00000803", "labels file", "has 1"}));
+  // Without an expected count, any is read.
+  EXPECT_EQ(read_idx(dir.file("lab")).dim(), 3);
+}
+
+TEST(DataIdxReader, DeclaredSizeIsComparedWithTheFileBeforeAllocating) {
+  TempDir dir;
+  // 60000^3 bytes (216 TB) declared, 10 present: refused from the file's size, raw and gzip.
+  const auto bytes = idx_bytes({60000, 60000, 60000}, ramp(10));
+  write_raw(dir.file("huge"), bytes);
+  write_gz(dir.file("huge.gz"), bytes);
+  EXPECT_TRUE(contains_all(message_of<DataError>([&] { read_idx(dir.file("huge"), 3); }),
+                           {dir.file("huge"), "truncated", "holds 10 bytes", "216000000000000"}));
+  EXPECT_TRUE(contains_all(message_of<DataError>([&] { read_idx(dir.file("huge.gz"), 3); }),
+                           {dir.file("huge.gz"), "truncated", "216000000000000", "gzip file can hold"}));
 }
 
 void write_idx_dir(const TempDir& dir, bool gz, uint8_t first_pixel, uint8_t max_test_label) {
@@ -178,7 +210,12 @@ TEST(DataIdxReader, DirectoryPrefersGzipAndSharesClassCount) {
   TempDir dir;
   write_idx_dir(dir, /*gz=*/false, /*first_pixel=*/0, /*max_test_label=*/4);
   write_idx_dir(dir, /*gz=*/true, /*first_pixel=*/255, /*max_test_label=*/4);
-  const TrainTest tt = load_directory(dir.str());
+  // Classes 3 and 4 have no training sample: refused unless allowed.
+  EXPECT_TRUE(contains_all(message_of<DataError>([&] { load_directory(dir.str()); }),
+                           {dir.str(), "2 of 5 classes have no training sample", "labels 3..4", "--allow-label-gaps"}));
+  DirectoryOptions options;
+  options.allow_label_gaps = true;
+  const TrainTest tt = load_directory(dir.str(), options);
   EXPECT_FLOAT_EQ(tt.train.features[0][0].item<float>(), 1.0f);  // the .gz copy was read
   EXPECT_EQ(tt.train.size(), 4);
   EXPECT_EQ(tt.test.size(), 2);
@@ -186,6 +223,25 @@ TEST(DataIdxReader, DirectoryPrefersGzipAndSharesClassCount) {
   // Train labels reach 2 and test labels 4: both halves get 5 classes.
   EXPECT_EQ(tt.train.num_classes, 5);
   EXPECT_EQ(tt.test.num_classes, 5);
+}
+
+TEST(DataIdxReader, LabelGapsAreNamedAsRanges) {
+  // Labels {0..3, 250..255}: 246 empty classes, named as one range.
+  Dataset train;
+  std::vector<int64_t> labels = {0, 1, 2, 3, 250, 251, 252, 253, 254, 255};
+  train.labels = at::tensor(labels, at::kLong);
+  train.num_classes = 256;
+  EXPECT_TRUE(contains_all(message_of<DataError>([&] { check_no_label_gaps(train, "here"); }),
+                           {"here: 246 of 256 classes", "labels 4..249)"}));
+  labels = {0, 2, 4};
+  train.labels = at::tensor(labels, at::kLong);
+  train.num_classes = 6;
+  EXPECT_TRUE(contains_all(message_of<DataError>([&] { check_no_label_gaps(train, "here"); }),
+                           {"3 of 6 classes", "labels 1, 3, 5)"}));
+  train.num_classes = 5;
+  labels = {0, 1, 2, 3, 4};
+  train.labels = at::tensor(labels, at::kLong);
+  EXPECT_NO_THROW(check_no_label_gaps(train, "here"));
 }
 
 TEST(DataIdxReader, DirectoryReadsRawIdx) {
@@ -206,10 +262,10 @@ TEST(DataIdxReader, DirectoryWithPartialIdxNamesMissingFile) {
 
 TEST(DataIdxReader, DirectoryReadsCsv) {
   TempDir dir;
-  write_text(dir.file("train.csv"), "label,a,b\n0,1,2\n1,3,4\n2,5,6\n");
-  write_text(dir.file("test.csv"), "label,a,b\n3,7,8\n");
+  write_text(dir.file("train.csv"), "label,a,b\n0,1,2\n1,3,4\n2,5,6\n3,0,0\n");
+  write_text(dir.file("test.csv"), "label,a,b\n1,7,8\n");
   const TrainTest tt = load_directory(dir.str());
-  EXPECT_EQ(tt.train.size(), 3);
+  EXPECT_EQ(tt.train.size(), 4);
   EXPECT_EQ(tt.test.size(), 1);
   EXPECT_EQ(tt.train.num_classes, 4);
   EXPECT_EQ(tt.test.num_classes, 4);

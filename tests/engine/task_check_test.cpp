@@ -41,8 +41,23 @@ TEST(CheckTask, RejectsANonFiniteTrainingFeatureNamingTheSample) {
   try {
     check_task(task, task.train_x.size(1), at::kCPU);
     FAIL() << "a NaN feature was accepted";
-  } catch (const std::invalid_argument& e) {
+  } catch (const TaskDataError& e) {  // a data error (den exit 3), not a usage error
     EXPECT_NE(std::string(e.what()).find("training set: sample 17 "), std::string::npos) << e.what();
+  }
+}
+
+TEST(CheckTask, DataProblemsAreTaskDataErrorsAndAnUnknownTaskIdIsNot) {
+  Task task = testing::synthetic_task(1);
+  task.val_y = task.val_y.clone().fill_(task.num_classes);  // labels out of range
+  EXPECT_THROW(check_task(task, task.train_x.size(1), at::kCPU), TaskDataError);
+  const at::Tensor x = at::zeros({2, 3});
+  EXPECT_THROW(check_input(1, 1, 4, x, at::kCPU), TaskDataError);  // wrong width
+  try {
+    check_input(2, 1, 3, x, at::kCPU);
+    FAIL() << "an unknown task id was accepted";
+  } catch (const TaskDataError&) {
+    FAIL() << "an unknown task id is a usage error, not a data error";
+  } catch (const std::invalid_argument&) {
   }
 }
 

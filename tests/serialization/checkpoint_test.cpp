@@ -5,10 +5,16 @@
 #include "engine/engine_state.h"
 #include "engine/run.h"
 #include "tests/engine/synthetic.h"
+#include "tests/fuzz/mutate.h"
 #include "tests/serialization/helpers.h"
 
 #include <gtest/gtest.h>
 #include <zlib.h>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -259,6 +265,40 @@ TEST_F(Checkpoint, AFailedWriteLeavesTheOldFileAndNoTemporaries) {
   EXPECT_THROW(save_checkpoint(*engine, path("a_directory")), WriteError);
 }
 
+TEST_F(Checkpoint, TheNextSaveRemovesTemporariesOfAKilledWriterOnly) {
+  const auto& [engine, evaluations] = trained();
+  // What a SIGKILL during a save leaves: an unlocked temporary. A live writer's is locked.
+  write_bytes(path(".keep.den.tmp-dead01"), "half a checkpoint");
+  write_bytes(path(".keep.den.tmp-live01"), "being written");
+  const int live = ::open(path(".keep.den.tmp-live01").c_str(), O_RDONLY);
+  ASSERT_GE(live, 0);
+  ASSERT_EQ(::flock(live, LOCK_EX), 0);
+  write_bytes(path(".keep.den.tmp-longer1"), "not a temporary name");
+  write_bytes(path(".other.den.tmp-dead02"), "another file's temporary");
+  save_checkpoint(*engine, path("keep.den"), {evaluations, std::nullopt});
+  EXPECT_FALSE(fs::exists(path(".keep.den.tmp-dead01")));
+  EXPECT_TRUE(fs::exists(path(".keep.den.tmp-live01")));
+  EXPECT_TRUE(fs::exists(path(".keep.den.tmp-longer1")));
+  EXPECT_TRUE(fs::exists(path(".other.den.tmp-dead02")));
+  ::close(live);
+  EXPECT_EQ(load_checkpoint(path("keep.den")).engine.num_tasks(), 3);
+}
+
+TEST_F(Checkpoint, AWrittenFileHasTheModeTheUmaskAllows) {
+  const auto& [engine, evaluations] = trained();
+  for (const mode_t mask : {mode_t{022}, mode_t{027}, mode_t{077}}) {
+    const mode_t old = ::umask(mask);
+    detail::write_file_atomically(path("f"), "bytes");
+    save_checkpoint(*engine, path("c.den"));
+    ::umask(old);
+    struct stat st {};
+    ASSERT_EQ(::stat(path("f").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0666 & ~mask) << std::oct << mask;
+    ASSERT_EQ(::stat(path("c.den").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0666 & ~mask) << std::oct << mask;
+  }
+}
+
 TEST_F(Checkpoint, MissingAndNonCheckpointFilesAreNamed) {
   try {
     load_checkpoint(path("absent.den"));
@@ -376,30 +416,8 @@ TEST_F(Checkpoint, TheLoaderSurvivesTheFuzzCorpusAndMutations) {
   std::vector<std::string> inputs;
   for (const auto& entry : fs::directory_iterator(DEN_FUZZ_CORPUS)) inputs.push_back(read_bytes(entry.path()));
   ASSERT_FALSE(inputs.empty()) << "no corpus in " << DEN_FUZZ_CORPUS;
-  std::mt19937 rng(7);
-  const std::string seed = inputs.front();
-  for (int i = 0; i < 1500; ++i) {
-    std::string m = inputs[rng() % inputs.size()];
-    const int edits = 1 + static_cast<int>(rng() % 4);
-    for (int e = 0; e < edits && !m.empty(); ++e) {
-      const size_t at = rng() % m.size();
-      switch (rng() % 4) {
-        case 0:
-          m[at] = static_cast<char>(rng());
-          break;
-        case 1:
-          m.erase(at, 1 + rng() % 16);
-          break;
-        case 2:
-          m.insert(at, std::string(1 + rng() % 8, static_cast<char>(rng())));
-          break;
-        default:
-          m.resize(at);
-          break;
-      }
-    }
-    inputs.push_back(m);
-  }
+  // Seeded mutants of the corpus inputs (tests/fuzz/mutate.h).
+  inputs = den::testing::with_mutations(std::move(inputs), 1500, 7);
   LoadOptions unchecked;
   unchecked.verify_checksums = false;
   int64_t loaded = 0;
