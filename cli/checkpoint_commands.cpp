@@ -117,6 +117,16 @@ io::SaveOptions save_options() {
   return options;
 }
 
+/// A resume from a checkpoint without task-agnostic state (before format 2) rebuilds it, and its
+/// task-agnostic values may then differ from the uninterrupted run's: say so, even with --quiet.
+void warn_if_rebuilt(const engine::RunPrior& prior, const engine::RunSettings& settings, const std::string& path) {
+  if (prior.agnostic || prior.evaluations.empty() || settings.agnostic.exemplars_per_class == 0) return;
+  std::fprintf(stderr,
+               "warning: checkpoint '%s' holds no task-agnostic state (written before format version %u); it is "
+               "rebuilt uncalibrated, so task-agnostic accuracies may differ from an uninterrupted run's\n",
+               path.c_str(), static_cast<unsigned>(io::kAgnosticStateVersion));
+}
+
 }  // namespace
 
 uint32_t data_fingerprint(const data::TrainTest& files) {
@@ -174,12 +184,20 @@ RunCheckpoints::RunCheckpoints(RunOptions& o) : options_(o) {
     evaluations_ = resumed_->extras.evaluations;
     prior_reports_ = resumed_->engine.history();
     prior_seconds_ = run.seconds;
+    agnostic_ = resumed_->extras.agnostic;
   }
   if (!save_path_.empty()) check_writable(save_path_);
 }
 
-void RunCheckpoints::check_data(const data::TrainTest& files) {
+std::optional<io::FeatureNormalization> feature_normalization(const std::string& mode,
+                                                              const data::FeatureScaling& scaling) {
+  if (mode == "none" || !scaling.shift.defined()) return std::nullopt;
+  return io::FeatureNormalization{mode, scaling.shift, scaling.scale};
+}
+
+void RunCheckpoints::check_data(const data::TrainTest& files, const data::FeatureScaling& scaling) {
   if (save_path_.empty() && !resumed_) return;
+  normalization_ = feature_normalization(options_.normalization, scaling);
   fingerprint_ = data_fingerprint(files);
   if (resumed_) {
     const io::RunInfo& run = *resumed_->extras.run;
@@ -228,12 +246,14 @@ engine::RunResult RunCheckpoints::run(engine::Engine& engine, int64_t num_tasks,
                                       const std::function<engine::Task(int64_t)>& make_task,
                                       engine::RunCallbacks callbacks, const engine::RunSettings& settings) {
   if (!save_path_.empty()) {
+    callbacks.agnostic_fitted = [this](const engine::AgnosticState& state) { agnostic_ = state; };
     auto done = callbacks.task_done;
     callbacks.task_done = [this, &engine, num_tasks, done](const engine::TaskReport& report,
                                                            const engine::TaskEvaluation& evaluation) {
       evaluations_.push_back(evaluation);
       const auto start = std::chrono::steady_clock::now();
-      io::save_checkpoint(engine, save_path_, {evaluations_, run_info(num_tasks)}, save_options());
+      io::save_checkpoint(engine, save_path_, {evaluations_, run_info(num_tasks), agnostic_, normalization_},
+                          save_options());
       if (!options_.quiet) {
         std::error_code ec;
         std::fprintf(stderr, "checkpoint %s after task %lld: %.2f MiB in %.3f s\n", save_path_.c_str(),
@@ -245,7 +265,8 @@ engine::RunResult RunCheckpoints::run(engine::Engine& engine, int64_t num_tasks,
     };
   }
   if (!resumed_) return engine::run_stream(engine, num_tasks, make_task, callbacks, settings);
-  const engine::RunPrior prior{resumed_->extras.evaluations, prior_seconds_};
+  const engine::RunPrior prior{resumed_->extras.evaluations, prior_seconds_, resumed_->extras.agnostic};
+  warn_if_rebuilt(prior, settings, options_.resume_path);
   return engine::resume_stream(engine, num_tasks, make_task, prior, callbacks, settings);
 }
 
@@ -312,7 +333,8 @@ int add_task_command(AddTaskOptions& o) {
   r.quiet = o.quiet;
   engine::configure_threads(o.threads);
 
-  data::TrainTest files = load_files(r);
+  data::FeatureScaling scaling;
+  data::TrainTest files = load_files(r, &scaling);
   const uint32_t fingerprint = data_fingerprint(files);
   const data::TaskStream stream(std::move(files.train), std::move(files.test), r.stream);
   if (stream.input_dim() != den.input_dim()) {
@@ -346,23 +368,38 @@ int add_task_command(AddTaskOptions& o) {
     callbacks.task_done = [](const engine::TaskReport& report, const engine::TaskEvaluation& evaluation) {
       print_table_row(stdout, report, evaluation);
     };
-    const engine::RunPrior prior{c.extras.evaluations, stored->seconds};
+    const engine::RunPrior prior{c.extras.evaluations, stored->seconds, c.extras.agnostic};
     // Task-agnostic evaluation as the run had it. Checkpoints older than the exemplars record:
     // on (default exemplars) when its stored metrics have it.
     engine::RunSettings settings;
     const bool agnostic = !c.extras.evaluations.empty() && !c.extras.evaluations.back().agnostic_accuracy.empty();
     settings.agnostic.exemplars_per_class = stored->exemplars_per_class.value_or(agnostic ? RunOptions{}.exemplars : 0);
     settings.agnostic.seed = den.config().seed;
+    warn_if_rebuilt(prior, settings, o.checkpoint);
     const engine::RunResult result = engine::resume_stream(
         den, index, [&stream](int64_t j) { return stream.task(j); }, prior, callbacks, settings);
     extras.evaluations = result.evaluations;
     extras.run = stored;
     extras.run->num_tasks = std::max(stored->num_tasks, index);
     extras.run->seconds = result.seconds;
+    extras.agnostic = result.agnostic;
+    extras.normalization = feature_normalization(r.normalization, scaling);
   } else {
     engine::Task task = stream.task(index);
     task.name += " (add-task)";
     const engine::TaskReport report = den.add_task(task, callbacks.progress);
+    // The task-agnostic state grows by this task, so the checkpoint keeps one entry per task.
+    if (c.extras.agnostic) {
+      engine::AgnosticOptions agnostic;
+      agnostic.exemplars_per_class = stored && stored->exemplars_per_class ? *stored->exemplars_per_class
+                                                                           : RunOptions{}.exemplars;
+      agnostic.seed = den.config().seed;
+      engine::TaskAgnosticClassifier classifier = engine::TaskAgnosticClassifier::restore(agnostic, *c.extras.agnostic);
+      classifier.add_task(t, task);
+      classifier.fit(den);
+      extras.agnostic = classifier.state();
+    }
+    extras.normalization = c.extras.normalization;  // the inputs the network was first trained on
     // Earlier rows as stored; tasks learned without measured metrics get NaN rows.
     for (int64_t j = 1; j < t; ++j) {
       engine::TaskEvaluation row;

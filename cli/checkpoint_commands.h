@@ -32,8 +32,9 @@ class RunCheckpoints {
   explicit RunCheckpoints(RunOptions& o);
 
   /// Fingerprints the data set the run reads (after normalization), and for a resumed run checks
-  /// it is the data the checkpoint was trained on (data::DataError otherwise).
-  void check_data(const data::TrainTest& files);
+  /// it is the data the checkpoint was trained on (data::DataError otherwise). `scaling`: the
+  /// normalization's statistics, which the checkpoints keep.
+  void check_data(const data::TrainTest& files, const data::FeatureScaling& scaling);
 
   /// The engine to train: the restored one (its input width checked against the data), or a new one.
   engine::Engine make_engine(int64_t input_dim);
@@ -56,9 +57,14 @@ class RunCheckpoints {
   std::vector<engine::TaskReport> prior_reports_;  ///< tasks learned before a resumed run
   std::vector<engine::TaskEvaluation> evaluations_;
   std::optional<uint32_t> fingerprint_;
+  std::optional<io::FeatureNormalization> normalization_;
+  std::optional<engine::AgnosticState> agnostic_;  ///< after the last task learned
   double prior_seconds_ = 0.0;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
+
+/// The checkpoint's record of a normalization (none when `mode` is "none").
+std::optional<io::FeatureNormalization> feature_normalization(const std::string& mode, const data::FeatureScaling& scaling);
 
 /// CRC-32 of a data set's features and labels (train and test), to recognize the same data again.
 uint32_t data_fingerprint(const data::TrainTest& files);

@@ -235,17 +235,18 @@ void resolve_options(RunOptions& o) {
   o.engine.resolved_device();  // a missing GPU is a usage error before any data is read
 }
 
-data::TrainTest load_files(const RunOptions& o) {
+data::TrainTest load_files(const RunOptions& o, data::FeatureScaling* scaling) {
   if (!o.quiet) std::fprintf(stderr, "loading %s\n", o.data_dir.c_str());
   data::DirectoryOptions directory;
   directory.allow_label_gaps = o.allow_label_gaps;
   data::TrainTest files = data::load_directory(o.data_dir, directory);
-  data::normalize_(files.train, files.test, data::parse_normalization(o.normalization));
+  const data::FeatureScaling stats = data::normalize_(files.train, files.test, data::parse_normalization(o.normalization));
+  if (scaling != nullptr) *scaling = stats;
   return files;
 }
 
-data::TrainTest load_data_set(RunOptions& o) {
-  data::TrainTest files = load_files(o);
+data::TrainTest load_data_set(RunOptions& o, data::FeatureScaling* scaling) {
+  data::TrainTest files = load_files(o, scaling);
   if (o.stream.base_classes > 0 && !flag_given(o.command, "--tasks")) {
     const int64_t classes = std::max(files.train.num_classes, files.test.num_classes);
     // Out of range, the task stream refuses the base classes (with the valid range).
@@ -279,8 +280,9 @@ int run_command(RunOptions& o) {
 
   auto err = spdlog::stderr_color_mt("den.cli");
   err->set_pattern("%v");
-  data::TrainTest files = load_data_set(o);
-  checkpoints.check_data(files);
+  data::FeatureScaling scaling;
+  data::TrainTest files = load_data_set(o, &scaling);
+  checkpoints.check_data(files, scaling);
   const data::TaskStream stream(std::move(files.train), std::move(files.test), o.stream);
 
   // DEN may come from a checkpoint; the other methods start afresh.

@@ -65,10 +65,11 @@ void check_method_flags(const CLI::App* command, const std::vector<std::string>&
 void resolve_options(RunOptions& options);
 
 /// Reads and normalizes the data of `options`; with --base-classes and no --tasks, the stream
-/// gets all the tasks the data allows (1 + classes - base classes).
-data::TrainTest load_data_set(RunOptions& options);
+/// gets all the tasks the data allows (1 + classes - base classes). `scaling`, when given, receives
+/// the normalization's statistics.
+data::TrainTest load_data_set(RunOptions& options, data::FeatureScaling* scaling = nullptr);
 /// The data directory of `options`, read and normalized (a progress line unless quiet).
-data::TrainTest load_files(const RunOptions& options);
+data::TrainTest load_files(const RunOptions& options, data::FeatureScaling* scaling = nullptr);
 
 /// The protocol for headers: "split", or "split (base classes 7, then one new class per task)".
 std::string stream_description(const RunOptions& options);

@@ -9,8 +9,8 @@ Normalization parse_normalization(const std::string& name) {
   throw std::invalid_argument("--normalize '" + name + "' is not one of none, minmax, standardize");
 }
 
-void normalize_(Dataset& train, Dataset& test, Normalization mode) {
-  if (mode == Normalization::None) return;
+FeatureScaling normalize_(Dataset& train, Dataset& test, Normalization mode) {
+  if (mode == Normalization::None) return {};
   if (!train.features.defined() || train.features.dim() != 2 || train.size() == 0) {
     throw DataError("normalize: the training set holds no samples to take statistics from");
   }
@@ -38,6 +38,7 @@ void normalize_(Dataset& train, Dataset& test, Normalization mode) {
   // caller's other copies must not change under it. One allocation each, then in-place scaling.
   train.features = (train.features - shift).mul_(scale);
   if (has_test) test.features = (test.features - shift).mul_(scale);
+  return {shift.contiguous(), scale.contiguous()};
 }
 
 }  // namespace den::data

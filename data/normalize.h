@@ -16,8 +16,14 @@ enum class Normalization {
 /// Parses "none", "minmax" or "standardize"; throws std::invalid_argument otherwise.
 Normalization parse_normalization(const std::string& name);
 
+/// The per-feature statistics of a normalization: x' = (x - shift) * scale. Both undefined for
+/// Normalization::None. Checkpoints keep them, so that new raw inputs can be fed to a trained model.
+struct FeatureScaling {
+  at::Tensor shift, scale;  ///< `[D]` float32
+};
+
 /// Normalizes `train` in place and applies the same (training-set) statistics to `test`, so no
-/// information leaks from the test set. Constant features map to 0.
-void normalize_(Dataset& train, Dataset& test, Normalization mode);
+/// information leaks from the test set. Constant features map to 0. Returns the statistics.
+FeatureScaling normalize_(Dataset& train, Dataset& test, Normalization mode);
 
 }  // namespace den::data

@@ -45,14 +45,24 @@ TestSet test_set(const Task& task, const TaskAgnosticClassifier& agnostic, int64
 /// the earlier tasks' reports and evaluations.
 RunResult run_tasks(Method& method, int64_t num_tasks, const std::function<Task(int64_t)>& make_task,
                     const RunCallbacks& callbacks, const RunSettings& settings, int64_t evaluate_from,
-                    RunResult result, double prior_seconds) {
+                    RunResult result, double prior_seconds, const std::optional<AgnosticState>& prior_agnostic) {
   const auto started = std::chrono::steady_clock::now();
-  TaskAgnosticClassifier agnostic(settings.agnostic);
+  TaskAgnosticClassifier agnostic = prior_agnostic ? TaskAgnosticClassifier::restore(settings.agnostic, *prior_agnostic)
+                                                   : TaskAgnosticClassifier(settings.agnostic);
+  if (prior_agnostic && agnostic.num_tasks() != method.num_tasks()) {
+    throw std::invalid_argument("resume: task-agnostic state of " + std::to_string(agnostic.num_tasks()) +
+                                " tasks for " + std::to_string(method.num_tasks()) + " tasks learned");
+  }
   std::vector<TestSet> test_sets;
   const int64_t first = evaluate_from;
   for (int64_t j = 1; j <= method.num_tasks(); ++j) {  // earlier tasks of a resumed run: memory and test splits
     const Task task = make_task(j);
-    agnostic.add_task(j, task);
+    if (!prior_agnostic) {
+      agnostic.add_task(j, task);
+    } else if (prior_agnostic->output_classes[j - 1] != resolved_output_classes(task)) {
+      throw std::invalid_argument("resume: task " + std::to_string(j) + " of the stream has other classes than the "
+                                  "task-agnostic state holds");
+    }
     if (j >= first) test_sets.push_back(test_set(task, agnostic, j));
   }
   for (int64_t t = method.num_tasks() + 1; t <= num_tasks; ++t) {
@@ -90,6 +100,7 @@ RunResult run_tasks(Method& method, int64_t num_tasks, const std::function<Task(
     result.accuracy_matrix.push_back(evaluation.accuracy);
     result.auroc_matrix.push_back(evaluation.auroc);
     if (agnostic.enabled()) result.agnostic_matrix.push_back(evaluation.agnostic_accuracy);
+    if (callbacks.agnostic_fitted) callbacks.agnostic_fitted(agnostic.state());
     if (callbacks.task_done) callbacks.task_done(report, evaluation);
     result.tasks.push_back(std::move(report));
     result.evaluations.push_back(std::move(evaluation));
@@ -104,6 +115,7 @@ RunResult run_tasks(Method& method, int64_t num_tasks, const std::function<Task(
   }
   result.bwt = backward_transfer(result.accuracy_matrix);
   result.bwt_auroc = backward_transfer(result.auroc_matrix);
+  result.agnostic = agnostic.state();
   result.params = method.num_params();
   result.base_params = method.base_params();
   result.seconds =
@@ -115,7 +127,8 @@ RunResult run_tasks(Method& method, int64_t num_tasks, const std::function<Task(
 
 RunResult run_stream(Method& method, int64_t num_tasks, const std::function<Task(int64_t)>& make_task,
                      const RunCallbacks& callbacks, const RunSettings& settings) {
-  return run_tasks(method, num_tasks, make_task, callbacks, settings, method.num_tasks() + 1, RunResult{}, 0.0);
+  return run_tasks(method, num_tasks, make_task, callbacks, settings, method.num_tasks() + 1, RunResult{}, 0.0,
+                   std::nullopt);
 }
 
 RunResult resume_stream(Engine& engine, int64_t num_tasks, const std::function<Task(int64_t)>& make_task,
@@ -137,7 +150,8 @@ RunResult resume_stream(Engine& engine, int64_t num_tasks, const std::function<T
     result.auroc_matrix.push_back(e.auroc);
     if (!e.agnostic_accuracy.empty()) result.agnostic_matrix.push_back(e.agnostic_accuracy);
   }
-  return run_tasks(engine, num_tasks, make_task, callbacks, settings, 1, std::move(result), prior.seconds);
+  return run_tasks(engine, num_tasks, make_task, callbacks, settings, 1, std::move(result), prior.seconds,
+                   prior.agnostic);
 }
 
 }  // namespace den::engine

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 
 namespace den::engine {
@@ -37,6 +38,7 @@ struct RunResult {
   int64_t params = 0;
   int64_t base_params = 0;
   double seconds = 0.0;
+  AgnosticState agnostic;  ///< the task-agnostic classifier after the last task (to checkpoint)
 };
 
 /// Settings of a stream run beyond the method's own.
@@ -48,6 +50,9 @@ struct RunSettings {
 struct RunCallbacks {
   ProgressCallback progress;
   std::function<void(const TaskReport&, const TaskEvaluation&)> task_done;
+  /// Called before task_done with the task-agnostic classifier as fitted after the task, so that a
+  /// checkpoint written in task_done can hold it.
+  std::function<void(const AgnosticState&)> agnostic_fitted;
 };
 
 /// What a stream run had done before it was interrupted (a resumed run): the evaluation after each
@@ -55,14 +60,19 @@ struct RunCallbacks {
 struct RunPrior {
   std::vector<TaskEvaluation> evaluations;  ///< one per task already learned, in order
   double seconds = 0.0;
+  /// The task-agnostic classifier as it was after the last task learned. Without it (checkpoints
+  /// before format 2) it is rebuilt from the tasks' validation splits with calibration (1, 0), so
+  /// the next fit starts elsewhere and task-agnostic values may differ from the uninterrupted run's.
+  std::optional<AgnosticState> agnostic;
 };
 
 /// Continues a stream run from `prior`: tasks engine.num_tasks()+1..num_tasks are learned as
 /// run_stream would, every task 1..t is evaluated after task t (the test splits of the earlier
 /// tasks come from `make_task`), and the result holds the earlier tasks' reports (the engine's
 /// history) and `prior.evaluations`. With the same seed and the engine restored from a checkpoint,
-/// the result equals the uninterrupted run's (times aside). Throws std::invalid_argument when
-/// prior.evaluations does not have one entry per task learned.
+/// the result equals the uninterrupted run's (times aside; task-agnostic values too when
+/// prior.agnostic is given). Throws std::invalid_argument when prior.evaluations does not have one
+/// entry per task learned, or prior.agnostic does not describe the tasks of `make_task`.
 RunResult resume_stream(Engine& engine, int64_t num_tasks, const std::function<Task(int64_t)>& make_task,
                         const RunPrior& prior, const RunCallbacks& callbacks = {}, const RunSettings& settings = {});
 

@@ -43,6 +43,32 @@ void TaskAgnosticClassifier::add_task(int64_t task_id, const Task& task) {
     throw std::invalid_argument("task '" + task.name + "' names " + std::to_string(outputs.size()) +
                                 " output classes for " + std::to_string(task.num_classes) + " outputs");
   }
+  register_outputs(outputs);
+
+  if (!enabled() || !task.val_x.defined() || task.val_x.size(0) == 0) return;
+  // Exemplars: a seeded draw of the validation split, up to M per class-bearing output.
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(options_.seed * 1000003ULL + static_cast<uint64_t>(task_id));
+  const at::Tensor val_y = task.val_y.cpu();
+  const at::Tensor order = at::randperm(val_y.size(0), generator, at::kLong);
+  const at::Tensor shuffled_y = val_y.index_select(0, order);
+  std::vector<at::Tensor> picked;
+  std::vector<int64_t> columns;
+  for (int64_t o = 0; o < task.num_classes; ++o) {
+    if (outputs[o] < 0) continue;
+    const at::Tensor rows = order.index_select(0, shuffled_y.eq(o).nonzero().view(-1));
+    const at::Tensor kept = rows.narrow(0, 0, std::min(options_.exemplars_per_class, rows.size(0)));
+    picked.push_back(kept);
+    columns.insert(columns.end(), kept.size(0), column_of(outputs[o]));
+  }
+  if (columns.empty()) return;
+  const at::Tensor rows = at::cat(picked);
+  const at::Tensor x = task.val_x.index_select(0, rows.to(task.val_x.device())).cpu().to(at::kFloat);
+  const at::Tensor column = at::tensor(columns, at::kLong);
+  memory_x_ = memory_x_.defined() ? at::cat({memory_x_, x}) : x;
+  memory_column_ = memory_column_.defined() ? at::cat({memory_column_, column}) : column;
+}
+
+void TaskAgnosticClassifier::register_outputs(const std::vector<int64_t>& outputs) {
   output_classes_.push_back(outputs);
   scale_ = at::cat({scale_, at::ones({1}, at::kDouble)});
   shift_ = at::cat({shift_, at::zeros({1}, at::kDouble)});
@@ -73,28 +99,59 @@ void TaskAgnosticClassifier::add_task(int64_t task_id, const Task& task) {
     padded.insert(padded.end(), list.begin(), list.end());
   }
   class_outputs_ = at::tensor(padded, at::kLong);
+}
 
-  if (!enabled() || !task.val_x.defined() || task.val_x.size(0) == 0) return;
-  // Exemplars: a seeded draw of the validation split, up to M per class-bearing output.
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(options_.seed * 1000003ULL + static_cast<uint64_t>(task_id));
-  const at::Tensor val_y = task.val_y.cpu();
-  const at::Tensor order = at::randperm(val_y.size(0), generator, at::kLong);
-  const at::Tensor shuffled_y = val_y.index_select(0, order);
-  std::vector<at::Tensor> picked;
-  std::vector<int64_t> columns;
-  for (int64_t o = 0; o < task.num_classes; ++o) {
-    if (outputs[o] < 0) continue;
-    const at::Tensor rows = order.index_select(0, shuffled_y.eq(o).nonzero().view(-1));
-    const at::Tensor kept = rows.narrow(0, 0, std::min(options_.exemplars_per_class, rows.size(0)));
-    picked.push_back(kept);
-    columns.insert(columns.end(), kept.size(0), column_of(outputs[o]));
+TaskAgnosticClassifier TaskAgnosticClassifier::restore(AgnosticOptions options, const AgnosticState& state) {
+  TaskAgnosticClassifier c(options);
+  const size_t tasks = state.output_classes.size();
+  if (state.scale.size() != tasks || state.shift.size() != tasks) {
+    throw std::invalid_argument("task-agnostic state: " + std::to_string(state.scale.size()) + " scales and " +
+                                std::to_string(state.shift.size()) + " shifts for " + std::to_string(tasks) + " tasks");
   }
-  if (columns.empty()) return;
-  const at::Tensor rows = at::cat(picked);
-  const at::Tensor x = task.val_x.index_select(0, rows.to(task.val_x.device())).cpu().to(at::kFloat);
-  const at::Tensor column = at::tensor(columns, at::kLong);
-  memory_x_ = memory_x_.defined() ? at::cat({memory_x_, x}) : x;
-  memory_column_ = memory_column_.defined() ? at::cat({memory_column_, column}) : column;
+  for (size_t s = 0; s < tasks; ++s) {
+    if (state.output_classes[s].empty()) {
+      throw std::invalid_argument("task-agnostic state: task " + std::to_string(s + 1) + " has no outputs");
+    }
+    c.register_outputs(state.output_classes[s]);
+  }
+  c.scale_ = at::tensor(state.scale, at::kDouble);
+  c.shift_ = at::tensor(state.shift, at::kDouble);
+  const int64_t rows = state.memory_x.defined() ? state.memory_x.size(0) : 0;
+  if (state.memory_x.defined() && state.memory_x.dim() != 2) {
+    throw std::invalid_argument("task-agnostic state: exemplars have " + std::to_string(state.memory_x.dim()) +
+                                " dimensions, expected 2");
+  }
+  if (static_cast<int64_t>(state.memory_classes.size()) != rows) {
+    throw std::invalid_argument("task-agnostic state: " + std::to_string(state.memory_classes.size()) +
+                                " exemplar classes for " + std::to_string(rows) + " exemplars");
+  }
+  if (rows == 0) return c;
+  std::vector<int64_t> columns;
+  for (int64_t k : state.memory_classes) {
+    const int64_t column = c.column_of(k);
+    if (k < 0 || column == static_cast<int64_t>(c.classes_.size())) {
+      throw std::invalid_argument("task-agnostic state: an exemplar of class " + std::to_string(k) +
+                                  ", which no task has");
+    }
+    columns.push_back(column);
+  }
+  c.memory_x_ = state.memory_x.cpu().to(at::kFloat);
+  c.memory_column_ = at::tensor(columns, at::kLong);
+  return c;
+}
+
+AgnosticState TaskAgnosticClassifier::state() const {
+  AgnosticState s;
+  s.output_classes = output_classes_;
+  s.memory_x = memory_x_;
+  if (memory_column_.defined()) {
+    const at::Tensor classes = at::tensor(classes_, at::kLong).index_select(0, memory_column_).contiguous();
+    s.memory_classes.assign(classes.data_ptr<int64_t>(), classes.data_ptr<int64_t>() + classes.numel());
+  }
+  const at::Tensor scale = scale_.contiguous(), shift = shift_.contiguous();
+  s.scale.assign(scale.data_ptr<double>(), scale.data_ptr<double>() + scale.numel());
+  s.shift.assign(shift.data_ptr<double>(), shift.data_ptr<double>() + shift.numel());
+  return s;
 }
 
 at::Tensor TaskAgnosticClassifier::output_evidence(const std::vector<at::Tensor>& logits, LossKind loss) const {

@@ -34,10 +34,24 @@ struct AgnosticOptions {
 // logits per input (Method::predict_all: T forward passes, or for DEN one shared first layer and T
 // upper parts), and a memory of M samples per class.
 
+/// What a TaskAgnosticClassifier holds beyond its options, to save and restore it (checkpoints):
+/// a resumed run must calibrate from the same exemplars and the same starting calibration.
+struct AgnosticState {
+  std::vector<std::vector<int64_t>> output_classes;  ///< per task: class of each head output (-1: none)
+  at::Tensor memory_x;                   ///< `[M, D]` float32 exemplars; undefined when none are kept
+  std::vector<int64_t> memory_classes;   ///< class of each exemplar row
+  std::vector<double> scale, shift;      ///< per task, as last fitted
+};
+
 /// Class-incremental prediction on top of a method's task heads (NOTE: [task-agnostic prediction]).
 class TaskAgnosticClassifier {
  public:
   explicit TaskAgnosticClassifier(AgnosticOptions options = {});
+  /// The classifier that state() described. std::invalid_argument when `state` contradicts itself
+  /// (sizes, an exemplar of a class no task has, an empty task).
+  static TaskAgnosticClassifier restore(AgnosticOptions options, const AgnosticState& state);
+  AgnosticState state() const;
+  int64_t num_tasks() const { return static_cast<int64_t>(output_classes_.size()); }
 
   bool enabled() const { return options_.exemplars_per_class > 0; }
   /// Registers task `task_id` (the next one) and keeps its exemplars from `task.val_x/val_y`.
@@ -65,6 +79,8 @@ class TaskAgnosticClassifier {
  private:
   /// Column of global class `c` in classes(), or classes().size() when it is not there yet.
   int64_t column_of(int64_t c) const;
+  /// Appends a task whose head outputs stand for `outputs`, with calibration (1, 0).
+  void register_outputs(const std::vector<int64_t>& outputs);
   /// Uncalibrated evidence u of every class-bearing output of every task, `[N, outputs]`, from each
   /// task's logits (predict_all's output; tasks beyond the registered ones are ignored).
   at::Tensor output_evidence(const std::vector<at::Tensor>& logits, LossKind loss) const;

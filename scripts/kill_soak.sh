@@ -4,9 +4,8 @@
 # finishes, and checks that every one ends bit for bit like an uninterrupted run (the same report
 # without wall times, the same ONNX export of every task's network) with no temporary file left.
 #   usage: scripts/kill_soak.sh [KILLS (20)] [DEN (build/cli/den)]
-#   DEN_SOAK_SKIP_AGNOSTIC=1: leave task-agnostic accuracies out of the report comparison. Known
-#   defect: a run resumed from a 1-task checkpoint calibrates the task-agnostic classifier after
-#   task 2 differently (its state is not checkpointed), so those values differ; networks do not.
+#   DEN_SOAK_SKIP_AGNOSTIC=1: leave task-agnostic accuracies out of the report comparison (for a
+#   den before checkpoint format 2, which did not save the task-agnostic state).
 set -euo pipefail
 kills="${1:-20}"
 den="$(realpath "${2:-build/cli/den}")"

@@ -211,6 +211,7 @@ void swap_float_bytes(char* data, size_t size) {
 
 std::string layer_name(int64_t l) { return "layer." + std::to_string(l); }
 std::string head_name(int64_t t) { return "head." + std::to_string(t); }
+const std::string kMemoryName = "agnostic.memory";
 
 // ---------------------------------------------------------------------------------------------
 // Engine types <-> messages
@@ -602,8 +603,10 @@ class Reader {
       }
     }
     if (header.has_run()) extras.run = from_pb(header.run());
+    if (header.has_normalization()) extras.normalization = normalization_from_pb(header.normalization(), state.input_dim);
 
-    read_tensors(header, state);
+    at::Tensor memory = read_tensors(header, state);
+    if (header.has_agnostic()) extras.agnostic = agnostic_from_pb(header, std::move(memory));
     if (source_.remaining() != 0) {
       corrupt(name_, std::to_string(source_.remaining()) + " unexpected bytes after the last record");
     }
@@ -666,21 +669,58 @@ class Reader {
     }
   }
 
-  void read_tensors(const pb::Header& header, engine::EngineState& state) {
+  FeatureNormalization normalization_from_pb(const pb::Normalization& m, int64_t input_dim) {
+    if (m.shift_size() != input_dim || m.scale_size() != input_dim) {
+      corrupt(name_, "normalization has " + std::to_string(m.shift_size()) + " shifts and " +
+                         std::to_string(m.scale_size()) + " scales for " + std::to_string(input_dim) + " features");
+    }
+    const auto values = [](const auto& repeated) {
+      return at::tensor(std::vector<float>(repeated.begin(), repeated.end()), at::kFloat);
+    };
+    return FeatureNormalization{m.mode(), values(m.shift()), values(m.scale())};
+  }
+
+  engine::AgnosticState agnostic_from_pb(const pb::Header& header, at::Tensor memory) {
+    const pb::Agnostic& m = header.agnostic();
+    engine::AgnosticState a;
+    for (const pb::TaskRecord& task : header.tasks()) {
+      if (task.output_classes_size() != task.num_classes()) {
+        corrupt(name_, "task " + std::to_string(task.task()) + " maps " + std::to_string(task.output_classes_size()) +
+                           " outputs to classes, for " + std::to_string(task.num_classes()) + " outputs");
+      }
+      a.output_classes.emplace_back(task.output_classes().begin(), task.output_classes().end());
+    }
+    a.scale.assign(m.scale().begin(), m.scale().end());
+    a.shift.assign(m.shift().begin(), m.shift().end());
+    a.memory_classes.assign(m.memory_classes().begin(), m.memory_classes().end());
+    a.memory_x = std::move(memory);
+    try {
+      engine::TaskAgnosticClassifier::restore({}, a);  // validates
+    } catch (const std::invalid_argument& e) {
+      throw CheckpointError(CheckpointError::Kind::Inconsistent,
+                            "checkpoint '" + name_ + "' does not fit together: " + e.what());
+    }
+    return a;
+  }
+
+  /// Reads the tensors into `state`; returns the task-agnostic exemplars (undefined when none).
+  at::Tensor read_tensors(const pb::Header& header, engine::EngineState& state) {
     const int64_t layers = state.graph.num_layers();
     const int64_t heads = state.graph.num_heads();
-    if (header.tensors_size() != layers + heads) {
+    const int64_t memory_rows = header.has_agnostic() ? header.agnostic().memory_classes_size() : 0;
+    const int64_t expected_tensors = layers + heads + (memory_rows > 0 ? 1 : 0);
+    if (header.tensors_size() != expected_tensors) {
       throw CheckpointError(CheckpointError::Kind::Inconsistent,
                             "checkpoint '" + name_ + "' has " + std::to_string(header.tensors_size()) +
-                                " tensors for " + std::to_string(layers) + " layers and " + std::to_string(heads) +
-                                " heads");
+                                " tensors for " + std::to_string(layers) + " layers, " + std::to_string(heads) +
+                                " heads and " + std::to_string(memory_rows) + " task-agnostic exemplars");
     }
     // Shapes are checked against what the file can hold before anything is allocated.
     std::vector<at::Tensor> tensors;
     uint64_t total = 0;
     for (int i = 0; i < header.tensors_size(); ++i) {
       const pb::TensorInfo& info = header.tensors(i);
-      const std::string expected = i < layers ? layer_name(i) : head_name(i - layers + 1);
+      const std::string expected = i < layers ? layer_name(i) : i < layers + heads ? head_name(i - layers + 1) : kMemoryName;
       if (info.name() != expected) corrupt(name_, "tensor " + std::to_string(i) + " is '" + info.name() + "', expected '" + expected + "'");
       if (info.dtype() != pb::DTYPE_FLOAT32) corrupt(name_, "tensor " + expected + " has unsupported dtype " + std::to_string(info.dtype()));
       if (info.shape_size() != 2) corrupt(name_, "tensor " + expected + " has " + std::to_string(info.shape_size()) + " dimensions, expected 2");
@@ -690,6 +730,11 @@ class Reader {
           corrupt(name_, "tensor " + expected + " has an invalid dimension " + std::to_string(d));
         }
         numel *= static_cast<uint64_t>(d);
+      }
+      if (i == layers + heads && (info.shape(0) != memory_rows || info.shape(1) != state.input_dim)) {
+        corrupt(name_, "tensor " + expected + " is [" + std::to_string(info.shape(0)) + ", " +
+                           std::to_string(info.shape(1)) + "], expected [" + std::to_string(memory_rows) + ", " +
+                           std::to_string(state.input_dim) + "]");
       }
       if (info.num_bytes() != numel * kFloatBytes) {
         corrupt(name_, "tensor " + expected + " claims " + std::to_string(info.num_bytes()) + " bytes for " +
@@ -742,6 +787,7 @@ class Reader {
     }
     for (int64_t l = 0; l < layers; ++l) state.layers.push_back(tensors[l]);
     for (int64_t t = 0; t < heads; ++t) state.heads.push_back(tensors[layers + t]);
+    return memory_rows > 0 ? tensors.back() : at::Tensor();
   }
 
   [[noreturn]] void not_a_checkpoint(const std::string& why) {
@@ -791,8 +837,28 @@ void save_state(const engine::EngineState& state, const std::string& path, const
     }
   }
   if (extras.run) to_pb(*extras.run, *header.mutable_run());
+  if (extras.agnostic) {
+    const engine::AgnosticState& a = *extras.agnostic;
+    if (a.output_classes.size() != state.history.size()) {
+      throw WriteError("cannot write '" + path + "': task-agnostic state of " + std::to_string(a.output_classes.size()) +
+                       " tasks for " + std::to_string(state.history.size()) + " tasks learned");
+    }
+    for (size_t t = 0; t < a.output_classes.size(); ++t) append(header.mutable_tasks(static_cast<int>(t))->mutable_output_classes(), a.output_classes[t]);
+    pb::Agnostic* m = header.mutable_agnostic();
+    for (double v : a.scale) m->add_scale(v);
+    for (double v : a.shift) m->add_shift(v);
+    append(m->mutable_memory_classes(), a.memory_classes);
+  }
+  if (extras.normalization) {
+    pb::Normalization* m = header.mutable_normalization();
+    m->set_mode(extras.normalization->mode);
+    const at::Tensor shift = plain_float(extras.normalization->shift, "normalization shift");
+    const at::Tensor scale = plain_float(extras.normalization->scale, "normalization scale");
+    m->mutable_shift()->Add(shift.data_ptr<float>(), shift.data_ptr<float>() + shift.numel());
+    m->mutable_scale()->Add(scale.data_ptr<float>(), scale.data_ptr<float>() + scale.numel());
+  }
 
-  // Tensors: layers then heads, as contiguous float32, cut into chunks that fit one record.
+  // Tensors: layers, heads, then the exemplars, as contiguous float32, cut into chunks that fit one record.
   std::vector<at::Tensor> tensors;
   for (size_t l = 0; l < state.layers.size(); ++l) {
     tensors.push_back(plain_float(state.layers[l], layer_name(static_cast<int64_t>(l))));
@@ -800,12 +866,15 @@ void save_state(const engine::EngineState& state, const std::string& path, const
   for (size_t t = 0; t < state.heads.size(); ++t) {
     tensors.push_back(plain_float(state.heads[t], head_name(static_cast<int64_t>(t) + 1)));
   }
+  const bool has_memory = extras.agnostic && !extras.agnostic->memory_classes.empty();
+  if (has_memory) tensors.push_back(plain_float(extras.agnostic->memory_x, kMemoryName));
   const auto chunk_bytes = static_cast<uint64_t>(options.max_record_bytes - kChunkOverhead);
   uint64_t chunks = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
     pb::TensorInfo* info = header.add_tensors();
-    info->set_name(i < state.layers.size() ? layer_name(static_cast<int64_t>(i))
-                                           : head_name(static_cast<int64_t>(i - state.layers.size()) + 1));
+    info->set_name(i < state.layers.size()                       ? layer_name(static_cast<int64_t>(i))
+                   : i < state.layers.size() + state.heads.size() ? head_name(static_cast<int64_t>(i - state.layers.size()) + 1)
+                                                                   : kMemoryName);
     for (int64_t d : tensors[i].sizes()) info->add_shape(d);
     info->set_dtype(pb::DTYPE_FLOAT32);
     const uint64_t bytes = static_cast<uint64_t>(tensors[i].numel()) * kFloatBytes;
@@ -876,6 +945,21 @@ LoadedCheckpoint load_checkpoint(const std::string& path, const LoadOptions& opt
 LoadedCheckpoint load_checkpoint_bytes(std::string_view bytes, const std::string& name, const LoadOptions& options) {
   MemorySource source(bytes);
   return Reader(source, name, options).read();
+}
+
+engine::TaskAgnosticClassifier agnostic_classifier(const LoadedCheckpoint& checkpoint, const std::string& name,
+                                                   const engine::AgnosticOptions& options) {
+  if (!checkpoint.extras.agnostic) {
+    const std::string why =
+        checkpoint.format_version < kAgnosticStateVersion
+            ? "it was written in format version " + std::to_string(checkpoint.format_version) +
+                  ", before the task-agnostic state was saved (version " + std::to_string(kAgnosticStateVersion) +
+                  "); continue its run (den run --resume or den add-task) with this den to write it"
+            : "it was saved without a task-agnostic state (not by den run or den add-task)";
+    throw CheckpointError(CheckpointError::Kind::LacksState,
+                          "checkpoint '" + name + "' cannot predict task-agnostically: " + why);
+  }
+  return engine::TaskAgnosticClassifier::restore(options, *checkpoint.extras.agnostic);
 }
 
 }  // namespace den::io

@@ -3,6 +3,7 @@
 #include "engine/engine.h"
 #include "engine/engine_state.h"
 #include "engine/run.h"
+#include "engine/task_agnostic.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -15,8 +16,11 @@
 
 namespace den::io {
 
-/// Version of the checkpoint format this build writes, and the newest it reads.
-constexpr uint32_t kFormatVersion = 1;
+/// Version of the checkpoint format this build writes, and the newest it reads. 2 added the
+/// task-agnostic state (with each task's output->class map) and the normalization statistics.
+constexpr uint32_t kFormatVersion = 2;
+/// The first format version that holds CheckpointExtras::agnostic and ::normalization.
+constexpr uint32_t kAgnosticStateVersion = 2;
 /// The 8 bytes every checkpoint starts with.
 constexpr char kMagic[9] = "DENCKPT\n";
 
@@ -39,12 +43,24 @@ struct RunInfo {
   std::optional<int64_t> exemplars_per_class;  ///< task-agnostic evaluation; unknown in older checkpoints
 };
 
+/// The per-feature normalization a run applied to its data, x' = (x - shift) * scale
+/// (data::FeatureScaling as plain values), so that new raw inputs can be fed to the model.
+struct FeatureNormalization {
+  std::string mode;          ///< "minmax" or "standardize"
+  at::Tensor shift, scale;   ///< `[input_dim]` float32
+};
+
 /// What a checkpoint stores beside the engine.
 struct CheckpointExtras {
   /// Test metrics measured after tasks (`after_task` in 1..num_tasks, increasing); tasks without
   /// one were learned outside a measured stream.
   std::vector<engine::TaskEvaluation> evaluations;
   std::optional<RunInfo> run;
+  /// The task-agnostic classifier after the last task, one entry per task learned; absent in
+  /// checkpoints before format 2 (and for an engine saved without one).
+  std::optional<engine::AgnosticState> agnostic;
+  /// Absent when the data was not normalized, and in checkpoints before format 2.
+  std::optional<FeatureNormalization> normalization;
 };
 
 /// Options of a checkpoint write.
@@ -75,6 +91,7 @@ class CheckpointError : public std::runtime_error {
     Corrupt,         ///< checksum mismatch, unparsable or contradictory contents
     NewerVersion,    ///< written by a newer format version than this build reads
     Inconsistent,    ///< well-formed, but the tensors do not match the graph (or config, history)
+    LacksState,      ///< valid, but without the state asked for (older format version)
   };
   CheckpointError(Kind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
   Kind kind() const { return kind_; }
@@ -117,6 +134,12 @@ LoadedCheckpoint load_checkpoint(const std::string& path, const LoadOptions& opt
 /// As load_checkpoint, from bytes in memory (`name` is used in messages). The fuzz target's entry.
 LoadedCheckpoint load_checkpoint_bytes(std::string_view bytes, const std::string& name = "<memory>",
                                        const LoadOptions& options = {});
+
+/// The task-agnostic classifier a checkpoint holds, to predict among all classes without a task id.
+/// Throws CheckpointError (Kind::LacksState) naming the file and why: a checkpoint before format
+/// version 2 never stored it, and a newer one may come from an engine saved without a run.
+engine::TaskAgnosticClassifier agnostic_classifier(const LoadedCheckpoint& checkpoint, const std::string& name,
+                                                   const engine::AgnosticOptions& options = {});
 
 namespace detail {
 

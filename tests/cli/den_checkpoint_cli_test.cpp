@@ -113,6 +113,36 @@ TEST_F(DenCheckpointCli, ResumeAddTaskAndAKilledRunAllEqualTheUninterruptedRun) 
   expect_same_network(p("killed.den"), p("full.den"));
 }
 
+TEST_F(DenCheckpointCli, AResumeFromAOneTaskCheckpointEqualsTheUninterruptedRunTaskAgnosticValuesIncluded) {
+  // A run resumed after task 1 used to rebuild the task-agnostic classifier uncalibrated, so its
+  // task-agnostic accuracies after task 2 differed; the checkpoint now holds that state.
+  const std::string run = "run --tasks 3 " + flags() + " --normalize standardize";
+  const Result full = run_den(run + " --checkpoint " + p("full.den") + " --report " + p("full.json"));
+  ASSERT_EQ(full.code, 0) << full.output;
+  const Result one = run_den("run --tasks 1 " + flags() + " --normalize standardize --checkpoint " + p("one.den"));
+  ASSERT_EQ(one.code, 0) << one.output;
+  const Result resumed = run_den("run --resume " + p("one.den") + " --tasks 3 --quiet --threads 1 --checkpoint " +
+                                 p("resumed.den") + " --report " + p("resumed.json"));
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_EQ(resumed.output.find("warning"), std::string::npos) << resumed.output;
+  const nlohmann::json report = read_json(p("full.json"));
+  ASSERT_FALSE(report["agnostic_matrix"].empty()) << report.dump();
+  EXPECT_EQ(without_seconds(read_json(p("resumed.json"))), without_seconds(report));
+  expect_same_network(p("resumed.den"), p("full.den"));
+
+  const io::LoadedCheckpoint a = io::load_checkpoint(p("resumed.den"));
+  const io::LoadedCheckpoint b = io::load_checkpoint(p("full.den"));
+  ASSERT_TRUE(a.extras.agnostic && b.extras.agnostic);
+  EXPECT_EQ(a.extras.agnostic->scale, b.extras.agnostic->scale);
+  EXPECT_EQ(a.extras.agnostic->shift, b.extras.agnostic->shift);
+  EXPECT_EQ(a.extras.agnostic->memory_classes, b.extras.agnostic->memory_classes);
+  EXPECT_EQ(a.extras.agnostic->output_classes.size(), 3u);
+  ASSERT_TRUE(a.extras.normalization && b.extras.normalization);
+  EXPECT_EQ(a.extras.normalization->mode, "standardize");
+  EXPECT_EQ(a.extras.normalization->shift.size(0), a.engine.input_dim());
+  EXPECT_TRUE(at::equal(a.extras.normalization->scale, b.extras.normalization->scale));
+}
+
 TEST_F(DenCheckpointCli, SigintKeepsTheCheckpointAndAPartialReportAndExits130) {
   // Long enough phases that the signal arrives inside task 2, after task 1's checkpoint.
   const std::string args = "run --tasks 3 " + flags(3000) + " --checkpoint " + p("c.den") +
@@ -166,7 +196,7 @@ TEST_F(DenCheckpointCli, ResumeRefusalsInspectExportAndAddTaskFromAnotherStream)
 
   const Result text = run_den("inspect " + p("c.den"));
   ASSERT_EQ(text.code, 0) << text.output;
-  for (const char* part : {"format version 1", "tasks", "live units per birth stage", "parameters", "growth history",
+  for (const char* part : {"format version 2", "tasks", "live units per birth stage", "parameters", "growth history",
                            "layer.0", "head.2", "permuted-2"}) {
     EXPECT_NE(text.output.find(part), std::string::npos) << part;
   }

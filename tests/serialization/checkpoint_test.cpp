@@ -196,6 +196,121 @@ TEST_F(Checkpoint, AResumedStreamRunEqualsTheUninterruptedOne) {
   EXPECT_THROW(engine::resume_stream(c.engine, 3, task, engine::RunPrior{}), std::invalid_argument);
 }
 
+/// The same task-agnostic state, field by field.
+void expect_same_agnostic(const engine::AgnosticState& a, const engine::AgnosticState& b) {
+  EXPECT_EQ(a.output_classes, b.output_classes);
+  EXPECT_EQ(a.memory_classes, b.memory_classes);
+  EXPECT_EQ(a.scale, b.scale);
+  EXPECT_EQ(a.shift, b.shift);
+  ASSERT_EQ(a.memory_x.defined(), b.memory_x.defined());
+  if (a.memory_x.defined()) EXPECT_TRUE(at::equal(a.memory_x, b.memory_x));
+}
+
+TEST_F(Checkpoint, TheTaskAgnosticStateAndTheNormalizationRoundTrip) {
+  const auto task = [](int64_t t) { return den::testing::synthetic_task(200 + t); };
+  engine::Engine engine(small_config(), den::testing::SyntheticSpec{}.dim);
+  const engine::RunResult r = engine::run_stream(engine, 2, task);
+  ASSERT_EQ(r.agnostic.output_classes.size(), 2u);
+  ASSERT_GT(r.agnostic.memory_classes.size(), 0u);
+  const int64_t dim = den::testing::SyntheticSpec{}.dim;
+  const FeatureNormalization normalization{"standardize", at::randn({dim}), at::rand({dim})};
+  for (const int64_t record_bytes : {int64_t{64} << 20, int64_t{256}}) {  // whole and chunked
+    SaveOptions options;
+    options.max_record_bytes = record_bytes;
+    save_checkpoint(engine, path("a.den"), {r.evaluations, sample_run(), r.agnostic, normalization}, options);
+    const LoadedCheckpoint c = load_checkpoint(path("a.den"));
+    EXPECT_EQ(c.format_version, kFormatVersion);
+    ASSERT_TRUE(c.extras.agnostic.has_value());
+    expect_same_agnostic(*c.extras.agnostic, r.agnostic);
+    ASSERT_TRUE(c.extras.normalization.has_value());
+    EXPECT_EQ(c.extras.normalization->mode, "standardize");
+    EXPECT_TRUE(at::equal(c.extras.normalization->shift, normalization.shift));
+    EXPECT_TRUE(at::equal(c.extras.normalization->scale, normalization.scale));
+    // Same task-agnostic predictions as the classifier that was saved.
+    const at::Tensor x = task(2).test_x;
+    const engine::TaskAgnosticClassifier original = engine::TaskAgnosticClassifier::restore({}, r.agnostic);
+    EXPECT_TRUE(at::equal(agnostic_classifier(c, "a.den").predict(c.engine, x), original.predict(engine, x)));
+  }
+  // Without them, nothing is invented on load.
+  save_checkpoint(engine, path("b.den"), {r.evaluations, std::nullopt});
+  const LoadedCheckpoint plain = load_checkpoint(path("b.den"));
+  EXPECT_FALSE(plain.extras.agnostic.has_value());
+  EXPECT_FALSE(plain.extras.normalization.has_value());
+  try {
+    agnostic_classifier(plain, "b.den");
+    FAIL();
+  } catch (const CheckpointError& e) {
+    EXPECT_EQ(e.kind(), Kind::LacksState);
+    EXPECT_NE(std::string(e.what()).find("saved without a task-agnostic state"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Checkpoint, AContradictoryTaskAgnosticStateIsRefused) {
+  const auto task = [](int64_t t) { return den::testing::synthetic_task(300 + t); };
+  engine::Engine engine(small_config(), den::testing::SyntheticSpec{}.dim);
+  const engine::RunResult r = engine::run_stream(engine, 1, task);
+  engine::AgnosticState unknown_class = r.agnostic;
+  unknown_class.memory_classes.back() = 99;
+  save_checkpoint(engine, path("c.den"), {r.evaluations, std::nullopt, unknown_class});
+  EXPECT_EQ(load_error(read_bytes(path("c.den"))), Kind::Inconsistent);
+  engine::AgnosticState two_tasks = r.agnostic;  // one more task than the engine learned
+  two_tasks.output_classes.push_back(two_tasks.output_classes.back());
+  EXPECT_THROW(save_checkpoint(engine, path("d.den"), {r.evaluations, std::nullopt, two_tasks}), WriteError);
+}
+
+TEST_F(Checkpoint, AResumeFromOneTaskEqualsTheUninterruptedRunTaskAgnosticToo) {
+  const auto task = [](int64_t t) { return den::testing::synthetic_task(400 + t); };
+  engine::Engine straight(small_config(), den::testing::SyntheticSpec{}.dim);
+  const engine::RunResult full = engine::run_stream(straight, 3, task);
+  ASSERT_EQ(full.agnostic_matrix.size(), 3u);
+
+  engine::Engine part(small_config(), den::testing::SyntheticSpec{}.dim);
+  const engine::RunResult first = engine::run_stream(part, 1, task);
+  save_checkpoint(part, path("one.den"), {first.evaluations, std::nullopt, first.agnostic});
+  LoadedCheckpoint c = load_checkpoint(path("one.den"));
+  LoadedCheckpoint rebuilt = load_checkpoint(path("one.den"));
+  const engine::RunResult resumed =
+      engine::resume_stream(c.engine, 3, task, engine::RunPrior{c.extras.evaluations, 0.0, c.extras.agnostic});
+  EXPECT_EQ(resumed.accuracy_matrix, full.accuracy_matrix);
+  EXPECT_EQ(resumed.agnostic_matrix, full.agnostic_matrix);
+  EXPECT_EQ(resumed.avg_agnostic_accuracy, full.avg_agnostic_accuracy);
+  expect_same_agnostic(resumed.agnostic, full.agnostic);
+
+  // The defect this state fixes: rebuilt from the validation splits, the classifier starts its
+  // next calibration from (1, 0) instead of task 1's fit, and ends elsewhere.
+  const engine::RunResult without = engine::resume_stream(rebuilt.engine, 3, task,
+                                                          engine::RunPrior{rebuilt.extras.evaluations, 0.0});
+  EXPECT_EQ(without.accuracy_matrix, full.accuracy_matrix);
+  EXPECT_NE(without.agnostic.scale, full.agnostic.scale);
+  // A state that does not describe the stream's tasks is refused.
+  engine::AgnosticState other = *c.extras.agnostic;
+  for (int64_t& k : other.output_classes[0]) k += 1;
+  LoadedCheckpoint again = load_checkpoint(path("one.den"));
+  EXPECT_THROW(engine::resume_stream(again.engine, 3, task, engine::RunPrior{again.extras.evaluations, 0.0, other}),
+               std::invalid_argument);
+}
+
+TEST_F(Checkpoint, AFormatVersion1CheckpointStillLoads) {
+  // tests/serialization/data/README.md says how the file was made.
+  const std::string file = std::string(DEN_SERIALIZATION_TEST_DATA) + "/format1-one-task.den";
+  const LoadedCheckpoint c = load_checkpoint(file);
+  EXPECT_EQ(c.format_version, 1u);
+  EXPECT_EQ(c.engine.num_tasks(), 1);
+  EXPECT_EQ(c.extras.evaluations.size(), 1u);
+  ASSERT_TRUE(c.extras.run.has_value());
+  EXPECT_EQ(c.extras.run->protocol, "permuted");
+  EXPECT_FALSE(c.extras.agnostic.has_value());
+  EXPECT_FALSE(c.extras.normalization.has_value());
+  EXPECT_EQ(c.engine.predict(1, at::zeros({2, c.engine.input_dim()})).size(0), 2);
+  try {
+    agnostic_classifier(c, file);
+    FAIL();
+  } catch (const CheckpointError& e) {
+    EXPECT_EQ(e.kind(), Kind::LacksState);
+    EXPECT_NE(std::string(e.what()).find("format version 1"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(Checkpoint, TensorsLargerThanTheRecordLimitAreCutIntoChunks) {
   // NOTE: [checkpoint layout]: protobuf caps a message at 2 GiB. Lowering the record limit to 1 KiB
   // makes every tensor here larger than a record, as a > 2 GiB network is with the real limit.
@@ -348,8 +463,8 @@ TEST_F(Checkpoint, ANewerFormatVersionIsRefusedByName) {
   const auto& [engine, evaluations] = trained();
   save_checkpoint(*engine, path("v.den"));
   std::string bytes = read_bytes(path("v.den"));
-  // Version 2 with a valid preamble checksum, as a newer den would write it.
-  bytes[8] = 2;
+  // The next version with a valid preamble checksum, as a newer den would write it.
+  bytes[8] = static_cast<char>(kFormatVersion + 1);
   const uLong crc = crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(bytes.data()), 12);
   for (int i = 0; i < 4; ++i) bytes[12 + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
   try {
@@ -357,7 +472,8 @@ TEST_F(Checkpoint, ANewerFormatVersionIsRefusedByName) {
     FAIL();
   } catch (const CheckpointError& e) {
     EXPECT_EQ(e.kind(), Kind::NewerVersion);
-    EXPECT_NE(std::string(e.what()).find("version 2"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("version " + std::to_string(kFormatVersion + 1)), std::string::npos)
+        << e.what();
   }
 }
 
