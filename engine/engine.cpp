@@ -88,6 +88,9 @@ at::Tensor Engine::checked_input(int64_t task_id, const at::Tensor& x) const {
 }
 
 const Engine::CompactNetwork& Engine::compact(int64_t task_id) const {
+  // Once built, a slot never moves or changes until the next add_task, so the reference stays valid
+  // after the lock is released.
+  const std::lock_guard<std::mutex> lock(compact_mutex_.mutex);
   if (compact_cache_.size() < static_cast<size_t>(num_tasks())) compact_cache_.resize(num_tasks());
   std::optional<CompactNetwork>& slot = compact_cache_[task_id - 1];
   if (slot) return *slot;

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,7 +36,7 @@ std::shared_ptr<spdlog::logger> logger();
 ///   TaskReport r = engine.add_task(task);
 ///   at::Tensor logits = engine.predict(/*task_id=*/1, x);
 ///
-/// Not thread-safe: use one engine per thread.
+/// add_task is not thread-safe; the const calls (predict, predict_all) may run concurrently.
 class Engine : public Method {
  public:
   /// Validates `config` (std::invalid_argument) and builds the base network.
@@ -63,6 +64,7 @@ class Engine : public Method {
   /// Logits `[N, c_task]` of task `task_id` for `x` `[N, input_dim]`, using only the units born at
   /// stages <= task_id (timestamped inference) through a compacted copy of that task's network.
   /// Throws std::invalid_argument for an unknown task id, wrong width, or non-finite input.
+  /// predict and predict_all may run from several threads at once (not during add_task).
   at::Tensor predict(int64_t task_id, const at::Tensor& x) const override;
 
   /// Logits of every task for `x`: predict(s, x) for each s, up to float rounding, since the first
@@ -126,6 +128,15 @@ class Engine : public Method {
   std::vector<TaskReport> history_;
   int64_t base_params_ = 0;
   mutable std::vector<std::optional<CompactNetwork>> compact_cache_;
+  // Guards compact_cache_, which concurrent predicts fill lazily. Moving an engine leaves the new one
+  // a fresh mutex: nothing may use an engine while it is moved.
+  struct CacheMutex {
+    std::mutex mutex;
+    CacheMutex() = default;
+    CacheMutex(CacheMutex&&) noexcept {}
+    CacheMutex& operator=(CacheMutex&&) noexcept { return *this; }
+  };
+  mutable CacheMutex compact_mutex_;
 };
 
 }  // namespace den::engine

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <stdexcept>
+#include <thread>
 #include <type_traits>
 
 namespace den::engine {
@@ -237,6 +238,44 @@ TEST(Engine, CloneIsIndependentOfTheOriginal) {
 
   Engine moved = std::move(copy);  // moving keeps everything
   EXPECT_EQ(moved.num_tasks(), 2);
+}
+
+}  // namespace den::engine
+
+namespace den::engine {
+
+// Concurrent predicts fill the per-task caches from several threads at once; every result equals the
+// serial one. (scripts/tsan.sh runs this under ThreadSanitizer.)
+TEST(EngineConcurrency, PredictFromEightThreadsEqualsSerialPredict) {
+  Engine trained(small_config().set_max_iter(100).set_tau(0), spec().dim);
+  for (int64_t t = 1; t <= 3; ++t) trained.add_task(testing::synthetic_task(t));
+  const at::Tensor x = testing::synthetic_task(9).test_x;
+  const Engine serial = trained.clone();
+  std::vector<at::Tensor> want;
+  for (int64_t t = 1; t <= 3; ++t) want.push_back(serial.predict(t, x));
+  const std::vector<at::Tensor> want_all = serial.predict_all(x);
+
+  const Engine shared = trained.clone();  // empty caches: the threads race to fill them
+  constexpr int kThreads = 8;
+  std::vector<std::vector<at::Tensor>> got(kThreads);
+  std::vector<std::vector<at::Tensor>> got_all(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      for (int64_t k = 0; k < 3; ++k) {
+        const int64_t t = 1 + (i + k) % 3;  // threads start on different tasks
+        got[i].resize(3);
+        got[i][t - 1] = shared.predict(t, x);
+      }
+      got_all[i] = shared.predict_all(x);
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  for (int i = 0; i < kThreads; ++i) {
+    for (int64_t t = 0; t < 3; ++t) EXPECT_TRUE(at::equal(got[i][t], want[t])) << "thread " << i << " task " << t + 1;
+    ASSERT_EQ(got_all[i].size(), want_all.size());
+    for (size_t t = 0; t < want_all.size(); ++t) EXPECT_TRUE(at::equal(got_all[i][t], want_all[t])) << "thread " << i;
+  }
 }
 
 }  // namespace den::engine
