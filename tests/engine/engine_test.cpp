@@ -62,6 +62,41 @@ TEST(Engine, EarlierTaskOutputsAreBitIdenticalAfterATaskThatOnlyAddsUnits) {
   (void)r3;
 }
 
+double task_accuracy(const Engine& engine, int64_t task_id, const Task& task) {
+  return accuracy(engine.predict(task_id, task.test_x), task.test_y);
+}
+
+// NOTE: [frozen-existing head]: the new head trains whole, bias and columns on old units included.
+TEST(Engine, FreezeExistingTrainsTheWholeNewHead) {
+  const Task task2 = testing::synthetic_task(2);
+  {
+    Engine engine(small_config().set_freeze_existing(true).set_tau(0), spec().dim);
+    engine.add_task(testing::synthetic_task(1));
+    engine.add_task(task2);
+    const at::Tensor& head = engine.network().head(2);
+    const at::Tensor bias = head.select(1, head.size(1) - 1);
+    EXPECT_TRUE(bias.ne(0).all().item<bool>()) << bias;  // a head's bias starts at zero
+    EXPECT_GT(task_accuracy(engine, 2, task2), 0.8);       // chance is 1/3
+  }
+  {
+    // With k = 0 nothing grows: only the head on the frozen old units can learn. Task 1 with its
+    // labels permuted is learnable from task 1's features, by the head alone.
+    Engine engine(small_config().set_freeze_existing(true).set_tau(0).set_k(0).set_max_iter(1500), spec().dim);
+    engine.add_task(testing::synthetic_task(1));
+    Task relabelled = testing::synthetic_task(1);
+    for (at::Tensor* y : {&relabelled.train_y, &relabelled.val_y, &relabelled.test_y}) *y = (*y + 1).remainder(3);
+    const at::Tensor x = relabelled.test_x;
+    const at::Tensor task1_before = engine.predict(1, x);
+    const std::vector<at::Tensor> layers_before = engine.network().snapshot_layers();
+    const TaskReport r2 = engine.add_task(relabelled);
+    ASSERT_EQ(r2.phases.size(), 1u);
+    EXPECT_EQ(r2.phases[0].name, "head");
+    EXPECT_GT(task_accuracy(engine, 2, relabelled), 0.8);
+    EXPECT_TRUE(at::equal(engine.predict(1, x), task1_before));
+    for (int64_t l = 0; l < 2; ++l) EXPECT_TRUE(at::equal(engine.network().layer(l), layers_before[l]));
+  }
+}
+
 TEST(Engine, UnitsBornLaterDoNotEnterEarlierTasks) {
   Engine engine(small_config().set_tau(0).set_sigma(0.01), spec().dim);
   engine.add_task(testing::synthetic_task(1));
