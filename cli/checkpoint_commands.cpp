@@ -61,6 +61,8 @@ const std::vector<Setting>& run_settings() {
       {"--prox-scale-lr", [](const RunOptions& o) { return std::to_string(o.engine.prox_scale_by_lr); }},
       {"--freeze-existing", [](const RunOptions& o) { return std::to_string(o.engine.freeze_existing); }},
       {"--eval-every", [](const RunOptions& o) { return std::to_string(o.engine.eval_every); }},
+      {"--early-stop-patience", [](const RunOptions& o) { return std::to_string(o.engine.early_stop_patience); }},
+      {"--early-stop-min-delta", [](const RunOptions& o) { return number(o.engine.early_stop_min_delta); }},
       {"--seed", [](const RunOptions& o) { return std::to_string(o.engine.seed); }},
       // Checkpoints do not store the device and load on the CPU, so a resumed run trains there.
       {"--device", [](const RunOptions& o) { return o.engine.device; }},

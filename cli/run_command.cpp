@@ -125,6 +125,14 @@ void add_run_flags(CLI::App* cmd, RunOptions& o) {
       ->check(CLI::IsMember({"softmax", "sigmoid"}))
       ->capture_default_str();
   cmd->add_option("--eval-every", c.eval_every, "Iterations between validation evaluations")->capture_default_str();
+  cmd->add_option("--early-stop-patience", c.early_stop_patience,
+                  "Stop a phase after N evaluations without improvement and return to its best state "
+                  "(0 = the released code's moving-mean rule)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--early-stop-min-delta", c.early_stop_min_delta,
+                  "With patience: the relative improvement of the validation loss that counts")
+      ->capture_default_str();
 
   // DEN's own settings (check_method_flags refuses them for the other methods).
   cmd->add_option("--head-iters", c.head_iters, "den: iterations of the sparse-head phase (-1 = max-iter/10)")

@@ -44,6 +44,11 @@ struct EngineConfig {
   int64_t eval_every = 100;      ///< iterations between validation-loss evaluations
   int64_t early_stop_window = 10;
   double early_stop_tol = 1e-6;  ///< stop when the moving mean of validation loss changes by less
+  /// NOTE: [patience] Evaluations without improvement after which a phase stops and returns to its
+  /// best state; 0 = off, the moving-mean rule above (the released code's).
+  int64_t early_stop_patience = 0;
+  /// With patience: an evaluation improves when its loss is below best * (1 - early_stop_min_delta).
+  double early_stop_min_delta = 1e-3;
   int64_t max_eval_samples = 5000;  ///< validation samples used for early stopping (all if fewer)
   uint64_t seed = 1;
   std::string device = "cpu";    ///< "cpu" or "cuda[:N]" (needs a LibTorch with CUDA and a GPU)
@@ -67,6 +72,8 @@ struct EngineConfig {
   EngineConfig& set_prox_scale_by_lr(bool v) { prox_scale_by_lr = v; return *this; }
   EngineConfig& set_freeze_existing(bool v) { freeze_existing = v; return *this; }
   EngineConfig& set_eval_every(int64_t v) { eval_every = v; return *this; }
+  EngineConfig& set_early_stop_patience(int64_t v) { early_stop_patience = v; return *this; }
+  EngineConfig& set_early_stop_min_delta(double v) { early_stop_min_delta = v; return *this; }
   EngineConfig& set_seed(uint64_t v) { seed = v; return *this; }
   EngineConfig& set_device(std::string v) { device = std::move(v); return *this; }
 

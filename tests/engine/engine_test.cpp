@@ -97,6 +97,30 @@ TEST(Engine, FreezeExistingTrainsTheWholeNewHead) {
   }
 }
 
+// NOTE: [patience]: a phase that stops on patience leaves the engine in its best state, the one
+// its report describes, and weights outside the subnetwork keep their bits.
+TEST(Engine, PatienceStopsPhasesAndLeavesTheReportedState) {
+  // A loose margin so that phases stop early; k = 0 and a huge sigma: selective retraining is the
+  // task's last phase.
+  Engine engine(small_config().set_k(0).set_sigma(1e9).set_max_iter(600).set_eval_every(20)
+                    .set_early_stop_patience(2).set_early_stop_min_delta(0.05),
+                spec().dim);
+  engine.add_task(testing::synthetic_task(1));
+  const std::vector<at::Tensor> before = engine.network().snapshot_layers();
+  const TaskReport r = engine.add_task(testing::synthetic_task(2));
+  ASSERT_EQ(r.phases.back().name, "selective");
+  bool stopped = false;
+  for (const PhaseResult& p : r.phases) stopped |= p.early_stopped && p.iterations < 600;
+  EXPECT_TRUE(stopped);
+  EXPECT_NEAR(r.val_loss, r.phases.back().val_loss, 1e-5);
+  EXPECT_NEAR(r.val_loss_after_selective, r.phases.back().val_loss, 1e-5);
+  const std::vector<int64_t>& units = r.subnetwork.hidden[1];
+  at::Tensor outside = at::ones({before[1].size(0)}, at::kBool);
+  for (int64_t u : units) outside[u] = false;
+  EXPECT_TRUE(at::equal(engine.network().layer(1).index_select(0, outside.nonzero().view(-1)),
+                        before[1].index_select(0, outside.nonzero().view(-1))));
+}
+
 TEST(Engine, UnitsBornLaterDoNotEnterEarlierTasks) {
   Engine engine(small_config().set_tau(0).set_sigma(0.01), spec().dim);
   engine.add_task(testing::synthetic_task(1));
