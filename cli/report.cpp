@@ -80,6 +80,8 @@ nlohmann::json config_json(const engine::EngineConfig& c) {
           {"loss", engine::to_string(c.loss)},
           {"prox_scale_by_lr", c.prox_scale_by_lr},
           {"freeze_existing", c.freeze_existing},
+          {"prune_to_fixpoint", c.prune_to_fixpoint},
+          {"reset_zeroed_moments", c.reset_zeroed_moments},
           {"eval_every", c.eval_every},
           {"early_stop_window", c.early_stop_window},
           {"early_stop_tol", c.early_stop_tol},

@@ -56,6 +56,7 @@ const std::vector<MethodFlag>& method_flags() {
       {"--k", {"den"}},           {"--tau", {"den"}},           {"--sigma", {"den"}},
       {"--max-splits", {"den"}},  {"--split-policy", {"den"}},  {"--head-iters", {"den"}},
       {"--prox-scale-lr", {"den"}}, {"--freeze-existing", {"den"}},
+      {"--prune-fixpoint", {"den"}}, {"--reset-zeroed-moments", {"den"}},
       // Checkpoints hold a DEN engine (serialization/checkpoint.h).
       {"--checkpoint", {"den"}},  {"--resume", {"den"}},
       {"--l2-lambda", {"l2"}},    {"--ewc-lambda", {"ewc"}},    {"--ewc-samples", {"ewc"}},
@@ -153,6 +154,11 @@ void add_run_flags(CLI::App* cmd, RunOptions& o) {
   cmd->add_flag("--prox-scale-lr", c.prox_scale_by_lr, "den: scale prox thresholds by the learning rate");
   cmd->add_flag("--freeze-existing", c.freeze_existing,
                 "den: grow only: skip selective retraining and splits, so earlier tasks never change");
+  cmd->add_flag("--prune-fixpoint", c.prune_to_fixpoint,
+                "den: after expansion, prune new units with a zero incoming group or zero outgoing weights, "
+                "repeated until nothing changes");
+  cmd->add_flag("--reset-zeroed-moments", c.reset_zeroed_moments,
+                "den: a row zeroed by the group prox loses its Adam momentum");
   // The baselines' own settings.
   cmd->add_option("--l2-lambda", o.baseline.l2_transfer, "l2: lambda of lambda*||W - W_prev||^2 toward the previous task")
       ->capture_default_str();

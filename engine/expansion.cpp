@@ -57,7 +57,12 @@ void Engine::expand(int64_t t, const Task& task, const ProgressCallback& progres
   spec.params.push_back({&head, head_mask, {}, {}, {}});
   report.phases.push_back(trainer_.train(network_, t, task, spec, progress));
 
-  const std::vector<std::vector<int64_t>> removed = prune_zero_units(network_, graph_, old_sizes);
+  // NOTE: [prune to fixpoint]: not in the paper or the released code, which prune zero incoming
+  // groups once; units with no outgoing weights, or left without inputs by a removal, cost
+  // parameters and compute and contribute nothing.
+  const std::vector<std::vector<int64_t>> removed = config_.prune_to_fixpoint
+                                                        ? prune_dead_units(network_, graph_, old_sizes)
+                                                        : prune_zero_units(network_, graph_, old_sizes);
   for (int64_t l = 0; l < num_layers; ++l) {
     report.pruned[l] = static_cast<int64_t>(removed[l].size());
     report.added[l] = config_.k - report.pruned[l];

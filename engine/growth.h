@@ -20,6 +20,16 @@ namespace den::engine {
 std::vector<std::vector<int64_t>> prune_zero_units(Network& network, graph::UnitGraph& graph,
                                                    const std::vector<int64_t>& first_new);
 
+/// NOTE: [prune to fixpoint] Pruning after expansion until nothing changes: in every layer, the units
+/// at positions >= first_new[l] whose incoming row (weights and bias) is exactly zero, or whose
+/// outgoing weights are exactly zero in the layer above (in every head, for the top layer), are
+/// removed with their columns; sweeps run top layer first and repeat while a sweep removed a unit,
+/// since a removal can leave a unit above without inputs or one below without outputs. Either kind
+/// of unit contributes exactly nothing to any output, so all outputs stay the same. Returns the
+/// removed positions per layer, as they were before the first sweep, in increasing order.
+std::vector<std::vector<int64_t>> prune_dead_units(Network& network, graph::UnitGraph& graph,
+                                                   const std::vector<int64_t>& first_new);
+
 /// Split/duplication (DEN Alg. 1): per layer, the pre-existing units (rows of `previous[l]`) whose
 /// drift rho_i = ||w_i - w_i^{t-1}||_2 over the pre-existing columns and bias exceeds `sigma`, at
 /// most `max_per_layer`, largest first, are duplicated. The copy (born at `stage`) takes the current

@@ -73,6 +73,15 @@ class EarlyStopper {
   bool has_mean_ = false;
 };
 
+// NOTE: [zeroed-group momentum] The group prox zeroes a row, but Adam's first moment still holds the
+// gradients that moved the row, and the next step moves it out of zero again by momentum alone. With
+// reset_zeroed_moments the row's first moment is zeroed, so it restarts from rest: it leaves zero
+// only where its current gradients push it out. The second moment is kept on purpose: the phase's
+// bias correction uses the phase's step count t, so after a reset of both moments the next step
+// would be lr * (1 - beta1) / sqrt((1 - beta2) / (1 - beta2^t)) per element, 2.5 lr at t = 1000:
+// larger than a steady step (about lr), pushing the row out harder, not less. Not in the paper
+// (plain proximal gradient has no momentum) or the released code.
+
 // NOTE: [patience] The released code's rule (EarlyStopper) compares moving means of the validation
 // loss 1e-6 apart, which a loss that still moves by noise never meets: in the default job every
 // phase ran its whole budget. Patience stops a phase after `patience` evaluations in a row that did
@@ -280,6 +289,9 @@ PhaseResult Trainer::train(const Objective& objective, int64_t task_id, const Ph
         // One pass: the step, then the group prox on the flagged rows (same results as the two ops).
         ops::masked_adam_group_step_(*p.tensor, grad, exp_avg[i], exp_avg_sq[i], masks[i], anchors[i],
                                      group_rows[i], options);
+        if (config_.reset_zeroed_moments && group_rows[i].defined()) {
+          ops::reset_momentum_of_zero_rows_(*p.tensor, exp_avg[i], group_rows[i]);
+        }
       }
     }
     result.optimizer_seconds +=

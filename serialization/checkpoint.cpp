@@ -184,6 +184,8 @@ void to_pb(const engine::EngineConfig& c, pb::Config& m) {
   m.set_early_stop_tol(c.early_stop_tol);
   m.set_early_stop_patience(c.early_stop_patience);
   m.set_early_stop_min_delta(c.early_stop_min_delta);
+  m.set_prune_to_fixpoint(c.prune_to_fixpoint);
+  m.set_reset_zeroed_moments(c.reset_zeroed_moments);
   m.set_max_eval_samples(c.max_eval_samples);
   m.set_seed(c.seed);
 }
@@ -332,6 +334,8 @@ engine::EngineConfig from_pb(const pb::Config& m, const std::string& name) {
   c.early_stop_tol = m.early_stop_tol();
   c.early_stop_patience = m.early_stop_patience();  // 0 (off) in checkpoints written before it
   c.early_stop_min_delta = m.early_stop_min_delta();
+  c.prune_to_fixpoint = m.prune_to_fixpoint();        // false in checkpoints written before it
+  c.reset_zeroed_moments = m.reset_zeroed_moments();  // likewise
   c.max_eval_samples = m.max_eval_samples();
   c.seed = m.seed();
   return c;

@@ -121,6 +121,36 @@ TEST(Engine, PatienceStopsPhasesAndLeavesTheReportedState) {
                         before[1].index_select(0, outside.nonzero().view(-1))));
 }
 
+// NOTE: [prune to fixpoint]: after the same training, pruning to a fixpoint removes at least what
+// one sweep removes, leaves no new unit without inputs or outputs, and changes no earlier task.
+TEST(Engine, PruningToAFixpointLeavesNoDeadNewUnits) {
+  const EngineConfig base = small_config().set_freeze_existing(true).set_tau(0).set_k(8).set_gamma(0.02);
+  Engine once(base, spec().dim);
+  Engine fixpoint(EngineConfig(base).set_prune_to_fixpoint(true), spec().dim);
+  const at::Tensor x = testing::synthetic_task(9).test_x;
+  once.add_task(testing::synthetic_task(1));
+  fixpoint.add_task(testing::synthetic_task(1));
+  const at::Tensor task1 = fixpoint.predict(1, x);
+  const TaskReport a = once.add_task(testing::synthetic_task(2));
+  const TaskReport b = fixpoint.add_task(testing::synthetic_task(2));
+  int64_t extra = 0;
+  for (int64_t l = 0; l < 2; ++l) {
+    EXPECT_GE(b.pruned[l], a.pruned[l]) << "layer " << l;
+    extra += b.pruned[l] - a.pruned[l];
+  }
+  EXPECT_TRUE(at::equal(fixpoint.predict(1, x), task1));
+  const Network& net = fixpoint.network();
+  for (int64_t l = 0; l < 2; ++l) {
+    const int64_t first_new = small_config().hidden[l];
+    const int64_t fresh = net.layer_size(l) - first_new;
+    EXPECT_TRUE(net.layer(l).narrow(0, first_new, fresh).ne(0).any(1).all().item<bool>()) << "layer " << l;
+    const at::Tensor& above = l == 0 ? net.layer(1) : net.head(2);
+    EXPECT_TRUE(above.narrow(1, first_new, fresh).ne(0).any(0).all().item<bool>()) << "layer " << l;
+  }
+  // Task 2's outputs are those of the same weights before pruning, which `once` kept.
+  EXPECT_TRUE(at::allclose(fixpoint.predict(2, x), once.predict(2, x), 1e-5, 1e-5)) << extra << " more pruned";
+}
+
 TEST(Engine, UnitsBornLaterDoNotEnterEarlierTasks) {
   Engine engine(small_config().set_tau(0).set_sigma(0.01), spec().dim);
   engine.add_task(testing::synthetic_task(1));

@@ -45,6 +45,59 @@ TEST(PruneZeroUnits, RemovesExactlyTheNewUnitsWithZeroGroupsAndTheirColumns) {
   EXPECT_EQ(f.graph.removed_units().size(), 3u);
 }
 
+// NOTE: [prune to fixpoint]
+TEST(PruneDeadUnits, RemovesUnitsThatOtherRemovalsLeaveWithoutInputsOrOutputsUntilNothingChanges) {
+  Fixture f;
+  const std::vector<int64_t> first_new = {5, 4};
+  for (int64_t l = 0; l < 2; ++l) {
+    f.net.add_units(l, 3, 1);
+    f.graph.add_units(l, 3, 2, graph::Origin::Expanded);
+  }
+  at::Tensor& l0 = f.net.layer(0);  // [8, 7]
+  at::Tensor& l1 = f.net.layer(1);  // [7, 9]
+  at::Tensor& head = f.net.head(1);  // [2, 8]
+  // Layer 0's new units 5, 6, 7 and layer 1's new units 4, 5, 6:
+  //  - 0:5 has a zero group; 1:4's only input is 0:5, so 1:4 loses all inputs once 0:5 is gone
+  //    (found by a second sweep, since sweeps run top layer first);
+  //  - 1:5 has no outgoing weights in the head; 0:6's only output is 1:5;
+  //  - 0:7 and 1:6 are used, as is old unit 0:0 with a zero group (old units always stay).
+  l0.select(0, 5).zero_();
+  l1.select(0, 4).zero_();
+  l1[4][5] = 0.7;
+  l1.select(1, 6).zero_();
+  l1[5][6] = 0.5;
+  head.select(1, 5).zero_();
+  l0.select(0, 0).zero_();
+  const at::Tensor x = at::rand({10, 6});
+  const at::Tensor logits = f.net.logits(1, x);
+  const at::Tensor w0 = l0.clone(), w1 = l1.clone(), h = head.clone();
+
+  // One sweep over zero groups (the released code's) removes only 0:5.
+  {
+    Network net{6, {w0.clone(), w1.clone()}, {h.clone()}, at::make_generator<at::CPUGeneratorImpl>(3)};
+    graph::UnitGraph graph = f.graph;
+    const auto once = prune_zero_units(net, graph, first_new);
+    EXPECT_EQ(once[0], (std::vector<int64_t>{5}));
+    EXPECT_TRUE(once[1].empty());
+  }
+
+  const auto removed = prune_dead_units(f.net, f.graph, first_new);
+  EXPECT_EQ(removed[0], (std::vector<int64_t>{5, 6}));
+  EXPECT_EQ(removed[1], (std::vector<int64_t>{4, 5}));
+  EXPECT_EQ(f.graph.layer_sizes(), (std::vector<int64_t>{6, 5}));
+  const at::Tensor rows0 = at::tensor({0L, 1L, 2L, 3L, 4L, 7L}), rows1 = at::tensor({0L, 1L, 2L, 3L, 6L});
+  EXPECT_TRUE(at::equal(f.net.layer(0), w0.index_select(0, rows0)));
+  EXPECT_TRUE(at::equal(f.net.layer(1), w1.index_select(0, rows1).index_select(1, at::tensor({0L, 1L, 2L, 3L, 4L, 7L, 8L}))));
+  EXPECT_TRUE(at::equal(f.net.head(1), h.index_select(1, at::tensor({0L, 1L, 2L, 3L, 6L, 7L}))));
+  EXPECT_TRUE(at::allclose(f.net.logits(1, x), logits, 1e-6, 1e-6));  // nothing removed contributed
+
+  // At the fixpoint a second call removes nothing.
+  const auto again = prune_dead_units(f.net, f.graph, {f.net.layer_size(0), f.net.layer_size(1)});
+  EXPECT_TRUE(again[0].empty() && again[1].empty());
+  const auto none = prune_dead_units(f.net, f.graph, {5, 4});
+  EXPECT_TRUE(none[0].empty() && none[1].empty());
+}
+
 TEST(SplitDriftedUnits, RestoresOldRowsExactlyAndGivesCopiesTheCurrentOnes) {
   Fixture f;
   const std::vector<at::Tensor> previous = f.net.snapshot_layers();
