@@ -41,4 +41,16 @@ std::vector<SplitPair> split_drifted_units(Network& network, graph::UnitGraph& g
                                            int64_t max_per_layer, int64_t stage,
                                            std::vector<std::vector<int64_t>>& restored);
 
+/// The element masks (engine/masks.h) of split retraining after split_drifted_units at `stage`, one
+/// per hidden layer, in the network's current shapes:
+///  - trainable: whole rows (every column and the bias) of the units born at `stage` (expanded units
+///    and split copies) and of the selected units `selected.hidden[l]`, plus, in every row, the
+///    columns of units born at `stage` in the layer below; nothing in the rows of `restored[l]`, the
+///    originals that got their t-1 rows back;
+///  - anchored (drift penalty toward `previous`): the trainable elements of the pre-existing block,
+///    the rows and unit columns of `previous[l]` and the bias.
+std::vector<at::Tensor> split_retrain_masks(const Network& network, const graph::UnitGraph& graph,
+                                            const std::vector<at::Tensor>& previous, const graph::Subnetwork& selected,
+                                            const std::vector<std::vector<int64_t>>& restored, int64_t stage);
+
 }  // namespace den::engine

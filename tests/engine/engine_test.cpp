@@ -1,5 +1,6 @@
 #include "engine/engine.h"
 #include "engine/engine_state.h"
+#include "engine/masks.h"
 #include "engine/metrics.h"
 #include "engine/run.h"
 #include "synthetic.h"
@@ -149,6 +150,77 @@ TEST(Engine, PruningToAFixpointLeavesNoDeadNewUnits) {
   }
   // Task 2's outputs are those of the same weights before pruning, which `once` kept.
   EXPECT_TRUE(at::allclose(fixpoint.predict(2, x), once.predict(2, x), 1e-5, 1e-5)) << extra << " more pruned";
+}
+
+// Split retraining end to end: restored originals keep their t-1 rows exactly, and old units that
+// were neither selected nor split keep their pre-existing weights and bias bit for bit.
+TEST(Engine, SplitRetrainingMovesOnlyWhatItsMasksAllow) {
+  Engine engine(small_config().set_tau(0).set_sigma(0.01), spec().dim);
+  engine.add_task(testing::synthetic_task(1));
+  const std::vector<at::Tensor> previous = engine.network().snapshot_layers();
+  const TaskReport r = engine.add_task(testing::synthetic_task(2));
+  ASSERT_FALSE(r.split_pairs.empty());
+  ASSERT_EQ(r.phases.back().name, "split");
+  for (int64_t l = 0; l < 2; ++l) {
+    const at::Tensor& w = engine.network().layer(l);
+    const int64_t old_rows = previous[l].size(0), old_cols = previous[l].size(1) - 1;
+    std::vector<bool> free(static_cast<size_t>(old_rows), true);  // neither selected nor split
+    for (int64_t u : r.subnetwork.hidden[l]) free[u] = false;
+    for (const SplitPair& p : r.split_pairs) {
+      if (p.layer != l) continue;
+      int64_t original = -1;
+      const std::vector<graph::Unit>& units = engine.graph().units(l);
+      for (size_t i = 0; i < units.size(); ++i) {
+        if (units[i].id == p.original_id) original = static_cast<int64_t>(i);
+      }
+      ASSERT_TRUE(original >= 0 && original < old_rows);
+      free[original] = false;
+      const at::Tensor row = w.select(0, original);
+      EXPECT_TRUE(at::equal(row, pad_augmented(previous[l].narrow(0, original, 1), 1, w.size(1)).squeeze(0)))
+          << "layer " << l << " original " << original;
+    }
+    for (int64_t u = 0; u < old_rows; ++u) {
+      if (!free[u]) continue;
+      const at::Tensor now = w.select(0, u), then = previous[l].select(0, u);
+      EXPECT_TRUE(at::equal(now.narrow(0, 0, old_cols), then.narrow(0, 0, old_cols))) << "layer " << l << " unit " << u;
+      EXPECT_TRUE(at::equal(now.select(0, w.size(1) - 1), then.select(0, old_cols))) << "layer " << l << " unit " << u;
+    }
+  }
+}
+
+TEST(Engine, SplitPolicyAfterExpansionSplitsOnlyWhenTheTaskExpanded) {
+  const auto split_ran = [](const TaskReport& r) {
+    bool ran = false;
+    for (const PhaseResult& p : r.phases) ran |= p.name == "split";
+    return ran;
+  };
+  const EngineConfig base = small_config().set_max_iter(150).set_sigma(0.01);
+  {  // after-expansion, no expansion (tau unreachable): drifted units stay unsplit
+    Engine engine(EngineConfig(base).set_split_policy(SplitPolicy::AfterExpansion).set_tau(1e9), spec().dim);
+    engine.add_task(testing::synthetic_task(1));
+    const TaskReport r = engine.add_task(testing::synthetic_task(2));
+    EXPECT_FALSE(r.expanded);
+    EXPECT_TRUE(r.split_pairs.empty());
+    EXPECT_FALSE(split_ran(r));
+    EXPECT_EQ(r.split, (std::vector<int64_t>{0, 0}));
+    EXPECT_EQ(engine.graph().layer_sizes(), small_config().hidden);
+  }
+  {  // after-expansion with an expansion: splits
+    Engine engine(EngineConfig(base).set_split_policy(SplitPolicy::AfterExpansion).set_tau(0), spec().dim);
+    engine.add_task(testing::synthetic_task(1));
+    const TaskReport r = engine.add_task(testing::synthetic_task(2));
+    EXPECT_TRUE(r.expanded);
+    EXPECT_FALSE(r.split_pairs.empty());
+    EXPECT_TRUE(split_ran(r));
+  }
+  {  // always (the paper): splits without an expansion too
+    Engine engine(EngineConfig(base).set_split_policy(SplitPolicy::Always).set_tau(1e9), spec().dim);
+    engine.add_task(testing::synthetic_task(1));
+    const TaskReport r = engine.add_task(testing::synthetic_task(2));
+    EXPECT_FALSE(r.expanded);
+    EXPECT_FALSE(r.split_pairs.empty());
+    EXPECT_TRUE(split_ran(r));
+  }
 }
 
 TEST(Engine, UnitsBornLaterDoNotEnterEarlierTasks) {

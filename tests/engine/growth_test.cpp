@@ -1,5 +1,7 @@
 #include "engine/growth.h"
 
+#include "ops/elementwise_math.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
@@ -122,6 +124,50 @@ TEST(SplitDriftedUnits, RestoresOldRowsExactlyAndGivesCopiesTheCurrentOnes) {
   EXPECT_EQ(f.graph.unit(0, 5).origin, graph::Origin::Split);
   EXPECT_EQ(f.graph.unit(0, 5).split_from, f.graph.unit(0, 1).id);
   EXPECT_EQ(f.graph.unit(0, 5).birth_stage, 2);
+}
+
+TEST(SplitRetrainMasks, TrainNewUnitsSelectedRowsAndNewColumnsButNeverRestoredOriginals) {
+  Fixture f;
+  const std::vector<at::Tensor> previous = f.net.snapshot_layers();
+  // Task 2 expands by 2 units per layer, then splits unit 2 of layer 0 (its copy is 0:7).
+  for (int64_t l = 0; l < 2; ++l) {
+    f.net.add_units(l, 2, 1);
+    f.graph.add_units(l, 2, 2, graph::Origin::Expanded);
+  }
+  ASSERT_EQ(f.net.duplicate_unit(0, 2, 2), 7);
+  f.graph.split_unit(0, 2, 2);
+  graph::Subnetwork selected;
+  selected.inputs = {0, 3};
+  selected.hidden = {{1, 2}, {0, 3}};
+  const std::vector<std::vector<int64_t>> restored = {{2}, {}};
+  const std::vector<at::Tensor> masks = split_retrain_masks(f.net, f.graph, previous, selected, restored, 2);
+  ASSERT_EQ(masks.size(), 2u);
+  ASSERT_EQ(masks[0].sizes(), f.net.layer(0).sizes());  // [8, 7]
+  ASSERT_EQ(masks[1].sizes(), f.net.layer(1).sizes());  // [6, 9]
+  const auto trainable = [](const at::Tensor& m) { return m.bitwise_and(ops::kTrainable).ne(0); };
+  const auto anchored = [](const at::Tensor& m) { return m.bitwise_and(ops::kAnchored).ne(0); };
+
+  // Layer 0: whole rows of the selected unit 1 (every input, not only the selected ones), of the
+  // new units 5, 6 and of the copy 7; the restored original 2 and the unselected 0, 3, 4 not at all.
+  at::Tensor t0 = at::zeros({8, 7}, at::kBool);
+  for (int64_t r : {1, 5, 6, 7}) t0.select(0, r).fill_(true);
+  EXPECT_TRUE(at::equal(trainable(masks[0]), t0));
+  at::Tensor a0 = at::zeros({8, 7}, at::kBool);
+  a0.select(0, 1).fill_(true);  // the pre-existing block: rows 0..4, all 6 inputs and the bias
+  EXPECT_TRUE(at::equal(anchored(masks[0]), a0));
+
+  // Layer 1: whole rows of the selected 0, 3 and the new 4, 5; in the unselected rows 1, 2 the
+  // columns of layer 0's units born at 2 (5, 6 and the copy 7), with no drift anchor there.
+  at::Tensor t1 = at::zeros({6, 9}, at::kBool);
+  for (int64_t r : {0, 3, 4, 5}) t1.select(0, r).fill_(true);
+  for (int64_t c : {5, 6, 7}) t1.select(1, c).fill_(true);
+  EXPECT_TRUE(at::equal(trainable(masks[1]), t1));
+  at::Tensor a1 = at::zeros({6, 9}, at::kBool);
+  for (int64_t r : {0, 3}) {
+    a1.select(0, r).narrow(0, 0, 5).fill_(true);  // old unit columns 0..4
+    a1[r][8] = true;                              // and the bias
+  }
+  EXPECT_TRUE(at::equal(anchored(masks[1]), a1));
 }
 
 TEST(SplitDriftedUnits, RestoredRowHasZerosTowardUnitsBornLater) {
