@@ -101,4 +101,30 @@ TEST(TrainerPatience, ConfigRejectsNegativePatienceAndMarginsOutsideTheUnitInter
   EXPECT_NO_THROW(EngineConfig().set_early_stop_patience(3).set_early_stop_min_delta(0).validate());
 }
 
+// NOTE: [zeroed-group momentum] A row that one step brings exactly to zero, after which its gradient
+// vanishes: Adam's momentum alone moves it out again at the next step, unless the reset clears it.
+TEST(TrainerZeroedGroups, MomentumRevivesAZeroedRowUnlessReset) {
+  const auto run_two_steps = [](bool reset) {
+    const double lr = 0.1;
+    at::Tensor w = at::full({1, 4}, lr, at::kFloat);  // Adam's first step (lr * sign(g)) lands on zero
+    int64_t calls = 0;
+    Objective o;
+    o.num_samples = 4;
+    o.batch_loss = [&](const at::Tensor&) { return w.sum() * (calls++ == 0 ? 1.0 : 0.0); };
+    o.validation_loss = [] { return 0.0; };
+    PhaseSpec spec;
+    spec.name = "expansion";
+    spec.max_iter = 2;
+    spec.gamma = 1e-3;  // only removes float residue: the first step's own rounding
+    spec.params.push_back({&w, {}, {}, at::ones({1}, at::kByte), {}});
+    const EngineConfig config = EngineConfig().set_lr(lr).set_batch_size(4).set_reset_zeroed_moments(reset);
+    Trainer(config, at::make_generator<at::CPUGeneratorImpl>(1)).train(o, 1, spec, {});
+    return w;
+  };
+  const at::Tensor kept = run_two_steps(false);
+  const at::Tensor reset = run_two_steps(true);
+  EXPECT_GT(kept.norm().item<double>(), 0.05) << kept;  // about 0.67 lr per element, by momentum
+  EXPECT_TRUE(reset.eq(0).all().item<bool>()) << reset;
+}
+
 }  // namespace den::engine
