@@ -62,7 +62,11 @@ const std::vector<Setting>& run_settings() {
       {"--loss", [](const RunOptions& o) { return engine::to_string(o.engine.loss); }},
       {"--prox-scale-lr", [](const RunOptions& o) { return std::to_string(o.engine.prox_scale_by_lr); }},
       {"--freeze-existing", [](const RunOptions& o) { return std::to_string(o.engine.freeze_existing); }},
+      {"--prune-fixpoint", [](const RunOptions& o) { return std::to_string(o.engine.prune_to_fixpoint); }},
+      {"--reset-zeroed-moments", [](const RunOptions& o) { return std::to_string(o.engine.reset_zeroed_moments); }},
       {"--eval-every", [](const RunOptions& o) { return std::to_string(o.engine.eval_every); }},
+      {"--early-stop-patience", [](const RunOptions& o) { return std::to_string(o.engine.early_stop_patience); }},
+      {"--early-stop-min-delta", [](const RunOptions& o) { return number(o.engine.early_stop_min_delta); }},
       {"--seed", [](const RunOptions& o) { return std::to_string(o.engine.seed); }},
       // Checkpoints do not store the device and load on the CPU, so a resumed run trains there.
       {"--device", [](const RunOptions& o) { return o.engine.device; }},

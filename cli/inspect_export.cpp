@@ -151,13 +151,23 @@ void print_inspect(const InspectOptions& o, const io::LoadedCheckpoint& c) {
                 static_cast<long long>(den.base_params()));
   }
   std::printf(", loss %s\n", engine::to_string(cfg.loss).c_str());
+  // Settings that are off by default are named only when on, so older checkpoints print as before.
+  std::string later;
+  if (cfg.prune_to_fixpoint) later += ", prune-fixpoint";
+  if (cfg.reset_zeroed_moments) later += ", reset-zeroed-moments";
+  if (cfg.early_stop_patience > 0) {
+    char buf[80];
+    std::snprintf(buf, sizeof buf, ", early-stop-patience %lld (min-delta %g)",
+                  static_cast<long long>(cfg.early_stop_patience), cfg.early_stop_min_delta);
+    later += buf;
+  }
   std::printf("config: max-iter %lld, head-iters %lld, batch %lld, lr %g (decay %g), mu %g, l2 %g, gamma %g, "
-              "lambda %g, k %lld, tau %g, sigma %g, max-splits %lld, split-policy %s%s%s, seed %llu\n",
+              "lambda %g, k %lld, tau %g, sigma %g, max-splits %lld, split-policy %s%s%s%s, seed %llu\n",
               static_cast<long long>(cfg.max_iter), static_cast<long long>(cfg.resolved_head_iters()),
               static_cast<long long>(cfg.batch_size), cfg.lr, cfg.lr_decay, cfg.mu, cfg.l2, cfg.gamma, cfg.lambda,
               static_cast<long long>(cfg.k), cfg.tau, cfg.sigma, static_cast<long long>(cfg.resolved_max_splits()),
               engine::to_string(cfg.split_policy).c_str(), cfg.freeze_existing ? ", freeze-existing" : "",
-              cfg.prox_scale_by_lr ? ", prox-scale-lr" : "", static_cast<unsigned long long>(cfg.seed));
+              cfg.prox_scale_by_lr ? ", prox-scale-lr" : "", later.c_str(), static_cast<unsigned long long>(cfg.seed));
   if (c.extras.run) {
     const io::RunInfo& r = *c.extras.run;
     std::printf("run: %s on %s, protocol %s, %lld tasks planned, classes-per-task %lld, train-limit %lld, "

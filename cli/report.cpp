@@ -80,9 +80,13 @@ nlohmann::json config_json(const engine::EngineConfig& c) {
           {"loss", engine::to_string(c.loss)},
           {"prox_scale_by_lr", c.prox_scale_by_lr},
           {"freeze_existing", c.freeze_existing},
+          {"prune_to_fixpoint", c.prune_to_fixpoint},
+          {"reset_zeroed_moments", c.reset_zeroed_moments},
           {"eval_every", c.eval_every},
           {"early_stop_window", c.early_stop_window},
           {"early_stop_tol", c.early_stop_tol},
+          {"early_stop_patience", c.early_stop_patience},
+          {"early_stop_min_delta", c.early_stop_min_delta},
           {"max_eval_samples", c.max_eval_samples},
           {"seed", c.seed},
           {"device", c.device}};
@@ -97,7 +101,8 @@ nlohmann::json task_json(const engine::TaskReport& r, const engine::TaskEvaluati
                       {"val_loss", p.val_loss},
                       {"seconds", p.seconds},
                       {"optimizer_seconds", p.optimizer_seconds},
-                      {"early_stopped", p.early_stopped}});
+                      {"early_stopped", p.early_stopped},
+                      {"best_iteration", p.best_iteration}});
   }
   nlohmann::json pairs = nlohmann::json::array();
   for (const engine::SplitPair& s : r.split_pairs) {

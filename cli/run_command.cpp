@@ -59,6 +59,7 @@ const std::vector<MethodFlag>& method_flags() {
       {"--k", {"den"}},           {"--tau", {"den"}},           {"--sigma", {"den"}},
       {"--max-splits", {"den"}},  {"--split-policy", {"den"}},  {"--head-iters", {"den"}},
       {"--prox-scale-lr", {"den"}}, {"--freeze-existing", {"den"}},
+      {"--prune-fixpoint", {"den"}}, {"--reset-zeroed-moments", {"den"}},
       // Checkpoints hold a DEN engine (serialization/checkpoint.h).
       {"--checkpoint", {"den"}, true},  {"--resume", {"den"}, true},
       {"--l2-lambda", {"l2"}},    {"--ewc-lambda", {"ewc"}},    {"--ewc-samples", {"ewc"}},
@@ -128,6 +129,14 @@ void add_run_flags(CLI::App* cmd, RunOptions& o) {
       ->check(CLI::IsMember({"softmax", "sigmoid"}))
       ->capture_default_str();
   cmd->add_option("--eval-every", c.eval_every, "Iterations between validation evaluations")->capture_default_str();
+  cmd->add_option("--early-stop-patience", c.early_stop_patience,
+                  "Stop a phase after N evaluations without improvement and return to its best state "
+                  "(0 = the released code's moving-mean rule)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--early-stop-min-delta", c.early_stop_min_delta,
+                  "With patience: the relative improvement of the validation loss that counts")
+      ->capture_default_str();
 
   // DEN's own settings (check_method_flags refuses them for the other methods).
   cmd->add_option("--head-iters", c.head_iters, "den: iterations of the sparse-head phase (-1 = max-iter/10)")
@@ -148,6 +157,11 @@ void add_run_flags(CLI::App* cmd, RunOptions& o) {
   cmd->add_flag("--prox-scale-lr", c.prox_scale_by_lr, "den: scale prox thresholds by the learning rate");
   cmd->add_flag("--freeze-existing", c.freeze_existing,
                 "den: grow only: skip selective retraining and splits, so earlier tasks never change");
+  cmd->add_flag("--prune-fixpoint", c.prune_to_fixpoint,
+                "den: after expansion, prune new units with a zero incoming group or zero outgoing weights, "
+                "repeated until nothing changes");
+  cmd->add_flag("--reset-zeroed-moments", c.reset_zeroed_moments,
+                "den: a row zeroed by the group prox loses its Adam momentum");
   // The baselines' own settings.
   cmd->add_option("--l2-lambda", o.baseline.l2_transfer, "l2: lambda of lambda*||W - W_prev||^2 toward the previous task")
       ->capture_default_str();

@@ -83,6 +83,9 @@ void EngineConfig::validate() const {
   require(eval_every >= 1, "eval_every", eval_every, "must be >= 1");
   require(early_stop_window >= 2, "early_stop_window", early_stop_window, "must be >= 2");
   require(std::isfinite(early_stop_tol) && early_stop_tol >= 0, "early_stop_tol", early_stop_tol, "must be >= 0");
+  require(early_stop_patience >= 0, "early_stop_patience", early_stop_patience, "must be >= 0 (0 = off)");
+  require(std::isfinite(early_stop_min_delta) && early_stop_min_delta >= 0 && early_stop_min_delta < 1,
+          "early_stop_min_delta", early_stop_min_delta, "must be in [0, 1)");
   require(max_eval_samples >= 1, "max_eval_samples", max_eval_samples, "must be >= 1");
   require(device == "cpu" || device.rfind("cuda", 0) == 0, "device", device, "must be cpu or cuda[:N]");
 }

@@ -41,9 +41,21 @@ struct EngineConfig {
   LossKind loss = LossKind::Softmax;
   bool prox_scale_by_lr = false; ///< false: thresholds are mu, gamma per step unscaled (released code)
   bool freeze_existing = false;  ///< grow only: skip selective retraining and splits (no forgetting at all)
+  /// NOTE: [prune to fixpoint] After expansion, drop new units whose incoming group is zero or whose
+  /// outgoing weights are zero everywhere above, repeated until nothing changes. false = one sweep
+  /// over zero incoming groups (the released code's).
+  bool prune_to_fixpoint = false;
+  /// NOTE: [zeroed-group momentum] In phases with the group prox, a row that the prox zeroed loses
+  /// its Adam momentum (first moment). false = moments kept (the released code's).
+  bool reset_zeroed_moments = false;
   int64_t eval_every = 100;      ///< iterations between validation-loss evaluations
   int64_t early_stop_window = 10;
   double early_stop_tol = 1e-6;  ///< stop when the moving mean of validation loss changes by less
+  /// NOTE: [patience] Evaluations without improvement after which a phase stops and returns to its
+  /// best state; 0 = off, the moving-mean rule above (the released code's).
+  int64_t early_stop_patience = 0;
+  /// With patience: an evaluation improves when its loss is below best * (1 - early_stop_min_delta).
+  double early_stop_min_delta = 1e-3;
   int64_t max_eval_samples = 5000;  ///< validation samples used for early stopping (all if fewer)
   uint64_t seed = 1;
   std::string device = "cpu";    ///< "cpu" or "cuda[:N]" (needs a LibTorch with CUDA and a GPU)
@@ -66,7 +78,11 @@ struct EngineConfig {
   EngineConfig& set_loss(LossKind v) { loss = v; return *this; }
   EngineConfig& set_prox_scale_by_lr(bool v) { prox_scale_by_lr = v; return *this; }
   EngineConfig& set_freeze_existing(bool v) { freeze_existing = v; return *this; }
+  EngineConfig& set_prune_to_fixpoint(bool v) { prune_to_fixpoint = v; return *this; }
+  EngineConfig& set_reset_zeroed_moments(bool v) { reset_zeroed_moments = v; return *this; }
   EngineConfig& set_eval_every(int64_t v) { eval_every = v; return *this; }
+  EngineConfig& set_early_stop_patience(int64_t v) { early_stop_patience = v; return *this; }
+  EngineConfig& set_early_stop_min_delta(double v) { early_stop_min_delta = v; return *this; }
   EngineConfig& set_seed(uint64_t v) { seed = v; return *this; }
   EngineConfig& set_device(std::string v) { device = std::move(v); return *this; }
 

@@ -8,8 +8,23 @@ namespace den::engine {
 // parameters on loss + mu*||W^N||_1 + gamma*sum_g ||W^N_g||_2 (L1 prox, then group prox over each
 // new unit's incoming row, Eq. 5), then drop every new unit whose group ended at zero, top layer
 // first, together with its outgoing column.
+//
+// NOTE: [frozen-existing head] With freeze_existing no selective retraining ran before, so the new
+// head H_t has not been trained at all: its bias and its columns on old units would keep their
+// random initial values if only the columns on new units trained. Then the whole head trains here
+// (it is task t's alone, so no earlier task changes), and with k = 0 it trains alone.
 void Engine::expand(int64_t t, const Task& task, const ProgressCallback& progress, TaskReport& report) {
-  if (config_.k == 0) return;
+  const bool whole_head = config_.freeze_existing;
+  if (config_.k == 0) {
+    if (!whole_head) return;
+    PhaseSpec head_spec;
+    head_spec.name = "head";
+    head_spec.max_iter = config_.max_iter;
+    head_spec.l2 = config_.l2;
+    head_spec.params.push_back({&network_.head(t), {}, {}, {}, {}});
+    report.phases.push_back(trainer_.train(network_, t, task, head_spec, progress));
+    return;
+  }
   const std::vector<int64_t> old_sizes = graph_.layer_sizes();
   const int64_t num_layers = network_.num_layers();
   for (int64_t l = 0; l < num_layers; ++l) {
@@ -36,11 +51,18 @@ void Engine::expand(int64_t t, const Task& task, const ProgressCallback& progres
   at::Tensor& head = network_.head(t);
   const int64_t top = network_.layer_size(num_layers - 1);
   const at::Tensor head_cols = range_selector(top, old_sizes[num_layers - 1], top);
-  spec.params.push_back(
-      {&head, element_mask(outer_or(at::zeros({head.size(0)}, at::kBool), with_bias(head_cols, false))), {}, {}, {}});
+  const at::Tensor head_mask =
+      whole_head ? at::Tensor()
+                 : element_mask(outer_or(at::zeros({head.size(0)}, at::kBool), with_bias(head_cols, false)));
+  spec.params.push_back({&head, head_mask, {}, {}, {}});
   report.phases.push_back(trainer_.train(network_, t, task, spec, progress));
 
-  const std::vector<std::vector<int64_t>> removed = prune_zero_units(network_, graph_, old_sizes);
+  // NOTE: [prune to fixpoint]: not in the paper or the released code, which prune zero incoming
+  // groups once; units with no outgoing weights, or left without inputs by a removal, cost
+  // parameters and compute and contribute nothing.
+  const std::vector<std::vector<int64_t>> removed = config_.prune_to_fixpoint
+                                                        ? prune_dead_units(network_, graph_, old_sizes)
+                                                        : prune_zero_units(network_, graph_, old_sizes);
   for (int64_t l = 0; l < num_layers; ++l) {
     report.pruned[l] = static_cast<int64_t>(removed[l].size());
     report.added[l] = config_.k - report.pruned[l];

@@ -52,6 +52,45 @@ std::vector<std::vector<int64_t>> prune_zero_units(Network& network, graph::Unit
   return removed;
 }
 
+std::vector<std::vector<int64_t>> prune_dead_units(Network& network, graph::UnitGraph& graph,
+                                                   const std::vector<int64_t>& first_new) {
+  const int64_t num_layers = network.num_layers();
+  // original[l][p]: the position before the first sweep of the unit now at position p.
+  std::vector<std::vector<int64_t>> original(num_layers), removed(num_layers);
+  for (int64_t l = 0; l < num_layers; ++l) {
+    original[l].resize(network.layer_size(l));
+    std::iota(original[l].begin(), original[l].end(), 0);
+  }
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (int64_t l = num_layers - 1; l >= 0; --l) {
+      const int64_t n = network.layer_size(l);
+      const int64_t fresh = n - first_new[l];
+      if (fresh == 0) continue;
+      at::Tensor dead = ops::row_norms(network.layer(l)).narrow(0, first_new[l], fresh).eq(0);
+      if (l + 1 < num_layers) {
+        const at::Tensor& above = network.layer(l + 1);
+        dead.logical_or_(above.narrow(1, first_new[l], fresh).ne(0).any(0).logical_not());
+      } else {
+        at::Tensor used = at::zeros({fresh}, at::kBool).to(network.layer(l).device());
+        for (const at::Tensor& head : network.heads()) used.logical_or_(head.narrow(1, first_new[l], fresh).ne(0).any(0));
+        dead.logical_or_(used.logical_not());
+      }
+      const std::vector<int64_t> positions = to_vector(dead.nonzero().view(-1).add(first_new[l]));
+      if (positions.empty()) continue;
+      network.remove_units(l, positions);
+      graph.remove_units(l, positions);
+      for (auto it = positions.rbegin(); it != positions.rend(); ++it) {
+        removed[l].push_back(original[l][*it]);
+        original[l].erase(original[l].begin() + *it);
+      }
+      changed = true;
+    }
+  }
+  for (std::vector<int64_t>& r : removed) std::sort(r.begin(), r.end());
+  return removed;
+}
+
 std::vector<SplitPair> split_drifted_units(Network& network, graph::UnitGraph& graph,
                                            const std::vector<at::Tensor>& previous, double sigma,
                                            int64_t max_per_layer, int64_t stage,

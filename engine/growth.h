@@ -20,6 +20,16 @@ namespace den::engine {
 std::vector<std::vector<int64_t>> prune_zero_units(Network& network, graph::UnitGraph& graph,
                                                    const std::vector<int64_t>& first_new);
 
+/// NOTE: [prune to fixpoint] Pruning after expansion until nothing changes: in every layer, the units
+/// at positions >= first_new[l] whose incoming row (weights and bias) is exactly zero, or whose
+/// outgoing weights are exactly zero in the layer above (in every head, for the top layer), are
+/// removed with their columns; sweeps run top layer first and repeat while a sweep removed a unit,
+/// since a removal can leave a unit above without inputs or one below without outputs. Either kind
+/// of unit contributes exactly nothing to any output, so all outputs stay the same. Returns the
+/// removed positions per layer, as they were before the first sweep, in increasing order.
+std::vector<std::vector<int64_t>> prune_dead_units(Network& network, graph::UnitGraph& graph,
+                                                   const std::vector<int64_t>& first_new);
+
 /// Split/duplication (DEN Alg. 1): per layer, the pre-existing units (rows of `previous[l]`) whose
 /// drift rho_i = ||w_i - w_i^{t-1}||_2 over the pre-existing columns and bias exceeds `sigma`, at
 /// most `max_per_layer`, largest first, are duplicated. The copy (born at `stage`) takes the current
@@ -30,5 +40,17 @@ std::vector<SplitPair> split_drifted_units(Network& network, graph::UnitGraph& g
                                            const std::vector<at::Tensor>& previous, double sigma,
                                            int64_t max_per_layer, int64_t stage,
                                            std::vector<std::vector<int64_t>>& restored);
+
+/// The element masks (engine/masks.h) of split retraining after split_drifted_units at `stage`, one
+/// per hidden layer, in the network's current shapes:
+///  - trainable: whole rows (every column and the bias) of the units born at `stage` (expanded units
+///    and split copies) and of the selected units `selected.hidden[l]`, plus, in every row, the
+///    columns of units born at `stage` in the layer below; nothing in the rows of `restored[l]`, the
+///    originals that got their t-1 rows back;
+///  - anchored (drift penalty toward `previous`): the trainable elements of the pre-existing block,
+///    the rows and unit columns of `previous[l]` and the bias.
+std::vector<at::Tensor> split_retrain_masks(const Network& network, const graph::UnitGraph& graph,
+                                            const std::vector<at::Tensor>& previous, const graph::Subnetwork& selected,
+                                            const std::vector<std::vector<int64_t>>& restored, int64_t stage);
 
 }  // namespace den::engine

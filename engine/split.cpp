@@ -4,6 +4,27 @@
 
 namespace den::engine {
 
+std::vector<at::Tensor> split_retrain_masks(const Network& network, const graph::UnitGraph& graph,
+                                            const std::vector<at::Tensor>& previous, const graph::Subnetwork& selected,
+                                            const std::vector<std::vector<int64_t>>& restored, int64_t stage) {
+  std::vector<at::Tensor> masks;
+  for (int64_t l = 0; l < network.num_layers(); ++l) {
+    const at::Tensor& w = network.layer(l);
+    const int64_t n = w.size(0);
+    const int64_t n_in = w.size(1) - 1;
+    const at::Tensor kept = selector(n, restored[l]).logical_not();
+    const at::Tensor unit_trainable =
+        selector(n, graph.units_born_at(l, stage)).logical_or(selector(n, selected.hidden[l])).logical_and(kept);
+    const at::Tensor new_cols = l == 0 ? at::zeros({n_in}, at::kBool) : selector(n_in, graph.units_born_at(l - 1, stage));
+    const at::Tensor trainable = outer_or(unit_trainable, with_bias(new_cols, false)).logical_and(kept.unsqueeze(1));
+    const int64_t old_rows = previous[l].size(0);
+    const int64_t old_cols = previous[l].size(1) - 1;
+    const at::Tensor anchored = outer_and(range_selector(n, 0, old_rows), with_bias(range_selector(n_in, 0, old_cols), true));
+    masks.push_back(element_mask(trainable, anchored));
+  }
+  return masks;
+}
+
 // DEN Alg. 1, split/duplication: a pre-existing unit whose incoming weights drifted by
 // rho_i = ||w_i^t - w_i^{t-1}||_2 > sigma is duplicated. The copy, born at t, takes the current row
 // and outgoing column; the original gets its t-1 row back exactly (zeros toward units born at t),
@@ -24,19 +45,10 @@ void Engine::split(int64_t t, const Task& task, const std::vector<at::Tensor>& p
   spec.l2 = config_.l2;
   spec.lambda = config_.lambda;
   spec.mu = config_.mu;
+  const std::vector<at::Tensor> masks = split_retrain_masks(network_, graph_, previous, selected, restored, t);
   for (int64_t l = 0; l < num_layers; ++l) {
     at::Tensor& w = network_.layer(l);
-    const int64_t n = w.size(0);
-    const int64_t n_in = w.size(1) - 1;
-    const at::Tensor kept = selector(n, restored[l]).logical_not();
-    const at::Tensor unit_trainable =
-        selector(n, graph_.units_born_at(l, t)).logical_or(selector(n, selected.hidden[l])).logical_and(kept);
-    const at::Tensor new_cols = l == 0 ? at::zeros({n_in}, at::kBool) : selector(n_in, graph_.units_born_at(l - 1, t));
-    const at::Tensor trainable = outer_or(unit_trainable, with_bias(new_cols, false)).logical_and(kept.unsqueeze(1));
-    const int64_t old_rows = previous[l].size(0);
-    const int64_t old_cols = previous[l].size(1) - 1;
-    const at::Tensor anchored = outer_and(range_selector(n, 0, old_rows), with_bias(range_selector(n_in, 0, old_cols), true));
-    spec.params.push_back({&w, element_mask(trainable, anchored), pad_augmented(previous[l], n, n_in + 1), {}, {}});
+    spec.params.push_back({&w, masks[l], pad_augmented(previous[l], w.size(0), w.size(1)), {}, {}});
   }
   spec.params.push_back({&network_.head(t), {}, {}, {}, {}});
   report.phases.push_back(trainer_.train(network_, t, task, spec, progress));

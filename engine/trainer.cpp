@@ -73,6 +73,75 @@ class EarlyStopper {
   bool has_mean_ = false;
 };
 
+// NOTE: [zeroed-group momentum] The group prox zeroes a row, but Adam's first moment still holds the
+// gradients that moved the row, and the next step moves it out of zero again by momentum alone. With
+// reset_zeroed_moments the row's first moment is zeroed, so it restarts from rest: it leaves zero
+// only where its current gradients push it out. The second moment is kept on purpose: the phase's
+// bias correction uses the phase's step count t, so after a reset of both moments the next step
+// would be lr * (1 - beta1) / sqrt((1 - beta2) / (1 - beta2^t)) per element, 2.5 lr at t = 1000:
+// larger than a steady step (about lr), pushing the row out harder, not less. Not in the paper
+// (plain proximal gradient has no momentum) or the released code.
+
+// NOTE: [patience] The released code's rule (EarlyStopper) compares moving means of the validation
+// loss 1e-6 apart, which a loss that still moves by noise never meets: in the default job every
+// phase ran its whole budget. Patience stops a phase after `patience` evaluations in a row that did
+// not improve on the best loss so far by the relative margin `min_delta`, and the phase then returns
+// to the state of its lowest validation loss (also when it ran to the end): the trained tensors,
+// bit for bit, with that evaluation's losses in the PhaseResult. The Adam moments are not kept,
+// since a phase's optimizer state ends with the phase; tensors that the phase does not train are
+// not touched. Not in the paper, which does not say when a phase ends.
+class PatienceStopper {
+ public:
+  PatienceStopper(int64_t patience, double min_delta) : patience_(patience), min_delta_(min_delta) {}
+
+  /// Records the evaluation after `iteration` steps; returns whether the phase should stop.
+  /// `params` are the phase's tensors, copied when this is the best loss so far and `snapshot`.
+  bool should_stop(double val_loss, double train_loss, int64_t iteration, const std::vector<at::Tensor>& params,
+                   bool snapshot) {
+    if (!has_best_ || val_loss < best_loss_) {
+      best_loss_ = val_loss;
+      best_train_loss_ = train_loss;
+      best_iteration_ = iteration;
+      has_best_ = true;
+      if (snapshot) {
+        at::NoGradGuard no_grad;
+        if (best_.empty()) {
+          for (const at::Tensor& p : params) best_.push_back(p.clone());
+        } else {
+          for (size_t i = 0; i < params.size(); ++i) best_[i].copy_(params[i]);
+        }
+        snapshot_iteration_ = iteration;
+      }
+    }
+    if (!has_reference_ || val_loss < reference_ * (1.0 - min_delta_)) {
+      reference_ = val_loss;
+      has_reference_ = true;
+      stale_ = 0;
+      return false;
+    }
+    return ++stale_ >= patience_;
+  }
+
+  /// Puts the best state back into `params` when the phase did not end on it; returns the iteration
+  /// it was taken at (0 when the phase ended on its best state).
+  int64_t restore(std::vector<at::Tensor>& params, int64_t last_iteration, PhaseResult& result) const {
+    if (!has_best_ || best_iteration_ == last_iteration) return 0;
+    TORCH_INTERNAL_ASSERT(snapshot_iteration_ == best_iteration_, "the best state was not kept");
+    for (size_t i = 0; i < params.size(); ++i) params[i].copy_(best_[i]);
+    result.val_loss = best_loss_;
+    result.train_loss = best_train_loss_;
+    return best_iteration_;
+  }
+
+ private:
+  int64_t patience_;
+  double min_delta_;
+  bool has_best_ = false, has_reference_ = false;
+  double best_loss_ = 0.0, best_train_loss_ = 0.0, reference_ = 0.0;
+  int64_t best_iteration_ = 0, snapshot_iteration_ = -1, stale_ = 0;
+  std::vector<at::Tensor> best_;
+};
+
 /// Sets requires_grad on exactly the phase's tensors, and clears it again when the phase ends.
 class RequiresGradScope {
  public:
@@ -171,6 +240,8 @@ PhaseResult Trainer::train(const Objective& objective, int64_t task_id, const Ph
 
   const at::Device device = inputs.empty() ? at::Device(at::kCPU) : inputs.front().device();
   EarlyStopper stopper(config_.early_stop_window, config_.early_stop_tol);
+  const bool use_patience = config_.early_stop_patience > 0;
+  PatienceStopper patience(config_.early_stop_patience, config_.early_stop_min_delta);
   at::Tensor order;
   double smoothed_loss = std::nan("");
   int64_t it = 0;
@@ -218,6 +289,9 @@ PhaseResult Trainer::train(const Objective& objective, int64_t task_id, const Ph
         // One pass: the step, then the group prox on the flagged rows (same results as the two ops).
         ops::masked_adam_group_step_(*p.tensor, grad, exp_avg[i], exp_avg_sq[i], masks[i], anchors[i],
                                      group_rows[i], options);
+        if (config_.reset_zeroed_moments && group_rows[i].defined()) {
+          ops::reset_momentum_of_zero_rows_(*p.tensor, exp_avg[i], group_rows[i]);
+        }
       }
     }
     result.optimizer_seconds +=
@@ -227,7 +301,11 @@ PhaseResult Trainer::train(const Objective& objective, int64_t task_id, const Ph
     if ((it + 1) % config_.eval_every == 0 || last) {
       result.val_loss = objective.validation_loss();
       if (progress) progress({task_id, spec.name, it + 1, spec.max_iter, smoothed_loss, result.val_loss});
-      if (!last && stopper.should_stop(result.val_loss)) {
+      // With patience the state at the last evaluation is the phase's end, and needs no copy.
+      const bool stop = use_patience
+                            ? patience.should_stop(result.val_loss, smoothed_loss, it + 1, inputs, /*snapshot=*/!last)
+                            : stopper.should_stop(result.val_loss);
+      if (!last && stop) {
         result.early_stopped = true;
         ++it;
         break;
@@ -236,6 +314,10 @@ PhaseResult Trainer::train(const Objective& objective, int64_t task_id, const Ph
   }
   result.iterations = it;
   result.train_loss = smoothed_loss;
+  if (use_patience) {
+    at::NoGradGuard no_grad;
+    result.best_iteration = patience.restore(inputs, it, result);
+  }
   if (spec.max_iter == 0) result.val_loss = objective.validation_loss();
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return result;

@@ -48,6 +48,9 @@ struct PhaseResult {
   /// host: on a GPU, the time to launch them.
   double optimizer_seconds = 0.0;
   bool early_stopped = false;
+  /// NOTE: [patience] The iteration whose state the phase returned to (its best validation loss),
+  /// when that is not the last one; 0 when the phase ended on its last state.
+  int64_t best_iteration = 0;
   /// NOTE: [frozen first-layer rows]: first-layer rows served from the cache rather than multiplied
   /// per step (0 when the phase trained without it), leading second-layer rows whose frozen block
   /// was cached too, and the samples whose cached values were computed.
@@ -95,7 +98,7 @@ struct Objective {
 
 /// Mini-batch training of one phase: shuffled epochs, Adam with staircase lr decay per epoch, the
 /// masked fused step of ops/adam.h, the group prox, and early stopping on the moving mean of the
-/// validation loss. Optimizer state is created once per phase (a fresh Adam per phase, as in the
+/// validation loss or, with EngineConfig::early_stop_patience, on patience (NOTE: [patience]). Optimizer state is created once per phase (a fresh Adam per phase, as in the
 /// released code) and never reallocated per step.
 class Trainer {
  public:

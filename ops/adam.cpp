@@ -221,6 +221,16 @@ void masked_adam_step_(at::Tensor& param, const at::Tensor& grad, at::Tensor& ex
   });
 }
 
+void reset_momentum_of_zero_rows_(const at::Tensor& param, at::Tensor& exp_avg, const at::Tensor& group_rows) {
+  TORCH_CHECK(param.dim() == 2 && exp_avg.sizes() == param.sizes(),
+              "reset_momentum_of_zero_rows_: exp_avg must have the shape of 2-D param, got ", exp_avg.sizes(),
+              " and ", param.sizes());
+  TORCH_CHECK(group_rows.dim() == 1 && group_rows.size(0) == param.size(0),
+              "reset_momentum_of_zero_rows_: group_rows must be [", param.size(0), "], got ", group_rows.sizes());
+  const at::Tensor zero_rows = param.ne(0).any(1).logical_not().logical_and(group_rows.ne(0));
+  exp_avg.masked_fill_(zero_rows.unsqueeze(1), 0);
+}
+
 void masked_adam_group_step_(at::Tensor& param, const at::Tensor& grad, at::Tensor& exp_avg, at::Tensor& exp_avg_sq,
                              const at::Tensor& mask, const at::Tensor& anchor, const at::Tensor& group_rows,
                              const MaskedAdamOptions& options) {

@@ -43,4 +43,9 @@ void masked_adam_group_step_(at::Tensor& param, const at::Tensor& grad, at::Tens
                              const at::Tensor& mask, const at::Tensor& anchor, const at::Tensor& group_rows,
                              const MaskedAdamOptions& options);
 
+/// NOTE: [zeroed-group momentum] Zeroes the rows of `exp_avg` (Adam's first moment, the shape of
+/// 2-D `param`) where `group_rows` (uint8/bool `[rows]`) is set and `param`'s row is exactly zero;
+/// every other element keeps its bits, and the second moment is not touched.
+void reset_momentum_of_zero_rows_(const at::Tensor& param, at::Tensor& exp_avg, const at::Tensor& group_rows);
+
 }  // namespace den::ops

@@ -240,6 +240,10 @@ void to_pb(const engine::EngineConfig& c, pb::Config& m) {
   m.set_eval_every(c.eval_every);
   m.set_early_stop_window(c.early_stop_window);
   m.set_early_stop_tol(c.early_stop_tol);
+  m.set_early_stop_patience(c.early_stop_patience);
+  m.set_early_stop_min_delta(c.early_stop_min_delta);
+  m.set_prune_to_fixpoint(c.prune_to_fixpoint);
+  m.set_reset_zeroed_moments(c.reset_zeroed_moments);
   m.set_max_eval_samples(c.max_eval_samples);
   m.set_seed(c.seed);
 }
@@ -300,6 +304,7 @@ void to_pb(const engine::TaskReport& r, pb::TaskRecord& m) {
     phase->set_seconds(p.seconds);
     phase->set_optimizer_seconds(p.optimizer_seconds);
     phase->set_early_stopped(p.early_stopped);
+    phase->set_best_iteration(p.best_iteration);
   }
   append(m.mutable_selected_units(), r.selected_units);
   append(m.mutable_subnetwork_inputs(), r.subnetwork.inputs);
@@ -385,6 +390,10 @@ engine::EngineConfig from_pb(const pb::Config& m, const std::string& name) {
   c.eval_every = m.eval_every();
   c.early_stop_window = m.early_stop_window();
   c.early_stop_tol = m.early_stop_tol();
+  c.early_stop_patience = m.early_stop_patience();  // 0 (off) in checkpoints written before it
+  c.early_stop_min_delta = m.early_stop_min_delta();
+  c.prune_to_fixpoint = m.prune_to_fixpoint();        // false in checkpoints written before it
+  c.reset_zeroed_moments = m.reset_zeroed_moments();  // likewise
   c.max_eval_samples = m.max_eval_samples();
   c.seed = m.seed();
   return c;
@@ -457,6 +466,7 @@ engine::TaskReport from_pb(const pb::TaskRecord& m) {
     phase.seconds = p.seconds();
     phase.optimizer_seconds = p.optimizer_seconds();
     phase.early_stopped = p.early_stopped();
+    phase.best_iteration = p.best_iteration();
     r.phases.push_back(phase);
   }
   r.selected_units.assign(m.selected_units().begin(), m.selected_units().end());

@@ -91,6 +91,13 @@ TEST_F(DenCli, UsageErrorsExitWithTwo) {
   EXPECT_NE(hidden.output.find("--hidden"), std::string::npos) << hidden.output;
   EXPECT_EQ(run_den("run --protocol rotated").code, 2);
   EXPECT_EQ(run_den("run --lr -1").code, 2);
+  EXPECT_EQ(run_den("run --early-stop-patience -1").code, 2);
+  const Result delta = run_den("run --early-stop-min-delta 1.5");
+  EXPECT_EQ(delta.code, 2);
+  EXPECT_NE(delta.output.find("early_stop_min_delta"), std::string::npos) << delta.output;
+  const Result fixpoint = run_den("run --method stl --prune-fixpoint");
+  EXPECT_EQ(fixpoint.code, 2);
+  EXPECT_NE(fixpoint.output.find("--prune-fixpoint"), std::string::npos) << fixpoint.output;
   if (!at::hasCUDA()) {
     EXPECT_EQ(run_den("run --device cuda").code, 2);
   }

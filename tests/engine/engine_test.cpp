@@ -1,5 +1,6 @@
 #include "engine/engine.h"
 #include "engine/engine_state.h"
+#include "engine/masks.h"
 #include "engine/metrics.h"
 #include "engine/run.h"
 #include "synthetic.h"
@@ -62,6 +63,166 @@ TEST(Engine, EarlierTaskOutputsAreBitIdenticalAfterATaskThatOnlyAddsUnits) {
   EXPECT_TRUE(at::equal(engine.predict(1, x), before));
   EXPECT_EQ(engine.predict(2, x).size(1), 3);
   (void)r3;
+}
+
+double task_accuracy(const Engine& engine, int64_t task_id, const Task& task) {
+  return accuracy(engine.predict(task_id, task.test_x), task.test_y);
+}
+
+// NOTE: [frozen-existing head]: the new head trains whole, bias and columns on old units included.
+TEST(Engine, FreezeExistingTrainsTheWholeNewHead) {
+  const Task task2 = testing::synthetic_task(2);
+  {
+    Engine engine(small_config().set_freeze_existing(true).set_tau(0), spec().dim);
+    engine.add_task(testing::synthetic_task(1));
+    engine.add_task(task2);
+    const at::Tensor& head = engine.network().head(2);
+    const at::Tensor bias = head.select(1, head.size(1) - 1);
+    EXPECT_TRUE(bias.ne(0).all().item<bool>()) << bias;  // a head's bias starts at zero
+    EXPECT_GT(task_accuracy(engine, 2, task2), 0.8);       // chance is 1/3
+  }
+  {
+    // With k = 0 nothing grows: only the head on the frozen old units can learn. Task 1 with its
+    // labels permuted is learnable from task 1's features, by the head alone.
+    Engine engine(small_config().set_freeze_existing(true).set_tau(0).set_k(0).set_max_iter(1500), spec().dim);
+    engine.add_task(testing::synthetic_task(1));
+    Task relabelled = testing::synthetic_task(1);
+    for (at::Tensor* y : {&relabelled.train_y, &relabelled.val_y, &relabelled.test_y}) *y = (*y + 1).remainder(3);
+    const at::Tensor x = relabelled.test_x;
+    const at::Tensor task1_before = engine.predict(1, x);
+    const std::vector<at::Tensor> layers_before = engine.network().snapshot_layers();
+    const TaskReport r2 = engine.add_task(relabelled);
+    ASSERT_EQ(r2.phases.size(), 1u);
+    EXPECT_EQ(r2.phases[0].name, "head");
+    EXPECT_GT(task_accuracy(engine, 2, relabelled), 0.8);
+    EXPECT_TRUE(at::equal(engine.predict(1, x), task1_before));
+    for (int64_t l = 0; l < 2; ++l) EXPECT_TRUE(at::equal(engine.network().layer(l), layers_before[l]));
+  }
+}
+
+// NOTE: [patience]: a phase that stops on patience leaves the engine in its best state, the one
+// its report describes, and weights outside the subnetwork keep their bits.
+TEST(Engine, PatienceStopsPhasesAndLeavesTheReportedState) {
+  // A loose margin so that phases stop early; k = 0 and a huge sigma: selective retraining is the
+  // task's last phase.
+  Engine engine(small_config().set_k(0).set_sigma(1e9).set_max_iter(600).set_eval_every(20)
+                    .set_early_stop_patience(2).set_early_stop_min_delta(0.05),
+                spec().dim);
+  engine.add_task(testing::synthetic_task(1));
+  const std::vector<at::Tensor> before = engine.network().snapshot_layers();
+  const TaskReport r = engine.add_task(testing::synthetic_task(2));
+  ASSERT_EQ(r.phases.back().name, "selective");
+  bool stopped = false;
+  for (const PhaseResult& p : r.phases) stopped |= p.early_stopped && p.iterations < 600;
+  EXPECT_TRUE(stopped);
+  EXPECT_NEAR(r.val_loss, r.phases.back().val_loss, 1e-5);
+  EXPECT_NEAR(r.val_loss_after_selective, r.phases.back().val_loss, 1e-5);
+  const std::vector<int64_t>& units = r.subnetwork.hidden[1];
+  at::Tensor outside = at::ones({before[1].size(0)}, at::kBool);
+  for (int64_t u : units) outside[u] = false;
+  EXPECT_TRUE(at::equal(engine.network().layer(1).index_select(0, outside.nonzero().view(-1)),
+                        before[1].index_select(0, outside.nonzero().view(-1))));
+}
+
+// NOTE: [prune to fixpoint]: after the same training, pruning to a fixpoint removes at least what
+// one sweep removes, leaves no new unit without inputs or outputs, and changes no earlier task.
+TEST(Engine, PruningToAFixpointLeavesNoDeadNewUnits) {
+  const EngineConfig base = small_config().set_freeze_existing(true).set_tau(0).set_k(8).set_gamma(0.02);
+  Engine once(base, spec().dim);
+  Engine fixpoint(EngineConfig(base).set_prune_to_fixpoint(true), spec().dim);
+  const at::Tensor x = testing::synthetic_task(9).test_x;
+  once.add_task(testing::synthetic_task(1));
+  fixpoint.add_task(testing::synthetic_task(1));
+  const at::Tensor task1 = fixpoint.predict(1, x);
+  const TaskReport a = once.add_task(testing::synthetic_task(2));
+  const TaskReport b = fixpoint.add_task(testing::synthetic_task(2));
+  int64_t extra = 0;
+  for (int64_t l = 0; l < 2; ++l) {
+    EXPECT_GE(b.pruned[l], a.pruned[l]) << "layer " << l;
+    extra += b.pruned[l] - a.pruned[l];
+  }
+  EXPECT_TRUE(at::equal(fixpoint.predict(1, x), task1));
+  const Network& net = fixpoint.network();
+  for (int64_t l = 0; l < 2; ++l) {
+    const int64_t first_new = small_config().hidden[l];
+    const int64_t fresh = net.layer_size(l) - first_new;
+    EXPECT_TRUE(net.layer(l).narrow(0, first_new, fresh).ne(0).any(1).all().item<bool>()) << "layer " << l;
+    const at::Tensor& above = l == 0 ? net.layer(1) : net.head(2);
+    EXPECT_TRUE(above.narrow(1, first_new, fresh).ne(0).any(0).all().item<bool>()) << "layer " << l;
+  }
+  // Task 2's outputs are those of the same weights before pruning, which `once` kept.
+  EXPECT_TRUE(at::allclose(fixpoint.predict(2, x), once.predict(2, x), 1e-5, 1e-5)) << extra << " more pruned";
+}
+
+// Split retraining end to end: restored originals keep their t-1 rows exactly, and old units that
+// were neither selected nor split keep their pre-existing weights and bias bit for bit.
+TEST(Engine, SplitRetrainingMovesOnlyWhatItsMasksAllow) {
+  Engine engine(small_config().set_tau(0).set_sigma(0.01), spec().dim);
+  engine.add_task(testing::synthetic_task(1));
+  const std::vector<at::Tensor> previous = engine.network().snapshot_layers();
+  const TaskReport r = engine.add_task(testing::synthetic_task(2));
+  ASSERT_FALSE(r.split_pairs.empty());
+  ASSERT_EQ(r.phases.back().name, "split");
+  for (int64_t l = 0; l < 2; ++l) {
+    const at::Tensor& w = engine.network().layer(l);
+    const int64_t old_rows = previous[l].size(0), old_cols = previous[l].size(1) - 1;
+    std::vector<bool> free(static_cast<size_t>(old_rows), true);  // neither selected nor split
+    for (int64_t u : r.subnetwork.hidden[l]) free[u] = false;
+    for (const SplitPair& p : r.split_pairs) {
+      if (p.layer != l) continue;
+      int64_t original = -1;
+      const std::vector<graph::Unit>& units = engine.graph().units(l);
+      for (size_t i = 0; i < units.size(); ++i) {
+        if (units[i].id == p.original_id) original = static_cast<int64_t>(i);
+      }
+      ASSERT_TRUE(original >= 0 && original < old_rows);
+      free[original] = false;
+      const at::Tensor row = w.select(0, original);
+      EXPECT_TRUE(at::equal(row, pad_augmented(previous[l].narrow(0, original, 1), 1, w.size(1)).squeeze(0)))
+          << "layer " << l << " original " << original;
+    }
+    for (int64_t u = 0; u < old_rows; ++u) {
+      if (!free[u]) continue;
+      const at::Tensor now = w.select(0, u), then = previous[l].select(0, u);
+      EXPECT_TRUE(at::equal(now.narrow(0, 0, old_cols), then.narrow(0, 0, old_cols))) << "layer " << l << " unit " << u;
+      EXPECT_TRUE(at::equal(now.select(0, w.size(1) - 1), then.select(0, old_cols))) << "layer " << l << " unit " << u;
+    }
+  }
+}
+
+TEST(Engine, SplitPolicyAfterExpansionSplitsOnlyWhenTheTaskExpanded) {
+  const auto split_ran = [](const TaskReport& r) {
+    bool ran = false;
+    for (const PhaseResult& p : r.phases) ran |= p.name == "split";
+    return ran;
+  };
+  const EngineConfig base = small_config().set_max_iter(150).set_sigma(0.01);
+  {  // after-expansion, no expansion (tau unreachable): drifted units stay unsplit
+    Engine engine(EngineConfig(base).set_split_policy(SplitPolicy::AfterExpansion).set_tau(1e9), spec().dim);
+    engine.add_task(testing::synthetic_task(1));
+    const TaskReport r = engine.add_task(testing::synthetic_task(2));
+    EXPECT_FALSE(r.expanded);
+    EXPECT_TRUE(r.split_pairs.empty());
+    EXPECT_FALSE(split_ran(r));
+    EXPECT_EQ(r.split, (std::vector<int64_t>{0, 0}));
+    EXPECT_EQ(engine.graph().layer_sizes(), small_config().hidden);
+  }
+  {  // after-expansion with an expansion: splits
+    Engine engine(EngineConfig(base).set_split_policy(SplitPolicy::AfterExpansion).set_tau(0), spec().dim);
+    engine.add_task(testing::synthetic_task(1));
+    const TaskReport r = engine.add_task(testing::synthetic_task(2));
+    EXPECT_TRUE(r.expanded);
+    EXPECT_FALSE(r.split_pairs.empty());
+    EXPECT_TRUE(split_ran(r));
+  }
+  {  // always (the paper): splits without an expansion too
+    Engine engine(EngineConfig(base).set_split_policy(SplitPolicy::Always).set_tau(1e9), spec().dim);
+    engine.add_task(testing::synthetic_task(1));
+    const TaskReport r = engine.add_task(testing::synthetic_task(2));
+    EXPECT_FALSE(r.expanded);
+    EXPECT_FALSE(r.split_pairs.empty());
+    EXPECT_TRUE(split_ran(r));
+  }
 }
 
 TEST(Engine, UnitsBornLaterDoNotEnterEarlierTasks) {

@@ -341,4 +341,19 @@ TEST(AdamErrorsTest, BadInputsThrow) {
 }
 
 }  // namespace
+
+// NOTE: [zeroed-group momentum]
+TEST(ResetMomentumOfZeroRows, ZeroesTheFirstMomentOfFlaggedZeroRowsOnly) {
+  at::Tensor param = at::rand({4, 3}).add_(0.1);
+  param.select(0, 1).zero_();
+  param.select(0, 2).zero_();  // zero but not flagged
+  param[3][0] = 0;             // flagged, partly zero
+  at::Tensor exp_avg = at::rand({4, 3}).add_(0.1);
+  const at::Tensor before = exp_avg.clone();
+  const at::Tensor flagged = at::tensor({1, 1, 0, 1}, at::kByte);
+  reset_momentum_of_zero_rows_(param, exp_avg, flagged);
+  EXPECT_TRUE(exp_avg.select(0, 1).eq(0).all().item<bool>());
+  for (int64_t r : {0, 2, 3}) EXPECT_TRUE(at::equal(exp_avg.select(0, r), before.select(0, r))) << "row " << r;
+  EXPECT_THROW(reset_momentum_of_zero_rows_(param, exp_avg, at::ones({3}, at::kByte)), c10::Error);
+}
 }  // namespace den::ops

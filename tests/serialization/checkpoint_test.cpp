@@ -145,6 +145,33 @@ TEST_F(Checkpoint, AnEngineWithoutTasksRoundTrips) {
   EXPECT_TRUE(c.extras.evaluations.empty());
 }
 
+// Settings added after the format's first version take 0 / false for "the behaviour before them":
+// proto3 writes no field at its zero value, so a checkpoint written before a setting existed reads
+// exactly like one written with it at zero, and resumes as it was trained.
+TEST_F(Checkpoint, LaterSettingsRoundTripAndReadAsOffWhenAbsent) {
+  const engine::Engine tuned(small_config()
+                                 .set_early_stop_patience(3)
+                                 .set_early_stop_min_delta(0.02)
+                                 .set_prune_to_fixpoint(true)
+                                 .set_reset_zeroed_moments(true),
+                             5);
+  save_checkpoint(tuned, path("tuned.den"));
+  const LoadedCheckpoint tuned_back = load_checkpoint(path("tuned.den"));
+  const engine::EngineConfig& t = tuned_back.engine.config();
+  EXPECT_EQ(t.early_stop_patience, 3);
+  EXPECT_EQ(t.early_stop_min_delta, 0.02);
+  EXPECT_TRUE(t.prune_to_fixpoint);
+  EXPECT_TRUE(t.reset_zeroed_moments);
+
+  const engine::Engine old(small_config().set_early_stop_patience(0).set_early_stop_min_delta(0), 5);
+  save_checkpoint(old, path("old.den"));
+  const LoadedCheckpoint old_back = load_checkpoint(path("old.den"));
+  const engine::EngineConfig& o = old_back.engine.config();
+  EXPECT_EQ(o.early_stop_patience, 0);  // off: the moving-mean rule
+  EXPECT_FALSE(o.prune_to_fixpoint);     // one sweep over zero groups
+  EXPECT_FALSE(o.reset_zeroed_moments);
+}
+
 TEST_F(Checkpoint, ARestoredEngineContinuesBitForBit) {
   // Uninterrupted: tasks 1, 2, 3. Interrupted: tasks 1, 2, save, load, task 3.
   engine::Engine straight(small_config(), den::testing::SyntheticSpec{}.dim);

@@ -97,7 +97,7 @@ inline ::testing::AssertionResult equal_reports(const engine::TaskReport& a, con
     const auto& p = a.phases[i];
     const auto& q = b.phases[i];
     if (p.name != q.name || p.iterations != q.iterations || p.train_loss != q.train_loss ||
-        p.val_loss != q.val_loss || p.early_stopped != q.early_stopped) {
+        p.val_loss != q.val_loss || p.early_stopped != q.early_stopped || p.best_iteration != q.best_iteration) {
       return fail("phase");
     }
     if (with_seconds && (p.seconds != q.seconds || p.optimizer_seconds != q.optimizer_seconds)) {
