@@ -34,10 +34,18 @@ void visit_hyperparameters(Visitor&& visit) {
   visit("prox_scale_by_lr", &EngineConfig::prox_scale_by_lr, "--prox-scale-lr", "scale prox thresholds by the learning rate");
   visit("freeze_existing", &EngineConfig::freeze_existing, "--freeze-existing",
         "grow only: skip selective retraining and splits, so earlier tasks never change");
+  visit("prune_to_fixpoint", &EngineConfig::prune_to_fixpoint, "--prune-fixpoint",
+        "after expansion, drop new units with a zero incoming group or zero outgoing weights, until none is left");
+  visit("reset_zeroed_moments", &EngineConfig::reset_zeroed_moments, "--reset-zeroed-moments",
+        "rows the group prox zeroed lose their Adam momentum");
   visit("eval_every", &EngineConfig::eval_every, "--eval-every", "iterations between validation evaluations");
   visit("early_stop_window", &EngineConfig::early_stop_window, "", "validation evaluations in early stopping's moving mean");
   visit("early_stop_tol", &EngineConfig::early_stop_tol, "",
         "stop when the moving mean of the validation loss changes by less than this");
+  visit("early_stop_patience", &EngineConfig::early_stop_patience, "--early-stop-patience",
+        "evaluations without improvement after which a phase stops and returns to its best state (0 = off)");
+  visit("early_stop_min_delta", &EngineConfig::early_stop_min_delta, "--early-stop-min-delta",
+        "with patience: the relative improvement of the validation loss that counts");
   visit("max_eval_samples", &EngineConfig::max_eval_samples, "", "validation samples used for early stopping (all if fewer)");
   visit("seed", &EngineConfig::seed, "--seed", "random seed of the training");
   visit("device", &EngineConfig::device, "--device", "cpu, or cuda[:N] with a CUDA LibTorch and a GPU");
