@@ -11,7 +11,10 @@
 #include <cmath>
 
 // NOTE: [vector width]
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// Not under ASan or TSan (DEN_SANITIZE): the clones' ifunc resolver runs at relocation time, before
+// the sanitizer's runtime is set up, and its instrumented code crashes the process at load.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(__SANITIZE_THREAD__)
 #define DEN_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define DEN_VECTOR_CLONES

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <stdexcept>
 #include <thread>
 #include <type_traits>
@@ -421,8 +422,12 @@ TEST(EngineConcurrency, PredictFromEightThreadsEqualsSerialPredict) {
   std::vector<std::vector<at::Tensor>> got(kThreads);
   std::vector<std::vector<at::Tensor>> got_all(kThreads);
   std::vector<std::thread> threads;
+  std::atomic<int> waiting{kThreads};
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&, i] {
+      // All threads start at once, so that their first predicts overlap in the cache fill.
+      waiting.fetch_sub(1);
+      while (waiting.load() > 0) std::this_thread::yield();
       for (int64_t k = 0; k < 3; ++k) {
         const int64_t t = 1 + (i + k) % 3;  // threads start on different tasks
         got[i].resize(3);
