@@ -31,7 +31,9 @@ TEST(Hyperparameters, TheTableCoversEveryFieldOfEngineConfigOnce) {
     const auto offset = static_cast<size_t>(reinterpret_cast<const char*>(&(c.*member)) - reinterpret_cast<const char*>(&c));
     spans.push_back({offset, sizeof(Field), alignof(Field), name});
     EXPECT_TRUE(names.insert(name).second) << "two entries named " << name;
-    if (*flag != '\0') EXPECT_TRUE(flags.insert(flag).second) << "two entries with flag " << flag;
+    if (*flag != '\0') {
+      EXPECT_TRUE(flags.insert(flag).second) << "two entries with flag " << flag;
+    }
     EXPECT_GT(std::strlen(help), 0u) << name;
   });
   std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.offset < b.offset; });

@@ -230,7 +230,9 @@ void expect_same_agnostic(const engine::AgnosticState& a, const engine::Agnostic
   EXPECT_EQ(a.scale, b.scale);
   EXPECT_EQ(a.shift, b.shift);
   ASSERT_EQ(a.memory_x.defined(), b.memory_x.defined());
-  if (a.memory_x.defined()) EXPECT_TRUE(at::equal(a.memory_x, b.memory_x));
+  if (a.memory_x.defined()) {
+    EXPECT_TRUE(at::equal(a.memory_x, b.memory_x));
+  }
 }
 
 TEST_F(Checkpoint, TheTaskAgnosticStateAndTheNormalizationRoundTrip) {
