@@ -63,7 +63,7 @@ struct RunPrior {
   /// The task-agnostic classifier as it was after the last task learned. Without it (checkpoints
   /// before format 2) it is rebuilt from the tasks' validation splits with calibration (1, 0), so
   /// the next fit starts elsewhere and task-agnostic values may differ from the uninterrupted run's.
-  std::optional<AgnosticState> agnostic;
+  std::optional<AgnosticState> agnostic = std::nullopt;
 };
 
 /// Continues a stream run from `prior`: tasks engine.num_tasks()+1..num_tasks are learned as

@@ -58,9 +58,9 @@ struct CheckpointExtras {
   std::optional<RunInfo> run;
   /// The task-agnostic classifier after the last task, one entry per task learned; absent in
   /// checkpoints before format 2 (and for an engine saved without one).
-  std::optional<engine::AgnosticState> agnostic;
+  std::optional<engine::AgnosticState> agnostic = std::nullopt;
   /// Absent when the data was not normalized, and in checkpoints before format 2.
-  std::optional<FeatureNormalization> normalization;
+  std::optional<FeatureNormalization> normalization = std::nullopt;
 };
 
 /// Options of a checkpoint write.
