@@ -37,17 +37,28 @@ std::vector<int64_t> to_vector(const at::Tensor& positions) {
   return std::vector<int64_t>(p.data_ptr<int64_t>(), p.data_ptr<int64_t>() + p.numel());
 }
 
+/// Whether each new unit of layer `l` (positions first_new.. of it) has a zero incoming row.
+at::Tensor zero_incoming(const Network& network, int64_t l, int64_t first_new) {
+  return ops::row_norms(network.layer(l)).narrow(0, first_new, network.layer_size(l) - first_new).eq(0);
+}
+
+/// Removes the new units of layer `l` flagged in `flags` (one per unit from first_new on) from the
+/// network and the graph; returns their positions before the removal.
+std::vector<int64_t> remove_flagged(Network& network, graph::UnitGraph& graph, int64_t l, int64_t first_new,
+                                    const at::Tensor& flags) {
+  std::vector<int64_t> positions = to_vector(flags.nonzero().view(-1).add(first_new));
+  network.remove_units(l, positions);
+  graph.remove_units(l, positions);
+  return positions;
+}
+
 }  // namespace
 
 std::vector<std::vector<int64_t>> prune_zero_units(Network& network, graph::UnitGraph& graph,
                                                    const std::vector<int64_t>& first_new) {
   std::vector<std::vector<int64_t>> removed(network.num_layers());
   for (int64_t l = network.num_layers() - 1; l >= 0; --l) {
-    const int64_t n = network.layer_size(l);
-    const at::Tensor zero = ops::row_norms(network.layer(l)).narrow(0, first_new[l], n - first_new[l]).eq(0);
-    removed[l] = to_vector(zero.nonzero().view(-1).add(first_new[l]));
-    network.remove_units(l, removed[l]);
-    graph.remove_units(l, removed[l]);
+    removed[l] = remove_flagged(network, graph, l, first_new[l], zero_incoming(network, l, first_new[l]));
   }
   return removed;
 }
@@ -67,7 +78,7 @@ std::vector<std::vector<int64_t>> prune_dead_units(Network& network, graph::Unit
       const int64_t n = network.layer_size(l);
       const int64_t fresh = n - first_new[l];
       if (fresh == 0) continue;
-      at::Tensor dead = ops::row_norms(network.layer(l)).narrow(0, first_new[l], fresh).eq(0);
+      at::Tensor dead = zero_incoming(network, l, first_new[l]);
       if (l + 1 < num_layers) {
         const at::Tensor& above = network.layer(l + 1);
         dead.logical_or_(above.narrow(1, first_new[l], fresh).ne(0).any(0).logical_not());
@@ -76,10 +87,8 @@ std::vector<std::vector<int64_t>> prune_dead_units(Network& network, graph::Unit
         for (const at::Tensor& head : network.heads()) used.logical_or_(head.narrow(1, first_new[l], fresh).ne(0).any(0));
         dead.logical_or_(used.logical_not());
       }
-      const std::vector<int64_t> positions = to_vector(dead.nonzero().view(-1).add(first_new[l]));
+      const std::vector<int64_t> positions = remove_flagged(network, graph, l, first_new[l], dead);
       if (positions.empty()) continue;
-      network.remove_units(l, positions);
-      graph.remove_units(l, positions);
       for (auto it = positions.rbegin(); it != positions.rend(); ++it) {
         removed[l].push_back(original[l][*it]);
         original[l].erase(original[l].begin() + *it);

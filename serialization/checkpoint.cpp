@@ -213,6 +213,11 @@ std::string layer_name(int64_t l) { return "layer." + std::to_string(l); }
 std::string head_name(int64_t t) { return "head." + std::to_string(t); }
 const std::string kMemoryName = "agnostic.memory";
 
+/// Name of tensor `i` of a checkpoint: layers, then heads, then the task-agnostic exemplars.
+std::string tensor_name(int64_t i, int64_t layers, int64_t heads) {
+  return i < layers ? layer_name(i) : i < layers + heads ? head_name(i - layers + 1) : kMemoryName;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Engine types <-> messages
 // ---------------------------------------------------------------------------------------------
@@ -730,7 +735,7 @@ class Reader {
     uint64_t total = 0;
     for (int i = 0; i < header.tensors_size(); ++i) {
       const pb::TensorInfo& info = header.tensors(i);
-      const std::string expected = i < layers ? layer_name(i) : i < layers + heads ? head_name(i - layers + 1) : kMemoryName;
+      const std::string expected = tensor_name(i, layers, heads);
       if (info.name() != expected) corrupt(name_, "tensor " + std::to_string(i) + " is '" + info.name() + "', expected '" + expected + "'");
       if (info.dtype() != pb::DTYPE_FLOAT32) corrupt(name_, "tensor " + expected + " has unsupported dtype " + std::to_string(info.dtype()));
       if (info.shape_size() != 2) corrupt(name_, "tensor " + expected + " has " + std::to_string(info.shape_size()) + " dimensions, expected 2");
@@ -882,9 +887,8 @@ void save_state(const engine::EngineState& state, const std::string& path, const
   uint64_t chunks = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
     pb::TensorInfo* info = header.add_tensors();
-    info->set_name(i < state.layers.size()                       ? layer_name(static_cast<int64_t>(i))
-                   : i < state.layers.size() + state.heads.size() ? head_name(static_cast<int64_t>(i - state.layers.size()) + 1)
-                                                                   : kMemoryName);
+    info->set_name(tensor_name(static_cast<int64_t>(i), static_cast<int64_t>(state.layers.size()),
+                               static_cast<int64_t>(state.heads.size())));
     for (int64_t d : tensors[i].sizes()) info->add_shape(d);
     info->set_dtype(pb::DTYPE_FLOAT32);
     const uint64_t bytes = static_cast<uint64_t>(tensors[i].numel()) * kFloatBytes;
