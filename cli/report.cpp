@@ -177,20 +177,25 @@ nlohmann::json run_settings_json(const RunOptions& o) {
   return doc;
 }
 
-nlohmann::json run_report_json(const RunOptions& o, const nlohmann::json& tasks, const engine::RunResult& result) {
+namespace {
+
+/// The settings, the tasks done, and the final figures (null for a run that did not finish).
+nlohmann::json report_json(const RunOptions& o, const nlohmann::json& tasks, nlohmann::json final) {
   nlohmann::json doc = run_settings_json(o);
   doc["tasks"] = tasks;
-  doc["final"] = final_json(result);
-  doc["partial"] = false;
+  doc["partial"] = final.is_null();
+  doc["final"] = std::move(final);
   return doc;
 }
 
+}  // namespace
+
+nlohmann::json run_report_json(const RunOptions& o, const nlohmann::json& tasks, const engine::RunResult& result) {
+  return report_json(o, tasks, final_json(result));
+}
+
 nlohmann::json partial_run_report_json(const RunOptions& o, const nlohmann::json& tasks) {
-  nlohmann::json doc = run_settings_json(o);
-  doc["tasks"] = tasks;
-  doc["final"] = nullptr;
-  doc["partial"] = true;
-  return doc;
+  return report_json(o, tasks, nullptr);
 }
 
 void check_writable(const std::string& path) {
