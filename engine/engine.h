@@ -56,7 +56,7 @@ class Engine : public Method {
 
   /// Learns one more task: on the first task, sparse training of the whole network; afterwards
   /// selective retraining, dynamic expansion if the validation loss stays above tau, and
-  /// split/duplication of drifted units (DESIGN.md, "The algorithm, exactly"). Throws
+  /// split/duplication of drifted units (docs/algorithm.md). Throws
   /// std::invalid_argument for a task whose data is empty, of the wrong width, with labels out of
   /// range or non-finite features; the engine is unchanged then.
   TaskReport add_task(const Task& task, const ProgressCallback& progress = {}) override;
