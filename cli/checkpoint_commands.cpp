@@ -5,8 +5,8 @@
 #include "cli/exit_codes.h"
 #include "cli/report.h"
 #include "data/normalize.h"
-#include "engine/metrics.h"
-#include "engine/threads.h"
+#include "engine/evaluation/metrics.h"
+#include "engine/training/threads.h"
 
 #include <zlib.h>
 

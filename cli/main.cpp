@@ -7,7 +7,7 @@
 #include "data/dataset.h"
 #include "den/version.h"
 #include "engine/task_check.h"
-#include "engine/threads.h"
+#include "engine/training/threads.h"
 
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
