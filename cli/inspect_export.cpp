@@ -364,7 +364,7 @@ int export_command(const ExportOptions& o) {
   } else if (o.format == "dot") {
     io::export_dot(c.engine, task, o.output);
   } else {
-    io::detail::write_file_atomically(o.output, render_svg(io::dot_graph(c.engine, task)));
+    io::write_file_atomically(o.output, render_svg(io::dot_graph(c.engine, task)));
   }
   std::printf("exported %s of %s as %s to %s\n", task == io::kAllTasks ? "all tasks" : ("task " + o.task).c_str(),
               o.checkpoint.c_str(), o.format.c_str(), o.output.c_str());

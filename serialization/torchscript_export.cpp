@@ -106,7 +106,7 @@ void export_torchscript(const engine::Engine& engine, int64_t task, const std::s
   m.eval();
   std::ostringstream bytes;
   m.save(bytes);
-  detail::write_file_atomically(path, bytes.str());
+  write_file_atomically(path, bytes.str());
 }
 
 }  // namespace den::io
