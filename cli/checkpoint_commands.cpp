@@ -6,6 +6,7 @@
 #include "cli/report.h"
 #include "data/normalize.h"
 #include "engine/evaluation/metrics.h"
+#include "engine/hyperparameters.h"
 #include "engine/training/threads.h"
 
 #include <zlib.h>
@@ -34,8 +35,8 @@ struct Setting {
   std::function<std::string(const RunOptions&)> value;
 };
 
-const std::vector<Setting>& run_settings() {
-  static const std::vector<Setting> settings = {
+std::vector<Setting> make_run_settings() {
+  std::vector<Setting> settings = {
       {"--protocol", [](const RunOptions& o) { return o.protocol; }},
       {"--classes-per-task", [](const RunOptions& o) { return std::to_string(o.stream.classes_per_task); }},
       {"--base-classes", [](const RunOptions& o) { return std::to_string(o.stream.base_classes); }},
@@ -44,33 +45,17 @@ const std::vector<Setting>& run_settings() {
       {"--val-fraction", [](const RunOptions& o) { return number(o.stream.val_fraction); }},
       {"--normalize", [](const RunOptions& o) { return o.normalization; }},
       {"--method", [](const RunOptions& o) { return o.method; }},
-      {"--hidden", [](const RunOptions& o) { return join(o.engine.hidden, ","); }},
-      {"--max-iter", [](const RunOptions& o) { return std::to_string(o.engine.max_iter); }},
-      {"--head-iters", [](const RunOptions& o) { return std::to_string(o.engine.head_iters); }},
-      {"--batch-size", [](const RunOptions& o) { return std::to_string(o.engine.batch_size); }},
-      {"--lr", [](const RunOptions& o) { return number(o.engine.lr); }},
-      {"--lr-decay", [](const RunOptions& o) { return number(o.engine.lr_decay); }},
-      {"--mu", [](const RunOptions& o) { return number(o.engine.mu); }},
-      {"--l2", [](const RunOptions& o) { return number(o.engine.l2); }},
-      {"--gamma", [](const RunOptions& o) { return number(o.engine.gamma); }},
-      {"--lambda", [](const RunOptions& o) { return number(o.engine.lambda); }},
-      {"--k", [](const RunOptions& o) { return std::to_string(o.engine.k); }},
-      {"--tau", [](const RunOptions& o) { return number(o.engine.tau); }},
-      {"--sigma", [](const RunOptions& o) { return number(o.engine.sigma); }},
-      {"--max-splits", [](const RunOptions& o) { return std::to_string(o.engine.max_splits_per_layer); }},
-      {"--split-policy", [](const RunOptions& o) { return engine::to_string(o.engine.split_policy); }},
-      {"--loss", [](const RunOptions& o) { return engine::to_string(o.engine.loss); }},
-      {"--prox-scale-lr", [](const RunOptions& o) { return std::to_string(o.engine.prox_scale_by_lr); }},
-      {"--freeze-existing", [](const RunOptions& o) { return std::to_string(o.engine.freeze_existing); }},
-      {"--prune-fixpoint", [](const RunOptions& o) { return std::to_string(o.engine.prune_to_fixpoint); }},
-      {"--reset-zeroed-moments", [](const RunOptions& o) { return std::to_string(o.engine.reset_zeroed_moments); }},
-      {"--eval-every", [](const RunOptions& o) { return std::to_string(o.engine.eval_every); }},
-      {"--early-stop-patience", [](const RunOptions& o) { return std::to_string(o.engine.early_stop_patience); }},
-      {"--early-stop-min-delta", [](const RunOptions& o) { return number(o.engine.early_stop_min_delta); }},
-      {"--seed", [](const RunOptions& o) { return std::to_string(o.engine.seed); }},
-      // Checkpoints do not store the device and load on the CPU, so a resumed run trains there.
-      {"--device", [](const RunOptions& o) { return o.engine.device; }},
   };
+  // Every EngineConfig field with a flag, from the table. Checkpoints do not store the device and
+  // load on the CPU, so a resumed run trains there.
+  engine::visit_hyperparameters([&settings](const auto& h) {
+    if (*h.flag != '\0') settings.push_back({h.flag, [h](const RunOptions& o) { return engine::to_text(h.value(o.engine)); }});
+  });
+  return settings;
+}
+
+const std::vector<Setting>& run_settings() {
+  static const std::vector<Setting> settings = make_run_settings();
   return settings;
 }
 
@@ -80,9 +65,6 @@ bool given(const CLI::App* command, const char* flag) { return flag_given(comman
 RunOptions stored_options(const RunOptions& o, const engine::EngineConfig& config, const io::RunInfo& run) {
   RunOptions s = o;
   s.engine = config;
-  s.hidden = join(config.hidden, ",");
-  s.loss = engine::to_string(config.loss);
-  s.split_policy = engine::to_string(config.split_policy);
   s.method = run.method;
   s.data_dir = run.data_dir;
   s.protocol = run.protocol;

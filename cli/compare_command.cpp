@@ -2,6 +2,7 @@
 
 #include "cli/compare_command.h"
 
+#include "cli/config_file.h"
 #include "cli/exit_codes.h"
 #include "cli/interrupt.h"
 #include "cli/report.h"
@@ -168,9 +169,14 @@ CLI::App* add_compare_command(CLI::App& app, CompareOptions& o) {
 int compare_command(CompareOptions& o) {
   install_interrupt_handlers();
   RunOptions& r = o.run;
+  apply_config_file(r.command, r.config_path);
   const std::vector<std::string> methods = parse_methods(o.methods);
   check_method_flags(r.command, methods);
   resolve_options(r);
+  if (r.print_config) {
+    std::fputs(config_text(r.command, methods).c_str(), stdout);
+    return kOk;
+  }
   if (o.resume && r.report_path.empty()) throw std::invalid_argument("--resume needs --report FILE (the comparison to continue)");
   if (!r.report_path.empty()) check_writable(r.report_path);
   if (!o.csv_path.empty()) check_writable(o.csv_path);
@@ -188,7 +194,7 @@ int compare_command(CompareOptions& o) {
 
   std::printf("den compare: methods %s, protocol %s, %lld tasks, hidden %s, max-iter %lld, seed %llu\n",
               join(methods, ",").c_str(), stream_description(r).c_str(), static_cast<long long>(stream.num_tasks()),
-              r.hidden.c_str(), static_cast<long long>(r.engine.max_iter), static_cast<unsigned long long>(r.engine.seed));
+              join(r.engine.hidden, ",").c_str(), static_cast<long long>(r.engine.max_iter), static_cast<unsigned long long>(r.engine.seed));
   // The stream's settings are final only now (--base-classes may set --tasks from the data).
   const auto finished = o.resume ? finished_methods(o, methods) : decltype(finished_methods(o, methods)){};
   std::vector<Row> rows;

@@ -1,6 +1,7 @@
 #include "cli/report.h"
 
 #include "cli/run_command.h"
+#include "engine/hyperparameters.h"
 #include "serialization/checkpoint.h"
 
 #include <cmath>
@@ -8,6 +9,7 @@
 #include <filesystem>
 #include <numeric>
 #include <sstream>
+#include <type_traits>
 #include <unistd.h>
 
 namespace den::cli {
@@ -62,34 +64,17 @@ nlohmann::json matrix_json(const std::vector<std::vector<double>>& rows) {
 }  // namespace
 
 nlohmann::json config_json(const engine::EngineConfig& c) {
-  return {{"hidden", c.hidden},
-          {"max_iter", c.max_iter},
-          {"head_iters", c.resolved_head_iters()},
-          {"batch_size", c.batch_size},
-          {"lr", c.lr},
-          {"lr_decay", c.lr_decay},
-          {"mu", c.mu},
-          {"l2", c.l2},
-          {"gamma", c.gamma},
-          {"lambda", c.lambda},
-          {"k", c.k},
-          {"tau", c.tau},
-          {"sigma", c.sigma},
-          {"max_splits_per_layer", c.resolved_max_splits()},
-          {"split_policy", engine::to_string(c.split_policy)},
-          {"loss", engine::to_string(c.loss)},
-          {"prox_scale_by_lr", c.prox_scale_by_lr},
-          {"freeze_existing", c.freeze_existing},
-          {"prune_to_fixpoint", c.prune_to_fixpoint},
-          {"reset_zeroed_moments", c.reset_zeroed_moments},
-          {"eval_every", c.eval_every},
-          {"early_stop_window", c.early_stop_window},
-          {"early_stop_tol", c.early_stop_tol},
-          {"early_stop_patience", c.early_stop_patience},
-          {"early_stop_min_delta", c.early_stop_min_delta},
-          {"max_eval_samples", c.max_eval_samples},
-          {"seed", c.seed},
-          {"device", c.device}};
+  nlohmann::json doc = nlohmann::json::object();
+  // Fields resolved later (-1 = max_iter/10) are written as the value in effect.
+  engine::visit_hyperparameters([&](const auto& h) {
+    const auto value = h.effective_value(c);
+    if constexpr (std::is_enum_v<std::decay_t<decltype(value)>>) {
+      doc[h.name] = engine::to_text(value);
+    } else {
+      doc[h.name] = value;
+    }
+  });
+  return doc;
 }
 
 nlohmann::json task_json(const engine::TaskReport& r, const engine::TaskEvaluation& e) {

@@ -1,7 +1,9 @@
 #include "cli/run_command.h"
 
 #include "cli/checkpoint_commands.h"
+#include "cli/config_file.h"
 #include "cli/exit_codes.h"
+#include "cli/hyperparameter_flags.h"
 #include "cli/interrupt.h"
 #include "cli/report.h"
 #include "data/idx_reader.h"
@@ -24,46 +26,25 @@ namespace den::cli {
 
 namespace {
 
-std::vector<int64_t> parse_hidden(const std::string& text) {
-  std::vector<int64_t> sizes;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    size_t used = 0;
-    int64_t value = 0;
-    try {
-      value = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != item.size()) {
-      throw std::invalid_argument("--hidden '" + text + "': '" + item + "' is not an integer");
-    }
-    if (value < 1) throw std::invalid_argument("--hidden '" + text + "': layer sizes must be >= 1, got " + item);
-    sizes.push_back(value);
-  }
-  if (sizes.empty()) throw std::invalid_argument("--hidden is empty; give sizes like 312,128");
-  return sizes;
-}
-
 /// A flag that only some methods use, and those methods.
 struct MethodFlag {
-  const char* flag;
+  std::string flag;
   std::vector<std::string> methods;
   bool run_only = false;  ///< a `den run` flag only (`den compare --resume` means something else)
 };
 
 const std::vector<MethodFlag>& method_flags() {
-  static const std::vector<MethodFlag> flags = {
-      {"--mu", {"den"}},          {"--gamma", {"den"}},         {"--lambda", {"den"}},
-      {"--k", {"den"}},           {"--tau", {"den"}},           {"--sigma", {"den"}},
-      {"--max-splits", {"den"}},  {"--split-policy", {"den"}},  {"--head-iters", {"den"}},
-      {"--prox-scale-lr", {"den"}}, {"--freeze-existing", {"den"}},
-      {"--prune-fixpoint", {"den"}}, {"--reset-zeroed-moments", {"den"}},
-      // Checkpoints hold a DEN engine (serialization/checkpoint.h).
-      {"--checkpoint", {"den"}, true},  {"--resume", {"den"}, true},
-      {"--l2-lambda", {"l2"}},    {"--ewc-lambda", {"ewc"}},    {"--ewc-samples", {"ewc"}},
-  };
+  static const std::vector<MethodFlag> flags = [] {
+    std::vector<MethodFlag> f;
+    for (const std::string& flag : den_only_flags()) f.push_back({flag, {"den"}});
+    // Checkpoints hold a DEN engine (serialization/checkpoint.h).
+    f.push_back({"--checkpoint", {"den"}, true});
+    f.push_back({"--resume", {"den"}, true});
+    f.push_back({"--l2-lambda", {"l2"}});
+    f.push_back({"--ewc-lambda", {"ewc"}});
+    f.push_back({"--ewc-samples", {"ewc"}});
+    return f;
+  }();
   return flags;
 }
 
@@ -92,6 +73,8 @@ void add_run_flags(CLI::App* cmd, RunOptions& o) {
   engine::EngineConfig& c = o.engine;
   data::StreamOptions& s = o.stream;
 
+  add_config_flags(cmd, o.config_path, o.print_config);
+
   cmd->add_option("--data", o.data_dir, "Data directory: IDX files (train-/t10k-images/labels, .gz or raw) "
                                         "or train.csv/test.csv (label in column 0)")
       ->capture_default_str();
@@ -118,50 +101,9 @@ void add_run_flags(CLI::App* cmd, RunOptions& o) {
                                                   "(IDX bytes are already scaled to [0,1])")
       ->check(CLI::IsMember({"none", "minmax", "standardize"}))
       ->capture_default_str();
-  cmd->add_option("--hidden", o.hidden, "Hidden layer sizes of the base network, comma separated")->capture_default_str();
-  cmd->add_option("--max-iter", c.max_iter, "Iterations per training phase (early stopping may end sooner)")
-      ->capture_default_str();
-  cmd->add_option("--batch-size", c.batch_size, "Mini-batch size")->capture_default_str();
-  cmd->add_option("--lr", c.lr, "Adam learning rate")->capture_default_str();
-  cmd->add_option("--lr-decay", c.lr_decay, "Staircase learning-rate decay per epoch")->capture_default_str();
-  cmd->add_option("--l2", c.l2, "L2 strength (weight decay, every method)")->capture_default_str();
-  cmd->add_option("--loss", o.loss, "Head loss: softmax (cross-entropy) or sigmoid (per-output BCE)")
-      ->check(CLI::IsMember({"softmax", "sigmoid"}))
-      ->capture_default_str();
-  cmd->add_option("--eval-every", c.eval_every, "Iterations between validation evaluations")->capture_default_str();
-  cmd->add_option("--early-stop-patience", c.early_stop_patience,
-                  "Stop a phase after N evaluations without improvement and return to its best state "
-                  "(0 = the released code's moving-mean rule)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  cmd->add_option("--early-stop-min-delta", c.early_stop_min_delta,
-                  "With patience: the relative improvement of the validation loss that counts")
-      ->capture_default_str();
-
-  // DEN's own settings (check_method_flags refuses them for the other methods).
-  cmd->add_option("--head-iters", c.head_iters, "den: iterations of the sparse-head phase (-1 = max-iter/10)")
-      ->capture_default_str();
-  cmd->add_option("--mu", c.mu, "den: L1 strength (soft-threshold per step)")->capture_default_str();
-  cmd->add_option("--gamma", c.gamma, "den: group-lasso strength for expanded units")->capture_default_str();
-  cmd->add_option("--lambda", c.lambda, "den: drift penalty toward the previous task's weights")->capture_default_str();
-  cmd->add_option("--k", c.k, "den: units added per hidden layer by dynamic expansion")->capture_default_str();
-  cmd->add_option("--tau", c.tau, "den: expand when the validation loss after selective retraining exceeds tau")
-      ->capture_default_str();
-  cmd->add_option("--sigma", c.sigma, "den: split units whose incoming weights drifted by more than sigma (L2)")
-      ->capture_default_str();
-  cmd->add_option("--max-splits", c.max_splits_per_layer, "den: most units split per layer per task (-1 = k)")
-      ->capture_default_str();
-  cmd->add_option("--split-policy", o.split_policy, "den: always (paper) or after-expansion (released code)")
-      ->check(CLI::IsMember({"always", "after-expansion"}))
-      ->capture_default_str();
-  cmd->add_flag("--prox-scale-lr", c.prox_scale_by_lr, "den: scale prox thresholds by the learning rate");
-  cmd->add_flag("--freeze-existing", c.freeze_existing,
-                "den: grow only: skip selective retraining and splits, so earlier tasks never change");
-  cmd->add_flag("--prune-fixpoint", c.prune_to_fixpoint,
-                "den: after expansion, prune new units with a zero incoming group or zero outgoing weights, "
-                "repeated until nothing changes");
-  cmd->add_flag("--reset-zeroed-moments", c.reset_zeroed_moments,
-                "den: a row zeroed by the group prox loses its Adam momentum");
+  // Every EngineConfig field with a flag, from the table; DEN's own settings after the common
+  // ones (check_method_flags refuses them for the other methods).
+  add_hyperparameter_flags(cmd, c);
   // The baselines' own settings.
   cmd->add_option("--l2-lambda", o.baseline.l2_transfer, "l2: lambda of lambda*||W - W_prev||^2 toward the previous task")
       ->capture_default_str();
@@ -176,8 +118,6 @@ void add_run_flags(CLI::App* cmd, RunOptions& o) {
                   "against each other (0 = off)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  cmd->add_option("--device", c.device, "cpu, or cuda[:N] with a CUDA LibTorch and a GPU")->capture_default_str();
-  cmd->add_option("--seed", c.seed, "Random seed (data stream and training)")->capture_default_str();
   cmd->add_option("--threads", o.threads, "Threads for the matrix products; element-wise ops use one (0 = all cores)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
@@ -205,7 +145,7 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
   return run;
 }
 
-bool flag_given(const CLI::App* command, const char* flag) {
+bool flag_given(const CLI::App* command, const std::string& flag) {
   if (command == nullptr) return false;
   try {
     return command->count(flag) > 0;
@@ -214,15 +154,36 @@ bool flag_given(const CLI::App* command, const char* flag) {
   }
 }
 
+namespace {
+
+/// The flag's entry in method_flags(), if `command` has it there (`den compare --resume` has not).
+const MethodFlag* method_flag(const CLI::App* command, const std::string& flag) {
+  const bool compare = command != nullptr && command->get_name() == "compare";
+  for (const MethodFlag& f : method_flags()) {
+    if (f.flag == flag && !(compare && f.run_only)) return &f;
+  }
+  return nullptr;
+}
+
+bool used_by(const MethodFlag& f, const std::vector<std::string>& methods) {
+  return std::any_of(methods.begin(), methods.end(), [&f](const std::string& m) {
+    return std::find(f.methods.begin(), f.methods.end(), m) != f.methods.end();
+  });
+}
+
+}  // namespace
+
+bool flag_applies(const CLI::App* command, const std::string& flag, const std::vector<std::string>& methods) {
+  const MethodFlag* f = method_flag(command, flag);
+  return f == nullptr || used_by(*f, methods);
+}
+
 void check_method_flags(const CLI::App* command, const std::vector<std::string>& methods) {
   const bool compare = command != nullptr && command->get_name() == "compare";
   for (const MethodFlag& f : method_flags()) {
     if ((compare && f.run_only) || !flag_given(command, f.flag)) continue;
-    const bool used = std::any_of(methods.begin(), methods.end(), [&f](const std::string& m) {
-      return std::find(f.methods.begin(), f.methods.end(), m) != f.methods.end();
-    });
-    if (!used) {
-      throw std::invalid_argument(std::string(f.flag) + " is a setting of method " + join(f.methods, ",") +
+    if (!used_by(f, methods)) {
+      throw std::invalid_argument(f.flag + " is a setting of method " + join(f.methods, ",") +
                                   ", which " + (compare ? "--methods " : "--method ") + join(methods, ",") +
                                   (compare ? " does not include" : " is not"));
     }
@@ -230,9 +191,6 @@ void check_method_flags(const CLI::App* command, const std::vector<std::string>&
 }
 
 void resolve_options(RunOptions& o) {
-  o.engine.hidden = parse_hidden(o.hidden);
-  o.engine.loss = engine::parse_loss(o.loss);
-  o.engine.split_policy = engine::parse_split_policy(o.split_policy);
   o.stream.protocol = data::parse_protocol(o.protocol);
   o.stream.seed = o.engine.seed;
   if (flag_given(o.command, "--base-classes")) {
@@ -246,7 +204,9 @@ void resolve_options(RunOptions& o) {
   }
   o.engine.validate();
   o.baseline.validate();
-  o.engine.resolved_device();  // a missing GPU is a usage error before any data is read
+  // A missing GPU is a usage error before any data is read; a printed configuration may be meant
+  // for another machine.
+  if (!o.print_config) o.engine.resolved_device();
 }
 
 data::TrainTest load_files(const RunOptions& o, data::FeatureScaling* scaling) {
@@ -286,8 +246,13 @@ engine::RunSettings run_settings(const RunOptions& o) {
 
 int run_command(RunOptions& o) {
   install_interrupt_handlers();
+  apply_config_file(o.command, o.config_path);
   check_method_flags(o.command, {o.method});
   resolve_options(o);
+  if (o.print_config) {
+    std::fputs(config_text(o.command, {o.method}).c_str(), stdout);
+    return kOk;
+  }
   RunCheckpoints checkpoints(o);  // --checkpoint, --resume (NOTE: [resume] in cli/checkpoint_commands.h)
   if (!o.report_path.empty()) check_writable(o.report_path);
   engine::configure_threads(o.threads);
@@ -313,7 +278,7 @@ int run_command(RunOptions& o) {
   callbacks.progress = interruptible(progress_printer(stream.num_tasks(), o.quiet));
   nlohmann::json tasks = nlohmann::json::array();
   std::printf("den run: method %s, protocol %s, %lld tasks, hidden %s, max-iter %lld, seed %llu\n", o.method.c_str(),
-              stream_description(o).c_str(), static_cast<long long>(stream.num_tasks()), o.hidden.c_str(),
+              stream_description(o).c_str(), static_cast<long long>(stream.num_tasks()), join(o.engine.hidden, ",").c_str(),
               static_cast<long long>(o.engine.max_iter), static_cast<unsigned long long>(o.engine.seed));
   print_table_header(stdout);
   std::fflush(stdout);

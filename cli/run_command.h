@@ -25,9 +25,6 @@ struct RunOptions {
   engine::EngineConfig engine;
   engine::BaselineOptions baseline;  ///< --l2-lambda, --ewc-lambda, --ewc-samples
   int64_t exemplars = 20;            ///< --exemplars: per class, for task-agnostic prediction (0 = off)
-  std::string hidden = "312,128";
-  std::string loss = "softmax";
-  std::string split_policy = "always";
   std::string method = "den";
   std::string report_path;
   int threads = 0;  ///< 0: all hardware threads
@@ -35,7 +32,9 @@ struct RunOptions {
   bool allow_label_gaps = false;  ///< --allow-label-gaps (data::DirectoryOptions)
   std::string checkpoint_path;  ///< --checkpoint: save after every task (cli/checkpoint_commands.h)
   std::string resume_path;      ///< --resume: continue the run stored there
-  const CLI::App* command = nullptr;  ///< the parsed subcommand, to tell flags given from defaults
+  std::string config_path;  ///< --config: a TOML or INI file of flag values (cli/config_file.h)
+  bool print_config = false;  ///< --print-config: write the resolved configuration and exit
+  CLI::App* command = nullptr;  ///< the parsed subcommand, to tell flags given from defaults
 };
 
 /// Registers the flags `den run` and `den compare` share on `command`: data, task stream,
@@ -54,7 +53,11 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& options);
 int run_command(RunOptions& options);
 
 /// Whether `flag` was given on the command line of `command` (false for a flag it does not have).
-bool flag_given(const CLI::App* command, const char* flag);
+bool flag_given(const CLI::App* command, const std::string& flag);
+
+/// Whether `flag` of `command` is read by one of `methods`: true unless it belongs to other
+/// methods only (--k to den, --ewc-lambda to ewc, ...).
+bool flag_applies(const CLI::App* command, const std::string& flag, const std::vector<std::string>& methods);
 
 /// Throws std::invalid_argument when a flag that belongs to some methods only (--k belongs to den,
 /// --ewc-lambda to ewc, ...) was given although none of `methods` uses it.

@@ -1,28 +1,15 @@
 #include "engine/config.h"
 
+#include "engine/hyperparameters.h"
+
 #include <ATen/Context.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <c10/util/Exception.h>
 
-#include <cmath>
 #include <optional>
-#include <sstream>
 #include <stdexcept>
 
 namespace den::engine {
-
-namespace {
-
-template <typename T>
-void require(bool ok, const char* name, T value, const char* rule) {
-  if (!ok) {
-    std::ostringstream msg;
-    msg << "invalid setting " << name << " = " << value << ": " << rule;
-    throw std::invalid_argument(msg.str());
-  }
-}
-
-}  // namespace
 
 LossKind parse_loss(const std::string& name) {
   if (name == "softmax") return LossKind::Softmax;
@@ -63,31 +50,13 @@ at::Device EngineConfig::resolved_device() const {
 }
 
 void EngineConfig::validate() const {
-  require(!hidden.empty(), "hidden", "(empty)", "at least one hidden layer is needed");
-  for (size_t l = 0; l < hidden.size(); ++l) {
-    require(hidden[l] >= 1, "hidden", hidden[l], "every hidden layer needs at least 1 unit");
-  }
-  require(max_iter >= 1, "max_iter", max_iter, "must be >= 1");
-  require(head_iters >= -1, "head_iters", head_iters, "must be >= 0, or -1 for max_iter/10");
-  require(batch_size >= 1, "batch_size", batch_size, "must be >= 1");
-  require(std::isfinite(lr) && lr > 0, "lr", lr, "must be a positive number");
-  require(std::isfinite(lr_decay) && lr_decay > 0 && lr_decay <= 1, "lr_decay", lr_decay, "must be in (0, 1]");
-  require(std::isfinite(mu) && mu >= 0, "mu", mu, "must be >= 0");
-  require(std::isfinite(l2) && l2 >= 0, "l2", l2, "must be >= 0");
-  require(std::isfinite(gamma) && gamma >= 0, "gamma", gamma, "must be >= 0");
-  require(std::isfinite(lambda) && lambda >= 0, "lambda", lambda, "must be >= 0");
-  require(k >= 0, "k", k, "must be >= 0");
-  require(std::isfinite(tau) && tau >= 0, "tau", tau, "must be >= 0");
-  require(std::isfinite(sigma) && sigma >= 0, "sigma", sigma, "must be >= 0");
-  require(max_splits_per_layer >= -1, "max_splits_per_layer", max_splits_per_layer, "must be >= 0, or -1 for k");
-  require(eval_every >= 1, "eval_every", eval_every, "must be >= 1");
-  require(early_stop_window >= 2, "early_stop_window", early_stop_window, "must be >= 2");
-  require(std::isfinite(early_stop_tol) && early_stop_tol >= 0, "early_stop_tol", early_stop_tol, "must be >= 0");
-  require(early_stop_patience >= 0, "early_stop_patience", early_stop_patience, "must be >= 0 (0 = off)");
-  require(std::isfinite(early_stop_min_delta) && early_stop_min_delta >= 0 && early_stop_min_delta < 1,
-          "early_stop_min_delta", early_stop_min_delta, "must be in [0, 1)");
-  require(max_eval_samples >= 1, "max_eval_samples", max_eval_samples, "must be >= 1");
-  require(device == "cpu" || device.rfind("cuda", 0) == 0, "device", device, "must be cpu or cuda[:N]");
+  // The rules live in the table (engine/hyperparameters.h), where the CLI reads them too.
+  visit_hyperparameters([this](const auto& h) {
+    if (h.valid(h.value(*this))) return;
+    const std::string text = to_text(h.value(*this));
+    throw std::invalid_argument("invalid setting " + std::string(h.name) + " = " + (text.empty() ? "(empty)" : text) +
+                                ": " + h.rule.text);
+  });
 }
 
 }  // namespace den::engine

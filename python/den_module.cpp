@@ -45,6 +45,12 @@ engine::Task make_task(at::Tensor train_x, at::Tensor train_y, at::Tensor val_x,
   return task;
 }
 
+/// The table's name as a Python attribute: a keyword (lambda) gets a trailing underscore, as PEP 8 advises.
+std::string python_name(const char* name) {
+  const bool keyword = py::module_::import("keyword").attr("iskeyword")(name).cast<bool>();
+  return keyword ? std::string(name) + "_" : std::string(name);
+}
+
 void bind_config(py::module_& m) {
   py::enum_<engine::LossKind>(m, "Loss").value("softmax", engine::LossKind::Softmax).value("sigmoid", engine::LossKind::Sigmoid);
   py::enum_<engine::SplitPolicy>(m, "SplitPolicy")
@@ -60,32 +66,31 @@ void bind_config(py::module_& m) {
     for (const auto& [key, value] : kwargs) {
       const std::string name = py::cast<std::string>(key);
       bool known = false;
-      engine::visit_hyperparameters([&](const char* n, auto, const char*, const char*) { known |= name == n; });
+      engine::visit_hyperparameters([&](const auto& h) { known |= name == python_name(h.name); });
       if (!known) throw py::type_error("EngineConfig has no hyperparameter '" + name + "'");
       py::setattr(self, name.c_str(), value);
     }
     return c;
   }));
-  engine::visit_hyperparameters([&](const char* name, auto member, const char* /*flag*/, const char* help) {
-    config.def_readwrite(name, member, help);
-  });
+  engine::visit_hyperparameters([&](const auto& h) { config.def_readwrite(python_name(h.name).c_str(), h.member, h.help); });
   config.def("validate", &engine::EngineConfig::validate, "raises ValueError naming the first invalid setting");
   config.def("__repr__", [](const engine::EngineConfig& c) {
     py::object self = py::cast(c);
     std::string out = "EngineConfig(";
     bool first = true;
-    engine::visit_hyperparameters([&](const char* name, auto, const char*, const char*) {
-      out += (first ? "" : ", ") + std::string(name) + "=" + py::cast<std::string>(py::repr(self.attr(name)));
+    engine::visit_hyperparameters([&](const auto& h) {
+      const std::string name = python_name(h.name);
+      out += (first ? "" : ", ") + name + "=" + py::cast<std::string>(py::repr(self.attr(name.c_str())));
       first = false;
     });
     return out + ")";
   });
   m.def("hyperparameters", [] {
     py::list rows;
-    engine::visit_hyperparameters([&](const char* name, auto member, const char* flag, const char* help) {
+    engine::visit_hyperparameters([&](const auto& h) {
       const engine::EngineConfig defaults;
-      rows.append(py::dict(py::arg("name") = name, py::arg("default") = py::cast(defaults.*member),
-                           py::arg("flag") = flag, py::arg("help") = help));
+      rows.append(py::dict(py::arg("name") = python_name(h.name), py::arg("default") = py::cast(h.value(defaults)),
+                           py::arg("flag") = h.flag, py::arg("help") = h.help));
     });
     return rows;
   }, "every hyperparameter: name, default, command-line flag and help");

@@ -1,5 +1,6 @@
 #include "serialization/internal/proto_conversion.h"
 
+#include "serialization/internal/config_proto.h"
 #include "serialization/internal/framing.h"
 
 #include <cmath>
@@ -7,36 +8,7 @@
 
 namespace den::io::internal {
 
-void to_pb(const engine::EngineConfig& c, pb::Config& m) {
-  for (int64_t h : c.hidden) m.add_hidden(h);
-  m.set_max_iter(c.max_iter);
-  m.set_head_iters(c.head_iters);
-  m.set_batch_size(c.batch_size);
-  m.set_lr(c.lr);
-  m.set_lr_decay(c.lr_decay);
-  m.set_mu(c.mu);
-  m.set_l2(c.l2);
-  m.set_gamma(c.gamma);
-  m.set_lambda(c.lambda);
-  m.set_k(c.k);
-  m.set_tau(c.tau);
-  m.set_sigma(c.sigma);
-  m.set_max_splits_per_layer(c.max_splits_per_layer);
-  m.set_split_policy(c.split_policy == engine::SplitPolicy::Always ? pb::SPLIT_POLICY_ALWAYS
-                                                                   : pb::SPLIT_POLICY_AFTER_EXPANSION);
-  m.set_loss(c.loss == engine::LossKind::Softmax ? pb::LOSS_SOFTMAX : pb::LOSS_SIGMOID);
-  m.set_prox_scale_by_lr(c.prox_scale_by_lr);
-  m.set_freeze_existing(c.freeze_existing);
-  m.set_eval_every(c.eval_every);
-  m.set_early_stop_window(c.early_stop_window);
-  m.set_early_stop_tol(c.early_stop_tol);
-  m.set_early_stop_patience(c.early_stop_patience);
-  m.set_early_stop_min_delta(c.early_stop_min_delta);
-  m.set_prune_to_fixpoint(c.prune_to_fixpoint);
-  m.set_reset_zeroed_moments(c.reset_zeroed_moments);
-  m.set_max_eval_samples(c.max_eval_samples);
-  m.set_seed(c.seed);
-}
+void to_pb(const engine::EngineConfig& c, pb::Config& m) { config_to_pb(c, m); }
 
 pb::Origin to_pb(graph::Origin o) {
   switch (o) {
@@ -130,55 +102,9 @@ void to_pb(const RunInfo& r, pb::RunInfo& m) {
   if (r.exemplars_per_class) m.set_exemplars_per_class(*r.exemplars_per_class);
 }
 
-engine::EngineConfig from_pb(const pb::Config& m, const std::string& name) {
-  engine::EngineConfig c;
-  c.hidden.assign(m.hidden().begin(), m.hidden().end());
-  c.max_iter = m.max_iter();
-  c.head_iters = m.head_iters();
-  c.batch_size = m.batch_size();
-  c.lr = m.lr();
-  c.lr_decay = m.lr_decay();
-  c.mu = m.mu();
-  c.l2 = m.l2();
-  c.gamma = m.gamma();
-  c.lambda = m.lambda();
-  c.k = m.k();
-  c.tau = m.tau();
-  c.sigma = m.sigma();
-  c.max_splits_per_layer = m.max_splits_per_layer();
-  switch (m.split_policy()) {
-    case pb::SPLIT_POLICY_ALWAYS:
-      c.split_policy = engine::SplitPolicy::Always;
-      break;
-    case pb::SPLIT_POLICY_AFTER_EXPANSION:
-      c.split_policy = engine::SplitPolicy::AfterExpansion;
-      break;
-    default:
-      corrupt(name, "unknown split policy " + std::to_string(m.split_policy()));
-  }
-  switch (m.loss()) {
-    case pb::LOSS_SOFTMAX:
-      c.loss = engine::LossKind::Softmax;
-      break;
-    case pb::LOSS_SIGMOID:
-      c.loss = engine::LossKind::Sigmoid;
-      break;
-    default:
-      corrupt(name, "unknown loss " + std::to_string(m.loss()));
-  }
-  c.prox_scale_by_lr = m.prox_scale_by_lr();
-  c.freeze_existing = m.freeze_existing();
-  c.eval_every = m.eval_every();
-  c.early_stop_window = m.early_stop_window();
-  c.early_stop_tol = m.early_stop_tol();
-  c.early_stop_patience = m.early_stop_patience();  // 0 (off) in checkpoints written before it
-  c.early_stop_min_delta = m.early_stop_min_delta();
-  c.prune_to_fixpoint = m.prune_to_fixpoint();        // false in checkpoints written before it
-  c.reset_zeroed_moments = m.reset_zeroed_moments();  // likewise
-  c.max_eval_samples = m.max_eval_samples();
-  c.seed = m.seed();
-  return c;
-}
+// Older checkpoints lack the fields added later and read proto3's zero: patience 0 (off), and
+// prune_to_fixpoint, reset_zeroed_moments false, the behaviour they were trained with.
+engine::EngineConfig from_pb(const pb::Config& m, const std::string& name) { return config_from_pb(m, name); }
 
 graph::Unit from_pb(const pb::Unit& m, const std::string& name) {
   graph::Unit u;
