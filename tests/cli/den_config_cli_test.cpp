@@ -136,7 +136,9 @@ TEST_F(DenConfigCli, EveryHyperparameterRoundTripsThroughTheFlagsTheReportAndThe
   ASSERT_EQ(inspected.code, 0) << inspected.output;
   const nlohmann::json inspect_config = nlohmann::json::parse(inspected.output)["config"];
   den::engine::visit_hyperparameters([&](const auto& h) {
-    if (h.checkpointed) EXPECT_EQ(inspect_config.at(h.name), json_of(h.effective_value(saved))) << h.name;
+    if (h.checkpointed) {
+      EXPECT_EQ(inspect_config.at(h.name), json_of(h.effective_value(saved))) << h.name;
+    }
   });
 }
 
