@@ -94,7 +94,7 @@ TEST_F(DenCli, UsageErrorsExitWithTwo) {
   EXPECT_EQ(run_den("run --early-stop-patience -1").code, 2);
   const Result delta = run_den("run --early-stop-min-delta 1.5");
   EXPECT_EQ(delta.code, 2);
-  EXPECT_NE(delta.output.find("early_stop_min_delta"), std::string::npos) << delta.output;
+  EXPECT_NE(delta.output.find("--early-stop-min-delta: 1.5 must be in [0, 1)"), std::string::npos) << delta.output;
   const Result fixpoint = run_den("run --method stl --prune-fixpoint");
   EXPECT_EQ(fixpoint.code, 2);
   EXPECT_NE(fixpoint.output.find("--prune-fixpoint"), std::string::npos) << fixpoint.output;
