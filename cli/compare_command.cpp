@@ -4,6 +4,7 @@
 
 #include "cli/exit_codes.h"
 #include "cli/interrupt.h"
+#include "cli/progress.h"
 #include "cli/report.h"
 #include "data/idx_reader.h"
 #include "engine/baselines/baselines.h"
@@ -174,6 +175,7 @@ int compare_command(CompareOptions& o) {
   if (o.resume && r.report_path.empty()) throw std::invalid_argument("--resume needs --report FILE (the comparison to continue)");
   if (!r.report_path.empty()) check_writable(r.report_path);
   if (!o.csv_path.empty()) check_writable(o.csv_path);
+  if (!r.log_path.empty()) check_writable(r.log_path);
   engine::configure_threads(r.threads);
 
   auto err = spdlog::stderr_color_mt("den.cli");
@@ -191,6 +193,8 @@ int compare_command(CompareOptions& o) {
               r.hidden.c_str(), static_cast<long long>(r.engine.max_iter), static_cast<unsigned long long>(r.engine.seed));
   // The stream's settings are final only now (--base-classes may set --tasks from the data).
   const auto finished = o.resume ? finished_methods(o, methods) : decltype(finished_methods(o, methods)){};
+  // One log for every method (each line names its method).
+  const std::unique_ptr<ProgressLog> log = r.log_path.empty() ? nullptr : std::make_unique<ProgressLog>(r.log_path);
   std::vector<Row> rows;
   nlohmann::json reports = nlohmann::json::object();
   // Written after every method, so that an interrupted comparison keeps the methods it finished.
@@ -217,12 +221,15 @@ int compare_command(CompareOptions& o) {
     // learns exactly what `den run --method` would.
     std::unique_ptr<engine::Method> method =
         engine::make_method(run.method, run.engine, run.baseline, stream.input_dim());
+    RunProgress progress(run.method, stream.num_tasks(), run.quiet, log.get());
     engine::RunCallbacks callbacks;
-    callbacks.progress = interruptible(progress_printer(stream.num_tasks(), run.quiet));
+    callbacks.progress = interruptible(progress.callback());
     nlohmann::json tasks = nlohmann::json::array();
-    callbacks.task_done = [&tasks](const engine::TaskReport& report, const engine::TaskEvaluation& evaluation) {
+    callbacks.task_done = [&tasks, &progress](const engine::TaskReport& report,
+                                              const engine::TaskEvaluation& evaluation) {
       print_table_row(stdout, report, evaluation);
-      tasks.push_back(task_json(report, evaluation));
+      tasks.push_back(task_json(report, evaluation, progress.take_curves(report)));
+      progress.task_done();
       stop_if_interrupted();
     };
     engine::RunResult result;
