@@ -277,6 +277,8 @@ template <typename Render>
 std::string checked(const char* what, Render render) {
   try {
     return render();
+  } catch (const ReportFormatError& e) {
+    throw ReportFormatError(std::string("not a den ") + what + " report: " + e.what());
   } catch (const nlohmann::json::exception& e) {
     throw ReportFormatError(std::string("not a den ") + what + " report: " + e.what());
   } catch (const std::out_of_range& e) {  // per-layer lists of different lengths
