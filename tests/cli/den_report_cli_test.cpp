@@ -48,7 +48,8 @@ class DenReportCli : public ::testing::Test {
     fs::create_directories(dir_ / "data");
     write_idx_pair(dir_ / "data", "train", 400, 1);
     write_idx_pair(dir_ / "data", "t10k", 120, 2);
-    run_ = run_den("run " + flags() + " --tasks 3 --report " + p("run.json") + " --log " + p("run.jsonl"));
+    run_ = run_den("run " + flags() + " --tasks 3 --report " + p("run.json") + " --log " + p("run.jsonl") +
+                   " --checkpoint " + p("run.den"));
     compare_ = run_den("compare --methods den,stl --quiet " + flags() + " --tasks 2 --report " + p("compare.json") +
                        " --html " + p("compare.html") + " --log " + p("compare.jsonl"));
   }
@@ -192,6 +193,19 @@ TEST_F(DenReportCli, BadInputIsADataErrorAndAnUnwritablePageAnOutputError) {
   const Result log = run_den("run " + flags() + " --tasks 1 --quiet --log " + p("no/dir/r.jsonl"));
   EXPECT_EQ(log.code, 4) << log.output;
   EXPECT_NE(log.output.find("no/dir"), std::string::npos) << log.output;
+}
+
+TEST_F(DenReportCli, ExportDrawsGroupsByDefaultAndUnitsOnRequest) {
+  ASSERT_EQ(run_.code, 0) << run_.output;
+  ASSERT_EQ(run_den("export " + p("run.den") + " --format dot -o " + p("groups.dot")).code, 0);
+  const std::string groups = read_text(p("groups.dot"));
+  EXPECT_NE(groups.find("units\\nborn at task 3"), std::string::npos) << groups;
+  EXPECT_EQ(groups.find("\\nstage 1"), std::string::npos);  // no node per unit
+  ASSERT_EQ(run_den("export " + p("run.den") + " --format dot --per-unit -o " + p("units.dot")).code, 0);
+  EXPECT_NE(read_text(p("units.dot")).find("\\nstage 1"), std::string::npos);
+  const Result wrong = run_den("export " + p("run.den") + " --format torchscript --per-unit -o " + p("m.pt"));
+  EXPECT_EQ(wrong.code, 2) << wrong.output;
+  EXPECT_NE(wrong.output.find("--per-unit"), std::string::npos) << wrong.output;
 }
 
 /// Exit status of tests/cli/validate_json.py on `doc` against docs/`schema` (0: valid, 1: not).
