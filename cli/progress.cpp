@@ -30,7 +30,7 @@ double mean_of(const std::vector<T>& values, size_t first) {
          static_cast<double>(values.size() - first);
 }
 
-/// NOTE: [eta] Task 1 is left out of the means once a later task is done.
+/// Task 1 is left out of the means once a later task is done (NOTE: [eta]).
 size_t first_counted(size_t done) { return done >= 2 ? 1 : 0; }
 
 /// `count` indices spread evenly over 0..size-1, the first and the last included.

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "engine/task_report.h"
-#include "engine/trainer.h"
+#include "engine/training/trainer.h"
 
 #include <nlohmann/json.hpp>
 
