@@ -96,6 +96,7 @@ struct ExportOptions {
   std::string task = "all";
   std::string format = "torchscript";
   std::string output;
+  bool per_unit = false;  ///< --per-unit: the DOT/SVG picture with one node per unit
 };
 CLI::App* add_export_command(CLI::App& app, ExportOptions& options);
 int export_command(const ExportOptions& options);

@@ -5,7 +5,9 @@
 #include "cli/config_file.h"
 #include "cli/exit_codes.h"
 #include "cli/interrupt.h"
+#include "cli/progress.h"
 #include "cli/report.h"
+#include "cli/report_command.h"
 #include "data/idx_reader.h"
 #include "engine/baselines/baselines.h"
 #include "engine/evaluation/run.h"
@@ -161,6 +163,8 @@ CLI::App* add_compare_command(CLI::App& app, CompareOptions& o) {
   cmd->add_option("--report", o.run.report_path,
                   "Write a JSON report to this file: each method's `den run` report and the table");
   cmd->add_option("--csv", o.csv_path, "Write the comparison table as CSV to this file");
+  cmd->add_option("--html", o.html_path,
+                  "Write the comparison as one self-contained HTML page to this file (as `den report` draws it)");
   cmd->add_flag("--resume", o.resume,
                 "Continue the comparison in the --report file: skip the methods it already holds (same settings)");
   return cmd;
@@ -180,6 +184,8 @@ int compare_command(CompareOptions& o) {
   if (o.resume && r.report_path.empty()) throw std::invalid_argument("--resume needs --report FILE (the comparison to continue)");
   if (!r.report_path.empty()) check_writable(r.report_path);
   if (!o.csv_path.empty()) check_writable(o.csv_path);
+  if (!o.html_path.empty()) check_writable(o.html_path);
+  if (!r.log_path.empty()) check_writable(r.log_path);
   engine::configure_threads(r.threads);
 
   auto err = spdlog::stderr_color_mt("den.cli");
@@ -197,14 +203,17 @@ int compare_command(CompareOptions& o) {
               join(r.engine.hidden, ",").c_str(), static_cast<long long>(r.engine.max_iter), static_cast<unsigned long long>(r.engine.seed));
   // The stream's settings are final only now (--base-classes may set --tasks from the data).
   const auto finished = o.resume ? finished_methods(o, methods) : decltype(finished_methods(o, methods)){};
+  // One log for every method (each line names its method).
+  const std::unique_ptr<ProgressLog> log = r.log_path.empty() ? nullptr : std::make_unique<ProgressLog>(r.log_path);
   std::vector<Row> rows;
   nlohmann::json reports = nlohmann::json::object();
   // Written after every method, so that an interrupted comparison keeps the methods it finished.
+  const auto report_doc = [&](bool partial) -> nlohmann::json {
+    return {{"methods", reports}, {"table", table_json(rows)}, {"stl_params", stl},
+            {"mtl_params", mtl},  {"partial", partial}};
+  };
   const auto write_report = [&](bool partial) {
-    if (r.report_path.empty()) return;
-    const nlohmann::json doc = {{"methods", reports}, {"table", table_json(rows)}, {"stl_params", stl},
-                                {"mtl_params", mtl},  {"partial", partial}};
-    write_json_file(r.report_path, doc);
+    if (!r.report_path.empty()) write_json_file(r.report_path, report_doc(partial));
   };
   for (size_t i = 0; i < methods.size(); ++i) {
     RunOptions run = r;
@@ -223,12 +232,15 @@ int compare_command(CompareOptions& o) {
     // learns exactly what `den run --method` would.
     std::unique_ptr<engine::Method> method =
         engine::make_method(run.method, run.engine, run.baseline, stream.input_dim());
+    RunProgress progress(run.method, stream.num_tasks(), run.quiet, log.get());
     engine::RunCallbacks callbacks;
-    callbacks.progress = interruptible(progress_printer(stream.num_tasks(), run.quiet));
+    callbacks.progress = interruptible(progress.callback());
     nlohmann::json tasks = nlohmann::json::array();
-    callbacks.task_done = [&tasks](const engine::TaskReport& report, const engine::TaskEvaluation& evaluation) {
+    callbacks.task_done = [&tasks, &progress](const engine::TaskReport& report,
+                                              const engine::TaskEvaluation& evaluation) {
       print_table_row(stdout, report, evaluation);
-      tasks.push_back(task_json(report, evaluation));
+      tasks.push_back(task_json(report, evaluation, progress.take_curves(report)));
+      progress.task_done();
       stop_if_interrupted();
     };
     engine::RunResult result;
@@ -258,6 +270,11 @@ int compare_command(CompareOptions& o) {
   if (!r.report_path.empty()) {
     write_report(false);  // the same as after the last method; also when every method was skipped
     std::printf("report written to %s\n", r.report_path.c_str());
+  }
+  if (!o.html_path.empty()) {
+    // As read back from the JSON report, so that both show the same (NOTE in json_text).
+    write_report_html(o.html_path, as_written(report_doc(false)), "den compare: " + join(methods, ", "));
+    std::printf("report page written to %s\n", o.html_path.c_str());
   }
   return kOk;
 }

@@ -15,6 +15,7 @@ struct CompareOptions {
   RunOptions run;       ///< data, stream and training flags; `run.report_path` is --report
   std::string methods;  ///< comma separated; default: every name of engine::method_names()
   std::string csv_path;
+  std::string html_path;  ///< --html: the page of `den report` (cli/report_command.h)
   bool resume = false;  ///< --resume: skip the methods the --report file already holds
 };
 

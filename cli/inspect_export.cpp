@@ -341,6 +341,8 @@ CLI::App* add_export_command(CLI::App& app, ExportOptions& o) {
       ->check(CLI::IsMember({"torchscript", "onnx", "dot", "svg"}))
       ->capture_default_str();
   cmd->add_option("-o,--output", o.output, "Output file")->required();
+  cmd->add_flag("--per-unit", o.per_unit,
+                "dot, svg: one node per unit (default: one node per layer and birth stage, sized by its units)");
   return cmd;
 }
 
@@ -348,6 +350,9 @@ int export_command(const ExportOptions& o) {
   const int64_t task = parse_task(o.task);
   if (o.format == "onnx" && !io::onnx_supported()) {
     throw std::invalid_argument("--format onnx: this den was built without ONNX support (libonnx-dev)");
+  }
+  if (o.per_unit && o.format != "dot" && o.format != "svg") {
+    throw std::invalid_argument("--per-unit is a flag of --format dot and svg, not " + o.format);
   }
   check_writable(o.output);
   const io::LoadedCheckpoint c = io::load_checkpoint(o.checkpoint);
@@ -357,14 +362,15 @@ int export_command(const ExportOptions& o) {
     info.normalization = c.extras.run->normalize;
     info.data_dir = c.extras.run->data_dir;
   }
+  const io::NetworkView view = o.per_unit ? io::NetworkView::PerUnit : io::NetworkView::Grouped;
   if (o.format == "torchscript") {
     io::export_torchscript(c.engine, task, o.output, info);
   } else if (o.format == "onnx") {
     io::export_onnx(c.engine, task, o.output, info);
   } else if (o.format == "dot") {
-    io::export_dot(c.engine, task, o.output);
+    io::export_dot(c.engine, task, o.output, view);
   } else {
-    io::write_file_atomically(o.output, render_svg(io::dot_graph(c.engine, task)));
+    io::write_file_atomically(o.output, render_svg(io::dot_graph(c.engine, task, view)));
   }
   std::printf("exported %s of %s as %s to %s\n", task == io::kAllTasks ? "all tasks" : ("task " + o.task).c_str(),
               o.checkpoint.c_str(), o.format.c_str(), o.output.c_str());

@@ -3,6 +3,7 @@
 #include "cli/checkpoint_commands.h"
 #include "cli/compare_command.h"
 #include "cli/exit_codes.h"
+#include "cli/report_command.h"
 #include "cli/run_command.h"
 #include "data/dataset.h"
 #include "den/version.h"
@@ -33,6 +34,8 @@ int main(int argc, char** argv) {
   CLI::App* inspect = add_inspect_command(app, inspect_options);
   ExportOptions export_options;
   CLI::App* export_cmd = add_export_command(app, export_options);
+  ReportOptions report_options;
+  CLI::App* report = add_report_command(app, report_options);
 
   try {
     app.parse(argc, argv);
@@ -53,6 +56,7 @@ int main(int argc, char** argv) {
     if (add_task->parsed()) return add_task_command(add_task_options);
     if (inspect->parsed()) return inspect_command(inspect_options);
     if (export_cmd->parsed()) return export_command(export_options);
+    if (report->parsed()) return report_command(report_options);
     return kUsageError;
   } catch (const den::io::CheckpointError& e) {
     std::cerr << "den: checkpoint error: " << e.what() << "\n";

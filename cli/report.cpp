@@ -77,7 +77,7 @@ nlohmann::json config_json(const engine::EngineConfig& c) {
   return doc;
 }
 
-nlohmann::json task_json(const engine::TaskReport& r, const engine::TaskEvaluation& e) {
+nlohmann::json task_json(const engine::TaskReport& r, const engine::TaskEvaluation& e, const nlohmann::json& curves) {
   nlohmann::json phases = nlohmann::json::array();
   for (const engine::PhaseResult& p : r.phases) {
     phases.push_back({{"phase", p.name},
@@ -88,6 +88,7 @@ nlohmann::json task_json(const engine::TaskReport& r, const engine::TaskEvaluati
                       {"optimizer_seconds", p.optimizer_seconds},
                       {"early_stopped", p.early_stopped},
                       {"best_iteration", p.best_iteration}});
+    if (curves.is_array() && curves.size() == r.phases.size()) phases.back()["curve"] = curves[phases.size() - 1];
   }
   nlohmann::json pairs = nlohmann::json::array();
   for (const engine::SplitPair& s : r.split_pairs) {

@@ -27,7 +27,10 @@ nlohmann::json config_json(const engine::EngineConfig& config);
 /// it: task-aware accuracy and AUROC of the task, task-agnostic accuracy of every task seen (null
 /// when off), and from task 2 on "old_classes" / "new_classes": the earlier tasks' metrics (mean
 /// task-aware accuracy; task-agnostic accuracy pooled over their samples) and the task's own.
-nlohmann::json task_json(const engine::TaskReport& report, const engine::TaskEvaluation& evaluation);
+/// `curves` (RunProgress::take_curves, one per phase) becomes each phase's "curve"; without it
+/// (a task restored from a checkpoint) the phases have none.
+nlohmann::json task_json(const engine::TaskReport& report, const engine::TaskEvaluation& evaluation,
+                         const nlohmann::json& curves = nlohmann::json());
 
 /// The "final" object of the `--report` JSON.
 nlohmann::json final_json(const engine::RunResult& result);

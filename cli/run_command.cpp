@@ -5,6 +5,7 @@
 #include "cli/exit_codes.h"
 #include "cli/hyperparameter_flags.h"
 #include "cli/interrupt.h"
+#include "cli/progress.h"
 #include "cli/report.h"
 #include "data/idx_reader.h"
 #include "engine/baselines/baselines.h"
@@ -49,25 +50,6 @@ const std::vector<MethodFlag>& method_flags() {
 }
 
 }  // namespace
-
-engine::ProgressCallback progress_printer(int64_t num_tasks, bool quiet) {
-  if (quiet) return {};
-  const bool tty = ::isatty(STDERR_FILENO) != 0;
-  return [num_tasks, tty](const engine::ProgressEvent& e) {
-    const bool phase_end = e.iteration == e.max_iter;
-    if (tty) {
-      std::fprintf(stderr, "\r[task %lld/%lld] %-10s it %5lld/%-5lld  loss %.4f  val %.4f   ",
-                   static_cast<long long>(e.task), static_cast<long long>(num_tasks), e.phase.c_str(),
-                   static_cast<long long>(e.iteration), static_cast<long long>(e.max_iter), e.train_loss, e.val_loss);
-      if (phase_end) std::fputc('\n', stderr);
-    } else if (phase_end || e.iteration % 1000 == 0) {
-      std::fprintf(stderr, "[task %lld/%lld] %-10s it %5lld/%-5lld  loss %.4f  val %.4f\n",
-                   static_cast<long long>(e.task), static_cast<long long>(num_tasks), e.phase.c_str(),
-                   static_cast<long long>(e.iteration), static_cast<long long>(e.max_iter), e.train_loss, e.val_loss);
-    }
-    std::fflush(stderr);
-  };
-}
 
 void add_run_flags(CLI::App* cmd, RunOptions& o) {
   engine::EngineConfig& c = o.engine;
@@ -122,6 +104,9 @@ void add_run_flags(CLI::App* cmd, RunOptions& o) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_flag("--quiet", o.quiet, "No progress output (results table only)");
+  cmd->add_option("--log", o.log_path,
+                  "Write one JSON line per validation step to this file: method, task, phase, iteration, losses, "
+                  "elapsed seconds");
   add_label_gaps_flag(cmd, o.allow_label_gaps);
   o.command = cmd;
 }
@@ -255,6 +240,7 @@ int run_command(RunOptions& o) {
   }
   RunCheckpoints checkpoints(o);  // --checkpoint, --resume (NOTE: [resume] in cli/checkpoint_commands.h)
   if (!o.report_path.empty()) check_writable(o.report_path);
+  if (!o.log_path.empty()) check_writable(o.log_path);
   engine::configure_threads(o.threads);
 
   auto err = spdlog::stderr_color_mt("den.cli");
@@ -274,22 +260,31 @@ int run_command(RunOptions& o) {
   } else {
     method = engine::make_method(o.method, o.engine, o.baseline, stream.input_dim());
   }
+  const std::unique_ptr<ProgressLog> log = o.log_path.empty() ? nullptr : std::make_unique<ProgressLog>(o.log_path);
+  RunProgress progress(o.method, stream.num_tasks(), o.quiet, log.get());
   engine::RunCallbacks callbacks;
-  callbacks.progress = interruptible(progress_printer(stream.num_tasks(), o.quiet));
+  callbacks.progress = interruptible(progress.callback());
   nlohmann::json tasks = nlohmann::json::array();
   std::printf("den run: method %s, protocol %s, %lld tasks, hidden %s, max-iter %lld, seed %llu\n", o.method.c_str(),
               stream_description(o).c_str(), static_cast<long long>(stream.num_tasks()), join(o.engine.hidden, ",").c_str(),
               static_cast<long long>(o.engine.max_iter), static_cast<unsigned long long>(o.engine.seed));
   print_table_header(stdout);
   std::fflush(stdout);
-  const auto add_row = [&tasks](const engine::TaskReport& report, const engine::TaskEvaluation& evaluation) {
+  const auto add_row = [&tasks](const engine::TaskReport& report, const engine::TaskEvaluation& evaluation,
+                                const nlohmann::json& curves) {
     print_table_row(stdout, report, evaluation);
-    tasks.push_back(task_json(report, evaluation));
+    tasks.push_back(task_json(report, evaluation, curves));
   };
-  checkpoints.for_each_prior(add_row);
+  // Tasks restored from the checkpoint have no curves: their progress was another process's.
+  checkpoints.for_each_prior(
+      [&add_row](const engine::TaskReport& report, const engine::TaskEvaluation& evaluation) {
+        add_row(report, evaluation, nullptr);
+      });
   // After the task's checkpoint is written (RunCheckpoints::run saves before calling this).
-  callbacks.task_done = [&add_row](const engine::TaskReport& report, const engine::TaskEvaluation& evaluation) {
-    add_row(report, evaluation);
+  callbacks.task_done = [&add_row, &progress](const engine::TaskReport& report,
+                                              const engine::TaskEvaluation& evaluation) {
+    add_row(report, evaluation, progress.take_curves(report));
+    progress.task_done();
     stop_if_interrupted();
   };
   const auto make_task = [&stream](int64_t t) { return stream.task(t); };

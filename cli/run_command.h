@@ -27,6 +27,7 @@ struct RunOptions {
   int64_t exemplars = 20;            ///< --exemplars: per class, for task-agnostic prediction (0 = off)
   std::string method = "den";
   std::string report_path;
+  std::string log_path;  ///< --log: JSON lines of the progress (cli/progress.h)
   int threads = 0;  ///< 0: all hardware threads
   bool quiet = false;
   bool allow_label_gaps = false;  ///< --allow-label-gaps (data::DirectoryOptions)
@@ -79,10 +80,6 @@ std::string stream_description(const RunOptions& options);
 
 /// Settings of the stream run beyond the method's own: task-agnostic evaluation.
 engine::RunSettings run_settings(const RunOptions& options);
-
-/// Progress inside a task on stderr: an updating line on a terminal, otherwise a line per 1000
-/// iterations; nothing when `quiet`.
-engine::ProgressCallback progress_printer(int64_t num_tasks, bool quiet);
 
 /// An output file cannot be written.
 class OutputError : public std::runtime_error {

@@ -266,6 +266,11 @@ UnitGraph UnitGraph::restore(int64_t input_dim, std::vector<std::vector<Unit>> l
   return g;
 }
 
+int graphviz_stage_color(int64_t stage) {
+  constexpr int kPaletteSize = 8;  // set38
+  return static_cast<int>((stage - 1) % kPaletteSize) + 1;
+}
+
 namespace {
 
 // NOTE: [graphviz layout] Vertices are the input block, every live hidden unit and every head.
@@ -288,9 +293,6 @@ struct DotEdge {
 
 using DotGraph = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS, DotVertex, DotEdge>;
 
-// Distinct colors for birth stages; stages beyond the palette wrap around.
-constexpr int kPaletteSize = 8;
-int stage_color(int64_t stage) { return static_cast<int>((stage - 1) % kPaletteSize) + 1; }
 
 class VertexWriter {
  public:
@@ -364,7 +366,7 @@ void UnitGraph::write_graphviz(std::ostream& out) const {
     for (const Unit& u : layers_[l]) {
       std::string label = "u" + str(u.id) + "\\nstage " + str(u.birth_stage);
       if (u.origin != Origin::Initial) label += "\\n" + to_string(u.origin);
-      const auto v = boost::add_vertex(DotVertex{label, "ellipse", stage_color(u.birth_stage)}, g);
+      const auto v = boost::add_vertex(DotVertex{label, "ellipse", graphviz_stage_color(u.birth_stage)}, g);
       clusters.back().push_back(v);
       id_to_vertex.emplace_back(u.id, v);
     }
@@ -385,7 +387,7 @@ void UnitGraph::write_graphviz(std::ostream& out) const {
   const size_t top = clusters.size() - 1;
   for (const Head& h : heads_) {
     const auto v = boost::add_vertex(
-        DotVertex{"head " + str(h.task) + "\\n" + str(h.num_outputs) + " outputs", "box", stage_color(h.task)}, g);
+        DotVertex{"head " + str(h.task) + "\\n" + str(h.num_outputs) + " outputs", "box", graphviz_stage_color(h.task)}, g);
     if (!clusters[top].empty()) {
       boost::add_edge(first_unit(top), v, DotEdge{"", cluster_name(top), "", "stage <= " + str(h.task)}, g);
     }

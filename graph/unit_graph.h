@@ -31,6 +31,10 @@ struct Head {
   int64_t num_outputs = 0;
 };
 
+/// The colour of birth stage `stage` in Graphviz's set38 scheme (1..8; later stages wrap around),
+/// so that every picture of a network colours a stage alike.
+int graphviz_stage_color(int64_t stage);
+
 /// The structure of a DEN network: hidden layers of units with birth stage, origin and lineage,
 /// and one head per task. It holds no weights; the engine keeps tensors whose rows are in the same
 /// order as `units(l)` and updates both together.

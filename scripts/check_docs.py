@@ -11,8 +11,8 @@ import re
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-CODE_DIRS = ["cmake", "cli", "cuda", "data", "engine", "graph", "ops", "python", "serialization", "bench", "scripts",
-             "examples"]
+CODE_DIRS = ["cmake", "cli", "cuda", "data", "engine", "graph", "ops", "python", "render", "serialization", "bench",
+             "scripts", "examples"]
 CODE_SUFFIXES = {".cpp", ".h", ".cu", ".cuh", ".cmake", ".proto", ".sh", ".py", ".txt", ".in"}
 NOTE = re.compile(r"NOTE: \[([^\]]+)\]")
 # A tag may wrap onto the next comment line; it is read as one line.

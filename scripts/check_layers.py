@@ -27,6 +27,7 @@ RULES = [
     ("engine", ["engine/*.h", "engine/training/", "graph/", "ops/", "cuda/"]),  # engine/'s top level
     ("data", ["data/", *ENGINE_TOP_TYPES]),
     ("serialization", ["serialization/", "engine/", "graph/", "data/", "den/"]),
+    ("render", ["render/"]),  # the HTML reports' charts: JSON in, text out, no other den module
 ]
 
 

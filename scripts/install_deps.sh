@@ -12,11 +12,14 @@ packages=(
   libonnx-dev graphviz python3-torch
   clang libclang-rt-dev
   pybind11-dev python3-dev python3-numpy python3-pytest
+  python3-jsonschema chromium
 )
 # libonnx-dev: ONNX export and its checker; graphviz: `den export --format svg`; python3-torch: the
 # test that loads an exported TorchScript model in Python; clang + libclang-rt-dev: the libFuzzer
 # target of the checkpoint loader (DEN_BUILD_FUZZ=ON, tests/fuzz); pybind11-dev, python3-dev, python3-numpy,
-# python3-pytest: the Python module (python/) and its tests.
+# python3-pytest: the Python module (python/) and its tests; python3-jsonschema: the test that validates
+# real reports against docs/report.schema.json and docs/compare-report.schema.json; chromium: the
+# browser test of `den report`'s HTML page (headless: loads it, screenshots it, no console errors).
 
 missing=()
 for pkg in "${packages[@]}"; do

@@ -77,11 +77,21 @@ std::string onnx_model(const engine::Engine& engine, int64_t task, const ExportI
 /// Writes onnx_model() to `path` atomically.
 void export_onnx(const engine::Engine& engine, int64_t task, const std::string& path, const ExportInfo& info = {});
 
-/// The grown network as a Graphviz DOT graph (graph::UnitGraph::write_graphviz): units grouped
-/// by layer, colored by birth stage, split lineage dashed. A task id restricts it to what that task
-/// sees (units born at stages <= task, heads 1..task); kAllTasks draws everything.
-std::string dot_graph(const engine::Engine& engine, int64_t task);
+/// How dot_graph draws the hidden layers.
+enum class NetworkView {
+  /// One node per layer and birth stage, sized and labelled by its unit count; edges where nonzero
+  /// weights connect two groups; split lineage as dashed edges with counts. Readable at any size.
+  Grouped,
+  /// One node per unit (graph::UnitGraph::write_graphviz): for small networks.
+  PerUnit,
+};
+
+/// The grown network as a Graphviz DOT graph, coloured by birth stage (graph::graphviz_stage_color).
+/// A task id restricts it to what that task sees (units born at stages <= task, heads 1..task);
+/// kAllTasks draws everything.
+std::string dot_graph(const engine::Engine& engine, int64_t task, NetworkView view = NetworkView::Grouped);
 /// Writes dot_graph() to `path` atomically.
-void export_dot(const engine::Engine& engine, int64_t task, const std::string& path);
+void export_dot(const engine::Engine& engine, int64_t task, const std::string& path,
+                NetworkView view = NetworkView::Grouped);
 
 }  // namespace den::io

@@ -3,6 +3,9 @@
 #include "serialization/checkpoint.h"
 #include "serialization/export.h"
 
+#include <algorithm>
+#include <cmath>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 
@@ -121,8 +124,160 @@ MultiTaskNetwork multi_task_network(const engine::Engine& engine) {
   return out;
 }
 
-std::string dot_graph(const engine::Engine& engine, int64_t task) {
+namespace {
+
+/// The live units of one hidden layer born at one stage.
+struct UnitGroup {
+  int64_t layer = 0;
+  int64_t stage = 0;
+  std::vector<int64_t> positions;  ///< rows of the layer's tensor
+  std::string node;                ///< DOT node id
+};
+
+/// Nonzero elements of `nonzero` (bool) in `rows` x `columns`.
+int64_t count_between(const at::Tensor& nonzero, const std::vector<int64_t>& rows, const std::vector<int64_t>& columns) {
+  return nonzero.index_select(0, index(rows)).index_select(1, index(columns)).sum().item<int64_t>();
+}
+
+std::vector<int64_t> range(int64_t n) {
+  std::vector<int64_t> out(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = i;
+  return out;
+}
+
+/// A DOT edge drawn where weights connect `from` to `to`: its width grows with the share of the
+/// possible weights that are nonzero; the count is the tooltip.
+void weight_edge(std::ostream& out, const std::string& from, const std::string& to, int64_t nonzero, int64_t possible) {
+  if (nonzero == 0) return;
+  const double density = possible > 0 ? static_cast<double>(nonzero) / static_cast<double>(possible) : 0.0;
+  out << from << " -> " << to << " [penwidth=" << 0.3 + 2.2 * density << ", tooltip=\"" << nonzero
+      << " nonzero weights\"];\n";
+}
+
+// NOTE: [grouped network picture] A grown network has hundreds of units, too many to draw one by
+// one; units of one layer born at one stage share their history (timestamped inference uses them
+// from that task on), so they are drawn as one node. Edges come from the weights, not from the
+// structure: two groups are joined where some weight between them is nonzero.
+std::string grouped_dot_graph(const engine::Engine& engine, int64_t task) {
+  at::NoGradGuard no_grad;
+  const graph::UnitGraph& g = engine.graph();
+  const int64_t last_stage = task == kAllTasks ? std::max<int64_t>(1, g.num_heads()) : task;
+  std::vector<std::vector<UnitGroup>> layers(static_cast<size_t>(g.num_layers()));
+  size_t largest = 1;
+  for (int64_t l = 0; l < g.num_layers(); ++l) {
+    for (int64_t s = 1; s <= last_stage; ++s) {
+      std::vector<int64_t> positions = g.units_born_at(l, s);
+      if (positions.empty()) continue;
+      largest = std::max(largest, positions.size());
+      layers[l].push_back({l, s, std::move(positions), "l" + std::to_string(l) + "_s" + std::to_string(s)});
+    }
+  }
+
+  std::ostringstream out;
+  // Weight edges are many (most groups are joined): thin and grey, so that the groups and the red
+  // split lineage stand out; straight lines and one rank per layer keep the picture regular.
+  out << "digraph network {\nrankdir=BT;\nsplines=line;\nranksep=1.2;\nnodesep=0.3;\n"
+      << "node [shape=box, style=\"filled,rounded\", colorscheme=set38, fontname=\"sans-serif\"];\n"
+      << "edge [color=\"#80808080\", arrowsize=0.4];\n";
+  out << "input [label=\"input\\n" << g.input_dim() << " features\", style=rounded];\n";
+  for (const auto& groups : layers) {
+    int64_t units = 0;
+    for (const UnitGroup& group : groups) units += static_cast<int64_t>(group.positions.size());
+    const int64_t l = groups.empty() ? 0 : groups.front().layer;
+    // A row per layer, its name first, then the groups in stage order, left to right (invisible
+    // edges; a cluster box would let dot reorder them).
+    const std::string name = "layer" + std::to_string(l);
+    out << "subgraph row_" << l << " {\nrank=same;\n"
+        << name << " [shape=plaintext, style=\"\", label=\"hidden layer " << l << "\\n" << units << " units\"];\n";
+    std::string previous = name;
+    for (const UnitGroup& group : groups) {
+      out << previous << " -> " << group.node << " [style=invis];\n";
+      previous = group.node;
+    }
+    for (const UnitGroup& group : groups) {
+      // Width (a minimum: the label always fits) grows with the square root of the unit count.
+      const double width = 0.9 + 2.1 * std::sqrt(static_cast<double>(group.positions.size()) / static_cast<double>(largest));
+      out << group.node << " [label=\"" << group.positions.size() << " units\\nborn at task " << group.stage
+          << "\", width=" << width << ", fillcolor=" << graph::graphviz_stage_color(group.stage) << "];\n";
+    }
+    out << "}\n";
+  }
+  out << "subgraph heads {\nrank=same;\n";
+  for (int64_t t = 1; t <= last_stage && t <= g.num_heads(); ++t) out << "head" << t << ";\n";
+  out << "}\n";
+  for (int64_t t = 2; t <= last_stage && t <= g.num_heads(); ++t) {
+    out << "head" << t - 1 << " -> head" << t << " [style=invis];\n";
+  }
+  for (int64_t t = 1; t <= last_stage && t <= g.num_heads(); ++t) {
+    out << "head" << t << " [label=\"head " << t << "\\n" << g.head(t).num_outputs
+        << " outputs\", fillcolor=" << graph::graphviz_stage_color(t) << "];\n";
+  }
+
+  // Forward edges: input -> layer 0 -> ... -> top layer -> heads.
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const at::Tensor nonzero = engine.network().layer(static_cast<int64_t>(l)).ne(0);
+    for (const UnitGroup& to : layers[l]) {
+      const auto rows = static_cast<int64_t>(to.positions.size());
+      if (l == 0) {
+        const std::vector<int64_t> inputs = range(g.input_dim());
+        weight_edge(out, "input", to.node, count_between(nonzero, to.positions, inputs), rows * g.input_dim());
+        continue;
+      }
+      for (const UnitGroup& from : layers[l - 1]) {
+        weight_edge(out, from.node, to.node, count_between(nonzero, to.positions, from.positions),
+                    rows * static_cast<int64_t>(from.positions.size()));
+      }
+    }
+  }
+  for (int64_t t = 1; t <= last_stage && t <= g.num_heads(); ++t) {
+    const at::Tensor nonzero = engine.network().head(t).ne(0);
+    const std::vector<int64_t> outputs = range(nonzero.size(0));
+    for (const UnitGroup& from : layers.back()) {
+      if (from.stage > t) continue;  // timestamped inference: task t never reads later units
+      weight_edge(out, from.node, "head" + std::to_string(t), count_between(nonzero, outputs, from.positions),
+                  nonzero.size(0) * static_cast<int64_t>(from.positions.size()));
+    }
+  }
+
+  // Split lineage: copies born at one stage from units of another, counted per pair of groups.
+  for (size_t l = 0; l < layers.size(); ++l) {
+    std::map<int64_t, int64_t> stage_of;  // unit id -> birth stage, pruned units included
+    for (const graph::Unit& u : g.units(static_cast<int64_t>(l))) stage_of[u.id] = u.birth_stage;
+    for (const auto& [layer, u] : g.removed_units()) {
+      if (layer == static_cast<int64_t>(l)) stage_of[u.id] = u.birth_stage;
+    }
+    std::map<std::pair<int64_t, int64_t>, int64_t> splits;  // (source stage, copy stage) -> copies
+    for (const graph::Unit& u : g.units(static_cast<int64_t>(l))) {
+      const auto source = stage_of.find(u.split_from);
+      if (u.origin != graph::Origin::Split || u.birth_stage > last_stage || source == stage_of.end()) continue;
+      ++splits[{source->second, u.birth_stage}];
+    }
+    for (const auto& [stages, copies] : splits) {
+      // A pruned source's group may be gone; the copy's group then has no dashed edge.
+      const auto group_of = [&](int64_t stage) -> const UnitGroup* {
+        for (const UnitGroup& group : layers[l]) {
+          if (group.stage == stage) return &group;
+        }
+        return nullptr;
+      };
+      const UnitGroup* from = group_of(stages.first);
+      const UnitGroup* to = group_of(stages.second);
+      if (from == nullptr || to == nullptr) continue;
+      out << from->node << " -> " << to->node
+          << " [style=dashed, constraint=false, color=\"#d62728\", fontcolor=\"#d62728\", fontsize=10, "
+             "arrowsize=0.6, label=\""
+          << copies << " split\"];\n";
+    }
+  }
+  out << "}\n";
+  return out.str();
+}
+
+}  // namespace
+
+std::string dot_graph(const engine::Engine& engine, int64_t task, NetworkView view) {
   check_export_task(engine, task, true);
+  if (view == NetworkView::Grouped) return grouped_dot_graph(engine, task);
   const graph::UnitGraph& g = engine.graph();
   std::ostringstream out;
   if (task == kAllTasks) {
@@ -145,8 +300,8 @@ std::string dot_graph(const engine::Engine& engine, int64_t task) {
   return out.str();
 }
 
-void export_dot(const engine::Engine& engine, int64_t task, const std::string& path) {
-  write_file_atomically(path, dot_graph(engine, task));
+void export_dot(const engine::Engine& engine, int64_t task, const std::string& path, NetworkView view) {
+  write_file_atomically(path, dot_graph(engine, task, view));
 }
 
 }  // namespace den::io

@@ -2,6 +2,7 @@
 
 // Helpers shared by the tests of the `den` executable: run it, and write small IDX data sets.
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include <csignal>
 #include <functional>
 #include <thread>
+#include <vector>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -77,21 +79,30 @@ inline nlohmann::json read_json(const std::filesystem::path& path) {
   return nlohmann::json::parse(in);
 }
 
-/// A report without wall times (`seconds`, `optimizer_seconds`), which differ between runs.
-inline nlohmann::json without_seconds(const nlohmann::json& j) {
+/// `j` without the object members named in `keys`, at any depth.
+inline nlohmann::json without_keys(const nlohmann::json& j, const std::vector<std::string>& keys) {
   if (j.is_object()) {
     nlohmann::json out = nlohmann::json::object();
     for (auto it = j.begin(); it != j.end(); ++it) {
-      if (it.key() != "seconds" && it.key() != "optimizer_seconds") out[it.key()] = without_seconds(it.value());
+      if (std::find(keys.begin(), keys.end(), it.key()) == keys.end()) out[it.key()] = without_keys(it.value(), keys);
     }
     return out;
   }
   if (j.is_array()) {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& v : j) out.push_back(without_seconds(v));
+    for (const auto& v : j) out.push_back(without_keys(v, keys));
     return out;
   }
   return j;
+}
+
+/// A report without wall times (`seconds`, `optimizer_seconds`), which differ between runs.
+inline nlohmann::json without_seconds(const nlohmann::json& j) { return without_keys(j, {"seconds", "optimizer_seconds"}); }
+
+/// A report without wall times and loss curves: a task restored from a checkpoint has no curve (its
+/// progress was another process's), so a resumed run's report equals a whole run's without them.
+inline nlohmann::json without_seconds_and_curves(const nlohmann::json& j) {
+  return without_keys(j, {"seconds", "optimizer_seconds", "curve"});
 }
 
 inline void write_be32(std::ofstream& out, uint32_t v) {

@@ -200,8 +200,8 @@ TEST_F(Export, DotParsesAndShowsWhatATaskSees) {
   };
   size_t all_vertices = 0;
   size_t first_vertices = 0;
-  const std::string all = dot_graph(e, kAllTasks);
-  const std::string first = dot_graph(e, 1);
+  const std::string all = dot_graph(e, kAllTasks, NetworkView::PerUnit);
+  const std::string first = dot_graph(e, 1, NetworkView::PerUnit);
   ASSERT_TRUE(parse(all, all_vertices));
   ASSERT_TRUE(parse(first, first_vertices));
   // input + units + heads
@@ -218,10 +218,92 @@ TEST_F(Export, DotParsesAndShowsWhatATaskSees) {
   EXPECT_EQ(first.find("stage 2"), std::string::npos);
   EXPECT_NE(all.find("split"), std::string::npos);
 
-  export_dot(e, kAllTasks, path("g.dot"));
+  export_dot(e, kAllTasks, path("g.dot"), NetworkView::PerUnit);
   EXPECT_EQ(testing::read_bytes(path("g.dot")), all);
   EXPECT_THROW(export_dot(e, 9, path("bad.dot")), std::invalid_argument);
   EXPECT_FALSE(fs::exists(path("bad.dot")));
+}
+
+/// A DOT graph parsed back: node labels by node id, and the edges with their style and label.
+struct ParsedDot {
+  std::map<std::string, std::string> labels;
+  struct Edge {
+    std::string from, to, style, label;
+  };
+  std::vector<Edge> edges;
+};
+
+ParsedDot parse_dot(const std::string& dot) {
+  struct Vertex {
+    std::string id, label;
+  };
+  struct EdgeProps {
+    std::string style, label;
+  };
+  using G = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS, Vertex, EdgeProps>;
+  G g;
+  boost::dynamic_properties dp(boost::ignore_other_properties);
+  dp.property("node_id", boost::get(&Vertex::id, g));
+  dp.property("label", boost::get(&Vertex::label, g));
+  dp.property("style", boost::get(&EdgeProps::style, g));
+  dp.property("label", boost::get(&EdgeProps::label, g));
+  std::istringstream in(dot);
+  EXPECT_TRUE(boost::read_graphviz(in, g, dp, "node_id")) << dot;
+  ParsedDot out;
+  for (auto v : boost::make_iterator_range(boost::vertices(g))) out.labels[g[v].id] = g[v].label;
+  for (auto e : boost::make_iterator_range(boost::edges(g))) {
+    out.edges.push_back({g[boost::source(e, g)].id, g[boost::target(e, g)].id, g[e].style, g[e].label});
+  }
+  return out;
+}
+
+TEST_F(Export, TheGroupedPictureHasOneNodePerLayerAndBirthStage) {
+  const engine::Engine& e = trained();
+  const graph::UnitGraph& g = e.graph();
+  const ParsedDot dot = parse_dot(dot_graph(e, kAllTasks));
+  size_t groups = 0;
+  for (int64_t l = 0; l < g.num_layers(); ++l) {
+    for (int64_t s = 1; s <= e.num_tasks(); ++s) {
+      const size_t born = g.units_born_at(l, s).size();
+      const std::string node = "l" + std::to_string(l) + "_s" + std::to_string(s);
+      if (born == 0) {
+        EXPECT_EQ(dot.labels.count(node), 0u) << node;
+        continue;
+      }
+      ++groups;
+      ASSERT_EQ(dot.labels.count(node), 1u) << node;
+      EXPECT_EQ(dot.labels.at(node), std::to_string(born) + " units\\nborn at task " + std::to_string(s));
+    }
+  }
+  ASSERT_GT(groups, static_cast<size_t>(g.num_layers()));  // the engine grew
+  // input, a name per layer row, the groups and the heads: nothing per unit.
+  EXPECT_EQ(dot.labels.size(), 1 + static_cast<size_t>(g.num_layers()) + groups + static_cast<size_t>(e.num_tasks()));
+
+  int64_t split_copies = 0, expected_copies = 0;
+  for (int64_t l = 0; l < g.num_layers(); ++l) {
+    for (const graph::Unit& u : g.units(l)) expected_copies += u.origin == graph::Origin::Split ? 1 : 0;
+  }
+  for (const ParsedDot::Edge& edge : dot.edges) {
+    if (edge.style == "dashed") {
+      split_copies += std::stoll(edge.label);  // "3 split"
+      EXPECT_EQ(edge.from.substr(0, 3), edge.to.substr(0, 3)) << "split lineage stays in its layer";
+    } else if (edge.to.rfind("head", 0) == 0 && edge.style.empty()) {
+      // Timestamped inference: head t reads units born at stages <= t only.
+      const int64_t head = std::stoll(edge.to.substr(4));
+      const int64_t stage = std::stoll(edge.from.substr(edge.from.find("_s") + 2));
+      EXPECT_LE(stage, head) << edge.from << " -> " << edge.to;
+    }
+  }
+  ASSERT_GT(expected_copies, 0);  // the engine split
+  EXPECT_EQ(split_copies, expected_copies);
+
+  // What task 1 sees: its own units and head only.
+  const ParsedDot first = parse_dot(dot_graph(e, 1));
+  for (const auto& [node, label] : first.labels) {
+    EXPECT_EQ(label.find("born at task 2"), std::string::npos) << label;
+    EXPECT_NE(node, "head2");
+  }
+  EXPECT_EQ(first.labels.count("head1"), 1u);
 }
 
 #ifdef DEN_HAVE_ONNX
