@@ -204,4 +204,31 @@ TEST_F(DenImportCli, AddTaskAndPredictRefusalsHaveTheirExitCodes) {
   EXPECT_EQ(run_den("predict " + p("bare.den") + " --csv " + p("x.csv") + " --task 1").code, 0);
 }
 
+TEST_F(DenImportCli, PredictAndExportApplyTheCheckpointsNormalizationToRawInputs) {
+  ASSERT_EQ(run_den("import " + fixture("chain_script") + " -o " + p("run.den") + " --data " + p("old")).code, 0);
+  io::LoadedCheckpoint c = io::load_checkpoint(p("run.den"));
+  io::CheckpointExtras extras = c.extras;
+  extras.normalization = io::FeatureNormalization{"standardize", at::full({kFeatures}, 0.5f), at::full({kFeatures}, 3.0f)};
+  io::save_checkpoint(c.engine, p("norm.den"), extras);
+  const at::Tensor raw = read_features(p("x.csv"));
+  const at::Tensor normalized = (raw - 0.5) * 3.0;
+
+  ASSERT_EQ(run_den("predict " + p("norm.den") + " --csv " + p("x.csv") + " --task 1 -o " + p("t1.csv")).code, 0);
+  const at::Tensor expected = c.engine.predict(1, normalized).argmax(1);
+  const auto rows = read_rows(p("t1.csv"));
+  ASSERT_EQ(static_cast<int64_t>(rows.size()), raw.size(0) + 1);
+  for (int64_t i = 0; i < raw.size(0); ++i) EXPECT_EQ(std::stoll(rows[i + 1][1]), expected[i].item<int64_t>());
+
+  for (const char* task : {"1", "agnostic"}) {
+    ASSERT_EQ(run_den("export " + p("norm.den") + " --task " + task + " -o " + p("e.pt")).code, 0);
+    torch::jit::Module m = torch::jit::load(p("e.pt"));
+    if (std::string(task) == "1") {
+      EXPECT_TRUE(at::allclose(m.forward({raw}).toTensor(), c.engine.predict(1, normalized), 1e-5, 1e-5));
+    } else {
+      const at::Tensor classes = io::agnostic_classifier(c, "norm.den").predict(c.engine, normalized);
+      EXPECT_TRUE(at::equal(m.get_method("predict")({raw}).toTensor(), classes));
+    }
+  }
+}
+
 }  // namespace
