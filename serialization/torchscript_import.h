@@ -34,10 +34,10 @@ struct ImportOptions {
   engine::EngineConfig config;
 };
 
-/// One layer of the model as den mapped it, for messages: "fc1 (Linear 784 -> 256)".
+/// One step of the model's forward as den read it, for messages.
 struct ImportedLayer {
-  std::string module;  ///< path of the module in the model ("0", "body.fc1", "<forward>" for a functional op)
-  std::string type;    ///< "Linear", "ReLU", "Dropout (identity)", ...
+  std::string module;  ///< path of the module in the model ("0", "body.fc1"; "<model>" for the top module)
+  std::string type;    ///< "torch.nn.Linear", "torch.nn.Dropout", ..., or a functional op ("aten::relu", "function relu")
 };
 
 /// A model trained elsewhere as a DEN engine that has learned one task.

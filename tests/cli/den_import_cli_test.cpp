@@ -202,6 +202,8 @@ TEST_F(DenImportCli, AddTaskAndPredictRefusalsHaveTheirExitCodes) {
   EXPECT_EQ(bare.code, 8) << bare.output;
   EXPECT_NE(bare.output.find("cannot predict task-agnostically"), std::string::npos) << bare.output;
   EXPECT_EQ(run_den("predict " + p("bare.den") + " --csv " + p("x.csv") + " --task 1").code, 0);
+  EXPECT_EQ(run_den("export " + p("bare.den") + " --task agnostic -o " + p("a.pt")).code, 8);
+  EXPECT_FALSE(fs::exists(p("a.pt")));
 }
 
 TEST_F(DenImportCli, PredictAndExportApplyTheCheckpointsNormalizationToRawInputs) {

@@ -4,9 +4,9 @@
 Run with Debian's python3-torch (1.13.1, the LibTorch den links):
     /usr/bin/python3 tests/serialization/make_import_fixtures.py tests/serialization/data/import
 
-Every model takes 6 features. For each model it also writes NAME.input.pt and NAME.output.pt
-(tensors saved with torch.jit of a holder module): a batch of inputs and the model's own outputs,
-which the test compares with den's imported task to 1e-5.
+Every model takes 6 features. For each model den maps it also writes NAME.io.pt, a scripted
+module whose buffers x and y are a batch of inputs and the model's own outputs, which the test
+compares with den's imported task to 1e-5. Models den refuses are named refused_<why>.pt.
 """
 import os
 import sys
