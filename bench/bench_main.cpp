@@ -1,7 +1,7 @@
 // main() of the den benchmark executables: the same thread and allocator settings as the `den`
 // command, so that the suites time what `den` runs.
 
-#include "engine/threads.h"
+#include "engine/training/threads.h"
 
 #include <benchmark/benchmark.h>
 

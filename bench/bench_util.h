@@ -4,7 +4,7 @@
 // and an sgemm reference measured in the same process (only ratios are stable on a shared machine).
 
 #include "engine/task.h"
-#include "engine/threads.h"
+#include "engine/training/threads.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>

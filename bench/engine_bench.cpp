@@ -30,7 +30,7 @@ engine::EngineConfig bench_config(int64_t iters) {
 /// `lowest_trained` up: its training steps and its validation passes (a forward pass over the
 /// validation samples every eval_every iterations and at the last, Trainer::train). Frozen
 /// first-layer rows, and the second layer's block on them, are multiplied once per cached sample
-/// instead of once per step or pass (NOTE: [frozen first-layer rows], engine/frozen_rows.h).
+/// instead of once per step or pass (NOTE: [frozen first-layer rows], engine/training/frozen_rows.h).
 std::vector<Product> phase_products(const engine::PhaseResult& phase, const std::vector<int64_t>& hidden,
                                     size_t lowest_trained) {
   const int64_t first_layer_rows = phase.frozen_first_rows > 0 ? hidden[0] - phase.frozen_first_rows : -1;

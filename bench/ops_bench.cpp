@@ -9,7 +9,7 @@
 // same update written as a sequence of ATen ops (the framework formulation) over the fused op's time.
 // Not run by ctest; `bench/run.sh` or e.g. `den_ops_bench --benchmark_min_time=0.1 [--ops_threads=N]`.
 
-#include "engine/threads.h"
+#include "engine/training/threads.h"
 #include "ops/adam.h"
 #include "ops/elementwise_math.h"
 #include "ops/gather.h"
@@ -292,7 +292,7 @@ void register_ops(const at::Device& device) {
 
 int main(int argc, char** argv) {
   // --ops_threads=N: threads of ATen's parallel_for (default 1, as the `den` executable runs the
-  // element-wise ops; NOTE: [threads] in engine/threads.cpp). Removed before Google Benchmark's flags.
+  // element-wise ops; NOTE: [threads] in engine/training/threads.cpp). Removed before Google Benchmark's flags.
   int threads = 1;
   int kept = 1;
   for (int i = 1; i < argc; ++i) {

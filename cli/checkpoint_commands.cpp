@@ -6,8 +6,8 @@
 #include "cli/report.h"
 #include "cli/task_data.h"
 #include "data/normalize.h"
-#include "engine/metrics.h"
-#include "engine/threads.h"
+#include "engine/evaluation/metrics.h"
+#include "engine/training/threads.h"
 
 #include <zlib.h>
 

@@ -3,7 +3,7 @@
 #include "cli/run_command.h"
 #include "data/idx_reader.h"
 #include "data/task_stream.h"
-#include "engine/run.h"
+#include "engine/evaluation/run.h"
 #include "serialization/checkpoint.h"
 
 #include <CLI/CLI.hpp>

@@ -6,9 +6,9 @@
 #include "cli/interrupt.h"
 #include "cli/report.h"
 #include "data/idx_reader.h"
-#include "engine/baselines.h"
-#include "engine/run.h"
-#include "engine/threads.h"
+#include "engine/baselines/baselines.h"
+#include "engine/evaluation/run.h"
+#include "engine/training/threads.h"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>

@@ -6,8 +6,8 @@
 #include "cli/report.h"
 #include "cli/task_data.h"
 #include "data/idx_reader.h"
-#include "engine/metrics.h"
-#include "engine/task_agnostic.h"
+#include "engine/evaluation/metrics.h"
+#include "engine/evaluation/task_agnostic.h"
 #include "serialization/checkpoint.h"
 #include "serialization/torchscript_import.h"
 

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "engine/run.h"
+#include "engine/evaluation/run.h"
 
 #include <stdexcept>
 

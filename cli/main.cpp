@@ -9,7 +9,7 @@
 #include "data/dataset.h"
 #include "den/version.h"
 #include "engine/task_check.h"
-#include "engine/threads.h"
+#include "engine/training/threads.h"
 #include "serialization/torchscript_import.h"
 
 #include <CLI/CLI.hpp>

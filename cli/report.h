@@ -2,7 +2,7 @@
 
 #include "cli/run_command.h"
 #include "engine/config.h"
-#include "engine/run.h"
+#include "engine/evaluation/run.h"
 
 #include <nlohmann/json.hpp>
 

@@ -3,9 +3,9 @@
 #include "data/idx_reader.h"
 #include "data/normalize.h"
 #include "data/task_stream.h"
-#include "engine/baselines.h"
+#include "engine/baselines/baselines.h"
 #include "engine/config.h"
-#include "engine/run.h"
+#include "engine/evaluation/run.h"
 
 #include <CLI/CLI.hpp>
 

@@ -2,7 +2,7 @@
 
 #include "data/dataset.h"
 #include "engine/task.h"
-#include "engine/task_agnostic.h"
+#include "engine/evaluation/task_agnostic.h"
 
 #include <ATen/ATen.h>
 

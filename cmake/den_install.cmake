@@ -1,7 +1,7 @@
 # NOTE: [installed layout] `cmake --install build --prefix P` gives
 #   P/include/den/{cuda,ops,graph,engine,data,serialization}/*.h   the public headers, and den/version.h
 #   P/lib/libden_*.a                                               the libraries (static)
-#   P/lib/cmake/den/denConfig.cmake                                find_package(den): targets den::engine,
+#   P/lib/cmake/den/denConfig.cmake                                find_package(den): targets den::engine, den::baselines,
 #                                                                  den::io, den::data, den::graph, den::ops, den::cuda
 #   P/lib/pkgconfig/den.pc                                         for builds without CMake
 #   P/bin/den                                                      the command line (DEN_BUILD_CLI)
@@ -10,7 +10,7 @@
 # <engine/engine.h>. Included last by the top-level CMakeLists.txt.
 include(CMakePackageConfigHelpers)
 
-set(_den_export_targets den_cuda den_ops den_graph den_engine den_data den_io)
+set(_den_export_targets den_cuda den_ops den_graph den_engine den_baselines den_data den_io)
 foreach(optional den_cuda_tensor_checks den_cuda_torch)
   if(TARGET ${optional})
     list(APPEND _den_export_targets ${optional})
@@ -54,7 +54,7 @@ endforeach()
 if(TORCH_CXX_FLAGS MATCHES "(-D_GLIBCXX_USE_CXX11_ABI=[01])")
   string(APPEND _den_pc_torch_cflags " ${CMAKE_MATCH_1}")
 endif()
-set(_den_pc_libs "-lden_io -lden_data -lden_engine -lden_graph -lden_ops")
+set(_den_pc_libs "-lden_io -lden_data -lden_baselines -lden_engine -lden_graph -lden_ops")
 if(TARGET den_cuda_torch)
   string(APPEND _den_pc_libs " -lden_cuda_torch -lden_cuda_tensor_checks")
 endif()

@@ -19,7 +19,7 @@ SplitPolicy parse_split_policy(const std::string& name);  ///< "always" | "after
 std::string to_string(LossKind loss);
 std::string to_string(SplitPolicy policy);
 
-/// Hyperparameters of a DEN engine. Defaults are the released code's (DEN_run.py; see DESIGN.md).
+/// Hyperparameters of a DEN engine. Defaults are the released code's (DEN_run.py; docs/algorithm.md).
 /// Setters return *this for chaining, as torch::nn options do; `validate()` throws
 /// std::invalid_argument naming the setting and the bad value, and the Engine calls it.
 struct EngineConfig {

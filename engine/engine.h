@@ -2,9 +2,9 @@
 
 #include "engine/config.h"
 #include "engine/method.h"
-#include "engine/network.h"
+#include "engine/training/network.h"
 #include "engine/task.h"
-#include "engine/trainer.h"
+#include "engine/training/trainer.h"
 #include "graph/subnetwork.h"
 #include "graph/unit_graph.h"
 
@@ -56,7 +56,7 @@ class Engine : public Method {
 
   /// Learns one more task: on the first task, sparse training of the whole network; afterwards
   /// selective retraining, dynamic expansion if the validation loss stays above tau, and
-  /// split/duplication of drifted units (DESIGN.md, "The algorithm, exactly"). Throws
+  /// split/duplication of drifted units (docs/algorithm.md). Throws
   /// std::invalid_argument for a task whose data is empty, of the wrong width, with labels out of
   /// range or non-finite features; the engine is unchanged then.
   TaskReport add_task(const Task& task, const ProgressCallback& progress = {}) override;
@@ -112,7 +112,7 @@ class Engine : public Method {
   at::Tensor checked_input(int64_t task_id, const at::Tensor& x) const;
   const CompactNetwork& compact(int64_t task_id) const;
 
-  // Phases, one file each (engine/first_task.cpp, selective_retrain.cpp, expansion.cpp, split.cpp).
+  // Phases, one file each (engine/den/first_task.cpp, selective_retrain.cpp, expansion.cpp, split.cpp).
   void train_first_task(int64_t t, const Task& task, const ProgressCallback& progress, TaskReport& report);
   graph::Subnetwork selective_retrain(int64_t t, const Task& task, const std::vector<at::Tensor>& previous,
                                       const ProgressCallback& progress, TaskReport& report);

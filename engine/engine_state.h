@@ -19,7 +19,7 @@ struct EngineState {
   EngineConfig config;
   int64_t input_dim = 0;
   graph::UnitGraph graph{1, {1}};
-  /// Augmented hidden layers `[n_l, n_{l-1} + 1]` (NOTE: [augmented rows] in engine/network.h),
+  /// Augmented hidden layers `[n_l, n_{l-1} + 1]` (NOTE: [augmented rows] in engine/training/network.h),
   /// float32, in the graph's unit order.
   std::vector<at::Tensor> layers;
   /// Augmented heads `[c_t, n_L + 1]`, one per task in task order.

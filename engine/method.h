@@ -2,7 +2,7 @@
 
 #include "engine/task.h"
 #include "engine/task_report.h"
-#include "engine/trainer.h"
+#include "engine/training/trainer.h"
 
 #include <ATen/ATen.h>
 
@@ -14,11 +14,11 @@
 namespace den::engine {
 
 /// A way of learning a sequence of tasks. DEN (`Engine`) and the baselines of the DEN paper's
-/// comparison (engine/baselines.h) implement it, so that one stream loop (engine/run.h) feeds them
+/// comparison (engine/baselines/baselines.h) implement it, so that one stream loop (engine/evaluation/run.h) feeds them
 /// the same data and measures them with the same metrics.
 ///
 /// Task ids are 1-based. Every method keeps one head per task, so `predict(t, x)` is the
-/// task-aware prediction; task-agnostic prediction is built on top of it (engine/task_agnostic.h).
+/// task-aware prediction; task-agnostic prediction is built on top of it (engine/evaluation/task_agnostic.h).
 class Method {
  public:
   virtual ~Method() = default;
@@ -44,7 +44,7 @@ class Method {
   /// Logits of every task learned so far for one input: `[N, c_s]` for s = 1..num_tasks(), what
   /// task-agnostic prediction and the stream's evaluation need (same contract and errors as
   /// predict). The default calls predict() once per task; DEN shares its first layer's product
-  /// among the tasks (NOTE: [shared first layer], engine/engine.cpp).
+  /// among the tasks (NOTE: [shared first layer], engine/den/engine.cpp).
   virtual std::vector<at::Tensor> predict_all(const at::Tensor& x) const {
     std::vector<at::Tensor> logits;
     for (int64_t s = 1; s <= num_tasks(); ++s) logits.push_back(predict(s, x));

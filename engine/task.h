@@ -21,7 +21,7 @@ struct Task {
   /// The class, in the label space shared by all tasks, that each output of this task's head
   /// stands for; -1 for an output that stands for no class of its own (the "rest" output of a
   /// one-vs-rest task). Empty: output o is class o. Task-agnostic prediction
-  /// (engine/task_agnostic.h) classifies among these classes without being told the task.
+  /// (engine/evaluation/task_agnostic.h) classifies among these classes without being told the task.
   std::vector<int64_t> output_classes;
 };
 

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "engine/trainer.h"
+#include "engine/training/trainer.h"
 #include "graph/subnetwork.h"
 
 #include <cstdint>

@@ -13,8 +13,8 @@
 #include "data/idx_reader.h"
 #include "data/task_stream.h"
 #include "engine/engine.h"
-#include "engine/task_agnostic.h"
-#include "engine/threads.h"
+#include "engine/evaluation/task_agnostic.h"
+#include "engine/training/threads.h"
 
 #include <cstdio>
 #include <cstdlib>

@@ -1,7 +1,7 @@
 #pragma once
 
 // The per-element maths lives in cuda/elementwise_math.h so that the CUDA kernels, which may not
-// depend on ops/ (DESIGN.md: ops uses cuda, cuda uses none), share it with the CPU loops. This
+// depend on ops/ (docs/architecture.md: ops uses cuda, cuda uses none), share it with the CPU loops. This
 // header makes the same names available as den::ops::*.
 
 #include "cuda/elementwise_math.h"

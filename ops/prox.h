@@ -6,7 +6,7 @@ namespace den::ops {
 
 // Proximal operators of DEN's sparsity regularizers, applied after an optimizer step. All act in
 // place on float32/float64 tensors in a single pass over memory, on the CPU or, for CUDA tensors, with
-// the kernels of cuda/ (all tensors of one call on one device; see README, section CUDA).
+// the kernels of cuda/ (all tensors of one call on one device; see docs/cuda.md).
 
 /// L1 proximal step (soft-threshold by `threshold` >= 0) on every element of `w`, or only where
 /// `mask` (uint8/bool, same shape as w, or undefined for all) is nonzero; other elements untouched.

@@ -9,8 +9,8 @@
 #include "den/version.h"
 #include "engine/engine.h"
 #include "engine/hyperparameters.h"
-#include "engine/run.h"
-#include "engine/threads.h"
+#include "engine/evaluation/run.h"
+#include "engine/training/threads.h"
 #include "serialization/checkpoint.h"
 #include "serialization/export.h"
 

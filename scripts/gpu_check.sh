@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The first-GPU-run check (docs: README, section CUDA). On a machine with an NVIDIA GPU, the CUDA
+# The first-GPU-run check (docs/cuda.md). On a machine with an NVIDIA GPU, the CUDA
 # toolkit and PyTorch's LibTorch, but no Debian -dev packages and no network:
 #   1. env        what the machine has: GPU, driver, nvcc, torch, the CUDA toolkits visible
 #   2. configure  cuda/standalone with GoogleTest built from source (.gpu/googletest, see gpu_prepare.sh)
@@ -187,7 +187,7 @@ if wanted engine; then
          -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" -DDEN_BUILD_TESTS=OFF -DDEN_BUILD_EXAMPLES=OFF -DDEN_BUILD_BENCH=OFF \
          >"$OUT/engine-configure.log" 2>&1; then
     missing=$(grep -oE 'Could (not|NOT) find[^(]*' "$OUT/engine-configure.log" | head -3 | tr '\n' ';')
-    summary engine skipped "the full engine does not configure here (${missing:-see engine-configure.log}); README, section CUDA, lists what it needs" $((SECONDS - start))
+    summary engine skipped "the full engine does not configure here (${missing:-see engine-configure.log}); docs/cuda.md lists what it needs" $((SECONDS - start))
   elif ! timeout 240 cmake --build "$ENGINE_BUILD" -j"$JOBS" --target den >"$OUT/engine-build.log" 2>&1; then
     summary engine FAILED "den does not build (see engine-build.log)" $((SECONDS - start))
   else

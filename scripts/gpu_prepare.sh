@@ -4,7 +4,7 @@
 #   .gpu/googletest      GoogleTest's sources (Debian's googletest, /usr/src/googletest), built there
 #                        by cuda/standalone (-DDEN_GTEST_SOURCE_DIR)
 #   .gpu/fashion-mnist   the default data (Debian's dataset-fashion-mnist), for the engine step
-# Then on the GPU machine: scripts/gpu_check.sh (README, section CUDA).
+# Then on the GPU machine: scripts/gpu_check.sh (docs/cuda.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 gtest=${GTEST_SOURCE:-/usr/src/googletest}

@@ -2,8 +2,8 @@
 
 #include "engine/engine.h"
 #include "engine/engine_state.h"
-#include "engine/run.h"
-#include "engine/task_agnostic.h"
+#include "engine/evaluation/run.h"
+#include "engine/evaluation/task_agnostic.h"
 
 #include <cstdint>
 #include <cstdio>

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "engine/engine.h"
-#include "engine/task_agnostic.h"
+#include "engine/evaluation/task_agnostic.h"
 
 #include <ATen/ATen.h>
 

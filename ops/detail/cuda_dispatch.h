@@ -27,7 +27,7 @@ inline void fail_no_cuda(const char* op, const at::Tensor& t) {
   constexpr const char* kernels = "the CUDA kernels were not compiled (DEN_CUDA=OFF or no nvcc)";
 #endif
   TORCH_CHECK(false, op, ": got a tensor on ", t.device(), ", but den was built without CUDA support (", kernels,
-              "); move the tensors to the CPU, or rebuild with a CUDA LibTorch and DEN_CUDA=ON (README, section CUDA)");
+              "); move the tensors to the CPU, or rebuild with a CUDA LibTorch and DEN_CUDA=ON (docs/cuda.md)");
 }
 
 }  // namespace den::ops::detail

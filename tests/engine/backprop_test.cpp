@@ -1,5 +1,5 @@
-#include "engine/backprop.h"
-#include "engine/frozen_rows.h"
+#include "engine/training/backprop.h"
+#include "engine/training/frozen_rows.h"
 #include "ops/adam.h"
 #include "phase_specs.h"
 #include "synthetic.h"

@@ -1,6 +1,6 @@
-#include "engine/baselines.h"
-#include "engine/metrics.h"
-#include "engine/run.h"
+#include "engine/baselines/baselines.h"
+#include "engine/evaluation/metrics.h"
+#include "engine/evaluation/run.h"
 #include "synthetic.h"
 
 #include <ATen/CPUGeneratorImpl.h>

@@ -1,8 +1,8 @@
 #include "engine/engine.h"
 #include "engine/engine_state.h"
-#include "engine/masks.h"
-#include "engine/metrics.h"
-#include "engine/run.h"
+#include "engine/den/masks.h"
+#include "engine/evaluation/metrics.h"
+#include "engine/evaluation/run.h"
 #include "synthetic.h"
 
 #include <gtest/gtest.h>

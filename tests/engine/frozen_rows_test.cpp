@@ -1,5 +1,5 @@
-#include "engine/frozen_rows.h"
-#include "engine/masks.h"
+#include "engine/training/frozen_rows.h"
+#include "engine/den/masks.h"
 #include "ops/adam.h"
 #include "phase_specs.h"
 #include "synthetic.h"

@@ -1,4 +1,4 @@
-#include "engine/growth.h"
+#include "engine/den/growth.h"
 
 #include "ops/elementwise_math.h"
 

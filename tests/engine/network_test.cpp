@@ -1,4 +1,4 @@
-#include "engine/network.h"
+#include "engine/training/network.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>

@@ -3,9 +3,9 @@
 // Phase specs on the 16-8 test network of the frozen-row cache and hand-written backward tests
 // (input width 20, head `task` being the phase's), written once so that both test the same phases.
 
-#include "engine/masks.h"
-#include "engine/network.h"
-#include "engine/trainer.h"
+#include "engine/den/masks.h"
+#include "engine/training/network.h"
+#include "engine/training/trainer.h"
 
 #include <cstdint>
 #include <vector>

@@ -1,6 +1,6 @@
 #include "engine/engine.h"
-#include "engine/run.h"
-#include "engine/task_agnostic.h"
+#include "engine/evaluation/run.h"
+#include "engine/evaluation/task_agnostic.h"
 #include "synthetic.h"
 
 #include <gtest/gtest.h>

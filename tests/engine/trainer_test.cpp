@@ -1,4 +1,4 @@
-#include "engine/trainer.h"
+#include "engine/training/trainer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>

@@ -18,9 +18,10 @@ endfunction()
 file(REMOVE_RECURSE ${WORK_DIR})
 set(prefix ${WORK_DIR}/prefix)
 run("cmake --install" ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
-foreach(file include/den/engine/engine.h include/den/version.h include/den/serialization/checkpoint.h
+foreach(file include/den/engine/engine.h include/den/engine/training/trainer.h include/den/engine/baselines/baselines.h
+             include/den/version.h include/den/serialization/checkpoint.h
              lib/cmake/den/denConfig.cmake lib/cmake/den/denConfigVersion.cmake lib/pkgconfig/den.pc
-             lib/libden_engine.a)
+             lib/libden_engine.a lib/libden_baselines.a)
   if(NOT EXISTS ${prefix}/${file})
     message(FATAL_ERROR "the install has no ${file}")
   endif()

@@ -3,7 +3,7 @@
 #include "serialization/checkpoint.h"
 
 #include "engine/engine_state.h"
-#include "engine/run.h"
+#include "engine/evaluation/run.h"
 #include "tests/engine/synthetic.h"
 #include "tests/fuzz/mutate.h"
 #include "tests/serialization/helpers.h"

@@ -5,7 +5,7 @@
 #include "serialization/export.h"
 
 #include "engine/engine_state.h"
-#include "engine/run.h"
+#include "engine/evaluation/run.h"
 #include "tests/engine/synthetic.h"
 #include "tests/serialization/helpers.h"
 

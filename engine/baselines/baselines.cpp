@@ -1,6 +1,6 @@
-#include "engine/baselines.h"
+#include "engine/baselines/baselines.h"
 
-#include "engine/baseline_method.h"
+#include "engine/baselines/baseline_method.h"
 #include "engine/engine.h"
 #include "engine/task_check.h"
 #include "ops/elementwise_math.h"

@@ -1,4 +1,4 @@
-#include "engine/baseline_method.h"
+#include "engine/baselines/baseline_method.h"
 
 #include <cmath>
 #include <cstddef>

@@ -1,4 +1,4 @@
-#include "engine/metrics.h"
+#include "engine/evaluation/metrics.h"
 
 #include <cmath>
 #include <limits>

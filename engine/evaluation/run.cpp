@@ -1,6 +1,6 @@
-#include "engine/run.h"
+#include "engine/evaluation/run.h"
 
-#include "engine/metrics.h"
+#include "engine/evaluation/metrics.h"
 #include "engine/task_check.h"
 
 #include <chrono>

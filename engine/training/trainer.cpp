@@ -1,6 +1,6 @@
-#include "engine/trainer.h"
+#include "engine/training/trainer.h"
 
-#include "engine/frozen_rows.h"
+#include "engine/training/frozen_rows.h"
 #include "ops/adam.h"
 #include "ops/gather.h"
 #include "ops/prox.h"

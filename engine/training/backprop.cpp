@@ -1,6 +1,6 @@
-#include "engine/backprop.h"
+#include "engine/training/backprop.h"
 
-#include "engine/threads.h"
+#include "engine/training/threads.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "engine/cache_storage.h"
+#include "engine/training/cache_storage.h"
 
 #include <cstdlib>
 #include <new>

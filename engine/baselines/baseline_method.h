@@ -1,9 +1,9 @@
 #pragma once
 
-// Internal to the baselines (engine/baselines.cpp, progressive.cpp): what every baseline shares.
+// Internal to the baselines (engine/baselines/baselines.cpp, progressive.cpp): what every baseline shares.
 
-#include "engine/baselines.h"
-#include "engine/trainer.h"
+#include "engine/baselines/baselines.h"
+#include "engine/training/trainer.h"
 
 #include <ATen/ATen.h>
 
@@ -56,7 +56,7 @@ class BaselineMethod : public Method {
   int64_t base_params_ = 0;
 };
 
-/// The Progressive Neural Networks baseline (engine/progressive.cpp).
+/// The Progressive Neural Networks baseline (engine/baselines/progressive.cpp).
 std::unique_ptr<Method> make_progressive(const EngineConfig& config, int64_t input_dim);
 
 }  // namespace den::engine::detail

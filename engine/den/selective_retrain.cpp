@@ -1,5 +1,5 @@
 #include "engine/engine.h"
-#include "engine/masks.h"
+#include "engine/den/masks.h"
 
 namespace den::engine {
 

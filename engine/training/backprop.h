@@ -1,7 +1,7 @@
 #pragma once
 
 #include "engine/config.h"
-#include "engine/network.h"
+#include "engine/training/network.h"
 
 #include <ATen/ATen.h>
 

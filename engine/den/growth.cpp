@@ -1,6 +1,6 @@
-#include "engine/growth.h"
+#include "engine/den/growth.h"
 
-#include "engine/masks.h"
+#include "engine/den/masks.h"
 #include "ops/prox.h"
 
 #include <algorithm>

@@ -1,6 +1,6 @@
-#include "engine/network.h"
+#include "engine/training/network.h"
 
-#include "engine/threads.h"
+#include "engine/training/threads.h"
 
 #include <cmath>
 

@@ -1,4 +1,4 @@
-#include "engine/task_agnostic.h"
+#include "engine/evaluation/task_agnostic.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/autograd/autograd.h>

@@ -1,4 +1,4 @@
-#include "engine/baselines.h"
+#include "engine/baselines/baselines.h"
 
 #include <torch/csrc/autograd/autograd.h>
 

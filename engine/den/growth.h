@@ -1,7 +1,7 @@
 #pragma once
 
 #include "engine/engine.h"
-#include "engine/network.h"
+#include "engine/training/network.h"
 #include "graph/unit_graph.h"
 
 #include <ATen/ATen.h>
@@ -41,7 +41,7 @@ std::vector<SplitPair> split_drifted_units(Network& network, graph::UnitGraph& g
                                            int64_t max_per_layer, int64_t stage,
                                            std::vector<std::vector<int64_t>>& restored);
 
-/// The element masks (engine/masks.h) of split retraining after split_drifted_units at `stage`, one
+/// The element masks (engine/den/masks.h) of split retraining after split_drifted_units at `stage`, one
 /// per hidden layer, in the network's current shapes:
 ///  - trainable: whole rows (every column and the bias) of the units born at `stage` (expanded units
 ///    and split copies) and of the selected units `selected.hidden[l]`, plus, in every row, the

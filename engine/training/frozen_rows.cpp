@@ -1,6 +1,6 @@
-#include "engine/frozen_rows.h"
+#include "engine/training/frozen_rows.h"
 
-#include "engine/threads.h"
+#include "engine/training/threads.h"
 #include "ops/adam.h"
 #include "ops/gather.h"
 

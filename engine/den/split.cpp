@@ -1,6 +1,6 @@
 #include "engine/engine.h"
-#include "engine/growth.h"
-#include "engine/masks.h"
+#include "engine/den/growth.h"
+#include "engine/den/masks.h"
 
 namespace den::engine {
 

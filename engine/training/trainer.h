@@ -1,9 +1,9 @@
 #pragma once
 
-#include "engine/backprop.h"
-#include "engine/cache_storage.h"
+#include "engine/training/backprop.h"
+#include "engine/training/cache_storage.h"
 #include "engine/config.h"
-#include "engine/network.h"
+#include "engine/training/network.h"
 #include "engine/task.h"
 
 #include <ATen/ATen.h>

@@ -2,7 +2,7 @@
 
 #include "engine/engine.h"
 #include "engine/method.h"
-#include "engine/task_agnostic.h"
+#include "engine/evaluation/task_agnostic.h"
 
 #include <cstdint>
 #include <functional>
@@ -79,7 +79,7 @@ RunResult resume_stream(Engine& engine, int64_t num_tasks, const std::function<T
 /// Feeds tasks 1..num_tasks from `make_task` to `method`, evaluating every task seen so far on its
 /// test split after each one (the accuracy and AUROC matrices, task-aware), and, unless
 /// `settings.agnostic` turns it off, classifying the same test samples among all classes seen so
-/// far without their task id (engine/task_agnostic.h). Only the test splits of earlier tasks (and
+/// far without their task id (engine/evaluation/task_agnostic.h). Only the test splits of earlier tasks (and
 /// the small exemplar memory) are kept, so memory does not grow with the stream's training data.
 RunResult run_stream(Method& method, int64_t num_tasks, const std::function<Task(int64_t)>& make_task,
                      const RunCallbacks& callbacks = {}, const RunSettings& settings = {});

@@ -1,4 +1,4 @@
-#include "engine/masks.h"
+#include "engine/den/masks.h"
 
 #include "ops/elementwise_math.h"
 

@@ -1,4 +1,4 @@
-#include "engine/threads.h"
+#include "engine/training/threads.h"
 
 #include <ATen/Parallel.h>
 

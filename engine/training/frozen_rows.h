@@ -1,8 +1,8 @@
 #pragma once
 
-#include "engine/cache_storage.h"
-#include "engine/network.h"
-#include "engine/trainer.h"
+#include "engine/training/cache_storage.h"
+#include "engine/training/network.h"
+#include "engine/training/trainer.h"
 
 #include <ATen/ATen.h>
 
