@@ -71,23 +71,28 @@ int predict_command(const PredictOptions& o) {
   const at::Tensor x = data::apply_scaling(inputs.features, scaling);
 
   // Scores per column, and the class of each column (-1: a one-vs-rest task's "rest").
-  at::Tensor scores;
+  at::Tensor scores, best_column;
   std::vector<int64_t> columns;
   if (o.task == 0) {
     const engine::TaskAgnosticClassifier classifier = io::agnostic_classifier(c, o.checkpoint);
-    // Softmax of the calibrated class scores (NOTE: [task-agnostic prediction]): a probability
-    // among all classes seen; its argmax is the classifier's prediction.
-    scores = at::softmax(classifier.class_scores(den, x), 1);
+    // The class is the argmax of the calibrated class scores (NOTE: [task-agnostic prediction]),
+    // taken before the softmax so that rounding cannot break a near tie otherwise than the
+    // classifier (and the exported module) does; the score is the softmax, a probability among all
+    // classes seen.
+    const at::Tensor class_scores = classifier.class_scores(den, x);
+    best_column = class_scores.argmax(1);
+    scores = at::softmax(class_scores, 1);
     columns = classifier.classes();
   } else {
     scores = den.predict_scores(o.task, x).to(at::kDouble);
+    best_column = scores.argmax(1);
     if (c.extras.agnostic) {
       columns = c.extras.agnostic->output_classes[o.task - 1];
     } else {
       for (int64_t k = 0; k < scores.size(1); ++k) columns.push_back(k);
     }
   }
-  const auto [best, best_column] = scores.max(1);
+  const at::Tensor best = scores.gather(1, best_column.unsqueeze(1)).squeeze(1);
   const at::Tensor predicted = at::tensor(columns, at::kLong).index_select(0, best_column);
 
   std::ostringstream out;

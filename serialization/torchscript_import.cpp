@@ -148,10 +148,11 @@ class ChainReader {
         read_module(Module(target->second.toObject()), names[node->input(0)]);
       } else if (node->input(data_input(node)) != current) {
         unsupported(where, type, "applies " + kind_text(node) + " to the data in another place than its input");
-      } else if (kind == c10::aten::relu || kind == c10::aten::relu_ || function_name(node) == "relu") {
+      } else if (kind == c10::aten::relu || kind == c10::aten::relu_ ||
+                 function_name(node) == "torch.nn.functional.relu") {
         steps_.push_back({Step::Kind::Relu, where, kind_text(node), {}, {}});
       } else if (kind == c10::aten::dropout || kind == c10::aten::dropout_ || kind == c10::aten::flatten ||
-                 function_name(node) == "dropout" || function_name(node) == "flatten") {
+                 function_name(node) == "torch.nn.functional.dropout") {
         steps_.push_back({Step::Kind::Identity, where, kind_text(node), {}, {}});
       } else if (kind == c10::aten::linear && node->inputs().size() == 3) {
         const auto weight = attributes.find(node->input(1));
@@ -177,11 +178,15 @@ class ChainReader {
   /// Which input of `node` is the data: a prim::CallFunction's first is the function called.
   static size_t data_input(const Node* node) { return node->kind() == c10::prim::CallFunction ? 1 : 0; }
 
-  /// The function a prim::CallFunction node calls ("relu" for F.relu), else empty.
+  /// The qualified name of the function a prim::CallFunction node calls ("torch.nn.functional.relu"
+  /// for F.relu; a user's own function named relu is not it), else empty.
   static std::string function_name(const Node* node) {
     if (node->kind() != c10::prim::CallFunction) return "";
     const auto function = node->input(0)->type()->cast<c10::FunctionType>();
-    return function ? function->function()->name() : "";
+    if (!function) return "";
+    const std::string name = function->function()->qualname().qualifiedName();
+    const std::string prefix = "__torch__.";
+    return name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name;
   }
 
   static std::string kind_text(const Node* node) {
