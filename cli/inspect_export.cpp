@@ -378,7 +378,7 @@ int export_command(const ExportOptions& o) {
   } else if (o.format == "dot") {
     io::export_dot(c.engine, task, o.output);
   } else {
-    io::detail::write_file_atomically(o.output, render_svg(io::dot_graph(c.engine, task)));
+    io::write_file_atomically(o.output, render_svg(io::dot_graph(c.engine, task)));
   }
   std::printf("exported %s of %s as %s to %s\n",
               agnostic ? "the task-agnostic classifier" : task == io::kAllTasks ? "all tasks" : ("task " + o.task).c_str(),

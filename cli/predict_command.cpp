@@ -7,6 +7,7 @@
 #include "data/csv_reader.h"
 #include "data/idx_reader.h"
 #include "data/normalize.h"
+#include "serialization/atomic_file.h"
 #include "serialization/checkpoint.h"
 
 #include <cstdio>
@@ -118,7 +119,7 @@ int predict_command(const PredictOptions& o) {
   if (o.output.empty()) {
     std::fputs(out.str().c_str(), stdout);
   } else {
-    io::detail::write_file_atomically(o.output, out.str());
+    io::write_file_atomically(o.output, out.str());
   }
 
   std::string summary = std::to_string(n) + " samples predicted " +

@@ -218,7 +218,7 @@ void write_json_file(const std::string& path, const nlohmann::json& doc) { write
 
 void write_text_file(const std::string& path, const std::string& text) {
   check_writable(path);
-  io::detail::write_file_atomically(path, text);  // io::WriteError on failure; the old file stays
+  io::write_file_atomically(path, text);  // io::WriteError on failure; the old file stays
 }
 
 void print_table_header(std::FILE* out) {

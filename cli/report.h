@@ -48,7 +48,7 @@ nlohmann::json partial_run_report_json(const RunOptions& options, const nlohmann
 /// rather than making the dump throw.
 std::string json_text(const nlohmann::json& doc);
 
-/// Writes `doc` to `path` atomically (io::detail::AtomicFile: unique temporary, fsync, rename), so
+/// Writes `doc` to `path` atomically (io::AtomicFile: unique temporary, fsync, rename), so
 /// a failed or killed write never leaves a half-written report in place. Throws OutputError or
 /// io::WriteError.
 void write_json_file(const std::string& path, const nlohmann::json& doc);

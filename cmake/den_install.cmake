@@ -26,7 +26,7 @@ install(TARGETS ${_den_export_targets} EXPORT denTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 foreach(module cuda ops graph engine data serialization)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${module}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/den/${module}
-          FILES_MATCHING PATTERN "*.h" PATTERN "standalone" EXCLUDE)
+          FILES_MATCHING PATTERN "*.h" PATTERN "standalone" EXCLUDE PATTERN "internal" EXCLUDE)
 endforeach()
 install(FILES ${PROJECT_BINARY_DIR}/include/den/version.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/den)
 

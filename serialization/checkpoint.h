@@ -4,6 +4,7 @@
 #include "engine/engine_state.h"
 #include "engine/evaluation/run.h"
 #include "engine/evaluation/task_agnostic.h"
+#include "serialization/atomic_file.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -100,12 +101,6 @@ class CheckpointError : public std::runtime_error {
   Kind kind_;
 };
 
-/// A file (checkpoint or export) that cannot be written. Any existing file at the path is untouched.
-class WriteError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
 /// A checkpoint read back: the engine, ready to predict or learn more tasks, and the extras.
 struct LoadedCheckpoint {
   engine::Engine engine;
@@ -140,36 +135,5 @@ LoadedCheckpoint load_checkpoint_bytes(std::string_view bytes, const std::string
 /// version 2 never stored it, and a newer one may come from an engine saved without a run.
 engine::TaskAgnosticClassifier agnostic_classifier(const LoadedCheckpoint& checkpoint, const std::string& name,
                                                    const engine::AgnosticOptions& options = {});
-
-namespace detail {
-
-/// A file written atomically: `file()` is a temporary `.NAME.tmp-XXXXXX` in the destination's
-/// directory, mode 0666 less the umask; `commit()` flushes, fsyncs, renames it over the
-/// destination and fsyncs the directory. Destroyed without commit, it removes the temporary.
-/// Temporaries of the same destination left by a killed writer are removed when the next one is
-/// opened (NOTE: [temp file locks] in checkpoint.cpp). Throws WriteError naming the path.
-class AtomicFile {
- public:
-  explicit AtomicFile(std::string path);
-  ~AtomicFile();
-  AtomicFile(const AtomicFile&) = delete;
-  AtomicFile& operator=(const AtomicFile&) = delete;
-
-  std::FILE* file() { return file_; }
-  /// Writes `size` bytes; throws WriteError when short.
-  void write(const void* data, size_t size);
-  void commit();
-
- private:
-  [[noreturn]] void fail(const std::string& what);
-  std::string path_;
-  std::string temp_path_;
-  std::FILE* file_ = nullptr;
-};
-
-/// Writes `bytes` to `path` atomically (AtomicFile).
-void write_file_atomically(const std::string& path, std::string_view bytes);
-
-}  // namespace detail
 
 }  // namespace den::io

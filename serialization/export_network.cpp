@@ -146,7 +146,7 @@ std::string dot_graph(const engine::Engine& engine, int64_t task) {
 }
 
 void export_dot(const engine::Engine& engine, int64_t task, const std::string& path) {
-  detail::write_file_atomically(path, dot_graph(engine, task));
+  write_file_atomically(path, dot_graph(engine, task));
 }
 
 }  // namespace den::io

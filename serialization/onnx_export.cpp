@@ -180,7 +180,7 @@ std::string onnx_model(const engine::Engine&, int64_t, const ExportInfo&) {
 
 void export_onnx(const engine::Engine& engine, int64_t task, const std::string& path, const ExportInfo& info) {
   const std::string bytes = onnx_model(engine, task, info);
-  detail::write_file_atomically(path, bytes);
+  write_file_atomically(path, bytes);
 }
 
 }  // namespace den::io

@@ -183,7 +183,7 @@ void save_module(torch::jit::Module& m, const std::string& path) {
   m.eval();
   std::ostringstream bytes;
   m.save(bytes);
-  detail::write_file_atomically(path, bytes.str());
+  write_file_atomically(path, bytes.str());
 }
 
 }  // namespace

@@ -432,7 +432,7 @@ TEST_F(Checkpoint, AWrittenFileHasTheModeTheUmaskAllows) {
   const auto& [engine, evaluations] = trained();
   for (const mode_t mask : {mode_t{022}, mode_t{027}, mode_t{077}}) {
     const mode_t old = ::umask(mask);
-    detail::write_file_atomically(path("f"), "bytes");
+    write_file_atomically(path("f"), "bytes");
     save_checkpoint(*engine, path("c.den"));
     ::umask(old);
     struct stat st {};

@@ -1,0 +1,295 @@
+#include "serialization/internal/proto_conversion.h"
+
+#include "serialization/internal/framing.h"
+
+#include <cmath>
+#include <limits>
+
+namespace den::io::internal {
+
+void to_pb(const engine::EngineConfig& c, pb::Config& m) {
+  for (int64_t h : c.hidden) m.add_hidden(h);
+  m.set_max_iter(c.max_iter);
+  m.set_head_iters(c.head_iters);
+  m.set_batch_size(c.batch_size);
+  m.set_lr(c.lr);
+  m.set_lr_decay(c.lr_decay);
+  m.set_mu(c.mu);
+  m.set_l2(c.l2);
+  m.set_gamma(c.gamma);
+  m.set_lambda(c.lambda);
+  m.set_k(c.k);
+  m.set_tau(c.tau);
+  m.set_sigma(c.sigma);
+  m.set_max_splits_per_layer(c.max_splits_per_layer);
+  m.set_split_policy(c.split_policy == engine::SplitPolicy::Always ? pb::SPLIT_POLICY_ALWAYS
+                                                                   : pb::SPLIT_POLICY_AFTER_EXPANSION);
+  m.set_loss(c.loss == engine::LossKind::Softmax ? pb::LOSS_SOFTMAX : pb::LOSS_SIGMOID);
+  m.set_prox_scale_by_lr(c.prox_scale_by_lr);
+  m.set_freeze_existing(c.freeze_existing);
+  m.set_eval_every(c.eval_every);
+  m.set_early_stop_window(c.early_stop_window);
+  m.set_early_stop_tol(c.early_stop_tol);
+  m.set_early_stop_patience(c.early_stop_patience);
+  m.set_early_stop_min_delta(c.early_stop_min_delta);
+  m.set_prune_to_fixpoint(c.prune_to_fixpoint);
+  m.set_reset_zeroed_moments(c.reset_zeroed_moments);
+  m.set_max_eval_samples(c.max_eval_samples);
+  m.set_seed(c.seed);
+}
+
+pb::Origin to_pb(graph::Origin o) {
+  switch (o) {
+    case graph::Origin::Initial:
+      return pb::ORIGIN_INITIAL;
+    case graph::Origin::Expanded:
+      return pb::ORIGIN_EXPANDED;
+    case graph::Origin::Split:
+      return pb::ORIGIN_SPLIT;
+    case graph::Origin::Imported:
+      return pb::ORIGIN_IMPORTED;
+  }
+  return pb::ORIGIN_UNSPECIFIED;
+}
+
+void to_pb(const graph::Unit& u, int64_t layer, int64_t position, pb::Unit& m) {
+  m.set_id(u.id);
+  m.set_layer(layer);
+  m.set_position(position);
+  m.set_birth_stage(u.birth_stage);
+  m.set_origin(to_pb(u.origin));
+  if (u.split_from >= 0) m.set_split_from(u.split_from);
+  m.set_alive(u.alive);
+}
+
+void to_pb(const graph::UnitGraph& g, pb::Graph& m) {
+  m.set_input_dim(g.input_dim());
+  m.set_num_layers(g.num_layers());
+  m.set_next_unit_id(g.next_id());
+  for (int64_t l = 0; l < g.num_layers(); ++l) {
+    const auto& units = g.units(l);
+    for (size_t p = 0; p < units.size(); ++p) to_pb(units[p], l, static_cast<int64_t>(p), *m.add_units());
+  }
+  for (const auto& [layer, u] : g.removed_units()) to_pb(u, layer, -1, *m.add_removed());
+  for (const graph::Head& h : g.heads()) {
+    pb::Head* head = m.add_heads();
+    head->set_task(h.task);
+    head->set_num_outputs(h.num_outputs);
+  }
+}
+
+
+void to_pb(const engine::TaskReport& r, pb::TaskRecord& m) {
+  m.set_task(r.task);
+  m.set_name(r.name);
+  m.set_num_classes(r.num_classes);
+  for (const engine::PhaseResult& p : r.phases) {
+    pb::Phase* phase = m.add_phases();
+    phase->set_name(p.name);
+    phase->set_iterations(p.iterations);
+    phase->set_train_loss(p.train_loss);
+    phase->set_val_loss(p.val_loss);
+    phase->set_seconds(p.seconds);
+    phase->set_optimizer_seconds(p.optimizer_seconds);
+    phase->set_early_stopped(p.early_stopped);
+    phase->set_best_iteration(p.best_iteration);
+  }
+  append(m.mutable_selected_units(), r.selected_units);
+  append(m.mutable_subnetwork_inputs(), r.subnetwork.inputs);
+  for (const auto& layer : r.subnetwork.hidden) append(m.add_subnetwork_hidden()->mutable_positions(), layer);
+  m.set_val_loss_after_selective(r.val_loss_after_selective);
+  m.set_expanded(r.expanded);
+  append(m.mutable_added(), r.added);
+  append(m.mutable_pruned(), r.pruned);
+  append(m.mutable_split(), r.split);
+  for (const engine::SplitPair& s : r.split_pairs) {
+    pb::SplitPair* pair = m.add_split_pairs();
+    pair->set_layer(s.layer);
+    pair->set_original_id(s.original_id);
+    pair->set_copy_id(s.copy_id);
+    pair->set_drift(s.drift);
+  }
+  append(m.mutable_hidden_units(), r.hidden_units);
+  m.set_val_loss(r.val_loss);
+  m.set_params(r.params);
+  m.set_nonzero_params(r.nonzero_params);
+  m.set_seconds(r.seconds);
+}
+
+void to_pb(const RunInfo& r, pb::RunInfo& m) {
+  m.set_method(r.method);
+  m.set_data_dir(r.data_dir);
+  m.set_protocol(r.protocol);
+  m.set_num_tasks(r.num_tasks);
+  m.set_classes_per_task(r.classes_per_task);
+  m.set_train_limit(r.train_limit);
+  m.set_val_fraction(r.val_fraction);
+  m.set_normalize(r.normalize);
+  m.set_seed(r.seed);
+  if (r.data_crc32) m.set_data_crc32(*r.data_crc32);
+  m.set_seconds(r.seconds);
+  m.set_base_classes(r.base_classes);
+  if (r.exemplars_per_class) m.set_exemplars_per_class(*r.exemplars_per_class);
+}
+
+engine::EngineConfig from_pb(const pb::Config& m, const std::string& name) {
+  engine::EngineConfig c;
+  c.hidden.assign(m.hidden().begin(), m.hidden().end());
+  c.max_iter = m.max_iter();
+  c.head_iters = m.head_iters();
+  c.batch_size = m.batch_size();
+  c.lr = m.lr();
+  c.lr_decay = m.lr_decay();
+  c.mu = m.mu();
+  c.l2 = m.l2();
+  c.gamma = m.gamma();
+  c.lambda = m.lambda();
+  c.k = m.k();
+  c.tau = m.tau();
+  c.sigma = m.sigma();
+  c.max_splits_per_layer = m.max_splits_per_layer();
+  switch (m.split_policy()) {
+    case pb::SPLIT_POLICY_ALWAYS:
+      c.split_policy = engine::SplitPolicy::Always;
+      break;
+    case pb::SPLIT_POLICY_AFTER_EXPANSION:
+      c.split_policy = engine::SplitPolicy::AfterExpansion;
+      break;
+    default:
+      corrupt(name, "unknown split policy " + std::to_string(m.split_policy()));
+  }
+  switch (m.loss()) {
+    case pb::LOSS_SOFTMAX:
+      c.loss = engine::LossKind::Softmax;
+      break;
+    case pb::LOSS_SIGMOID:
+      c.loss = engine::LossKind::Sigmoid;
+      break;
+    default:
+      corrupt(name, "unknown loss " + std::to_string(m.loss()));
+  }
+  c.prox_scale_by_lr = m.prox_scale_by_lr();
+  c.freeze_existing = m.freeze_existing();
+  c.eval_every = m.eval_every();
+  c.early_stop_window = m.early_stop_window();
+  c.early_stop_tol = m.early_stop_tol();
+  c.early_stop_patience = m.early_stop_patience();  // 0 (off) in checkpoints written before it
+  c.early_stop_min_delta = m.early_stop_min_delta();
+  c.prune_to_fixpoint = m.prune_to_fixpoint();        // false in checkpoints written before it
+  c.reset_zeroed_moments = m.reset_zeroed_moments();  // likewise
+  c.max_eval_samples = m.max_eval_samples();
+  c.seed = m.seed();
+  return c;
+}
+
+graph::Unit from_pb(const pb::Unit& m, const std::string& name) {
+  graph::Unit u;
+  u.id = m.id();
+  u.birth_stage = m.birth_stage();
+  switch (m.origin()) {
+    case pb::ORIGIN_INITIAL:
+      u.origin = graph::Origin::Initial;
+      break;
+    case pb::ORIGIN_EXPANDED:
+      u.origin = graph::Origin::Expanded;
+      break;
+    case pb::ORIGIN_SPLIT:
+      u.origin = graph::Origin::Split;
+      break;
+    case pb::ORIGIN_IMPORTED:
+      u.origin = graph::Origin::Imported;
+      break;
+    default:
+      corrupt(name, "unit " + std::to_string(m.id()) + " has unknown origin " + std::to_string(m.origin()));
+  }
+  u.split_from = m.has_split_from() ? m.split_from() : -1;
+  u.alive = m.alive();
+  return u;
+}
+
+graph::UnitGraph from_pb(const pb::Graph& m, const std::string& name) {
+  // Bounded by the header's size: every layer must hold at least one listed unit.
+  if (m.num_layers() < 1 || m.num_layers() > m.units_size()) {
+    corrupt(name, "graph has " + std::to_string(m.num_layers()) + " layers for " + std::to_string(m.units_size()) +
+                      " units");
+  }
+  std::vector<std::vector<graph::Unit>> layers(static_cast<size_t>(m.num_layers()));
+  for (const pb::Unit& u : m.units()) {
+    if (u.layer() < 0 || u.layer() >= m.num_layers()) {
+      corrupt(name, "unit " + std::to_string(u.id()) + " is in layer " + std::to_string(u.layer()) + " of " +
+                        std::to_string(m.num_layers()));
+    }
+    auto& layer = layers[static_cast<size_t>(u.layer())];
+    if (u.position() != static_cast<int64_t>(layer.size())) {
+      corrupt(name, "unit " + std::to_string(u.id()) + " of layer " + std::to_string(u.layer()) + " has position " +
+                        std::to_string(u.position()) + ", expected " + std::to_string(layer.size()));
+    }
+    layer.push_back(from_pb(u, name));
+  }
+  std::vector<std::pair<int64_t, graph::Unit>> removed;
+  for (const pb::Unit& u : m.removed()) removed.emplace_back(u.layer(), from_pb(u, name));
+  std::vector<graph::Head> heads;
+  for (const pb::Head& h : m.heads()) heads.push_back(graph::Head{h.task(), h.num_outputs()});
+  try {
+    return graph::UnitGraph::restore(m.input_dim(), std::move(layers), std::move(heads), std::move(removed),
+                                     m.next_unit_id());
+  } catch (const std::invalid_argument& e) {
+    corrupt(name, e.what());
+  }
+}
+
+engine::TaskReport from_pb(const pb::TaskRecord& m) {
+  engine::TaskReport r;
+  r.task = m.task();
+  r.name = m.name();
+  r.num_classes = m.num_classes();
+  for (const pb::Phase& p : m.phases()) {
+    engine::PhaseResult phase;
+    phase.name = p.name();
+    phase.iterations = p.iterations();
+    phase.train_loss = p.train_loss();
+    phase.val_loss = p.val_loss();
+    phase.seconds = p.seconds();
+    phase.optimizer_seconds = p.optimizer_seconds();
+    phase.early_stopped = p.early_stopped();
+    phase.best_iteration = p.best_iteration();
+    r.phases.push_back(phase);
+  }
+  r.selected_units.assign(m.selected_units().begin(), m.selected_units().end());
+  r.subnetwork.inputs.assign(m.subnetwork_inputs().begin(), m.subnetwork_inputs().end());
+  for (const pb::Positions& p : m.subnetwork_hidden()) r.subnetwork.hidden.emplace_back(p.positions().begin(), p.positions().end());
+  r.val_loss_after_selective = m.val_loss_after_selective();
+  r.expanded = m.expanded();
+  r.added.assign(m.added().begin(), m.added().end());
+  r.pruned.assign(m.pruned().begin(), m.pruned().end());
+  r.split.assign(m.split().begin(), m.split().end());
+  for (const pb::SplitPair& s : m.split_pairs()) {
+    r.split_pairs.push_back(engine::SplitPair{s.layer(), s.original_id(), s.copy_id(), s.drift()});
+  }
+  r.hidden_units.assign(m.hidden_units().begin(), m.hidden_units().end());
+  r.val_loss = m.val_loss();
+  r.params = m.params();
+  r.nonzero_params = m.nonzero_params();
+  r.seconds = m.seconds();
+  return r;
+}
+
+RunInfo from_pb(const pb::RunInfo& m) {
+  RunInfo r;
+  r.method = m.method();
+  r.data_dir = m.data_dir();
+  r.protocol = m.protocol();
+  r.num_tasks = m.num_tasks();
+  r.classes_per_task = m.classes_per_task();
+  r.train_limit = m.train_limit();
+  r.val_fraction = m.val_fraction();
+  r.normalize = m.normalize();
+  r.seed = m.seed();
+  if (m.has_data_crc32()) r.data_crc32 = m.data_crc32();
+  r.seconds = m.seconds();
+  r.base_classes = m.base_classes();
+  if (m.has_exemplars_per_class()) r.exemplars_per_class = m.exemplars_per_class();
+  return r;
+}
+
+}  // namespace den::io::internal
