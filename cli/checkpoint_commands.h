@@ -75,6 +75,8 @@ struct AddTaskOptions {
   std::string output;  ///< default: write back to `checkpoint`
   RunOptions run;      ///< stream flags (defaults from the checkpoint's run)
   int64_t task_index = 0;  ///< task of the stream to learn; 0 = the next one
+  std::string classes;     ///< --classes: the classes of a task from the user's own samples
+  int64_t exemplars = 20;  ///< exemplars kept per class of such a task
   int threads = 0;
   bool quiet = false;
   const CLI::App* command = nullptr;

@@ -12,6 +12,9 @@ enum ExitCode : int {
   kCheckpointError = 5,    ///< a checkpoint cannot be used: missing, not a checkpoint, truncated, corrupt
                            ///< (checksum), or its tensors do not match its graph
   kCheckpointVersion = 6,  ///< a checkpoint written in a newer format version than this den reads
+  kImportError = 7,        ///< den import: the model is missing, no TorchScript, or has a layer den cannot map
+  kCheckpointLacksState = 8,  ///< a valid checkpoint without the state asked for (task-agnostic predict from
+                              ///< a checkpoint before format 2)
   kInterrupted = 130,      ///< stopped by SIGINT / SIGTERM (128 + SIGINT, as shells report it); work
                            ///< kept: checkpoint of the last task, report marked partial
 };

@@ -251,7 +251,7 @@ int64_t parse_task(const std::string& text) {
     used = 0;
   }
   if (used == 0 || used != text.size() || value < 1) {
-    throw std::invalid_argument("--task '" + text + "' must be a task id (1, 2, ...) or 'all'");
+    throw std::invalid_argument("--task '" + text + "' must be a task id (1, 2, ...), 'all' or 'agnostic'");
   }
   return value;
 }
@@ -336,7 +336,10 @@ int inspect_command(const InspectOptions& o) {
 CLI::App* add_export_command(CLI::App& app, ExportOptions& o) {
   CLI::App* cmd = app.add_subcommand("export", "Export a task's network (or all tasks) from a checkpoint");
   cmd->add_option("checkpoint", o.checkpoint, "Checkpoint file")->required();
-  cmd->add_option("--task", o.task, "Task id, or 'all' (one model with every task's head)")->capture_default_str();
+  cmd->add_option("--task", o.task,
+                  "Task id, 'all' (one model with every task's head) or 'agnostic' (torchscript: one model that "
+                  "scores every class seen, as den predict does)")
+      ->capture_default_str();
   cmd->add_option("--format", o.format, "torchscript, onnx, dot or svg (DOT rendered by Graphviz)")
       ->check(CLI::IsMember({"torchscript", "onnx", "dot", "svg"}))
       ->capture_default_str();
@@ -347,7 +350,11 @@ CLI::App* add_export_command(CLI::App& app, ExportOptions& o) {
 }
 
 int export_command(const ExportOptions& o) {
-  const int64_t task = parse_task(o.task);
+  const bool agnostic = o.task == "agnostic";
+  if (agnostic && o.format != "torchscript") {
+    throw std::invalid_argument("--task agnostic is exported as --format torchscript only, not " + o.format);
+  }
+  const int64_t task = agnostic ? io::kAllTasks : parse_task(o.task);
   if (o.format == "onnx" && !io::onnx_supported()) {
     throw std::invalid_argument("--format onnx: this den was built without ONNX support (libonnx-dev)");
   }
@@ -363,7 +370,14 @@ int export_command(const ExportOptions& o) {
     info.data_dir = c.extras.run->data_dir;
   }
   const io::NetworkView view = o.per_unit ? io::NetworkView::PerUnit : io::NetworkView::Grouped;
-  if (o.format == "torchscript") {
+  if (c.extras.normalization) {  // the exported model takes raw inputs
+    info.normalization = c.extras.normalization->mode;
+    info.shift = c.extras.normalization->shift;
+    info.scale = c.extras.normalization->scale;
+  }
+  if (agnostic) {
+    io::export_torchscript_agnostic(c.engine, io::agnostic_classifier(c, o.checkpoint), o.output, info);
+  } else if (o.format == "torchscript") {
     io::export_torchscript(c.engine, task, o.output, info);
   } else if (o.format == "onnx") {
     io::export_onnx(c.engine, task, o.output, info);
@@ -372,7 +386,8 @@ int export_command(const ExportOptions& o) {
   } else {
     io::write_file_atomically(o.output, render_svg(io::dot_graph(c.engine, task, view)));
   }
-  std::printf("exported %s of %s as %s to %s\n", task == io::kAllTasks ? "all tasks" : ("task " + o.task).c_str(),
+  std::printf("exported %s of %s as %s to %s\n",
+              agnostic ? "the task-agnostic classifier" : task == io::kAllTasks ? "all tasks" : ("task " + o.task).c_str(),
               o.checkpoint.c_str(), o.format.c_str(), o.output.c_str());
   return kOk;
 }

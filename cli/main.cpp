@@ -3,12 +3,15 @@
 #include "cli/checkpoint_commands.h"
 #include "cli/compare_command.h"
 #include "cli/exit_codes.h"
+#include "cli/import_command.h"
+#include "cli/predict_command.h"
 #include "cli/report_command.h"
 #include "cli/run_command.h"
 #include "data/dataset.h"
 #include "den/version.h"
 #include "engine/task_check.h"
 #include "engine/training/threads.h"
+#include "serialization/torchscript_import.h"
 
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
@@ -21,7 +24,8 @@ int main(int argc, char** argv) {
   den::engine::keep_freed_buffers_in_heap();
   CLI::App app{"den: lifelong learning with Dynamically Expandable Networks (Yoon et al., ICLR 2018).\n"
                "Exit codes: 0 ok, 1 internal error, 2 usage error, 3 data error, 4 output file error,\n"
-               "5 bad checkpoint, 6 checkpoint from a newer den, 130 interrupted (SIGINT, SIGTERM)."};
+               "5 bad checkpoint, 6 checkpoint from a newer den, 7 model cannot be imported, 8 checkpoint lacks the\n"
+               "state asked for, 130 interrupted (SIGINT, SIGTERM)."};
   app.set_version_flag("--version", std::string("den ") + den::kVersion);
   app.require_subcommand(1);
   RunOptions run_options;
@@ -36,6 +40,10 @@ int main(int argc, char** argv) {
   CLI::App* export_cmd = add_export_command(app, export_options);
   ReportOptions report_options;
   CLI::App* report = add_report_command(app, report_options);
+  ImportOptions import_options;
+  CLI::App* import_cmd = add_import_command(app, import_options);
+  PredictOptions predict_options;
+  CLI::App* predict = add_predict_command(app, predict_options);
 
   try {
     app.parse(argc, argv);
@@ -57,10 +65,16 @@ int main(int argc, char** argv) {
     if (inspect->parsed()) return inspect_command(inspect_options);
     if (export_cmd->parsed()) return export_command(export_options);
     if (report->parsed()) return report_command(report_options);
+    if (import_cmd->parsed()) return import_command(import_options);
+    if (predict->parsed()) return predict_command(predict_options);
     return kUsageError;
   } catch (const den::io::CheckpointError& e) {
     std::cerr << "den: checkpoint error: " << e.what() << "\n";
-    return e.kind() == den::io::CheckpointError::Kind::NewerVersion ? kCheckpointVersion : kCheckpointError;
+    if (e.kind() == den::io::CheckpointError::Kind::NewerVersion) return kCheckpointVersion;
+    return e.kind() == den::io::CheckpointError::Kind::LacksState ? kCheckpointLacksState : kCheckpointError;
+  } catch (const den::io::ImportError& e) {
+    std::cerr << "den: import error: " << e.what() << "\n";
+    return kImportError;
   } catch (const den::io::WriteError& e) {
     std::cerr << "den: output error: " << e.what() << "\n";
     return kOutputError;

@@ -63,6 +63,7 @@ Dataset load_csv(const std::string& path, const CsvOptions& options) {
   bool first = true;
   int64_t max_label = -1;
   int64_t line_no = 0;
+  int64_t rows = 0;
 
   size_t pos = 0;
   while (pos < text.size()) {
@@ -77,16 +78,16 @@ Dataset load_csv(const std::string& path, const CsvOptions& options) {
     if (first) {
       first = false;
       num_cols = fields.size();
-      if (num_cols < 2) {
+      if (options.labelled && num_cols < 2) {
         throw DataError("'" + path + "' line " + std::to_string(line_no) + " has " + std::to_string(num_cols) +
                         " column; a CSV data set needs a label and at least one feature");
       }
       const int64_t lc = options.label_column < 0 ? static_cast<int64_t>(num_cols) - 1 : options.label_column;
-      if (options.label_column < -1 || lc >= static_cast<int64_t>(num_cols)) {
+      if (options.labelled && (options.label_column < -1 || lc >= static_cast<int64_t>(num_cols))) {
         throw DataError("'" + path + "': label column " + std::to_string(options.label_column) + " is outside the " +
                         std::to_string(num_cols) + " columns");
       }
-      label_col = static_cast<size_t>(lc);
+      label_col = options.labelled ? static_cast<size_t>(lc) : num_cols;  // num_cols: no label column
       // NOTE: [csv header] A first line is a header only when none of its fields is a number: a
       // data line with one bad field must be reported, not dropped as a header.
       size_t numeric = 0;
@@ -112,6 +113,7 @@ Dataset load_csv(const std::string& path, const CsvOptions& options) {
       throw DataError("'" + path + "' line " + std::to_string(line_no) + " has " + std::to_string(fields.size()) +
                       " columns, expected " + std::to_string(num_cols));
     }
+    ++rows;
     for (size_t c = 0; c < num_cols; ++c) {
       float v;
       if (!parse_float(fields[c], v)) {
@@ -138,14 +140,16 @@ Dataset load_csv(const std::string& path, const CsvOptions& options) {
       }
     }
   }
-  if (labels.empty()) throw DataError("CSV file '" + path + "' holds no samples");
+  if (rows == 0) throw DataError("CSV file '" + path + "' holds no samples");
 
-  const auto n = static_cast<int64_t>(labels.size());
-  const auto d = static_cast<int64_t>(num_cols) - 1;
+  const int64_t n = rows;
+  const auto d = static_cast<int64_t>(num_cols) - (options.labelled ? 1 : 0);
   Dataset ds;
   ds.features = at::from_blob(features.data(), {n, d}, at::kFloat).clone();
-  ds.labels = at::from_blob(labels.data(), {n}, at::kLong).clone();
-  ds.num_classes = options.num_classes > 0 ? options.num_classes : max_label + 1;
+  if (options.labelled) {
+    ds.labels = at::from_blob(labels.data(), {n}, at::kLong).clone();
+    ds.num_classes = options.num_classes > 0 ? options.num_classes : max_label + 1;
+  }
   ds.sample_shape = {d};
   return ds;
 }

@@ -11,6 +11,8 @@ struct CsvOptions {
   int64_t label_column = 0;  ///< index of the label column; -1 means the last column
   char delimiter = ',';
   int64_t num_classes = 0;  ///< 0: max label + 1
+  /// false: every column is a feature (inputs to predict); the Dataset's labels stay undefined.
+  bool labelled = true;
 };
 
 /// Reads a CSV file. A first line in which no field is a number is a header; a first line that

@@ -244,6 +244,42 @@ void check_no_label_gaps(const Dataset& train, const std::string& where) {
                   "(den: --allow-label-gaps)");
 }
 
+namespace {
+
+struct HalfFiles {
+  fs::path images, labels, csv;
+};
+
+HalfFiles half_files(const fs::path& root, Half half) {
+  const std::string prefix = half == Half::Train ? "train" : "t10k";
+  return {find_idx_file(root, prefix + "-images-idx3-ubyte"), find_idx_file(root, prefix + "-labels-idx1-ubyte"),
+          root / (half == Half::Train ? "train.csv" : "test.csv")};
+}
+
+}  // namespace
+
+bool has_half(const std::string& dir, Half half) {
+  const HalfFiles f = half_files(dir, half);
+  return !f.images.empty() || !f.labels.empty() || fs::is_regular_file(f.csv);
+}
+
+Dataset load_half(const std::string& dir, Half half) {
+  if (!fs::is_directory(dir)) throw DataError("data directory " + quoted(dir) + " does not exist");
+  const HalfFiles f = half_files(dir, half);
+  const std::string prefix = half == Half::Train ? "train" : "t10k";
+  if (!f.images.empty() || !f.labels.empty()) {
+    if (f.images.empty() || f.labels.empty()) {
+      throw DataError("data directory " + quoted(dir) + " holds " + (f.images.empty() ? f.labels : f.images).string() +
+                      " but no " + prefix + (f.images.empty() ? "-images-idx3-ubyte" : "-labels-idx1-ubyte") +
+                      "[.gz]");
+    }
+    return load_idx_pair(f.images.string(), f.labels.string());
+  }
+  if (fs::is_regular_file(f.csv)) return load_csv(f.csv.string());
+  throw DataError("data directory " + quoted(dir) + " holds neither " + prefix + "-images-idx3-ubyte[.gz] with " +
+                  prefix + "-labels-idx1-ubyte[.gz] nor " + f.csv.filename().string());
+}
+
 TrainTest load_directory(const std::string& dir, const DirectoryOptions& options) {
   const fs::path root(dir);
   if (!fs::is_directory(root)) throw DataError("data directory " + quoted(dir) + " does not exist");

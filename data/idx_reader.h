@@ -39,6 +39,19 @@ struct DirectoryOptions {
 /// or (unless allowed) when some class in 0..num_classes-1 has no training sample.
 TrainTest load_directory(const std::string& dir, const DirectoryOptions& options = {});
 
+/// The two halves of a data directory (load_directory).
+enum class Half { Train, Test };
+
+/// Whether `dir` holds `half`: its IDX pair (`train-`/`t10k-images-idx3-ubyte[.gz]` and
+/// `-labels-idx1-ubyte[.gz]`) or its CSV file (`train.csv`/`test.csv`).
+bool has_half(const std::string& dir, Half half);
+
+/// One half of a data directory, as load_directory reads it, without needing the other half: a
+/// folder of one task's samples (den add-task --data) holds only training files. Labels are kept as
+/// they are (num_classes = max label + 1). Throws DataError naming the directory when it is missing,
+/// lacks the half, or holds only one file of the IDX pair.
+Dataset load_half(const std::string& dir, Half half);
+
 /// Throws DataError naming `where` and the empty classes when some class in
 /// 0..train.num_classes-1 has no sample in `train`.
 void check_no_label_gaps(const Dataset& train, const std::string& where);

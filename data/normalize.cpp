@@ -36,9 +36,19 @@ FeatureScaling normalize_(Dataset& train, Dataset& test, Normalization mode) {
 
   // A new tensor per set rather than editing in place: a Dataset copy shares storage, and the
   // caller's other copies must not change under it. One allocation each, then in-place scaling.
-  train.features = (train.features - shift).mul_(scale);
-  if (has_test) test.features = (test.features - shift).mul_(scale);
-  return {shift.contiguous(), scale.contiguous()};
+  const FeatureScaling scaling{shift.contiguous(), scale.contiguous()};
+  train.features = apply_scaling(train.features, scaling);
+  if (has_test) test.features = apply_scaling(test.features, scaling);
+  return scaling;
+}
+
+at::Tensor apply_scaling(const at::Tensor& x, const FeatureScaling& scaling) {
+  if (!scaling.shift.defined()) return x;
+  if (x.dim() != 2 || x.size(1) != scaling.shift.numel()) {
+    throw DataError("normalize: samples have " + std::to_string(x.size(-1)) + " features but the statistics " +
+                    std::to_string(scaling.shift.numel()));
+  }
+  return (x - scaling.shift).mul_(scaling.scale);
 }
 
 }  // namespace den::data

@@ -22,6 +22,10 @@ struct FeatureScaling {
   at::Tensor shift, scale;  ///< `[D]` float32
 };
 
+/// `x` `[N, D]` normalized with `scaling`'s statistics, a new tensor; `x` itself when they are
+/// undefined (no normalization). Throws DataError when D differs from the statistics' width.
+at::Tensor apply_scaling(const at::Tensor& x, const FeatureScaling& scaling);
+
 /// Normalizes `train` in place and applies the same (training-set) statistics to `test`, so no
 /// information leaks from the test set. Constant features map to 0. Returns the statistics.
 FeatureScaling normalize_(Dataset& train, Dataset& test, Normalization mode);

@@ -26,6 +26,8 @@ std::string to_string(Origin origin) {
       return "expanded";
     case Origin::Split:
       return "split";
+    case Origin::Imported:
+      return "imported";
   }
   return "unknown";
 }
@@ -42,7 +44,11 @@ void check_stage(int64_t stage) {
 
 }  // namespace
 
-UnitGraph::UnitGraph(int64_t input_dim, const std::vector<int64_t>& hidden_sizes) : input_dim_(input_dim) {
+UnitGraph::UnitGraph(int64_t input_dim, const std::vector<int64_t>& hidden_sizes, Origin origin)
+    : input_dim_(input_dim) {
+  if (origin != Origin::Initial && origin != Origin::Imported) {
+    throw std::invalid_argument("UnitGraph: a base network's units are initial or imported, not " + to_string(origin));
+  }
   if (input_dim < 1) {
     throw std::invalid_argument("UnitGraph: input_dim must be >= 1, got " + str(input_dim));
   }
@@ -57,7 +63,7 @@ UnitGraph::UnitGraph(int64_t input_dim, const std::vector<int64_t>& hidden_sizes
   }
   layers_.resize(hidden_sizes.size());
   for (size_t l = 0; l < hidden_sizes.size(); ++l) {
-    add_units(static_cast<int64_t>(l), hidden_sizes[l], 1, Origin::Initial);
+    add_units(static_cast<int64_t>(l), hidden_sizes[l], 1, origin);
   }
 }
 
@@ -224,7 +230,8 @@ UnitGraph UnitGraph::restore(int64_t input_dim, std::vector<std::vector<Unit>> l
       fail(where + ": birth stage " + str(u.birth_stage) + " outside 1.." + str(max_stage));
     }
     if (u.alive != alive) fail(where + (alive ? ": a live unit is marked dead" : ": a pruned unit is marked alive"));
-    if (u.origin != Origin::Initial && u.origin != Origin::Expanded && u.origin != Origin::Split) {
+    if (u.origin != Origin::Initial && u.origin != Origin::Expanded && u.origin != Origin::Split &&
+        u.origin != Origin::Imported) {
       fail(where + ": unknown origin " + str(static_cast<int64_t>(u.origin)));
     }
     if (u.origin == Origin::Split) {

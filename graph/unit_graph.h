@@ -12,6 +12,7 @@ enum class Origin : uint8_t {
   Initial,   ///< part of the network built for the first task
   Expanded,  ///< added by dynamic expansion
   Split,     ///< a copy made by split/duplication of a drifted unit
+  Imported,  ///< a layer of a model trained elsewhere (io::import_torchscript), born at stage 1
 };
 
 std::string to_string(Origin origin);
@@ -40,9 +41,10 @@ int graphviz_stage_color(int64_t stage);
 /// order as `units(l)` and updates both together.
 class UnitGraph {
  public:
-  /// `hidden_sizes[l]` units in hidden layer l (0-based), all born at stage 1, Origin::Initial.
-  /// Throws std::invalid_argument for input_dim < 1, no layers, or a layer of size < 1.
-  UnitGraph(int64_t input_dim, const std::vector<int64_t>& hidden_sizes);
+  /// `hidden_sizes[l]` units in hidden layer l (0-based), all born at stage 1 with `origin`
+  /// (Initial or Imported). Throws std::invalid_argument for input_dim < 1, no layers, a layer of
+  /// size < 1, or another origin.
+  UnitGraph(int64_t input_dim, const std::vector<int64_t>& hidden_sizes, Origin origin = Origin::Initial);
 
   int64_t input_dim() const { return input_dim_; }
   int64_t num_layers() const { return static_cast<int64_t>(layers_.size()); }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "engine/engine.h"
+#include "engine/evaluation/task_agnostic.h"
 
 #include <ATen/ATen.h>
 
@@ -17,9 +18,13 @@ constexpr int64_t kAllTasks = 0;
 /// file knows what input it expects.
 struct ExportInfo {
   /// The feature normalization `den run` applied before the network ("none", "minmax",
-  /// "standardize"). The exported network does not apply it; inputs must be normalized the same way.
+  /// "standardize").
   std::string normalization = "none";
   std::string data_dir;  ///< where the training data came from, if known
+  /// The normalization's statistics, x' = (x - shift) * scale, `[input_dim]` float32. When defined,
+  /// the exported model applies them first, so that it takes raw inputs; undefined: inputs go in
+  /// as they are.
+  at::Tensor shift, scale;
 };
 
 /// One affine layer of an exported network: y = x weight^T + bias.
@@ -65,6 +70,15 @@ MultiTaskNetwork multi_task_network(const engine::Engine& engine);
 /// `input_dim`, `loss`, `normalization`, `description`. Throws WriteError, std::invalid_argument.
 void export_torchscript(const engine::Engine& engine, int64_t task, const std::string& path,
                         const ExportInfo& info = {});
+
+/// Writes one TorchScript module that classifies among every class the engine has seen, without a
+/// task id (NOTE: [task-agnostic prediction] in engine/task_agnostic.h): `forward(x)` returns the
+/// calibrated class scores `[N, K]` in the column order of the attribute `classes` (the
+/// classifier's classes()), `predict(x)` the class id of each row's best score (den predict's
+/// classes), `scores(x)` their softmax. float64 after the heads, as the classifier computes.
+/// Throws WriteError, std::invalid_argument when the classifier does not describe the engine's tasks.
+void export_torchscript_agnostic(const engine::Engine& engine, const engine::TaskAgnosticClassifier& classifier,
+                                 const std::string& path, const ExportInfo& info = {});
 
 /// Whether this build can write ONNX (Debian's libonnx-dev was found at configure time).
 bool onnx_supported();

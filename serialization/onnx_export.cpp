@@ -91,18 +91,30 @@ std::string onnx_model(const engine::Engine& engine, int64_t task, const ExportI
   metadata(model, "loss", engine::to_string(engine.config().loss));
   metadata(model, "normalization", info.normalization);
   model.set_doc_string("DEN network (Yoon et al., ICLR 2018) exported by den. Input: float32 [N, " +
-                       std::to_string(engine.input_dim()) + "] features normalized as in training ('" +
-                       info.normalization + "'; not applied here). Output: logits; apply " +
+                       std::to_string(engine.input_dim()) + "] features" +
+                       (info.shift.defined() ? ", raw: the training normalization ('" + info.normalization +
+                                                   "') is applied first"
+                                             : " as in training ('" + info.normalization + "'; not applied here)") +
+                       ". Output: logits; apply " +
                        (engine.config().loss == engine::LossKind::Softmax ? "softmax" : "sigmoid") +
                        " for class scores.");
 
   onnx::GraphProto& g = *model.mutable_graph();
   tensor_value(*g.add_input(), "input", engine.input_dim());
+  // Raw inputs: (input - shift) * scale before the first layer.
+  std::string input = "input";
+  if (info.shift.defined()) {
+    float_initializer(g, "input_shift", info.shift);
+    float_initializer(g, "input_scale", info.scale);
+    node(g, "Sub", {"input", "input_shift"}, "input_centered");
+    input = "input_normalized";
+    node(g, "Mul", {"input_centered", "input_scale"}, input);
+  }
 
   if (task != kAllTasks) {
     const TaskNetwork net = task_network(engine, task);
     g.set_name("den_task_" + std::to_string(task));
-    std::string h = "input";
+    std::string h = input;
     for (size_t l = 0; l < net.hidden.size(); ++l) {
       const std::string p = "layer_" + std::to_string(l);
       float_initializer(g, p + "_weight", net.hidden[l].weight);
@@ -126,7 +138,7 @@ std::string onnx_model(const engine::Engine& engine, int64_t task, const ExportI
     for (size_t s = 1; s <= net.heads.size(); ++s) {
       const std::string task_prefix = "task_" + std::to_string(s);
       const std::vector<int64_t>& sizes = net.sizes[s - 1];
-      std::string h = "input";
+      std::string h = input;
       for (size_t l = 0; l < sizes.size(); ++l) {
         const std::string p = "layer_" + std::to_string(l);
         const std::string tp = task_prefix + "_" + p;

@@ -11,6 +11,26 @@ namespace den::io {
 
 namespace {
 
+std::string input_text(const engine::Engine& engine, const ExportInfo& info) {
+  std::ostringstream out;
+  out << "Input: float32 [N, " << engine.input_dim() << "] features";
+  if (info.shift.defined()) {
+    out << ", raw: the module applies the training normalization ('" << info.normalization << "') itself.";
+  } else {
+    out << ", normalized as in training ('" << info.normalization << "'; the module does not normalize).";
+  }
+  return out.str();
+}
+
+/// Registers the normalization's statistics and returns the first line of a forward that applies
+/// them to `x`; empty without statistics.
+std::string normalize_line(torch::jit::Module& m, const ExportInfo& info) {
+  if (!info.shift.defined()) return "";
+  m.register_buffer("input_shift", info.shift.to(at::kFloat).contiguous());
+  m.register_buffer("input_scale", info.scale.to(at::kFloat).contiguous());
+  return "    x = (x - self.input_shift) * self.input_scale\n";
+}
+
 std::string describe(const engine::Engine& engine, int64_t task, const ExportInfo& info) {
   std::ostringstream out;
   out << "DEN network exported by den (Dynamically Expandable Networks, Yoon et al., ICLR 2018). ";
@@ -21,8 +41,7 @@ std::string describe(const engine::Engine& engine, int64_t task, const ExportInf
     out << "Task " << task << " of " << engine.num_tasks() << ": forward(x) returns logits [N, "
         << engine.graph().head(task).num_outputs << "]. ";
   }
-  out << "Input: float32 [N, " << engine.input_dim() << "] features, normalized as in training ('"
-      << info.normalization << "'; the module does not normalize). scores() applies "
+  out << input_text(engine, info) << " scores() applies "
       << (engine.config().loss == engine::LossKind::Softmax ? "softmax" : "sigmoid") << " to the logits.";
   return out.str();
 }
@@ -44,7 +63,7 @@ torch::jit::Module single_task_module(const engine::Engine& engine, int64_t task
   const TaskNetwork net = task_network(engine, task);
   torch::jit::Module m("DenTaskNetwork");
   std::ostringstream code;
-  code << "def forward(self, x):\n    h = x\n";
+  code << "def forward(self, x):\n" << normalize_line(m, info) << "    h = x\n";
   for (size_t l = 0; l < net.hidden.size(); ++l) {
     const std::string w = "layer_" + std::to_string(l) + "_weight";
     const std::string b = "layer_" + std::to_string(l) + "_bias";
@@ -61,14 +80,13 @@ torch::jit::Module single_task_module(const engine::Engine& engine, int64_t task
   return m;
 }
 
-torch::jit::Module all_tasks_module(const engine::Engine& engine, const ExportInfo& info) {
-  const MultiTaskNetwork net = multi_task_network(engine);
-  torch::jit::Module m("DenMultiTaskNetwork");
+/// Registers every task's parameters on `m` and writes a method `task_<s>(self, x)` per task that
+/// returns its logits for (normalized) inputs x.
+void add_task_methods(torch::jit::Module& m, const MultiTaskNetwork& net, std::ostringstream& code) {
   for (size_t l = 0; l < net.hidden.size(); ++l) {
     m.register_parameter("layer_" + std::to_string(l) + "_weight", net.hidden[l].weight, false);
     m.register_parameter("layer_" + std::to_string(l) + "_bias", net.hidden[l].bias, false);
   }
-  std::ostringstream code;
   for (size_t s = 1; s <= net.heads.size(); ++s) {
     const std::string prefix = "head_" + std::to_string(s);
     m.register_parameter(prefix + "_weight", net.heads[s - 1].weight, false);
@@ -84,10 +102,17 @@ torch::jit::Module all_tasks_module(const engine::Engine& engine, const ExportIn
     }
     code << "    return torch.addmm(self." << prefix << "_bias, h, self." << prefix << "_weight.t())\n\n";
   }
+}
+
+torch::jit::Module all_tasks_module(const engine::Engine& engine, const ExportInfo& info) {
+  const MultiTaskNetwork net = multi_task_network(engine);
+  torch::jit::Module m("DenMultiTaskNetwork");
+  std::ostringstream code;
+  add_task_methods(m, net, code);
   const size_t last = net.heads.size();
   code << "def forward(self, x, task: int):\n"
        << "    assert task >= 1 and task <= " << last << ", \"den: unknown task id; this module has tasks 1.." << last
-       << "\"\n";
+       << "\"\n" << normalize_line(m, info);
   for (size_t s = 1; s < last; ++s) {
     code << "    if task == " << s << ":\n        return self.task_" << s << "(x)\n";
   }
@@ -98,15 +123,86 @@ torch::jit::Module all_tasks_module(const engine::Engine& engine, const ExportIn
   return m;
 }
 
-}  // namespace
+std::string int_list(const std::vector<int64_t>& values) {
+  std::string out;
+  for (int64_t v : values) out += (out.empty() ? "" : ", ") + std::to_string(v);
+  return "[" + out + "]";
+}
 
-void export_torchscript(const engine::Engine& engine, int64_t task, const std::string& path, const ExportInfo& info) {
-  check_export_task(engine, task, true);
-  torch::jit::Module m = task == kAllTasks ? all_tasks_module(engine, info) : single_task_module(engine, task, info);
+torch::jit::Module agnostic_module(const engine::Engine& engine, const engine::TaskAgnosticClassifier& classifier,
+                                   const ExportInfo& info) {
+  const MultiTaskNetwork net = multi_task_network(engine);
+  torch::jit::Module m("DenAgnosticNetwork");
+  std::ostringstream code;
+  add_task_methods(m, net, code);
+  // Per task, the evidence of its class-bearing outputs (TaskAgnosticClassifier::output_evidence).
+  const bool softmax = engine.config().loss == engine::LossKind::Softmax;
+  for (size_t s = 1; s <= classifier.output_classes().size(); ++s) {
+    std::vector<int64_t> keep, rest;
+    const std::vector<int64_t>& outputs = classifier.output_classes()[s - 1];
+    for (size_t o = 0; o < outputs.size(); ++o) (outputs[o] >= 0 ? keep : rest).push_back(static_cast<int64_t>(o));
+    const std::string task = std::to_string(s);
+    m.register_buffer("keep_" + task, at::tensor(keep, at::kLong));
+    code << "def evidence_" << task << "(self, x):\n    z = self.task_" << task << "(x).double()\n";
+    if (softmax && !rest.empty()) {
+      m.register_buffer("rest_" + task, at::tensor(rest, at::kLong));
+      code << "    z = z - torch.logsumexp(z.index_select(1, self.rest_" << task << "), 1, True)\n";
+    }
+    code << "    return z.index_select(1, self.keep_" << task << ")\n\n";
+  }
+  // Each output's calibration is its task's (a_s, b_s); then a logsumexp per class (combine()).
+  const at::Tensor task_of_output = at::tensor(classifier.output_tasks(), at::kLong);
+  m.register_buffer("output_scale", classifier.scales().index_select(0, task_of_output).contiguous());
+  m.register_buffer("output_shift", classifier.shifts().index_select(0, task_of_output).contiguous());
+  m.register_buffer("class_outputs", classifier.class_outputs().contiguous());
+  m.register_buffer("class_ids", at::tensor(classifier.classes(), at::kLong));
+  m.register_attribute("classes", c10::ListType::ofInts(), c10::List<int64_t>(c10::ArrayRef<int64_t>(classifier.classes())));
+  add_common_attributes(m, engine, kAllTasks, info);
+  m.register_attribute("description", c10::StringType::get(),
+                       "DEN network exported by den: task-agnostic classification among the classes " +
+                           int_list(classifier.classes()) + " of tasks 1.." + std::to_string(engine.num_tasks()) +
+                           ". forward(x) returns calibrated class scores [N, " +
+                           std::to_string(classifier.classes().size()) + "] in the order of `classes`, predict(x) the "
+                           "class ids, scores(x) their softmax. " + input_text(engine, info));
+  code << "def forward(self, x):\n" << normalize_line(m, info) << "    e = torch.cat([";
+  for (size_t s = 1; s <= classifier.output_classes().size(); ++s) {
+    code << (s > 1 ? ", " : "") << "self.evidence_" << s << "(x)";
+  }
+  code << "], 1)\n"
+       << "    c = e * self.output_scale + self.output_shift\n"
+       << "    padded = torch.cat([c, torch.full_like(c.narrow(1, 0, 1), float('-inf'))], 1)\n"
+       << "    return torch.logsumexp(padded.index_select(1, self.class_outputs).view(c.size(0), "
+       << classifier.classes().size() << ", -1), 2)\n\n"
+       << "def predict(self, x):\n    return self.class_ids.index_select(0, self.forward(x).argmax(1))\n\n"
+       << "def scores(self, x):\n    return torch.softmax(self.forward(x), 1)\n";
+  m.define(code.str());
+  return m;
+}
+
+void save_module(torch::jit::Module& m, const std::string& path) {
   m.eval();
   std::ostringstream bytes;
   m.save(bytes);
   write_file_atomically(path, bytes.str());
+}
+
+}  // namespace
+
+void export_torchscript_agnostic(const engine::Engine& engine, const engine::TaskAgnosticClassifier& classifier,
+                                 const std::string& path, const ExportInfo& info) {
+  if (classifier.num_tasks() != engine.num_tasks() || engine.num_tasks() == 0) {
+    throw std::invalid_argument("task-agnostic export: the classifier describes " +
+                                std::to_string(classifier.num_tasks()) + " tasks, the engine has " +
+                                std::to_string(engine.num_tasks()));
+  }
+  torch::jit::Module m = agnostic_module(engine, classifier, info);
+  save_module(m, path);
+}
+
+void export_torchscript(const engine::Engine& engine, int64_t task, const std::string& path, const ExportInfo& info) {
+  check_export_task(engine, task, true);
+  torch::jit::Module m = task == kAllTasks ? all_tasks_module(engine, info) : single_task_module(engine, task, info);
+  save_module(m, path);
 }
 
 }  // namespace den::io

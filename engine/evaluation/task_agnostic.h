@@ -72,6 +72,14 @@ class TaskAgnosticClassifier {
   /// Global class ids of task `task_id`'s labels `y` (-1 where an output stands for no class).
   at::Tensor global_labels(int64_t task_id, const at::Tensor& y) const;
 
+  /// Per class-bearing output, in task then output order: its task (0-based), as combine() reads it.
+  const std::vector<int64_t>& output_tasks() const { return output_task_; }
+  /// `[classes * P]`: each class's class-bearing outputs, padded with their count (a -inf column),
+  /// P per class, in the column order of classes(); what combine() gathers (for exporters).
+  const at::Tensor& class_outputs() const { return class_outputs_; }
+  /// Per task: the class of each head output (-1: none).
+  const std::vector<std::vector<int64_t>>& output_classes() const { return output_classes_; }
+
   int64_t memory_size() const { return memory_x_.defined() ? memory_x_.size(0) : 0; }
   const at::Tensor& scales() const { return scale_; }
   const at::Tensor& shifts() const { return shift_; }

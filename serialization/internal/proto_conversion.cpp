@@ -18,6 +18,8 @@ pb::Origin to_pb(graph::Origin o) {
       return pb::ORIGIN_EXPANDED;
     case graph::Origin::Split:
       return pb::ORIGIN_SPLIT;
+    case graph::Origin::Imported:
+      return pb::ORIGIN_IMPORTED;
   }
   return pb::ORIGIN_UNSPECIFIED;
 }
@@ -119,6 +121,9 @@ graph::Unit from_pb(const pb::Unit& m, const std::string& name) {
       break;
     case pb::ORIGIN_SPLIT:
       u.origin = graph::Origin::Split;
+      break;
+    case pb::ORIGIN_IMPORTED:
+      u.origin = graph::Origin::Imported;
       break;
     default:
       corrupt(name, "unit " + std::to_string(m.id()) + " has unknown origin " + std::to_string(m.origin()));

@@ -109,5 +109,20 @@ TEST(DataCsvReader, BadLayoutIsRejected) {
   EXPECT_TRUE(contains_all(message_of<DataError>([&] { load_csv(dir.file("missing.csv")); }), {"missing.csv"}));
 }
 
+TEST(DataCsvReader, UnlabelledFilesAreAllFeatures) {
+  TempDir dir;
+  CsvOptions options;
+  options.labelled = false;
+  const Dataset ds = load_text(dir, "a,b,c\n1,2,3\n4,5,6\n", options);
+  EXPECT_FALSE(ds.labels.defined());
+  ASSERT_EQ(ds.features.sizes(), at::IntArrayRef({2, 3}));
+  EXPECT_FLOAT_EQ(ds.features[1][0].item<float>(), 4.0f);
+  // A single column is a feature there; a labelled file needs two.
+  EXPECT_EQ(load_text(dir, "7\n8\n", options).features.size(1), 1);
+  EXPECT_TRUE(contains_all(error_of(dir, "7\n8\n"), {"needs a label and at least one feature"}));
+  EXPECT_TRUE(contains_all(error_of(dir, "1,nan\n", options), {"not finite"}));
+  EXPECT_TRUE(contains_all(error_of(dir, "x,y\n", options), {"holds no samples"}));
+}
+
 }  // namespace
 }  // namespace den::data

@@ -302,5 +302,25 @@ TEST(DataIdxReader, RealFashionMnist) {
   EXPECT_NO_THROW(validate(tt.test, "test"));
 }
 
+TEST(DataIdxReader, OneHalfOfADirectoryLoadsWithoutTheOther) {
+  TempDir dir;
+  write_raw(dir.file("train-images-idx3-ubyte"), idx_bytes(kImageDims, ramp(60)));
+  write_raw(dir.file("train-labels-idx1-ubyte"), idx_bytes({4}, {8, 8, 9, 8}));
+  EXPECT_TRUE(has_half(dir.str(), Half::Train));
+  EXPECT_FALSE(has_half(dir.str(), Half::Test));
+  const Dataset train = load_half(dir.str(), Half::Train);
+  EXPECT_EQ(train.size(), 4);
+  EXPECT_EQ(train.labels[2].item<int64_t>(), 9);  // labels as they are: class ids
+  EXPECT_TRUE(contains_all(message_of<DataError>([&] { load_half(dir.str(), Half::Test); }),
+                           {dir.str(), "t10k-images-idx3-ubyte", "test.csv"}));
+  std::filesystem::remove(dir.file("train-labels-idx1-ubyte"));
+  EXPECT_TRUE(contains_all(message_of<DataError>([&] { load_half(dir.str(), Half::Train); }),
+                           {"no train-labels-idx1-ubyte"}));
+  write_text(dir.file("test.csv"), "3,0.5,0.25\n");
+  EXPECT_EQ(load_half(dir.str(), Half::Test).dim(), 2);
+  EXPECT_TRUE(contains_all(message_of<DataError>([&] { load_half(dir.file("missing"), Half::Train); }),
+                           {"does not exist"}));
+}
+
 }  // namespace
 }  // namespace den::data

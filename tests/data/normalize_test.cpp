@@ -81,5 +81,15 @@ TEST(DataNormalize, RejectsMismatchedWidths) {
   EXPECT_THROW(normalize_(train, test, Normalization::MinMax), DataError);
 }
 
+TEST(DataNormalize, ApplyScalingRepeatsTheTrainingStatistics) {
+  Dataset train = make({0, 10, 2, 20, 4, 40}, 2);
+  Dataset test = make({1, 30}, 2);
+  const at::Tensor raw = test.features.clone();
+  const FeatureScaling scaling = normalize_(train, test, Normalization::Standardize);
+  EXPECT_TRUE(at::allclose(apply_scaling(raw, scaling), test.features));
+  EXPECT_TRUE(at::equal(apply_scaling(raw, FeatureScaling{}), raw));  // no normalization
+  EXPECT_THROW(apply_scaling(at::zeros({1, 3}), scaling), DataError);
+}
+
 }  // namespace
 }  // namespace den::data

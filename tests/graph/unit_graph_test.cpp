@@ -231,3 +231,28 @@ TEST(UnitGraphTest, GraphvizOutputParsesBack) {
 
 }  // namespace
 }  // namespace den::graph
+
+namespace den::graph {
+namespace {
+
+TEST(UnitGraphTest, AnImportedBaseNetworkHasImportedUnitsThatSplitAndRestore) {
+  UnitGraph g(6, {3, 2}, Origin::Imported);
+  for (int64_t l = 0; l < g.num_layers(); ++l) {
+    for (const Unit& u : g.units(l)) {
+      EXPECT_EQ(u.origin, Origin::Imported);
+      EXPECT_EQ(u.birth_stage, 1);
+    }
+  }
+  EXPECT_EQ(to_string(Origin::Imported), "imported");
+  g.add_head(1, 2);
+  g.add_head(2, 2);
+  const int64_t copy = g.split_unit(0, 1, 2);
+  EXPECT_EQ(g.unit(0, copy).split_from, g.unit(0, 1).id);
+  const UnitGraph back = UnitGraph::restore(6, {g.units(0), g.units(1)}, g.heads(), {}, g.next_id());
+  EXPECT_EQ(back.unit(0, 0).origin, Origin::Imported);
+  EXPECT_THROW(UnitGraph(6, {3}, Origin::Expanded), std::invalid_argument);
+  EXPECT_THROW(UnitGraph(6, {3}, Origin::Split), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace den::graph

@@ -154,6 +154,51 @@ TEST_F(Export, TorchScriptOfAllTasksTakesTheTaskId) {
   EXPECT_EQ(m.attr("num_tasks").toInt(), e.num_tasks());
 }
 
+TEST_F(Export, TorchScriptWithNormalizationTakesRawInputs) {
+  const engine::Engine& e = trained();
+  const at::Tensor x = input();
+  ExportInfo info{"minmax", ""};
+  info.shift = at::randn({e.input_dim()});
+  info.scale = at::rand({e.input_dim()}) + 0.5;
+  const at::Tensor raw = x / info.scale + info.shift;  // normalizes back to x
+  export_torchscript(e, 2, path("task2.pt"), info);
+  export_torchscript(e, kAllTasks, path("all.pt"), info);
+  torch::jit::Module one = torch::jit::load(path("task2.pt"));
+  torch::jit::Module all = torch::jit::load(path("all.pt"));
+  EXPECT_LE(max_diff(one.forward({raw}).toTensor(), e.predict(2, x)), kTolerance);
+  EXPECT_LE(max_diff(all.forward({raw, int64_t{3}}).toTensor(), e.predict(3, x)), kTolerance);
+  EXPECT_NE(one.attr("description").toStringRef().find("raw"), std::string::npos);
+}
+
+TEST_F(Export, AgnosticTorchScriptScoresAndPredictsAsTheClassifier) {
+  const engine::Engine& e = trained();
+  engine::TaskAgnosticClassifier classifier;
+  for (int64_t t = 1; t <= 3; ++t) {
+    engine::Task task = den::testing::synthetic_task(20 + t);
+    // Tasks 1 and 2 share classes 0..2; task 3 has a "rest" output, whose evidence is measured
+    // against it, and two new classes.
+    if (t == 3) task.output_classes = {-1, 5, 6};
+    classifier.add_task(t, task);
+  }
+  classifier.fit(e);
+  ExportInfo info;
+  info.shift = at::zeros({e.input_dim()});
+  info.scale = at::full({e.input_dim()}, 2.0);
+  const at::Tensor x = input();
+  export_torchscript_agnostic(e, classifier, path("agnostic.pt"), info);
+  torch::jit::Module m = torch::jit::load(path("agnostic.pt"));
+  const at::Tensor raw = x / 2.0;
+  EXPECT_LE(max_diff(m.forward({raw}).toTensor(), classifier.class_scores(e, x)), 1e-4);
+  EXPECT_TRUE(at::equal(m.get_method("predict")({raw}).toTensor(), classifier.predict(e, x)));
+  const c10::List<int64_t> classes = m.attr("classes").toIntList();
+  EXPECT_EQ(std::vector<int64_t>(classes.begin(), classes.end()), classifier.classes());
+
+  engine::TaskAgnosticClassifier short_of_tasks;
+  short_of_tasks.add_task(1, den::testing::synthetic_task(21));
+  EXPECT_THROW(export_torchscript_agnostic(e, short_of_tasks, path("x.pt")), std::invalid_argument);
+  EXPECT_FALSE(fs::exists(path("x.pt")));
+}
+
 TEST_F(Export, TorchScriptLoadsInPython) {
   if (std::system("/usr/bin/python3 -c 'import torch' > /dev/null 2>&1") != 0) {
     GTEST_SKIP() << "python3-torch is not installed";
@@ -337,6 +382,10 @@ std::map<std::string, at::Tensor> evaluate_onnx(const onnx::ModelProto& model, c
       out = at::addmm(in(2), in(0), trans_b ? in(1).t() : in(1));
     } else if (n.op_type() == "Relu") {
       out = at::relu(in(0));
+    } else if (n.op_type() == "Sub") {
+      out = in(0) - in(1);
+    } else if (n.op_type() == "Mul") {
+      out = in(0) * in(1);
     } else if (n.op_type() == "Slice") {
       out = in(0);
       const at::Tensor starts = in(1);
@@ -385,6 +434,20 @@ TEST_F(Export, OnnxOfAllTasksHasOneOutputPerTask) {
   const auto values = evaluate_onnx(model, x);
   for (int64_t t = 1; t <= e.num_tasks(); ++t) {
     EXPECT_LE(max_diff(values.at("logits_task_" + std::to_string(t)), e.predict(t, x)), kTolerance) << "task " << t;
+  }
+}
+
+TEST_F(Export, OnnxWithNormalizationTakesRawInputs) {
+  const engine::Engine& e = trained();
+  const at::Tensor x = input();
+  ExportInfo info{"standardize", ""};
+  info.shift = at::randn({e.input_dim()});
+  info.scale = at::rand({e.input_dim()}) + 0.5;
+  const at::Tensor raw = x / info.scale + info.shift;  // normalizes back to x
+  for (int64_t t : {int64_t{1}, kAllTasks}) {
+    const auto values = evaluate_onnx(checked_model(onnx_model(e, t, info)), raw);
+    const std::string out = t == kAllTasks ? "logits_task_3" : "logits";
+    EXPECT_LE(max_diff(values.at(out), e.predict(t == kAllTasks ? 3 : 1, x)), kTolerance) << out;
   }
 }
 

@@ -1,0 +1,99 @@
+// `den import`: a TorchScript model trained elsewhere becomes task 1 of a checkpoint.
+
+#include "cli/import_command.h"
+
+#include "cli/exit_codes.h"
+#include "cli/report.h"
+#include "cli/task_data.h"
+#include "data/idx_reader.h"
+#include "engine/evaluation/metrics.h"
+#include "engine/evaluation/task_agnostic.h"
+#include "serialization/checkpoint.h"
+#include "serialization/torchscript_import.h"
+
+#include <cstdio>
+
+namespace den::cli {
+
+CLI::App* add_import_command(CLI::App& app, ImportOptions& o) {
+  CLI::App* cmd = app.add_subcommand(
+      "import", "Make a checkpoint whose task 1 is a PyTorch model (TorchScript of Linear and ReLU layers)");
+  engine::EngineConfig& c = o.engine;
+  cmd->add_option("model", o.model, "TorchScript file (torch.jit.save of torch.jit.script or torch.jit.trace)")
+      ->required();
+  cmd->add_option("-o,--output", o.output, "Checkpoint to write")->required();
+  cmd->add_option("--classes", o.classes, "Class id of each model output, comma separated (default 0..c-1)");
+  cmd->add_option("--data", o.data_dir,
+                  "Samples of the model's classes (train-images/labels IDX or train.csv, labels = class ids): "
+                  "exemplars for task-agnostic prediction and for later single-class tasks; the model's accuracy "
+                  "on them is printed");
+  cmd->add_option("--exemplars", o.exemplars, "Samples kept per class from --data")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  // The settings of the tasks learned next (den add-task reads them from the checkpoint).
+  cmd->add_option("--max-iter", c.max_iter, "Iterations per training phase of later tasks")->capture_default_str();
+  cmd->add_option("--batch-size", c.batch_size, "Mini-batch size of later tasks")->capture_default_str();
+  cmd->add_option("--lr", c.lr, "Adam learning rate of later tasks")->capture_default_str();
+  cmd->add_option("--l2", c.l2, "L2 strength")->capture_default_str();
+  cmd->add_option("--mu", c.mu, "L1 strength")->capture_default_str();
+  cmd->add_option("--lambda", c.lambda, "Drift penalty toward the previous task's weights")->capture_default_str();
+  cmd->add_option("--k", c.k, "Units added per hidden layer by dynamic expansion")->capture_default_str();
+  cmd->add_option("--tau", c.tau, "Expand when the validation loss after selective retraining exceeds tau")
+      ->capture_default_str();
+  cmd->add_flag("--freeze-existing", c.freeze_existing,
+                "Grow only: later tasks never change the imported units");
+  cmd->add_option("--eval-every", c.eval_every, "Iterations between validation evaluations")->capture_default_str();
+  cmd->add_option("--seed", c.seed, "Random seed of later tasks and of the exemplar draw")->capture_default_str();
+  return cmd;
+}
+
+int import_command(const ImportOptions& o) {
+  check_writable(o.output);
+  io::ImportOptions options;
+  if (!o.classes.empty()) options.classes = parse_classes(o.classes, "--classes");
+  options.config = o.engine;
+  io::ImportedModel imported = io::import_torchscript(o.model, options);
+  const engine::Engine& den = imported.engine;
+  for (const io::ImportedLayer& layer : imported.layers) {
+    std::printf("  %-16s %s\n", layer.module.c_str(), layer.type.c_str());
+  }
+
+  // Task 1's entry of the task-agnostic state: its classes, calibration (1, 0), and exemplars
+  // drawn from --data as a learned task's are drawn from its validation split.
+  engine::AgnosticOptions agnostic;
+  agnostic.exemplars_per_class = o.exemplars;
+  agnostic.seed = o.engine.seed;
+  engine::TaskAgnosticClassifier classifier(agnostic);
+  engine::Task task;
+  task.name = den.history().front().name;
+  task.num_classes = static_cast<int64_t>(imported.output_classes.size());
+  task.output_classes = imported.output_classes;
+  io::CheckpointExtras extras;
+  if (!o.data_dir.empty()) {
+    const data::Dataset samples = data::load_half(o.data_dir, data::Half::Train);
+    if (samples.dim() != den.input_dim()) {
+      throw data::DataError("--data " + o.data_dir + ": samples have " + std::to_string(samples.dim()) +
+                            " features but the model takes " + std::to_string(den.input_dim()));
+    }
+    task.val_x = samples.features;
+    task.val_y = output_labels(samples, imported.output_classes, "--data " + o.data_dir);
+    const double accuracy = engine::accuracy(den.predict(1, task.val_x), task.val_y);
+    std::printf("the imported model's accuracy on the %lld samples of %s: %.4f\n",
+                static_cast<long long>(samples.size()), o.data_dir.c_str(), accuracy);
+  }
+  classifier.add_task(1, task);
+  extras.agnostic = classifier.state();
+  io::save_checkpoint(den, o.output, extras);
+
+  const std::vector<int64_t> sizes = den.graph().layer_sizes();
+  std::string hidden;
+  for (int64_t s : sizes) hidden += (hidden.empty() ? "" : ",") + std::to_string(s);
+  std::printf("imported %s: %lld inputs, hidden layers %s, %lld classes, %lld parameters; %lld exemplars kept; "
+              "checkpoint written to %s\n",
+              o.model.c_str(), static_cast<long long>(den.input_dim()), hidden.c_str(),
+              static_cast<long long>(task.num_classes), static_cast<long long>(den.num_params()),
+              static_cast<long long>(classifier.memory_size()), o.output.c_str());
+  return kOk;
+}
+
+}  // namespace den::cli

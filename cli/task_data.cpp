@@ -1,0 +1,135 @@
+#include "cli/task_data.h"
+
+#include <set>
+#include <sstream>
+
+namespace den::cli {
+
+std::vector<int64_t> parse_classes(const std::string& text, const std::string& flag) {
+  std::vector<int64_t> classes;
+  std::set<int64_t> seen;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    size_t used = 0;
+    int64_t value = -1;
+    try {
+      value = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size()) {
+      throw std::invalid_argument(flag + " '" + text + "': '" + item + "' is not a class id");
+    }
+    if (value < 0) throw std::invalid_argument(flag + " '" + text + "': class ids are >= 0, got " + item);
+    if (!seen.insert(value).second) throw std::invalid_argument(flag + " '" + text + "': class " + item + " is repeated");
+    classes.push_back(value);
+  }
+  if (classes.empty()) throw std::invalid_argument(flag + " is empty; give class ids like 8,9");
+  return classes;
+}
+
+std::vector<int64_t> classes_in(const data::Dataset& samples) {
+  const at::Tensor unique = std::get<0>(at::_unique(samples.labels, /*sorted=*/true)).contiguous();
+  return std::vector<int64_t>(unique.data_ptr<int64_t>(), unique.data_ptr<int64_t>() + unique.numel());
+}
+
+at::Tensor output_labels(const data::Dataset& samples, const std::vector<int64_t>& classes, const std::string& where) {
+  // A lookup table from class id to output; -1 for ids that are no output.
+  const int64_t top = std::max(*std::max_element(classes.begin(), classes.end()), samples.labels.max().item<int64_t>());
+  at::Tensor table = at::full({top + 1}, -1, at::kLong);
+  for (size_t o = 0; o < classes.size(); ++o) table[classes[o]] = static_cast<int64_t>(o);
+  const at::Tensor outputs = table.index_select(0, samples.labels);
+  const at::Tensor unknown = outputs.lt(0).nonzero();
+  if (unknown.numel() > 0) {
+    const int64_t i = unknown[0][0].item<int64_t>();
+    std::string names;
+    for (int64_t c : classes) names += (names.empty() ? "" : ",") + std::to_string(c);
+    throw data::DataError(where + ": sample " + std::to_string(i) + " has label " +
+                          std::to_string(samples.labels[i].item<int64_t>()) + ", which is none of the classes " +
+                          names + " (--classes)");
+  }
+  return outputs;
+}
+
+namespace {
+
+/// `rows` repeated (in order, then cut) to `count` rows: the few exemplars of the known classes
+/// weigh as much as the new class's samples in the loss.
+at::Tensor repeated_to(const at::Tensor& rows, int64_t count) {
+  const int64_t copies = (count + rows.size(0) - 1) / rows.size(0);
+  return rows.repeat({copies, 1}).narrow(0, 0, count);
+}
+
+}  // namespace
+
+// NOTE: [negatives from exemplars] A task of one new class needs negatives, and den import keeps
+// no training data: only the exemplar memory of the task-agnostic classifier (M samples per known
+// class, from den import --data or earlier tasks' validation splits). Those exemplars are the
+// negatives, split for validation as the samples are and repeated to as many rows as the
+// positives, as the split protocol's --base-classes balances its negatives. The same exemplars
+// later calibrate the task-agnostic scores, so the new head has seen them: its scores on them are
+// a little more confident than on unseen samples of the old classes.
+engine::Task task_from_samples(const std::string& name, const data::Dataset& train, const data::Dataset& test,
+                               const std::vector<int64_t>& classes, const engine::AgnosticState* memory,
+                               double val_fraction, uint64_t seed) {
+  data::Dataset labelled = train;
+  labelled.labels = output_labels(train, classes, name);
+  labelled.num_classes = static_cast<int64_t>(classes.size());
+  auto [fit, val] = data::split_train_val(labelled, val_fraction, seed);
+  engine::Task task;
+  task.name = name;
+  at::Tensor test_y;
+  if (test.size() > 0) test_y = output_labels(test, classes, name + " (test)");
+
+  if (classes.size() >= 2) {
+    task.num_classes = static_cast<int64_t>(classes.size());
+    task.output_classes = classes;
+    task.train_x = fit.features;
+    task.train_y = fit.labels;
+    task.val_x = val.features;
+    task.val_y = val.labels;
+    if (test_y.defined()) {
+      task.test_x = test.features;
+      task.test_y = test_y;
+    }
+    return task;
+  }
+
+  const int64_t c = classes.front();
+  std::vector<int64_t> others;
+  if (memory != nullptr && memory->memory_x.defined()) {
+    for (size_t i = 0; i < memory->memory_classes.size(); ++i) {
+      if (memory->memory_classes[i] != c) others.push_back(static_cast<int64_t>(i));
+    }
+  }
+  if (others.empty()) {
+    throw data::DataError(name + ": a task of the single class " + std::to_string(c) +
+                          " needs negatives from the exemplars of the classes already known, and the checkpoint "
+                          "keeps none (import with --data DIR to keep exemplars, or give two or more classes)");
+  }
+  data::Dataset negatives;
+  negatives.features = memory->memory_x.index_select(0, at::tensor(others, at::kLong)).to(at::kFloat);
+  negatives.labels = at::zeros({negatives.features.size(0)}, at::kLong);
+  negatives.num_classes = 2;
+  auto [neg_fit, neg_val] = data::split_train_val(negatives, val_fraction, seed + 1);
+  if (neg_fit.size() == 0) neg_fit = negatives;  // too few exemplars to split: train on all of them
+  const auto both = [](const data::Dataset& positives, const data::Dataset& negatives, at::Tensor& x, at::Tensor& y) {
+    if (positives.size() == 0) return;
+    const at::Tensor nx = negatives.size() > 0 ? repeated_to(negatives.features, positives.size())
+                                               : at::zeros({0, positives.dim()}, at::kFloat);
+    x = at::cat({positives.features, nx}).contiguous();
+    y = at::cat({at::ones({positives.size()}, at::kLong), at::zeros({nx.size(0)}, at::kLong)});
+  };
+  task.num_classes = 2;
+  task.output_classes = {-1, c};
+  both(fit, neg_fit, task.train_x, task.train_y);
+  both(val, neg_val, task.val_x, task.val_y);
+  if (test_y.defined()) {
+    task.test_x = test.features;
+    task.test_y = at::ones({test.size()}, at::kLong);
+  }
+  return task;
+}
+
+}  // namespace den::cli

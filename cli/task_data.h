@@ -1,0 +1,37 @@
+#pragma once
+
+#include "data/dataset.h"
+#include "engine/task.h"
+#include "engine/evaluation/task_agnostic.h"
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace den::cli {
+
+/// Class ids from a comma-separated list ("8,9"); std::invalid_argument naming `flag` for an empty
+/// list, a non-integer, a negative or a repeated id.
+std::vector<int64_t> parse_classes(const std::string& text, const std::string& flag);
+
+/// The distinct labels of `samples`, sorted: the classes a folder of samples holds.
+std::vector<int64_t> classes_in(const data::Dataset& samples);
+
+/// `samples.labels`, which are class ids, as the head outputs of `classes` (output o stands for
+/// classes[o]). data::DataError naming `where` for a label that is none of them.
+at::Tensor output_labels(const data::Dataset& samples, const std::vector<int64_t>& classes, const std::string& where);
+
+/// A task from a folder of the user's samples (den add-task --data DIR), its labels class ids.
+/// Two or more classes: one output per class. One class c: a binary task, c (label 1) against the
+/// classes already known (label 0) from `memory`, the checkpoint's exemplars, as the split
+/// protocol's --base-classes draws them from the data (NOTE: [negatives from exemplars]).
+/// Validation: `val_fraction` of the samples (and of the exemplars), seeded. `test`, when defined,
+/// becomes the test split (one class: positives only). data::DataError for labels outside
+/// `classes` and for a single class without exemplars of other classes.
+engine::Task task_from_samples(const std::string& name, const data::Dataset& train, const data::Dataset& test,
+                               const std::vector<int64_t>& classes, const engine::AgnosticState* memory,
+                               double val_fraction, uint64_t seed);
+
+}  // namespace den::cli

@@ -1,0 +1,236 @@
+// den import, den add-task --data (a task's own samples), den predict and den export --task agnostic
+// end to end, and their exit codes. The model is a TorchScript fixture of
+// tests/serialization/make_import_fixtures.py (6 inputs, 3 outputs).
+
+#include "serialization/checkpoint.h"
+
+#include "cli_test_util.h"
+
+#include <gtest/gtest.h>
+#include <torch/csrc/jit/serialization/import.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace io = den::io;
+using den::testing::Result;
+using den::testing::run_den;
+
+constexpr int kFeatures = 6;
+
+std::string fixture(const std::string& name) { return std::string(DEN_IMPORT_FIXTURES) + "/" + name + ".pt"; }
+
+/// Samples of `classes` in 6 features: class c is a blob around c along feature c % 6.
+void write_csv(const fs::path& path, const std::vector<int>& classes, int per_class, uint32_t seed, bool labelled = true) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> noise(0.0f, 0.3f);
+  std::ofstream out(path);
+  for (int i = 0; i < per_class; ++i) {
+    for (int c : classes) {
+      if (labelled) out << c;
+      for (int f = 0; f < kFeatures; ++f) {
+        out << (labelled || f > 0 ? "," : "") << (f == c % kFeatures ? 2.0f : 0.0f) + noise(rng);
+      }
+      out << "\n";
+    }
+  }
+}
+
+/// The rows of a predictions CSV: class ids (column 2) and every further column.
+std::vector<std::vector<std::string>> read_rows(const fs::path& path) {
+  std::ifstream in(path);
+  std::vector<std::vector<std::string>> rows;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> fields;
+    std::stringstream s(line);
+    std::string f;
+    while (std::getline(s, f, ',')) fields.push_back(f);
+    rows.push_back(fields);
+  }
+  return rows;
+}
+
+/// Features of an unlabelled CSV as a tensor.
+at::Tensor read_features(const fs::path& path) {
+  std::vector<float> values;
+  int64_t rows = 0;
+  for (const auto& row : read_rows(path)) {
+    for (const std::string& f : row) values.push_back(std::stof(f));
+    ++rows;
+  }
+  return at::tensor(values).view({rows, kFeatures});
+}
+
+class DenImportCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("den_import_cli_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    for (const char* sub : {"old", "c3", "c45", "empty"}) fs::create_directories(dir_ / sub);
+    write_csv(dir_ / "old" / "train.csv", {0, 1, 2}, 30, 1);
+    write_csv(dir_ / "c3" / "train.csv", {3}, 60, 2);
+    write_csv(dir_ / "c45" / "train.csv", {4, 5}, 40, 3);
+    write_csv(dir_ / "c45" / "test.csv", {4, 5}, 10, 4);
+    write_csv(dir_ / "x.csv", {0, 1, 2, 3, 4, 5}, 5, 5, /*labelled=*/false);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string p(const std::string& name) const { return (dir_ / name).string(); }
+
+  fs::path dir_;
+};
+
+constexpr const char* kFast = " --max-iter 60 --eval-every 20 --batch-size 32";
+
+TEST_F(DenImportCli, ImportAddTasksPredictAndExportAgree) {
+  const Result imported = run_den("import " + fixture("sequential_script") + " -o " + p("run.den") + " --data " +
+                                  p("old") + kFast);
+  ASSERT_EQ(imported.code, 0) << imported.output;
+  EXPECT_NE(imported.output.find("torch.nn.Linear"), std::string::npos) << imported.output;
+  {
+    const io::LoadedCheckpoint c = io::load_checkpoint(p("run.den"));
+    EXPECT_EQ(c.engine.num_tasks(), 1);
+    EXPECT_EQ(c.engine.graph().unit(0, 0).origin, den::graph::Origin::Imported);
+    ASSERT_TRUE(c.extras.agnostic.has_value());
+    EXPECT_EQ(c.extras.agnostic->memory_classes.size(), 60u);  // 20 exemplars of each of the 3 classes
+  }
+  // Task 1 predicts what the PyTorch model predicts, on raw CSV rows.
+  ASSERT_EQ(run_den("predict " + p("run.den") + " --csv " + p("x.csv") + " --task 1 -o " + p("t1.csv")).code, 0);
+  {
+    torch::jit::Module model = torch::jit::load(fixture("sequential_script"));
+    const at::Tensor expected = model.forward({read_features(p("x.csv"))}).toTensor().argmax(1);
+    const auto rows = read_rows(p("t1.csv"));
+    ASSERT_EQ(static_cast<int64_t>(rows.size()), expected.size(0) + 1);
+    EXPECT_EQ(rows[0], (std::vector<std::string>{"sample", "class", "score"}));
+    for (int64_t i = 0; i < expected.size(0); ++i) EXPECT_EQ(std::stoll(rows[i + 1][1]), expected[i].item<int64_t>());
+  }
+
+  // One class: negatives from the exemplars. Two classes given by --classes, with test samples.
+  const Result one = run_den("add-task " + p("run.den") + " --data " + p("c3") + " --quiet --threads 1");
+  ASSERT_EQ(one.code, 0) << one.output;
+  const Result two = run_den("add-task " + p("run.den") + " --data " + p("c45") + " --classes 4,5 --quiet --threads 1");
+  ASSERT_EQ(two.code, 0) << two.output;
+  const io::LoadedCheckpoint c = io::load_checkpoint(p("run.den"));
+  ASSERT_EQ(c.engine.num_tasks(), 3);
+  EXPECT_EQ(c.extras.agnostic->output_classes[1], (std::vector<int64_t>{-1, 3}));
+  EXPECT_EQ(c.extras.agnostic->output_classes[2], (std::vector<int64_t>{4, 5}));
+  EXPECT_FALSE(std::isnan(c.extras.evaluations.back().accuracy.back()));  // c45 has test samples
+
+  // Task-agnostic predictions among the 6 classes equal the classifier's in-process ones.
+  ASSERT_EQ(run_den("predict " + p("run.den") + " --csv " + p("x.csv") + " --scores -o " + p("all.csv")).code, 0);
+  const auto rows = read_rows(p("all.csv"));
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"sample", "class", "score", "score_0", "score_1", "score_2", "score_3",
+                                               "score_4", "score_5"}));
+  const at::Tensor x = read_features(p("x.csv"));
+  const at::Tensor expected = io::agnostic_classifier(c, "run.den").predict(c.engine, x);
+  ASSERT_EQ(static_cast<int64_t>(rows.size()), x.size(0) + 1);
+  for (int64_t i = 0; i < x.size(0); ++i) EXPECT_EQ(std::stoll(rows[i + 1][1]), expected[i].item<int64_t>());
+
+  // The exported module gives the same classes.
+  ASSERT_EQ(run_den("export " + p("run.den") + " --task agnostic -o " + p("agnostic.pt")).code, 0);
+  torch::jit::Module exported = torch::jit::load(p("agnostic.pt"));
+  EXPECT_TRUE(at::equal(exported.get_method("predict")({x}).toTensor(), expected));
+  EXPECT_EQ(run_den("export " + p("run.den") + " --task agnostic --format onnx -o " + p("a.onnx")).code, 2);
+
+  // A labelled data directory: its test half, with the accuracy printed.
+  const Result labelled = run_den("predict " + p("run.den") + " --data " + p("c45"));
+  EXPECT_EQ(labelled.code, 0) << labelled.output;
+  EXPECT_NE(labelled.output.find("20 samples predicted among 6 classes (task-agnostic); accuracy"), std::string::npos)
+      << labelled.output;
+}
+
+TEST_F(DenImportCli, ImportRefusalsExitWithSevenAndWriteNothing) {
+  std::ofstream(p("text.pt")) << "not TorchScript";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {p("missing.pt"), "does not exist"},
+      {p("text.pt"), "is not a TorchScript model"},
+      {fixture("refused_sigmoid"), "module '1' (torch.nn.Sigmoid)"},
+      {fixture("refused_residual"), "not a chain"},
+  };
+  for (const auto& [model, message] : cases) {
+    const Result r = run_den("import " + model + " -o " + p("x.den"));
+    EXPECT_EQ(r.code, 7) << model << ": " << r.output;
+    EXPECT_NE(r.output.find(message), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(p("x.den")));
+  }
+  EXPECT_EQ(run_den("import " + fixture("chain_script") + " -o " + p("x.den") + " --classes 1,2").code, 2);
+  // --data whose labels are not the model's classes, or of another width.
+  EXPECT_EQ(run_den("import " + fixture("chain_script") + " -o " + p("x.den") + " --data " + p("c3")).code, 3);
+  EXPECT_FALSE(fs::exists(p("x.den")));
+}
+
+TEST_F(DenImportCli, AddTaskAndPredictRefusalsHaveTheirExitCodes) {
+  // Imported without --data: no exemplars, so a single-class task has no negatives.
+  ASSERT_EQ(run_den("import " + fixture("chain_script") + " -o " + p("run.den") + kFast).code, 0);
+  const Result single = run_den("add-task " + p("run.den") + " --data " + p("c3") + " --quiet");
+  EXPECT_EQ(single.code, 3) << single.output;
+  EXPECT_NE(single.output.find("needs negatives"), std::string::npos) << single.output;
+  EXPECT_EQ(run_den("add-task " + p("run.den") + " --data " + p("empty") + " --quiet").code, 3);
+  EXPECT_EQ(run_den("add-task " + p("run.den") + " --data " + p("missing") + " --quiet").code, 3);
+  EXPECT_EQ(run_den("add-task " + p("run.den") + " --data " + p("c45") + " --classes 4 --quiet").code, 3);
+  fs::create_directories(dir_ / "wide");
+  {
+    std::ofstream(p("wide/train.csv")) << "4,1,2,3,4,5,6,7\n5,1,2,3,4,5,6,7\n";
+  }
+  EXPECT_EQ(run_den("add-task " + p("run.den") + " --data " + p("wide") + " --quiet").code, 3);
+  EXPECT_EQ(io::load_checkpoint(p("run.den")).engine.num_tasks(), 1);  // nothing learned, nothing written
+
+  // predict: a width mismatch, NaN, an empty file, an unknown task, no task-agnostic state.
+  std::ofstream(p("narrow.csv")) << "1,2,3\n";
+  std::ofstream(p("nan.csv")) << "1,2,3,4,5,nan\n";
+  std::ofstream(p("blank.csv")) << "\n";
+  for (const char* bad : {"narrow.csv", "nan.csv", "blank.csv", "missing.csv"}) {
+    const Result r = run_den("predict " + p("run.den") + " --csv " + p(bad));
+    EXPECT_EQ(r.code, 3) << bad << ": " << r.output;
+  }
+  EXPECT_EQ(run_den("predict " + p("run.den") + " --csv " + p("x.csv") + " --task 2").code, 2);
+  EXPECT_EQ(run_den("predict " + p("run.den") + " --csv " + p("x.csv") + " --data " + p("c45")).code, 2);
+  EXPECT_EQ(run_den("predict " + p("missing.den") + " --csv " + p("x.csv")).code, 5);
+  {
+    const io::LoadedCheckpoint c = io::load_checkpoint(p("run.den"));
+    io::save_checkpoint(c.engine, p("bare.den"));  // without task-agnostic state
+  }
+  const Result bare = run_den("predict " + p("bare.den") + " --csv " + p("x.csv"));
+  EXPECT_EQ(bare.code, 8) << bare.output;
+  EXPECT_NE(bare.output.find("cannot predict task-agnostically"), std::string::npos) << bare.output;
+  EXPECT_EQ(run_den("predict " + p("bare.den") + " --csv " + p("x.csv") + " --task 1").code, 0);
+  EXPECT_EQ(run_den("export " + p("bare.den") + " --task agnostic -o " + p("a.pt")).code, 8);
+  EXPECT_FALSE(fs::exists(p("a.pt")));
+}
+
+TEST_F(DenImportCli, PredictAndExportApplyTheCheckpointsNormalizationToRawInputs) {
+  ASSERT_EQ(run_den("import " + fixture("chain_script") + " -o " + p("run.den") + " --data " + p("old")).code, 0);
+  io::LoadedCheckpoint c = io::load_checkpoint(p("run.den"));
+  io::CheckpointExtras extras = c.extras;
+  extras.normalization = io::FeatureNormalization{"standardize", at::full({kFeatures}, 0.5f), at::full({kFeatures}, 3.0f)};
+  io::save_checkpoint(c.engine, p("norm.den"), extras);
+  const at::Tensor raw = read_features(p("x.csv"));
+  const at::Tensor normalized = (raw - 0.5) * 3.0;
+
+  ASSERT_EQ(run_den("predict " + p("norm.den") + " --csv " + p("x.csv") + " --task 1 -o " + p("t1.csv")).code, 0);
+  const at::Tensor expected = c.engine.predict(1, normalized).argmax(1);
+  const auto rows = read_rows(p("t1.csv"));
+  ASSERT_EQ(static_cast<int64_t>(rows.size()), raw.size(0) + 1);
+  for (int64_t i = 0; i < raw.size(0); ++i) EXPECT_EQ(std::stoll(rows[i + 1][1]), expected[i].item<int64_t>());
+
+  for (const char* task : {"1", "agnostic"}) {
+    ASSERT_EQ(run_den("export " + p("norm.den") + " --task " + task + " -o " + p("e.pt")).code, 0);
+    torch::jit::Module m = torch::jit::load(p("e.pt"));
+    if (std::string(task) == "1") {
+      EXPECT_TRUE(at::allclose(m.forward({raw}).toTensor(), c.engine.predict(1, normalized), 1e-5, 1e-5));
+    } else {
+      const at::Tensor classes = io::agnostic_classifier(c, "norm.den").predict(c.engine, normalized);
+      EXPECT_TRUE(at::equal(m.get_method("predict")({raw}).toTensor(), classes));
+    }
+  }
+}
+
+}  // namespace
