@@ -1,9 +1,11 @@
 // The `den` command line: lifelong learning with Dynamically Expandable Networks.
 
-#include "cli/checkpoint_commands.h"
+#include "cli/add_task_command.h"
 #include "cli/compare_command.h"
 #include "cli/exit_codes.h"
+#include "cli/export_command.h"
 #include "cli/import_command.h"
+#include "cli/inspect_command.h"
 #include "cli/predict_command.h"
 #include "cli/report_command.h"
 #include "cli/run_command.h"
@@ -11,6 +13,7 @@
 #include "den/version.h"
 #include "engine/task_check.h"
 #include "engine/training/threads.h"
+#include "serialization/checkpoint.h"
 #include "serialization/torchscript_import.h"
 
 #include <CLI/CLI.hpp>

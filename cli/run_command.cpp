@@ -1,6 +1,6 @@
 #include "cli/run_command.h"
 
-#include "cli/checkpoint_commands.h"
+#include "cli/run_checkpoints.h"
 #include "cli/config_file.h"
 #include "cli/exit_codes.h"
 #include "cli/hyperparameter_flags.h"
@@ -238,7 +238,7 @@ int run_command(RunOptions& o) {
     std::fputs(config_text(o.command, {o.method}).c_str(), stdout);
     return kOk;
   }
-  RunCheckpoints checkpoints(o);  // --checkpoint, --resume (NOTE: [resume] in cli/checkpoint_commands.h)
+  RunCheckpoints checkpoints(o);  // --checkpoint, --resume (NOTE: [resume] in cli/run_checkpoints.h)
   if (!o.report_path.empty()) check_writable(o.report_path);
   if (!o.log_path.empty()) check_writable(o.log_path);
   engine::configure_threads(o.threads);

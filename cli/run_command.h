@@ -31,7 +31,7 @@ struct RunOptions {
   int threads = 0;  ///< 0: all hardware threads
   bool quiet = false;
   bool allow_label_gaps = false;  ///< --allow-label-gaps (data::DirectoryOptions)
-  std::string checkpoint_path;  ///< --checkpoint: save after every task (cli/checkpoint_commands.h)
+  std::string checkpoint_path;  ///< --checkpoint: save after every task (cli/run_checkpoints.h)
   std::string resume_path;      ///< --resume: continue the run stored there
   std::string config_path;  ///< --config: a TOML or INI file of flag values (cli/config_file.h)
   bool print_config = false;  ///< --print-config: write the resolved configuration and exit

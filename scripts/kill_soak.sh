@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Kill soak: SIGKILLs `den run --checkpoint` at random moments (training, evaluation, checkpoint
-# writes, slowed by NOTE: [kill soak] in cli/checkpoint_commands.cpp), resumes each run until it
+# writes, slowed by NOTE: [kill soak] in cli/run_checkpoints.cpp), resumes each run until it
 # finishes, and checks that every one ends bit for bit like an uninterrupted run (the same report
 # without wall times and loss curves, the same ONNX export of every task's network) with no temporary file left.
 #   usage: scripts/kill_soak.sh [KILLS (20)] [DEN (build/cli/den)]

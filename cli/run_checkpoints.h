@@ -1,12 +1,13 @@
 #pragma once
 
+// `den run --checkpoint/--resume`: saving after every task and continuing an interrupted run; the
+// stored-run helpers that `den add-task` shares.
+
 #include "cli/run_command.h"
 #include "data/idx_reader.h"
 #include "data/task_stream.h"
 #include "engine/evaluation/run.h"
 #include "serialization/checkpoint.h"
-
-#include <CLI/CLI.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -69,38 +70,11 @@ std::optional<io::FeatureNormalization> feature_normalization(const std::string&
 /// CRC-32 of a data set's features and labels (train and test), to recognize the same data again.
 uint32_t data_fingerprint(const data::TrainTest& files);
 
-/// Options of `den add-task`.
-struct AddTaskOptions {
-  std::string checkpoint;
-  std::string output;  ///< default: write back to `checkpoint`
-  RunOptions run;      ///< stream flags (defaults from the checkpoint's run)
-  int64_t task_index = 0;  ///< task of the stream to learn; 0 = the next one
-  std::string classes;     ///< --classes: the classes of a task from the user's own samples
-  int64_t exemplars = 20;  ///< exemplars kept per class of such a task
-  int threads = 0;
-  bool quiet = false;
-  const CLI::App* command = nullptr;
-};
-CLI::App* add_add_task_command(CLI::App& app, AddTaskOptions& options);
-int add_task_command(AddTaskOptions& options);
+/// `o` as the run stored in the checkpoint was started (engine settings and stream).
+RunOptions stored_options(const RunOptions& o, const engine::EngineConfig& config, const io::RunInfo& run);
 
-/// Options of `den inspect`.
-struct InspectOptions {
-  std::string checkpoint;
-  bool json = false;
-};
-CLI::App* add_inspect_command(CLI::App& app, InspectOptions& options);
-int inspect_command(const InspectOptions& options);
-
-/// Options of `den export`.
-struct ExportOptions {
-  std::string checkpoint;
-  std::string task = "all";
-  std::string format = "torchscript";
-  std::string output;
-  bool per_unit = false;  ///< --per-unit: the DOT/SVG picture with one node per unit
-};
-CLI::App* add_export_command(CLI::App& app, ExportOptions& options);
-int export_command(const ExportOptions& options);
+/// A resume from a checkpoint without task-agnostic state (before format 2) rebuilds it: warns on
+/// stderr, even with --quiet, since its task-agnostic values may differ from the uninterrupted run's.
+void warn_if_rebuilt(const engine::RunPrior& prior, const engine::RunSettings& settings, const std::string& path);
 
 }  // namespace den::cli

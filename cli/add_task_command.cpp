@@ -1,0 +1,251 @@
+// `den add-task`.
+
+#include "cli/add_task_command.h"
+
+#include "cli/exit_codes.h"
+#include "cli/progress.h"
+#include "cli/report.h"
+#include "cli/run_checkpoints.h"
+#include "cli/task_data.h"
+#include "data/normalize.h"
+#include "engine/evaluation/metrics.h"
+#include "engine/training/threads.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+namespace den::cli {
+
+namespace {
+
+
+/// Learns `task`, which is no step of the checkpoint's stream, on `c`'s engine: the task-agnostic
+/// state grows by the task (keeping `exemplars` per class) and is refitted, the earlier metrics are
+/// kept (NaN rows for tasks learned without them), and the new task is measured on its test split
+/// when it has one. Returns the checkpoint's new extras, without a run record.
+io::CheckpointExtras learn_outside_stream(io::LoadedCheckpoint& c, const engine::Task& task, int64_t exemplars,
+                                          const engine::ProgressCallback& progress) {
+  engine::Engine& den = c.engine;
+  const int64_t t = den.num_tasks() + 1;
+  const engine::TaskReport report = den.add_task(task, progress);
+  io::CheckpointExtras extras;
+  // The task-agnostic state grows by this task, so the checkpoint keeps one entry per task.
+  if (c.extras.agnostic) {
+    engine::AgnosticOptions agnostic;
+    agnostic.exemplars_per_class = exemplars;
+    agnostic.seed = den.config().seed;
+    engine::TaskAgnosticClassifier classifier = engine::TaskAgnosticClassifier::restore(agnostic, *c.extras.agnostic);
+    classifier.add_task(t, task);
+    classifier.fit(den);
+    extras.agnostic = classifier.state();
+  }
+  extras.normalization = c.extras.normalization;  // the inputs the network was first trained on
+  // Earlier rows as stored; tasks learned without measured metrics get NaN rows.
+  for (int64_t j = 1; j < t; ++j) {
+    engine::TaskEvaluation row;
+    row.after_task = j;
+    row.accuracy.assign(static_cast<size_t>(j), std::nan(""));
+    row.auroc = row.accuracy;
+    extras.evaluations.push_back(row);
+  }
+  for (const engine::TaskEvaluation& prior : c.extras.evaluations) {
+    if (prior.after_task >= 1 && prior.after_task < t) extras.evaluations[prior.after_task - 1] = prior;
+  }
+  engine::TaskEvaluation e;
+  e.after_task = t;
+  e.accuracy.assign(static_cast<size_t>(t), std::nan(""));
+  e.auroc = e.accuracy;
+  if (task.test_x.defined() && task.test_x.size(0) > 0) {
+    const at::Tensor scores = den.predict_scores(t, task.test_x);
+    e.accuracy.back() = engine::accuracy(scores, task.test_y);
+    e.auroc.back() = engine::mean_auroc(scores, task.test_y);
+  }
+  extras.evaluations.push_back(e);
+  print_table_row(stdout, report, e);
+  return extras;
+}
+
+void print_learned(int64_t t, std::chrono::steady_clock::time_point started, const std::string& output,
+                   const engine::Engine& den) {
+  std::printf("task %lld learned in %.1f s; checkpoint written to %s (%lld tasks)\n", static_cast<long long>(t),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), output.c_str(),
+              static_cast<long long>(den.num_tasks()));
+}
+
+/// `den add-task --data DIR` with the task's own samples in DIR (cli/task_data.h).
+int add_own_task(AddTaskOptions& o, io::LoadedCheckpoint& c, const std::string& output) {
+  engine::Engine& den = c.engine;
+  if (!flag_given(o.command, "--data")) {
+    throw std::invalid_argument("add-task " + o.checkpoint + ": give the task's samples with --data DIR");
+  }
+  const std::string& dir = o.run.data_dir;
+  const data::Dataset train = data::load_half(dir, data::Half::Train);
+  const data::Dataset test = data::has_half(dir, data::Half::Test) ? data::load_half(dir, data::Half::Test)
+                                                                   : data::Dataset{};
+  for (const data::Dataset* part : {&train, &test}) {
+    if (part->size() > 0 && part->dim() != den.input_dim()) {
+      throw data::DataError("--data " + dir + ": samples have " + std::to_string(part->dim()) +
+                            " features but the checkpoint's network takes " + std::to_string(den.input_dim()));
+    }
+  }
+  const std::vector<int64_t> classes = o.classes.empty() ? classes_in(train) : parse_classes(o.classes, "--classes");
+  // Raw samples get the normalization the network was trained with.
+  data::FeatureScaling scaling;
+  if (c.extras.normalization) scaling = {c.extras.normalization->shift, c.extras.normalization->scale};
+  data::Dataset scaled_train = train, scaled_test = test;
+  scaled_train.features = data::apply_scaling(train.features, scaling);
+  if (test.size() > 0) scaled_test.features = data::apply_scaling(test.features, scaling);
+
+  std::string name = "classes[";
+  for (size_t i = 0; i < classes.size(); ++i) name += (i > 0 ? "," : "") + std::to_string(classes[i]);
+  name += "] (add-task --data)";
+  const engine::AgnosticState* memory = c.extras.agnostic ? &*c.extras.agnostic : nullptr;
+  const engine::Task task = task_from_samples(name, scaled_train, scaled_test, classes, memory,
+                                              o.run.stream.val_fraction, den.config().seed + den.num_tasks());
+  const int64_t t = den.num_tasks() + 1;
+  engine::configure_threads(o.threads);
+  RunProgress progress("den", t, o.quiet, nullptr);  // task t of t: the ETA is this task's
+  print_table_header(stdout);
+  const auto started = std::chrono::steady_clock::now();
+  const io::CheckpointExtras extras = learn_outside_stream(c, task, o.exemplars, progress.callback());
+  io::save_checkpoint(den, output, extras);
+  print_learned(t, started, output, den);
+  return kOk;
+}
+
+
+}  // namespace
+
+CLI::App* add_add_task_command(CLI::App& app, AddTaskOptions& o) {
+  CLI::App* cmd = app.add_subcommand(
+      "add-task", "Load a checkpoint, learn one more task from data, and write the checkpoint back");
+  RunOptions& r = o.run;
+  cmd->add_option("checkpoint", o.checkpoint, "Checkpoint to extend")->required();
+  cmd->add_option("-o,--output", o.output, "Write the extended checkpoint here (default: in place)");
+  cmd->add_option("--data", r.data_dir,
+                  "Data directory (default: the checkpoint's run). With --classes, or for a checkpoint without a run "
+                  "record (den import): a folder of this task's own samples, labels = class ids (train-images/labels "
+                  "IDX or train.csv; t10k-*/test.csv, if there, are its test samples)");
+  cmd->add_option("--classes", o.classes,
+                  "The task's classes, comma separated (default: the labels in --data); one class learns it against "
+                  "the exemplars of the classes already known");
+  cmd->add_option("--protocol", r.protocol, "Task stream: permuted, split or one-vs-rest (default: the checkpoint's)")
+      ->check(CLI::IsMember({"permuted", "split", "one-vs-rest"}));
+  cmd->add_option("--exemplars", o.exemplars, "With --data of the task's own samples: exemplars kept per class")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--task-index", o.task_index,
+                  "Which task of the stream to learn (default: the one after the checkpoint's last)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--classes-per-task", r.stream.classes_per_task, "Classes per task (split protocol)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--train-limit", r.stream.train_limit, "At most N training samples (0 = all)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--val-fraction", r.stream.val_fraction, "Fraction of the training file held out for validation")
+      ->check(CLI::Range(0.0, 0.9));
+  cmd->add_option("--normalize", r.normalization, "Feature normalization: none, minmax or standardize")
+      ->check(CLI::IsMember({"none", "minmax", "standardize"}));
+  cmd->add_option("--seed", r.stream.seed, "Seed of the task stream (default: the checkpoint's)");
+  cmd->add_option("--threads", o.threads, "Threads for the matrix products (0 = all cores)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--quiet", o.quiet, "No progress output");
+  add_label_gaps_flag(cmd, r.allow_label_gaps);
+  o.command = cmd;
+  return cmd;
+}
+
+int add_task_command(AddTaskOptions& o) {
+  const std::string output = o.output.empty() ? o.checkpoint : o.output;
+  check_writable(output);
+  io::LoadedCheckpoint c = io::load_checkpoint(o.checkpoint);
+  engine::Engine& den = c.engine;
+
+  // The task's own samples: asked for with --classes, and the only kind of data a checkpoint
+  // without a run record (den import) can take unless a stream protocol is named.
+  RunOptions& r = o.run;
+  const std::optional<io::RunInfo> stored = c.extras.run;
+  if (flag_given(o.command, "--classes") || (!stored && flag_given(o.command, "--data") && !flag_given(o.command, "--protocol"))) {
+    return add_own_task(o, c, output);
+  }
+  // Stream flags default to the checkpoint's run; without one, --data is required.
+  if (stored) {
+    const RunOptions s = stored_options(r, den.config(), *stored);
+    if (!flag_given(o.command, "--data")) r.data_dir = s.data_dir;
+    if (!flag_given(o.command, "--protocol")) r.protocol = s.protocol;
+    if (!flag_given(o.command, "--classes-per-task")) r.stream.classes_per_task = s.stream.classes_per_task;
+    if (!flag_given(o.command, "--base-classes")) r.stream.base_classes = s.stream.base_classes;
+    if (!flag_given(o.command, "--train-limit")) r.stream.train_limit = s.stream.train_limit;
+    if (!flag_given(o.command, "--val-fraction")) r.stream.val_fraction = s.stream.val_fraction;
+    if (!flag_given(o.command, "--normalize")) r.normalization = s.normalization;
+    if (!flag_given(o.command, "--seed")) r.stream.seed = s.stream.seed;
+  } else if (!flag_given(o.command, "--data")) {
+    throw std::invalid_argument("add-task " + o.checkpoint + ": the checkpoint holds no `den run` record; "
+                                "give the data with --data DIR");
+  }
+  const int64_t t = den.num_tasks() + 1;
+  const int64_t index = o.task_index > 0 ? o.task_index : t;
+  r.stream.protocol = data::parse_protocol(r.protocol);
+  r.stream.num_tasks = index;
+  r.quiet = o.quiet;
+  engine::configure_threads(o.threads);
+
+  data::FeatureScaling scaling;
+  data::TrainTest files = load_files(r, &scaling);
+  const uint32_t fingerprint = data_fingerprint(files);
+  const data::TaskStream stream(std::move(files.train), std::move(files.test), r.stream);
+  if (stream.input_dim() != den.input_dim()) {
+    throw data::DataError("the data has " + std::to_string(stream.input_dim()) + " features but the checkpoint's "
+                          "network takes " + std::to_string(den.input_dim()));
+  }
+
+  // The same stream continued by its next task: evaluate every task, as den run does, and keep
+  // the run record so that --resume and add-task can go on. Otherwise only the new task's test
+  // data is at hand (NaN for the others) and the checkpoint no longer describes one stream.
+  const bool continues = stored && stored->data_dir == r.data_dir && stored->protocol == data::to_string(r.stream.protocol) &&
+                         stored->classes_per_task == r.stream.classes_per_task &&
+                         stored->base_classes == r.stream.base_classes &&
+                         stored->train_limit == r.stream.train_limit && stored->val_fraction == r.stream.val_fraction &&
+                         stored->normalize == r.normalization && stored->seed == r.stream.seed &&
+                         (!stored->data_crc32 || *stored->data_crc32 == fingerprint) && index == t &&
+                         static_cast<int64_t>(c.extras.evaluations.size()) == den.num_tasks();
+  engine::RunCallbacks callbacks;
+  RunProgress progress("den", t, o.quiet, nullptr);  // task t of t: the ETA is this task's
+  callbacks.progress = progress.callback();
+  print_table_header(stdout);
+  io::CheckpointExtras extras;
+  const auto started = std::chrono::steady_clock::now();
+  if (continues) {
+    callbacks.task_done = [](const engine::TaskReport& report, const engine::TaskEvaluation& evaluation) {
+      print_table_row(stdout, report, evaluation);
+    };
+    const engine::RunPrior prior{c.extras.evaluations, stored->seconds, c.extras.agnostic};
+    // Task-agnostic evaluation as the run had it. Checkpoints older than the exemplars record:
+    // on (default exemplars) when its stored metrics have it.
+    engine::RunSettings settings;
+    const bool agnostic = !c.extras.evaluations.empty() && !c.extras.evaluations.back().agnostic_accuracy.empty();
+    settings.agnostic.exemplars_per_class = stored->exemplars_per_class.value_or(agnostic ? RunOptions{}.exemplars : 0);
+    settings.agnostic.seed = den.config().seed;
+    warn_if_rebuilt(prior, settings, o.checkpoint);
+    const engine::RunResult result = engine::resume_stream(
+        den, index, [&stream](int64_t j) { return stream.task(j); }, prior, callbacks, settings);
+    extras.evaluations = result.evaluations;
+    extras.run = stored;
+    extras.run->num_tasks = std::max(stored->num_tasks, index);
+    extras.run->seconds = result.seconds;
+    extras.agnostic = result.agnostic;
+    extras.normalization = feature_normalization(r.normalization, scaling);
+  } else {
+    engine::Task task = stream.task(index);
+    task.name += " (add-task)";
+    const int64_t exemplars = stored && stored->exemplars_per_class ? *stored->exemplars_per_class
+                                                                    : RunOptions{}.exemplars;
+    extras = learn_outside_stream(c, task, exemplars, callbacks.progress);
+  }
+  io::save_checkpoint(den, output, extras);
+  print_learned(t, started, output, den);
+  return kOk;
+}
+
+
+}  // namespace den::cli
