@@ -7,8 +7,6 @@
 #include "data/normalize.h"
 #include "engine/hyperparameters.h"
 
-#include <zlib.h>
-
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -111,19 +109,7 @@ void warn_if_rebuilt(const engine::RunPrior& prior, const engine::RunSettings& s
 }
 
 uint32_t data_fingerprint(const data::TrainTest& files) {
-  uLong crc = ::crc32(0L, Z_NULL, 0);
-  for (const at::Tensor& t : {files.train.features, files.train.labels, files.test.features, files.test.labels}) {
-    const at::Tensor c = t.contiguous();
-    const auto* p = static_cast<const Bytef*>(c.data_ptr());
-    size_t left = static_cast<size_t>(c.numel()) * c.element_size();
-    while (left > 0) {
-      const uInt piece = static_cast<uInt>(std::min<size_t>(left, 1u << 30));
-      crc = ::crc32(crc, p, piece);
-      p += piece;
-      left -= piece;
-    }
-  }
-  return static_cast<uint32_t>(crc);
+  return io::tensors_crc32({files.train.features, files.train.labels, files.test.features, files.test.labels});
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -386,6 +386,15 @@ void save_checkpoint(const engine::Engine& engine, const std::string& path, cons
   save_state(engine.state(), path, extras, options);
 }
 
+uint32_t tensors_crc32(const std::vector<at::Tensor>& tensors) {
+  uint32_t crc = 0;
+  for (const at::Tensor& t : tensors) {
+    const at::Tensor c = t.contiguous();
+    crc = crc32_update(crc, c.data_ptr(), static_cast<size_t>(c.numel()) * c.element_size());
+  }
+  return crc;
+}
+
 LoadedCheckpoint load_checkpoint(const std::string& path, const LoadOptions& options) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) {

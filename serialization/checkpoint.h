@@ -130,6 +130,9 @@ LoadedCheckpoint load_checkpoint(const std::string& path, const LoadOptions& opt
 LoadedCheckpoint load_checkpoint_bytes(std::string_view bytes, const std::string& name = "<memory>",
                                        const LoadOptions& options = {});
 
+/// CRC-32 of the bytes of `tensors`, one after the other: the data fingerprint of RunInfo::data_crc32.
+uint32_t tensors_crc32(const std::vector<at::Tensor>& tensors);
+
 /// The task-agnostic classifier a checkpoint holds, to predict among all classes without a task id.
 /// Throws CheckpointError (Kind::LacksState) naming the file and why: a checkpoint before format
 /// version 2 never stored it, and a newer one may come from an engine saved without a run.

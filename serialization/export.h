@@ -24,7 +24,7 @@ struct ExportInfo {
   /// The normalization's statistics, x' = (x - shift) * scale, `[input_dim]` float32. When defined,
   /// the exported model applies them first, so that it takes raw inputs; undefined: inputs go in
   /// as they are.
-  at::Tensor shift, scale;
+  at::Tensor shift = {}, scale = {};  // initialized, so aggregate initialisation with fewer fields is clean under -Wextra
 };
 
 /// One affine layer of an exported network: y = x weight^T + bias.

@@ -24,8 +24,10 @@ uint64_t get_u64(const unsigned char* in) {
   return v;
 }
 
-uint32_t crc32_of(const void* data, size_t size) {
-  uLong crc = ::crc32(0L, Z_NULL, 0);
+uint32_t crc32_of(const void* data, size_t size) { return crc32_update(0, data, size); }
+
+uint32_t crc32_update(uint32_t crc_so_far, const void* data, size_t size) {
+  uLong crc = crc_so_far;
   const auto* p = static_cast<const Bytef*>(data);
   while (size > 0) {  // zlib takes uInt lengths
     const uInt piece = static_cast<uInt>(std::min<size_t>(size, 1u << 30));

@@ -29,6 +29,8 @@ void put_u64(unsigned char* out, uint64_t v);
 uint32_t get_u32(const unsigned char* in);
 uint64_t get_u64(const unsigned char* in);
 uint32_t crc32_of(const void* data, size_t size);
+/// The CRC-32 of the bytes before (`crc_so_far`, 0 for none) followed by `data`.
+uint32_t crc32_update(uint32_t crc_so_far, const void* data, size_t size);
 /// Reverses the bytes of every 4-byte element (only on big-endian hosts).
 void swap_float_bytes(char* data, size_t size);
 
