@@ -1,29 +1,24 @@
 #include "cli/task_data.h"
 
+#include "engine/hyperparameters.h"
+
 #include <set>
-#include <sstream>
 
 namespace den::cli {
 
 std::vector<int64_t> parse_classes(const std::string& text, const std::string& flag) {
   std::vector<int64_t> classes;
+  try {
+    engine::from_text(text, classes);  // the integer-list form of --hidden
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(flag + ": " + e.what());
+  }
   std::set<int64_t> seen;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    size_t used = 0;
-    int64_t value = -1;
-    try {
-      value = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
+  for (int64_t c : classes) {
+    if (c < 0) throw std::invalid_argument(flag + " '" + text + "': class ids are >= 0, got " + std::to_string(c));
+    if (!seen.insert(c).second) {
+      throw std::invalid_argument(flag + " '" + text + "': class " + std::to_string(c) + " is repeated");
     }
-    if (used == 0 || used != item.size()) {
-      throw std::invalid_argument(flag + " '" + text + "': '" + item + "' is not a class id");
-    }
-    if (value < 0) throw std::invalid_argument(flag + " '" + text + "': class ids are >= 0, got " + item);
-    if (!seen.insert(value).second) throw std::invalid_argument(flag + " '" + text + "': class " + item + " is repeated");
-    classes.push_back(value);
   }
   if (classes.empty()) throw std::invalid_argument(flag + " is empty; give class ids like 8,9");
   return classes;
