@@ -109,6 +109,7 @@ nlohmann::json task_json(const engine::TaskReport& r, const engine::TaskEvaluati
                         {"split", r.split},
                         {"split_pairs", pairs},
                         {"expanded", r.expanded},
+                        {"expansion_undone", r.expansion_undone},
                         {"val_loss_after_selective", r.val_loss_after_selective},
                         {"val_loss", r.val_loss},
           {"phases", phases}};
@@ -147,6 +148,7 @@ nlohmann::json run_settings_json(const RunOptions& o) {
   nlohmann::json doc = {{"method", o.method},
                         {"protocol", data::to_string(o.stream.protocol)},
                         {"data", o.data_dir},
+                        {"preset", o.preset},
                         {"config", config_json(o.engine)},
                         {"stream",
                          {{"tasks", o.stream.num_tasks},
@@ -154,6 +156,7 @@ nlohmann::json run_settings_json(const RunOptions& o) {
                           {"base_classes", o.stream.base_classes},
                           {"train_limit", o.stream.train_limit},
                           {"val_fraction", o.stream.val_fraction},
+                          {"holdout", o.holdout},
                           {"normalize", o.normalization}}},
                         {"exemplars_per_class", o.exemplars}};
   if (o.method == "l2") doc["method_options"] = {{"l2_lambda", o.baseline.l2_transfer}};

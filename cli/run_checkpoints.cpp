@@ -136,6 +136,18 @@ RunCheckpoints::RunCheckpoints(RunOptions& o) : options_(o) {
                                     " (a resumed run continues the same run; leave the flag out)");
       }
     }
+    // A checkpoint resumes with the settings it was written with, whichever preset (or none,
+    // before presets) chose them; --preset may only name the same ones.
+    if (flag_given(o.command, "--preset")) {
+      const engine::EngineConfig preset = engine::preset(o.preset);
+      engine::visit_hyperparameters([&](const auto& h) {
+        if (!h.checkpointed || (*h.flag != '\0' && flag_given(o.command, h.flag))) return;
+        if (engine::to_text(h.value(preset)) == engine::to_text(h.value(stored.engine))) return;
+        throw std::invalid_argument("--resume " + o.resume_path + ": the run was started with " + h.name + " " +
+                                    engine::to_text(h.value(stored.engine)) + ", --preset " + o.preset + " says " +
+                                    engine::to_text(h.value(preset)) + " (a resumed run keeps its settings; leave --preset out)");
+      });
+    }
     RunOptions next = stored;
     if (flag_given(o.command, "--data")) next.data_dir = o.data_dir;
     if (flag_given(o.command, "--tasks")) next.stream.num_tasks = o.stream.num_tasks;

@@ -79,9 +79,29 @@ void add_run_flags(CLI::App* cmd, RunOptions& o) {
   cmd->add_option("--val-fraction", s.val_fraction, "Fraction of the training file held out for validation")
       ->check(CLI::Range(0.0, 0.9))
       ->capture_default_str();
+  cmd->add_option("--holdout", o.holdout,
+                  "Evaluate on this fraction of the training file, held out from training, instead of the test "
+                  "file, which is then not read (for choosing hyperparameters; 0 = off)")
+      ->check(CLI::Range(0.0, 0.5))
+      ->capture_default_str();
   cmd->add_option("--normalize", o.normalization, "Feature normalization: none, minmax or standardize "
                                                   "(IDX bytes are already scaled to [0,1])")
       ->check(CLI::IsMember({"none", "minmax", "standardize"}))
+      ->capture_default_str();
+  cmd->add_option("--preset", o.preset,
+                  "Hyperparameters the flags not given take: den (den's own, chosen on validation data) or released "
+                  "(the authors' released code)")
+      ->check(CLI::Validator(
+          [](std::string& name) -> std::string {
+            try {
+              engine::preset(name);
+            } catch (const std::invalid_argument& e) {
+              return e.what();
+            }
+            return {};
+          },
+          ""))
+      ->type_name("TEXT:{den,released}")
       ->capture_default_str();
   // Every EngineConfig field with a flag, from the table; DEN's own settings after the common
   // ones (check_method_flags refuses them for the other methods).
@@ -175,7 +195,19 @@ void check_method_flags(const CLI::App* command, const std::vector<std::string>&
   }
 }
 
+void apply_preset(RunOptions& o) {
+  const engine::EngineConfig preset = engine::preset(o.preset);
+  engine::visit_hyperparameters([&](const auto& h) {
+    if (*h.flag == '\0' || !flag_given(o.command, h.flag)) o.engine.*h.member = preset.*h.member;
+  });
+}
+
 void resolve_options(RunOptions& o) {
+  apply_preset(o);
+  if (o.holdout > 0 && (!o.checkpoint_path.empty() || !o.resume_path.empty())) {
+    throw std::invalid_argument("--holdout is for choosing hyperparameters and does not combine with --checkpoint "
+                                "or --resume");
+  }
   o.stream.protocol = data::parse_protocol(o.protocol);
   o.stream.seed = o.engine.seed;
   if (flag_given(o.command, "--base-classes")) {
@@ -199,6 +231,12 @@ data::TrainTest load_files(const RunOptions& o, data::FeatureScaling* scaling) {
   data::DirectoryOptions directory;
   directory.allow_label_gaps = o.allow_label_gaps;
   data::TrainTest files = data::load_directory(o.data_dir, directory);
+  if (o.holdout > 0) {
+    // Seeded apart from the stream's own validation split, so that the two never coincide.
+    auto [fit, held_out] = data::split_train_val(files.train, o.holdout, o.engine.seed ^ 0x5eedf00dULL);
+    files.train = std::move(fit);
+    files.test = std::move(held_out);
+  }
   const data::FeatureScaling stats = data::normalize_(files.train, files.test, data::parse_normalization(o.normalization));
   if (scaling != nullptr) *scaling = stats;
   return files;

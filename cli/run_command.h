@@ -22,7 +22,13 @@ struct RunOptions {
   std::string protocol = "permuted";
   std::string normalization = "none";
   data::StreamOptions stream;
-  engine::EngineConfig engine;
+  /// --preset: the hyperparameters that flags not given take (NOTE: [presets] in engine/config.h).
+  std::string preset = "den";
+  engine::EngineConfig engine = engine::preset("den");  ///< so that --help shows the default preset's values
+  /// --holdout F: tasks are evaluated on a seeded fraction F of the training file, held out from
+  /// training and validation, instead of the test file, which is then not read: for choosing
+  /// hyperparameters without looking at test data. 0 = off.
+  double holdout = 0.0;
   engine::BaselineOptions baseline;  ///< --l2-lambda, --ewc-lambda, --ewc-samples
   int64_t exemplars = 20;            ///< --exemplars: per class, for task-agnostic prediction (0 = off)
   std::string method = "den";
@@ -67,6 +73,10 @@ void check_method_flags(const CLI::App* command, const std::vector<std::string>&
 /// Turns the flags' text values into the engine and stream settings and validates what can be
 /// validated before any data is read (std::invalid_argument).
 void resolve_options(RunOptions& options);
+
+/// Sets every EngineConfig field whose flag was not given (on the command line or in --config) to
+/// its value in --preset.
+void apply_preset(RunOptions& options);
 
 /// Reads and normalizes the data of `options`; with --base-classes and no --tasks, the stream
 /// gets all the tasks the data allows (1 + classes - base classes). `scaling`, when given, receives

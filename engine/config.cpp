@@ -59,4 +59,28 @@ void EngineConfig::validate() const {
   });
 }
 
+EngineConfig preset(const std::string& name) {
+  EngineConfig c;
+  if (name == "released") return c;
+  if (name != "den") {
+    throw std::invalid_argument("unknown preset '" + name + "' (expected den or released)");
+  }
+  // NOTE: [presets] Chosen on a validation split of Fashion-MNIST's training file, never its test
+  // file (docs/algorithm.md, "How the den preset was chosen"). Each value's reason is at its field.
+  c.selection_budget = 0.3;
+  c.restore_drifted = true;
+  c.relative_sigma = true;
+  c.sigma = 0.05;
+  c.relative_tau = true;
+  c.tau = 0.05;
+  c.undo_unhelpful_expansion = true;
+  c.prune_to_fixpoint = true;
+  c.reset_zeroed_moments = true;
+  c.early_stop_patience = 5;
+  c.early_stop_min_delta = 1e-3;
+  return c;
+}
+
+std::vector<std::string> preset_names() { return {"den", "released"}; }
+
 }  // namespace den::engine

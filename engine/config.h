@@ -48,6 +48,23 @@ struct EngineConfig {
   /// NOTE: [zeroed-group momentum] In phases with the group prox, a row that the prox zeroed loses
   /// its Adam momentum (first moment). false = moments kept (the released code's).
   bool reset_zeroed_moments = false;
+  /// NOTE: [selection budget] Fraction of each hidden layer's units that selective retraining may
+  /// select, the ones most strongly connected to the new head; 0 = every unit that nonzero weights
+  /// reach from the head (the breadth-first search of the paper and the released code).
+  double selection_budget = 0.0;
+  /// NOTE: [restore drifted] After selective retraining every old unit gets its previous incoming
+  /// weights back; the most drifted (sigma, max_splits) first leave their new weights to a copy born
+  /// at this task. Earlier tasks then never change. false = only split units are restored.
+  bool restore_drifted = false;
+  /// sigma is relative to the norm of the unit's previous incoming weights (false: absolute, L2).
+  bool relative_sigma = false;
+  /// NOTE: [relative tau] tau is compared with the validation loss divided by the loss of predicting
+  /// the training labels' frequencies, which means the same for softmax and sigmoid heads
+  /// (false: with the validation loss itself).
+  bool relative_tau = false;
+  /// NOTE: [expansion evidence] An expansion whose units did not lower the validation loss by the
+  /// relative margin early_stop_min_delta is undone (false: every expansion is kept).
+  bool undo_unhelpful_expansion = false;
   int64_t eval_every = 100;      ///< iterations between validation-loss evaluations
   int64_t early_stop_window = 10;
   double early_stop_tol = 1e-6;  ///< stop when the moving mean of validation loss changes by less
@@ -80,6 +97,11 @@ struct EngineConfig {
   EngineConfig& set_freeze_existing(bool v) { freeze_existing = v; return *this; }
   EngineConfig& set_prune_to_fixpoint(bool v) { prune_to_fixpoint = v; return *this; }
   EngineConfig& set_reset_zeroed_moments(bool v) { reset_zeroed_moments = v; return *this; }
+  EngineConfig& set_selection_budget(double v) { selection_budget = v; return *this; }
+  EngineConfig& set_restore_drifted(bool v) { restore_drifted = v; return *this; }
+  EngineConfig& set_relative_sigma(bool v) { relative_sigma = v; return *this; }
+  EngineConfig& set_relative_tau(bool v) { relative_tau = v; return *this; }
+  EngineConfig& set_undo_unhelpful_expansion(bool v) { undo_unhelpful_expansion = v; return *this; }
   EngineConfig& set_eval_every(int64_t v) { eval_every = v; return *this; }
   EngineConfig& set_early_stop_patience(int64_t v) { early_stop_patience = v; return *this; }
   EngineConfig& set_early_stop_min_delta(double v) { early_stop_min_delta = v; return *this; }
@@ -98,5 +120,14 @@ struct EngineConfig {
   /// Throws std::invalid_argument naming the first invalid setting and its value.
   void validate() const;
 };
+
+/// NOTE: [presets] Named sets of hyperparameters (docs/algorithm.md, "Presets"):
+///  - "released": the authors' released code's semantics, the field defaults of EngineConfig;
+///  - "den": den's own DEN, chosen on a validation split of the training data; the default of the
+///    `den` command line and the Python module.
+/// Throws std::invalid_argument naming the preset and the known ones for any other name.
+EngineConfig preset(const std::string& name);
+/// The names preset() knows, the default first.
+std::vector<std::string> preset_names();
 
 }  // namespace den::engine

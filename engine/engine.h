@@ -117,6 +117,8 @@ class Engine : public Method {
   graph::Subnetwork selective_retrain(int64_t t, const Task& task, const std::vector<at::Tensor>& previous,
                                       const ProgressCallback& progress, TaskReport& report);
   void expand(int64_t t, const Task& task, const ProgressCallback& progress, TaskReport& report);
+  /// Trains task t's head alone over its whole budget (grow-only tasks without kept units).
+  void train_head_alone(int64_t t, const Task& task, const ProgressCallback& progress, TaskReport& report);
   void split(int64_t t, const Task& task, const std::vector<at::Tensor>& previous, const graph::Subnetwork& selected,
              const ProgressCallback& progress, TaskReport& report);
 

@@ -152,6 +152,24 @@ void visit_hyperparameters(Visitor&& visit) {
   visit(hyperparameter("reset_zeroed_moments", &C::reset_zeroed_moments, "--reset-zeroed-moments",
                        "a row zeroed by the group prox loses its Adam momentum")
             .den_only());
+  visit(hyperparameter("selection_budget", &C::selection_budget, "--selection-budget",
+                       "fraction of each layer's units selective retraining may select, those most strongly connected "
+                       "to the new head (0 = all that nonzero weights reach)")
+            .den_only()
+            .check([](const double& v) { return v >= 0 && v <= 1; }, "must be in [0, 1]"));
+  visit(hyperparameter("restore_drifted", &C::restore_drifted, "--restore-drifted",
+                       "after selective retraining every old unit gets its previous weights back, the most drifted "
+                       "split first, so earlier tasks never change")
+            .den_only());
+  visit(hyperparameter("relative_sigma", &C::relative_sigma, "--relative-sigma",
+                       "sigma is relative to the norm of a unit's previous incoming weights")
+            .den_only());
+  visit(hyperparameter("relative_tau", &C::relative_tau, "--relative-tau",
+                       "tau is compared with the validation loss over the loss of predicting the label frequencies")
+            .den_only());
+  visit(hyperparameter("undo_unhelpful_expansion", &C::undo_unhelpful_expansion, "--undo-unhelpful-expansion",
+                       "remove an expansion that did not lower the validation loss by early-stop-min-delta")
+            .den_only());
   visit(hyperparameter("eval_every", &C::eval_every, "--eval-every", "iterations between validation evaluations")
             .check([](const int64_t& v) { return v >= 1; }, "must be >= 1"));
   visit(hyperparameter("early_stop_window", &C::early_stop_window, "",

@@ -32,6 +32,10 @@ struct TaskReport {
   std::vector<SplitPair> split_pairs;
   std::vector<int64_t> hidden_units;    ///< layer sizes after the task
   bool expanded = false;
+  /// NOTE: [expansion evidence] The expansion's units were all removed again, because the
+  /// validation loss after it (val_loss_after_expansion) was not lower than before it.
+  bool expansion_undone = false;
+  double val_loss_after_expansion = 0.0;  ///< when expanded
   double val_loss_after_selective = 0.0;
   double val_loss = 0.0;  ///< validation loss at the end of the task
   int64_t params = 0;

@@ -58,13 +58,16 @@ void bind_config(py::module_& m) {
       .value("after_expansion", engine::SplitPolicy::AfterExpansion);
 
   py::class_<engine::EngineConfig> config(m, "EngineConfig",
-                                          "DEN's hyperparameters; EngineConfig(k=5, hidden=[312, 128], ...)");
-  // Keyword arguments are set through the table, so the Python names are exactly its names.
+                                          "DEN's hyperparameters; EngineConfig(k=5, hidden=[312, 128], ...), starting from "
+                                          "preset='den' (or 'released')");
+  // Keyword arguments are set through the table, so the Python names are exactly its names; the
+  // rest come from the preset (NOTE: [presets]), den's own unless preset='released' is given.
   config.def(py::init([](const py::kwargs& kwargs) {
-    engine::EngineConfig c;
+    engine::EngineConfig c = engine::preset(kwargs.contains("preset") ? py::cast<std::string>(kwargs["preset"]) : "den");
     py::object self = py::cast(&c, py::return_value_policy::reference);
     for (const auto& [key, value] : kwargs) {
       const std::string name = py::cast<std::string>(key);
+      if (name == "preset") continue;
       bool known = false;
       engine::visit_hyperparameters([&](const auto& h) { known |= name == python_name(h.name); });
       if (!known) throw py::type_error("EngineConfig has no hyperparameter '" + name + "'");
@@ -88,12 +91,13 @@ void bind_config(py::module_& m) {
   m.def("hyperparameters", [] {
     py::list rows;
     engine::visit_hyperparameters([&](const auto& h) {
-      const engine::EngineConfig defaults;
+      const engine::EngineConfig defaults = engine::preset("den"), released = engine::preset("released");
       rows.append(py::dict(py::arg("name") = python_name(h.name), py::arg("default") = py::cast(h.value(defaults)),
-                           py::arg("flag") = h.flag, py::arg("help") = h.help));
+                           py::arg("released") = py::cast(h.value(released)), py::arg("flag") = h.flag,
+                           py::arg("help") = h.help));
     });
     return rows;
-  }, "every hyperparameter: name, default, command-line flag and help");
+  }, "every hyperparameter: name, default (the den preset's), the released preset's value, command-line flag and help");
 }
 
 void bind_reports(py::module_& m) {

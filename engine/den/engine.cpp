@@ -66,8 +66,14 @@ TaskReport Engine::add_task(const Task& input_task, const ProgressCallback& prog
   } else {
     const std::vector<at::Tensor> previous = network_.snapshot_layers();
     graph::Subnetwork selected = selective_retrain(t, task, previous, progress, report);
-    if (report.val_loss_after_selective > config_.tau) expand(t, task, progress, report);
-    if (config_.split_policy == SplitPolicy::Always || report.expanded) {
+    // NOTE: [relative tau]
+    const double criterion = config_.relative_tau
+                                 ? report.val_loss_after_selective / uninformed_loss(task.train_y, task.num_classes, config_.loss)
+                                 : report.val_loss_after_selective;
+    if (criterion > config_.tau) expand(t, task, progress, report);
+    // NOTE: [restore drifted] Every old unit must get its weights back, so this step always runs.
+    const bool expansion_kept = report.expanded && !report.expansion_undone;
+    if (config_.restore_drifted || config_.split_policy == SplitPolicy::Always || expansion_kept) {
       split(t, task, previous, selected, progress, report);
     }
   }

@@ -2,6 +2,8 @@
 #include "engine/den/growth.h"
 #include "engine/den/masks.h"
 
+#include <algorithm>
+
 namespace den::engine {
 
 // DEN Alg. 3, dynamic expansion: add k units to every hidden layer, train only the new units'
@@ -9,23 +11,34 @@ namespace den::engine {
 // new unit's incoming row, Eq. 5), then drop every new unit whose group ended at zero, top layer
 // first, together with its outgoing column.
 //
+// NOTE: [expansion evidence] Expansion is a bet that new units lower the task's loss; with
+// undo_unhelpful_expansion the bet is checked on the validation set: unless the validation loss after
+// expansion and pruning is below the loss before it by the relative margin early_stop_min_delta,
+// every added unit is removed again, and the network is exactly as before the expansion. Growth
+// then happens only where it is measured to help. Neither the paper nor the released code checks.
+//
 // NOTE: [frozen-existing head] With freeze_existing no selective retraining ran before, so the new
 // head H_t has not been trained at all: its bias and its columns on old units would keep their
 // random initial values if only the columns on new units trained. Then the whole head trains here
 // (it is task t's alone, so no earlier task changes), and with k = 0 it trains alone.
+void Engine::train_head_alone(int64_t t, const Task& task, const ProgressCallback& progress, TaskReport& report) {
+  PhaseSpec head_spec;
+  head_spec.name = "head";
+  head_spec.max_iter = config_.max_iter;
+  head_spec.l2 = config_.l2;
+  head_spec.params.push_back({&network_.head(t), {}, {}, {}, {}});
+  report.phases.push_back(trainer_.train(network_, t, task, head_spec, progress));
+}
+
 void Engine::expand(int64_t t, const Task& task, const ProgressCallback& progress, TaskReport& report) {
   const bool whole_head = config_.freeze_existing;
   if (config_.k == 0) {
-    if (!whole_head) return;
-    PhaseSpec head_spec;
-    head_spec.name = "head";
-    head_spec.max_iter = config_.max_iter;
-    head_spec.l2 = config_.l2;
-    head_spec.params.push_back({&network_.head(t), {}, {}, {}, {}});
-    report.phases.push_back(trainer_.train(network_, t, task, head_spec, progress));
+    if (whole_head) train_head_alone(t, task, progress, report);
     return;
   }
   const std::vector<int64_t> old_sizes = graph_.layer_sizes();
+  const double loss_before = report.val_loss_after_selective;
+  const at::Tensor head_before = whole_head ? network_.head(t).clone() : at::Tensor();
   const int64_t num_layers = network_.num_layers();
   for (int64_t l = 0; l < num_layers; ++l) {
     network_.add_units(l, config_.k, t);
@@ -66,6 +79,19 @@ void Engine::expand(int64_t t, const Task& task, const ProgressCallback& progres
   for (int64_t l = 0; l < num_layers; ++l) {
     report.pruned[l] = static_cast<int64_t>(removed[l].size());
     report.added[l] = config_.k - report.pruned[l];
+  }
+  report.val_loss_after_expansion = trainer_.evaluate_loss(network_, t, task.val_x, task.val_y);
+  if (!config_.undo_unhelpful_expansion ||
+      report.val_loss_after_expansion < loss_before * (1.0 - config_.early_stop_min_delta)) {
+    return;
+  }
+  // The head's columns on the new units go with them; only a head trained whole needs its old values.
+  remove_new_units(network_, graph_, old_sizes);
+  report.expansion_undone = true;
+  std::fill(report.added.begin(), report.added.end(), 0);
+  if (whole_head) {
+    network_.head(t).copy_(head_before);
+    train_head_alone(t, task, progress, report);
   }
 }
 

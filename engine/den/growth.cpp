@@ -4,6 +4,7 @@
 #include "ops/prox.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 namespace den::engine {
@@ -102,14 +103,16 @@ std::vector<std::vector<int64_t>> prune_dead_units(Network& network, graph::Unit
 
 std::vector<SplitPair> split_drifted_units(Network& network, graph::UnitGraph& graph,
                                            const std::vector<at::Tensor>& previous, double sigma,
-                                           int64_t max_per_layer, int64_t stage,
+                                           bool relative_sigma, int64_t max_per_layer, int64_t stage,
                                            std::vector<std::vector<int64_t>>& restored) {
   std::vector<SplitPair> pairs;
   restored.assign(network.num_layers(), {});
   for (int64_t l = 0; l < network.num_layers(); ++l) {
     const int64_t old_rows = previous[l].size(0);
     const int64_t old_cols = previous[l].size(1) - 1;
-    const at::Tensor drift = ops::drift_row_norms(old_block(network.layer(l), old_rows, old_cols), previous[l]);
+    at::Tensor drift = ops::drift_row_norms(old_block(network.layer(l), old_rows, old_cols), previous[l]);
+    // A row that was zero and moved has drifted by any measure: it stays above every sigma.
+    if (relative_sigma) drift = drift / ops::row_norms(previous[l]).clamp_min(1e-12);
     for (int64_t i : largest_above(drift, sigma, max_per_layer)) {
       const int64_t copy = network.duplicate_unit(l, i, stage);
       graph.split_unit(l, i, stage);
@@ -120,6 +123,62 @@ std::vector<SplitPair> split_drifted_units(Network& network, graph::UnitGraph& g
     }
   }
   return pairs;
+}
+
+void restore_previous_block(Network& network, const std::vector<at::Tensor>& previous) {
+  for (int64_t l = 0; l < network.num_layers(); ++l) {
+    at::Tensor w = network.layer(l);
+    const int64_t old_rows = previous[l].size(0);
+    const int64_t old_cols = previous[l].size(1) - 1;
+    at::Tensor top = w.narrow(0, 0, old_rows);
+    top.narrow(1, 0, old_cols).copy_(previous[l].narrow(1, 0, old_cols));
+    top.select(1, w.size(1) - 1).copy_(previous[l].select(1, old_cols));
+  }
+}
+
+namespace {
+
+/// Positions of the (at most) `count` largest entries of `strength` that are above zero, ascending.
+std::vector<int64_t> strongest(const at::Tensor& strength, int64_t count) {
+  const at::Tensor s = strength.to(at::kCPU, at::kDouble).contiguous();
+  std::vector<int64_t> chosen = largest_above(s, 0.0, count);
+  std::sort(chosen.begin(), chosen.end());
+  return chosen;
+}
+
+int64_t budget_count(double budget, int64_t n) {
+  return std::min<int64_t>(n, static_cast<int64_t>(std::ceil(budget * static_cast<double>(n))));
+}
+
+}  // namespace
+
+graph::Subnetwork select_strongest(const Network& network, int64_t task_id, double budget) {
+  const int64_t num_layers = network.num_layers();
+  graph::Subnetwork selected;
+  selected.hidden.assign(num_layers, {});
+  const at::Tensor& head = network.head(task_id);
+  at::Tensor strength = head.narrow(1, 0, head.size(1) - 1).abs().sum(0).to(at::kCPU, at::kDouble);
+  for (int64_t l = num_layers - 1; l >= 0; --l) {
+    selected.hidden[l] = strongest(strength, budget_count(budget, network.layer_size(l)));
+    if (l == 0) break;
+    // Strength flows down only from the selected units, through the magnitudes of their weights.
+    const at::Tensor rows = at::tensor(selected.hidden[l], at::kLong);
+    const at::Tensor w = network.layer(l).to(at::kCPU, at::kDouble);
+    const at::Tensor block = w.narrow(1, 0, w.size(1) - 1).index_select(0, rows).abs();
+    strength = (block * strength.index_select(0, rows).unsqueeze(1)).sum(0);
+  }
+  selected.inputs.resize(network.input_dim());
+  std::iota(selected.inputs.begin(), selected.inputs.end(), 0);
+  return selected;
+}
+
+void remove_new_units(Network& network, graph::UnitGraph& graph, const std::vector<int64_t>& first_new) {
+  for (int64_t l = network.num_layers() - 1; l >= 0; --l) {
+    std::vector<int64_t> positions(network.layer_size(l) - first_new[l]);
+    std::iota(positions.begin(), positions.end(), first_new[l]);
+    network.remove_units(l, positions);
+    graph.remove_units(l, positions);
+  }
 }
 
 }  // namespace den::engine

@@ -36,10 +36,30 @@ std::vector<std::vector<int64_t>> prune_dead_units(Network& network, graph::Unit
 /// row and outgoing column (zero toward other tasks' heads); the original gets its t-1 row back
 /// exactly, with zeros toward units born after t-1. Returns the pairs; `restored[l]` receives the
 /// positions of the originals.
+/// With `relative_sigma` the drift compared with sigma is rho_i / ||w_i^{t-1}||_2.
 std::vector<SplitPair> split_drifted_units(Network& network, graph::UnitGraph& graph,
                                            const std::vector<at::Tensor>& previous, double sigma,
-                                           int64_t max_per_layer, int64_t stage,
+                                           bool relative_sigma, int64_t max_per_layer, int64_t stage,
                                            std::vector<std::vector<int64_t>>& restored);
+
+/// NOTE: [restore drifted] Puts `previous[l]` back into the pre-existing block of every layer (the
+/// old rows' old unit columns and bias), so every unit that existed before this task has its t-1
+/// incoming weights again, bit for bit. Columns toward units born later are left as they are: no
+/// earlier task sees them.
+void restore_previous_block(Network& network, const std::vector<at::Tensor>& previous);
+
+/// NOTE: [selection budget] Selective retraining's subnetwork under a budget: in the top layer the
+/// ceil(budget * n) units with the largest strength sum_c |H_t[c, i]| (head weights, bias apart),
+/// then, layer by layer downward, the ceil(budget * n) units j with the largest strength
+/// sum_{i selected above} strength_i * |W[i, j]|. Units of strength 0 are never selected, so the
+/// result is a subset of what the breadth-first search over nonzero weights reaches. Every input
+/// feature is listed: inputs are not units, and a selected first-layer unit trains its whole row.
+graph::Subnetwork select_strongest(const Network& network, int64_t task_id, double budget);
+
+/// The removal of an undone expansion (NOTE: [expansion evidence]): every unit at positions
+/// >= first_new[l], with its outgoing columns, top layer first; the network is then as before the
+/// expansion, apart from the new task's head where the expansion trained it whole.
+void remove_new_units(Network& network, graph::UnitGraph& graph, const std::vector<int64_t>& first_new);
 
 /// The element masks (engine/den/masks.h) of split retraining after split_drifted_units at `stage`, one
 /// per hidden layer, in the network's current shapes:

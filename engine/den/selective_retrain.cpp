@@ -1,4 +1,5 @@
 #include "engine/engine.h"
+#include "engine/den/growth.h"
 #include "engine/den/masks.h"
 
 namespace den::engine {
@@ -18,10 +19,15 @@ graph::Subnetwork Engine::selective_retrain(int64_t t, const Task& task, const s
   head_spec.params.push_back({&network_.head(t), {}, {}, {}, {}});
   report.phases.push_back(trainer_.train(network_, t, task, head_spec, progress));
 
-  std::vector<at::Tensor> patterns;
-  for (const at::Tensor& w : network_.layers()) patterns.push_back(w.narrow(1, 0, w.size(1) - 1).ne(0));
-  const at::Tensor& head = network_.head(t);
-  graph::Subnetwork selected = graph::select_subnetwork(patterns, head.narrow(1, 0, head.size(1) - 1).ne(0));
+  graph::Subnetwork selected;
+  if (config_.selection_budget > 0) {
+    selected = select_strongest(network_, t, config_.selection_budget);  // NOTE: [selection budget]
+  } else {
+    std::vector<at::Tensor> patterns;
+    for (const at::Tensor& w : network_.layers()) patterns.push_back(w.narrow(1, 0, w.size(1) - 1).ne(0));
+    const at::Tensor& head = network_.head(t);
+    selected = graph::select_subnetwork(patterns, head.narrow(1, 0, head.size(1) - 1).ne(0));
+  }
   for (const std::vector<int64_t>& units : selected.hidden) {
     report.selected_units.push_back(static_cast<int64_t>(units.size()));
   }

@@ -34,18 +34,34 @@ void Engine::split(int64_t t, const Task& task, const std::vector<at::Tensor>& p
                    const graph::Subnetwork& selected, const ProgressCallback& progress, TaskReport& report) {
   const int64_t num_layers = network_.num_layers();
   std::vector<std::vector<int64_t>> restored;
-  report.split_pairs = split_drifted_units(network_, graph_, previous, config_.sigma, config_.resolved_max_splits(), t,
-                                           restored);
+  report.split_pairs = split_drifted_units(network_, graph_, previous, config_.sigma, config_.relative_sigma,
+                                           config_.resolved_max_splits(), t, restored);
   for (int64_t l = 0; l < num_layers; ++l) report.split[l] = static_cast<int64_t>(restored[l].size());
-  if (report.split_pairs.empty()) return;
+  // NOTE: [restore drifted] Every old unit gets its t-1 weights back, and what this task learned
+  // lives on only in its own parameters: the copies, the expanded units, the columns from them (in
+  // old rows too, which no earlier task sees) and the head. Those are refit with the old network
+  // frozen. Selective retraining then serves to find which old units this task needs changed, and
+  // to start their copies. Unlike the paper's split, where units that drifted less than sigma keep
+  // their drift, no earlier task's outputs change at all; the price is that what this task gained by
+  // moving an old unit that was not split must be regained by the refit.
+  const bool restore_all = config_.restore_drifted;
+  if (restore_all) {
+    restore_previous_block(network_, previous);
+    restored.assign(num_layers, {});
+  } else if (report.split_pairs.empty()) {
+    return;
+  }
 
   PhaseSpec spec;
-  spec.name = "split";
+  spec.name = restore_all ? "refit" : "split";
   spec.max_iter = config_.max_iter;
   spec.l2 = config_.l2;
   spec.lambda = config_.lambda;
   spec.mu = config_.mu;
-  const std::vector<at::Tensor> masks = split_retrain_masks(network_, graph_, previous, selected, restored, t);
+  graph::Subnetwork nothing_old;  // with restore_all, no old row trains
+  nothing_old.hidden.assign(num_layers, {});
+  const std::vector<at::Tensor> masks =
+      split_retrain_masks(network_, graph_, previous, restore_all ? nothing_old : selected, restored, t);
   for (int64_t l = 0; l < num_layers; ++l) {
     at::Tensor& w = network_.layer(l);
     spec.params.push_back({&w, masks[l], pad_augmented(previous[l], w.size(0), w.size(1)), {}, {}});

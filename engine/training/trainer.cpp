@@ -25,6 +25,14 @@ at::Tensor scores_from_logits(const at::Tensor& logits, LossKind loss) {
   return loss == LossKind::Softmax ? at::softmax(logits, 1) : at::sigmoid(logits);
 }
 
+double uninformed_loss(const at::Tensor& labels, int64_t classes, LossKind loss) {
+  const at::Tensor p = at::bincount(labels.to(at::kCPU, at::kLong), {}, classes).to(at::kDouble) /
+                       static_cast<double>(std::max<int64_t>(1, labels.numel()));
+  const auto plogp = [](const at::Tensor& q) { return at::where(q > 0, q * q.log(), at::zeros_like(q)); };
+  const at::Tensor entropy = loss == LossKind::Softmax ? -plogp(p).sum() : -(plogp(p) + plogp(1 - p)).mean();
+  return std::max(1e-12, entropy.item<double>());
+}
+
 Trainer::Trainer(EngineConfig config, at::Generator generator)
     : config_(std::move(config)), generator_(std::move(generator)) {}
 

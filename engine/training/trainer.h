@@ -74,6 +74,12 @@ using ProgressCallback = std::function<void(const ProgressEvent&)>;
 /// per-output sigmoid BCE against one-hot targets.
 at::Tensor data_loss(const at::Tensor& logits, const at::Tensor& labels, LossKind loss);
 
+/// NOTE: [relative tau] The data loss of the best constant prediction, the labels' frequencies p_c
+/// over `classes` classes: the entropy -sum_c p_c log p_c for softmax, and for sigmoid the mean over
+/// outputs of the binary entropy of p_c. A loss divided by it is the share of the uninformed loss
+/// left, which means the same for both heads. At least 1e-12, so that it can divide.
+double uninformed_loss(const at::Tensor& labels, int64_t classes, LossKind loss);
+
 /// Mean data loss against labels `y` `[N]`, from `logits_of(start, len)` (the logits of samples
 /// start..start+len-1), evaluated in chunks without autograd.
 double chunked_mean_loss(const at::Tensor& y, const std::function<at::Tensor(int64_t, int64_t)>& logits_of,

@@ -71,6 +71,8 @@ void to_pb(const engine::TaskReport& r, pb::TaskRecord& m) {
   for (const auto& layer : r.subnetwork.hidden) append(m.add_subnetwork_hidden()->mutable_positions(), layer);
   m.set_val_loss_after_selective(r.val_loss_after_selective);
   m.set_expanded(r.expanded);
+  m.set_expansion_undone(r.expansion_undone);
+  m.set_val_loss_after_expansion(r.val_loss_after_expansion);
   append(m.mutable_added(), r.added);
   append(m.mutable_pruned(), r.pruned);
   append(m.mutable_split(), r.split);
@@ -186,6 +188,8 @@ engine::TaskReport from_pb(const pb::TaskRecord& m) {
   for (const pb::Positions& p : m.subnetwork_hidden()) r.subnetwork.hidden.emplace_back(p.positions().begin(), p.positions().end());
   r.val_loss_after_selective = m.val_loss_after_selective();
   r.expanded = m.expanded();
+  r.expansion_undone = m.expansion_undone();
+  r.val_loss_after_expansion = m.val_loss_after_expansion();
   r.added.assign(m.added().begin(), m.added().end());
   r.pruned.assign(m.pruned().begin(), m.pruned().end());
   r.split.assign(m.split().begin(), m.split().end());

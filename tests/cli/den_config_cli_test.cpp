@@ -231,7 +231,7 @@ TEST_F(DenConfigCli, AFlagOutsideItsRuleIsAUsageErrorNamingTheFlag) {
 // examples/default.toml is what `den run --print-config` writes: neither can drift from the table.
 TEST_F(DenConfigCli, TheDocsAndTheExampleFileMatchTheTable) {
   const std::string doc = read_file(fs::path(DEN_SOURCE_DIR) / "docs" / "configuration.md");
-  const EngineConfig defaults;
+  const EngineConfig den_preset = den::engine::preset("den"), released_preset = den::engine::preset("released");
   std::string missing;
   int rows = 0;
   den::engine::visit_hyperparameters([&](const auto& h) {
@@ -243,7 +243,8 @@ TEST_F(DenConfigCli, TheDocsAndTheExampleFileMatchTheTable) {
       valid = "a flag";
     }
     const std::string flag = *h.flag != '\0' ? "`" + std::string(h.flag) + "`" : "(none)";
-    const std::string row = "| " + flag + " | `" + h.name + "` | `" + den::engine::to_text(h.value(defaults)) + "` | " +
+    const std::string row = "| " + flag + " | `" + h.name + "` | `" + den::engine::to_text(h.value(den_preset)) + "` | `" +
+                            den::engine::to_text(h.value(released_preset)) + "` | " +
                             (valid.empty() ? "any" : valid) + " | " +
                             (h.scope == den::engine::Scope::Den ? "den" : "all") + " | " + h.help + " |";
     ++rows;

@@ -111,7 +111,7 @@ TEST(SplitDriftedUnits, RestoresOldRowsExactlyAndGivesCopiesTheCurrentOnes) {
   const at::Tensor above = f.net.layer(1).clone();
 
   std::vector<std::vector<int64_t>> restored;
-  const auto pairs = split_drifted_units(f.net, f.graph, previous, /*sigma=*/0.1, /*max_per_layer=*/1, /*stage=*/2,
+  const auto pairs = split_drifted_units(f.net, f.graph, previous, /*sigma=*/0.1, /*relative_sigma=*/false, /*max_per_layer=*/1, /*stage=*/2,
                                          restored);
   ASSERT_EQ(pairs.size(), 1u);  // capped at one per layer: the largest drift wins
   EXPECT_EQ(restored[0], (std::vector<int64_t>{1}));
@@ -177,7 +177,7 @@ TEST(SplitDriftedUnits, RestoredRowHasZerosTowardUnitsBornLater) {
   f.graph.add_units(0, 2, 2, graph::Origin::Expanded);
   f.net.layer(1).select(0, 2).add_(1.0);
   std::vector<std::vector<int64_t>> restored;
-  split_drifted_units(f.net, f.graph, previous, 0.1, 10, 2, restored);
+  split_drifted_units(f.net, f.graph, previous, 0.1, false, 10, 2, restored);
   ASSERT_EQ(restored[1], (std::vector<int64_t>{2}));
   const at::Tensor row = f.net.layer(1).select(0, 2);
   EXPECT_TRUE(at::equal(row.narrow(0, 0, 5), previous[1].select(0, 2).narrow(0, 0, 5)));
