@@ -140,6 +140,7 @@ nlohmann::json final_json(const engine::RunResult& result) {
           {"params", result.params},
           {"base_params", result.base_params},
           {"params_ratio", result.base_params > 0 ? static_cast<double>(result.params) / result.base_params : 0.0},
+          {"hidden_growth", result.hidden_growth},
           {"hidden_units", result.tasks.empty() ? std::vector<int64_t>{} : result.tasks.back().hidden_units},
           {"seconds", result.seconds}};
 }
@@ -249,6 +250,9 @@ void print_summary(std::FILE* out, const engine::RunResult& result) {
                                                         [](int64_t acc, const engine::TaskReport& r) {
                                                           return acc + sum(r.split);
                                                         })));
+    if (result.hidden_growth > 0) {
+      std::fprintf(out, "hidden layers %.3fx their size after task 1 (heads apart)\n", result.hidden_growth);
+    }
   }
   std::fprintf(out, "wall time %.1f s\n", result.seconds);
 }

@@ -118,6 +118,15 @@ RunResult run_tasks(Method& method, int64_t num_tasks, const std::function<Task(
   result.agnostic = agnostic.state();
   result.params = method.num_params();
   result.base_params = method.base_params();
+  if (!result.tasks.empty() && result.tasks.front().task == 1 && !test_sets.empty()) {
+    const auto hidden_params = [input = test_sets.front().x.size(1)](const std::vector<int64_t>& sizes) {
+      int64_t params = 0, below = input;
+      for (int64_t n : sizes) params += (below + 1) * n, below = n;
+      return static_cast<double>(params);
+    };
+    const double first = hidden_params(result.tasks.front().hidden_units);
+    if (first > 0) result.hidden_growth = hidden_params(result.tasks.back().hidden_units) / first;
+  }
   result.seconds =
       prior_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return result;

@@ -227,6 +227,34 @@ TEST_F(DenConfigCli, AFlagOutsideItsRuleIsAUsageErrorNamingTheFlag) {
   }
 }
 
+// NOTE: [presets] Flags not given take the preset's values; --preset released is the field defaults.
+TEST_F(DenConfigCli, PresetsFillTheFlagsNotGivenAndUnknownOnesAreUsageErrors) {
+  const Result den = run_den("run --print-config");
+  ASSERT_EQ(den.code, 0) << den.output;
+  const auto den_values = read_config(den.output);
+  EXPECT_EQ(den_values.at("preset"), "den");
+  EXPECT_EQ(den_values.at("restore-drifted"), "true");
+  EXPECT_EQ(den_values.at("selection-budget"), den::engine::to_text(den::engine::preset("den").selection_budget));
+
+  const Result released = run_den("run --preset released --k 7 --print-config");
+  ASSERT_EQ(released.code, 0) << released.output;
+  const auto released_values = read_config(released.output);
+  const EngineConfig defaults;
+  EXPECT_EQ(released_values.at("k"), "7");  // a flag given wins over the preset
+  EXPECT_EQ(released_values.at("restore-drifted"), "false");
+  EXPECT_EQ(released_values.at("selection-budget"), den::engine::to_text(defaults.selection_budget));
+  EXPECT_EQ(released_values.at("early-stop-patience"), den::engine::to_text(defaults.early_stop_patience));
+
+  for (const auto& [args, needle] : std::vector<std::pair<std::string, std::string>>{
+           {"--preset fast", "--preset: unknown preset 'fast' (expected den or released)"},
+           {"--holdout 0.1 --checkpoint " + p("c.den"), "--holdout is for choosing hyperparameters"},
+           {"--holdout 0.7", "--holdout"}}) {
+    const Result r = run_den("run " + args + " --print-config");
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find(needle), std::string::npos) << args << "\n" << r.output;
+  }
+}
+
 // docs/configuration.md lists every entry with its flag, default, rule and help, and
 // examples/default.toml is what `den run --print-config` writes: neither can drift from the table.
 TEST_F(DenConfigCli, TheDocsAndTheExampleFileMatchTheTable) {
