@@ -99,6 +99,10 @@ TEST_F(DenCheckpointCli, ResumeAddTaskAndAKilledRunAllEqualTheUninterruptedRun) 
   ASSERT_EQ(resumed.code, 0) << resumed.output;
   EXPECT_EQ(without_seconds_and_curves(read_json(p("resumed.json"))), without_seconds_and_curves(read_json(p("full.json"))));
   expect_same_network(p("resumed.den"), p("full.den"));
+  // NOTE: [presets] The run was started with the den preset: resuming it under another is refused.
+  const Result other_preset = run_den("run --resume " + p("part.den") + " --preset released --tasks 3 --quiet");
+  EXPECT_EQ(other_preset.code, 2) << other_preset.output;
+  EXPECT_NE(other_preset.output.find("--preset released says"), std::string::npos) << other_preset.output;
 
   // Kill a run with SIGKILL once its first checkpoint exists (wherever it is then), and resume it.
   const pid_t pid = spawn_den("run --tasks 3 " + flags() + " --checkpoint " + p("killed.den"));

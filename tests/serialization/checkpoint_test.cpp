@@ -331,6 +331,15 @@ TEST_F(Checkpoint, AFormatVersion1CheckpointStillLoads) {
   EXPECT_FALSE(c.extras.agnostic.has_value());
   EXPECT_FALSE(c.extras.normalization.has_value());
   EXPECT_EQ(c.engine.predict(1, at::zeros({2, c.engine.input_dim()})).size(0), 2);
+  // NOTE: [presets] Written before the den preset, it resumes with the released code's behaviour.
+  const engine::EngineConfig& config = c.engine.config();
+  const engine::EngineConfig released = engine::preset("released");
+  EXPECT_EQ(config.selection_budget, released.selection_budget);
+  EXPECT_EQ(config.restore_drifted, released.restore_drifted);
+  EXPECT_EQ(config.relative_sigma, released.relative_sigma);
+  EXPECT_EQ(config.relative_tau, released.relative_tau);
+  EXPECT_EQ(config.undo_unhelpful_expansion, released.undo_unhelpful_expansion);
+  EXPECT_EQ(config.early_stop_patience, released.early_stop_patience);
   try {
     agnostic_classifier(c, file);
     FAIL();
