@@ -66,7 +66,8 @@ EngineConfig preset(const std::string& name) {
     throw std::invalid_argument("unknown preset '" + name + "' (expected den or released)");
   }
   // NOTE: [presets] Chosen on a validation split of Fashion-MNIST's training file, never its test
-  // file (docs/algorithm.md, "How the den preset was chosen"). Each value's reason is at its field.
+  // file; docs/algorithm.md ("Presets") says why each value differs from the released one and how
+  // it was chosen.
   c.selection_budget = 0.3;
   c.restore_drifted = true;
   c.relative_sigma = true;

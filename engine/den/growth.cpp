@@ -147,7 +147,8 @@ std::vector<int64_t> strongest(const at::Tensor& strength, int64_t count) {
 }
 
 int64_t budget_count(double budget, int64_t n) {
-  return std::min<int64_t>(n, static_cast<int64_t>(std::ceil(budget * static_cast<double>(n))));
+  // The slack keeps 0.3 * 320 = 96.00000000000001 from rounding up to 97.
+  return std::min<int64_t>(n, static_cast<int64_t>(std::ceil(budget * static_cast<double>(n) - 1e-9)));
 }
 
 }  // namespace
