@@ -110,6 +110,7 @@ nlohmann::json task_json(const engine::TaskReport& r, const engine::TaskEvaluati
                         {"split_pairs", pairs},
                         {"expanded", r.expanded},
                         {"expansion_undone", r.expansion_undone},
+                        {"val_loss_after_expansion", r.val_loss_after_expansion},
                         {"val_loss_after_selective", r.val_loss_after_selective},
                         {"val_loss", r.val_loss},
           {"phases", phases}};

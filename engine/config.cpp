@@ -74,7 +74,7 @@ EngineConfig preset(const std::string& name) {
   c.sigma = 0.05;
   c.relative_tau = true;
   c.tau = 0.05;
-  c.undo_unhelpful_expansion = true;
+  c.expansion_min_gain = 0.01;
   c.prune_to_fixpoint = true;
   c.reset_zeroed_moments = true;
   c.early_stop_patience = 5;

@@ -62,9 +62,9 @@ struct EngineConfig {
   /// the training labels' frequencies, which means the same for softmax and sigmoid heads
   /// (false: with the validation loss itself).
   bool relative_tau = false;
-  /// NOTE: [expansion evidence] An expansion whose units did not lower the validation loss by the
-  /// relative margin early_stop_min_delta is undone (false: every expansion is kept).
-  bool undo_unhelpful_expansion = false;
+  /// NOTE: [expansion evidence] An expansion whose units did not lower the validation loss by at
+  /// least this fraction is undone; 0 = every expansion is kept (the released code's).
+  double expansion_min_gain = 0.0;
   int64_t eval_every = 100;      ///< iterations between validation-loss evaluations
   int64_t early_stop_window = 10;
   double early_stop_tol = 1e-6;  ///< stop when the moving mean of validation loss changes by less
@@ -101,7 +101,7 @@ struct EngineConfig {
   EngineConfig& set_restore_drifted(bool v) { restore_drifted = v; return *this; }
   EngineConfig& set_relative_sigma(bool v) { relative_sigma = v; return *this; }
   EngineConfig& set_relative_tau(bool v) { relative_tau = v; return *this; }
-  EngineConfig& set_undo_unhelpful_expansion(bool v) { undo_unhelpful_expansion = v; return *this; }
+  EngineConfig& set_expansion_min_gain(double v) { expansion_min_gain = v; return *this; }
   EngineConfig& set_eval_every(int64_t v) { eval_every = v; return *this; }
   EngineConfig& set_early_stop_patience(int64_t v) { early_stop_patience = v; return *this; }
   EngineConfig& set_early_stop_min_delta(double v) { early_stop_min_delta = v; return *this; }

@@ -167,9 +167,10 @@ void visit_hyperparameters(Visitor&& visit) {
   visit(hyperparameter("relative_tau", &C::relative_tau, "--relative-tau",
                        "tau is compared with the validation loss over the loss of predicting the label frequencies")
             .den_only());
-  visit(hyperparameter("undo_unhelpful_expansion", &C::undo_unhelpful_expansion, "--undo-unhelpful-expansion",
-                       "remove an expansion that did not lower the validation loss by early-stop-min-delta")
-            .den_only());
+  visit(hyperparameter("expansion_min_gain", &C::expansion_min_gain, "--expansion-min-gain",
+                       "undo an expansion that did not lower the validation loss by this fraction (0 = keep every one)")
+            .den_only()
+            .check([](const double& v) { return v >= 0 && v < 1; }, "must be in [0, 1)"));
   visit(hyperparameter("eval_every", &C::eval_every, "--eval-every", "iterations between validation evaluations")
             .check([](const int64_t& v) { return v >= 1; }, "must be >= 1"));
   visit(hyperparameter("early_stop_window", &C::early_stop_window, "",

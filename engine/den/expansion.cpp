@@ -12,10 +12,11 @@ namespace den::engine {
 // first, together with its outgoing column.
 //
 // NOTE: [expansion evidence] Expansion is a bet that new units lower the task's loss; with
-// undo_unhelpful_expansion the bet is checked on the validation set: unless the validation loss after
-// expansion and pruning is below the loss before it by the relative margin early_stop_min_delta,
-// every added unit is removed again, and the network is exactly as before the expansion. Growth
-// then happens only where it is measured to help. Neither the paper nor the released code checks.
+// expansion_min_gain > 0 the bet is checked on the validation set: unless the validation loss after
+// expansion and pruning is below the loss before it by at least that fraction, every added unit is
+// removed again, and the network is exactly as before the expansion. Growth then happens only where
+// it is measured to pay: any added unit lowers the loss a little, so the margin is what growth must
+// buy. Neither the paper nor the released code checks.
 //
 // NOTE: [frozen-existing head] With freeze_existing no selective retraining ran before, so the new
 // head H_t has not been trained at all: its bias and its columns on old units would keep their
@@ -81,8 +82,8 @@ void Engine::expand(int64_t t, const Task& task, const ProgressCallback& progres
     report.added[l] = config_.k - report.pruned[l];
   }
   report.val_loss_after_expansion = trainer_.evaluate_loss(network_, t, task.val_x, task.val_y);
-  if (!config_.undo_unhelpful_expansion ||
-      report.val_loss_after_expansion < loss_before * (1.0 - config_.early_stop_min_delta)) {
+  if (config_.expansion_min_gain == 0 ||
+      report.val_loss_after_expansion <= loss_before * (1.0 - config_.expansion_min_gain)) {
     return;
   }
   // The head's columns on the new units go with them; only a head trained whole needs its old values.

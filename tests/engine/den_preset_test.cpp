@@ -116,8 +116,8 @@ TEST(UninformedLoss, IsTheEntropyOfTheLabelFrequenciesForEitherHead) {
 // NOTE: [expansion evidence] An expansion that misses the margin is undone, and the network is
 // exactly as before it.
 TEST(Presets, AnUnhelpfulExpansionIsUndoneExactly) {
-  // min_delta 0.9: the expansion must cut the validation loss by 90%, which it cannot.
-  const EngineConfig config = small_den_config().set_tau(0).set_early_stop_min_delta(0.9).set_restore_drifted(false)
+  // The expansion must cut the validation loss by 90%, which it cannot.
+  const EngineConfig config = small_den_config().set_tau(0).set_expansion_min_gain(0.9).set_restore_drifted(false)
                                   .set_split_policy(SplitPolicy::AfterExpansion);
   Engine engine(config, spec().dim);
   engine.add_task(testing::synthetic_task(1));
@@ -132,7 +132,7 @@ TEST(Presets, AnUnhelpfulExpansionIsUndoneExactly) {
   EXPECT_EQ(r2.val_loss, r2.val_loss_after_selective);
 
   // With an easy margin the same expansion is kept.
-  Engine keeps(EngineConfig(config).set_early_stop_min_delta(0), spec().dim);
+  Engine keeps(EngineConfig(config).set_expansion_min_gain(1e-9), spec().dim);
   keeps.add_task(testing::synthetic_task(1));
   const TaskReport k2 = keeps.add_task(testing::synthetic_task(2));
   ASSERT_LT(k2.val_loss_after_expansion, k2.val_loss_after_selective);

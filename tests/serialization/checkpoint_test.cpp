@@ -338,7 +338,7 @@ TEST_F(Checkpoint, AFormatVersion1CheckpointStillLoads) {
   EXPECT_EQ(config.restore_drifted, released.restore_drifted);
   EXPECT_EQ(config.relative_sigma, released.relative_sigma);
   EXPECT_EQ(config.relative_tau, released.relative_tau);
-  EXPECT_EQ(config.undo_unhelpful_expansion, released.undo_unhelpful_expansion);
+  EXPECT_EQ(config.expansion_min_gain, released.expansion_min_gain);
   EXPECT_EQ(config.early_stop_patience, released.early_stop_patience);
   try {
     agnostic_classifier(c, file);
