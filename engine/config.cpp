@@ -68,6 +68,8 @@ EngineConfig preset(const std::string& name) {
   // NOTE: [presets] Chosen on a validation split of Fashion-MNIST's training file, never its test
   // file; docs/algorithm.md ("Presets") says why each value differs from the released one and how
   // it was chosen.
+  c.k = 7;
+  c.max_splits_per_layer = 3;
   c.selection_budget = 0.3;
   c.restore_drifted = true;
   c.relative_sigma = true;
@@ -77,7 +79,7 @@ EngineConfig preset(const std::string& name) {
   c.expansion_min_gain = 0.01;
   c.prune_to_fixpoint = true;
   c.reset_zeroed_moments = true;
-  c.early_stop_patience = 5;
+  c.early_stop_patience = 3;
   c.early_stop_min_delta = 1e-3;
   return c;
 }
