@@ -79,8 +79,8 @@ EngineConfig preset(const std::string& name) {
   c.expansion_min_gain = 0.01;
   c.prune_to_fixpoint = true;
   c.reset_zeroed_moments = true;
-  c.early_stop_patience = 3;
-  c.early_stop_min_delta = 1e-3;
+  c.early_stop_patience = 10;
+  c.early_stop_min_delta = 0.0;
   return c;
 }
 

@@ -65,10 +65,12 @@ RunResult run_tasks(Method& method, int64_t num_tasks, const std::function<Task(
     }
     if (j >= first) test_sets.push_back(test_set(task, agnostic, j));
   }
+  int64_t hidden_after_task1 = 0;  // 0: this run did not learn task 1 (resumed)
   for (int64_t t = method.num_tasks() + 1; t <= num_tasks; ++t) {
     Task task = make_task(t);
     require_test_split(task);  // before training, not after
     TaskReport report = method.add_task(task, callbacks.progress);
+    if (t == 1) hidden_after_task1 = method.hidden_layer_params();
     agnostic.add_task(t, task);
     test_sets.push_back(test_set(task, agnostic, t));
     task = Task{};  // release the training data before evaluating
@@ -118,14 +120,8 @@ RunResult run_tasks(Method& method, int64_t num_tasks, const std::function<Task(
   result.agnostic = agnostic.state();
   result.params = method.num_params();
   result.base_params = method.base_params();
-  if (!result.tasks.empty() && result.tasks.front().task == 1 && !test_sets.empty()) {
-    const auto hidden_params = [input = test_sets.front().x.size(1)](const std::vector<int64_t>& sizes) {
-      int64_t params = 0, below = input;
-      for (int64_t n : sizes) params += (below + 1) * n, below = n;
-      return static_cast<double>(params);
-    };
-    const double first = hidden_params(result.tasks.front().hidden_units);
-    if (first > 0) result.hidden_growth = hidden_params(result.tasks.back().hidden_units) / first;
+  if (hidden_after_task1 > 0) {
+    result.hidden_growth = static_cast<double>(method.hidden_layer_params()) / static_cast<double>(hidden_after_task1);
   }
   result.seconds =
       prior_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
