@@ -53,6 +53,17 @@ def test_config_takes_every_hyperparameter_by_name():
         den.EngineConfig(k=-3).validate()
 
 
+def test_config_starts_from_a_preset():
+    assert den.EngineConfig().restore_drifted and den.EngineConfig().k == 7
+    released = den.EngineConfig(preset="released", k=9)
+    assert not released.restore_drifted and released.k == 9
+    for h in den.hyperparameters():
+        if h["name"] != "k":
+            assert getattr(released, h["name"]) == h["released"], h["name"]
+    with pytest.raises(ValueError, match="unknown preset 'fast'"):
+        den.EngineConfig(preset="fast")
+
+
 def test_every_flag_of_the_table_is_a_flag_of_den_run():
     help_text = subprocess.run([os.environ["DEN_CLI"], "run", "--help"], capture_output=True, text=True).stdout
     for h in den.hyperparameters():
