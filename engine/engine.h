@@ -84,11 +84,7 @@ class Engine : public Method {
   int64_t num_params() const override { return network_.num_params(); }
   /// Parameters of the network for task 1 alone, before any growth (0 before the first task).
   int64_t base_params() const override { return base_params_; }
-  int64_t hidden_layer_params() const override {
-    int64_t params = 0;
-    for (const at::Tensor& w : network_.layers()) params += w.numel();
-    return params;
-  }
+  double hidden_growth() const override;
 
   /// Everything that defines the engine (engine/engine_state.h). The tensors share storage with
   /// the engine, so the state is a view that later training changes: take `state().clone()` for a

@@ -38,9 +38,9 @@ class Method {
   virtual int64_t num_params() const = 0;
   /// Parameters of one network for task 1 alone (the unit capacities are measured in).
   virtual int64_t base_params() const = 0;
-  /// Weights and biases of the hidden layers now, heads apart, for methods that grow one network
-  /// (DEN); 0 for the others, whose growth is counted in networks.
-  virtual int64_t hidden_layer_params() const { return 0; }
+  /// Weights and biases of the hidden layers now over those after task 1, heads apart, for methods
+  /// that grow one network (DEN); 0 for the others, whose growth is counted in networks.
+  virtual double hidden_growth() const { return 0.0; }
   /// The settings it was built with (loss kind, seed, device).
   virtual const EngineConfig& config() const = 0;
 

@@ -89,6 +89,21 @@ TaskReport Engine::add_task(const Task& input_task, const ProgressCallback& prog
   return report;
 }
 
+double Engine::hidden_growth() const {
+  if (num_tasks() == 0) return 0.0;
+  // Task 1 never grows the network, and the units it had are exactly those visible to it, so the
+  // size after task 1 is known after any later task, in a resumed run too.
+  int64_t now = 0, after_task1 = 0, below_now = input_dim(), below_first = input_dim();
+  for (int64_t l = 0; l < graph_.num_layers(); ++l) {
+    const int64_t n = network_.layer_size(l), first = static_cast<int64_t>(graph_.visible_units(l, 1).size());
+    now += (below_now + 1) * n;
+    after_task1 += (below_first + 1) * first;
+    below_now = n;
+    below_first = first;
+  }
+  return after_task1 > 0 ? static_cast<double>(now) / static_cast<double>(after_task1) : 0.0;
+}
+
 at::Tensor Engine::checked_input(int64_t task_id, const at::Tensor& x) const {
   return check_input(task_id, num_tasks(), input_dim(), x, network_.device());
 }

@@ -65,12 +65,10 @@ RunResult run_tasks(Method& method, int64_t num_tasks, const std::function<Task(
     }
     if (j >= first) test_sets.push_back(test_set(task, agnostic, j));
   }
-  int64_t hidden_after_task1 = 0;  // 0: this run did not learn task 1 (resumed)
   for (int64_t t = method.num_tasks() + 1; t <= num_tasks; ++t) {
     Task task = make_task(t);
     require_test_split(task);  // before training, not after
     TaskReport report = method.add_task(task, callbacks.progress);
-    if (t == 1) hidden_after_task1 = method.hidden_layer_params();
     agnostic.add_task(t, task);
     test_sets.push_back(test_set(task, agnostic, t));
     task = Task{};  // release the training data before evaluating
@@ -120,9 +118,7 @@ RunResult run_tasks(Method& method, int64_t num_tasks, const std::function<Task(
   result.agnostic = agnostic.state();
   result.params = method.num_params();
   result.base_params = method.base_params();
-  if (hidden_after_task1 > 0) {
-    result.hidden_growth = static_cast<double>(method.hidden_layer_params()) / static_cast<double>(hidden_after_task1);
-  }
+  result.hidden_growth = method.hidden_growth();
   result.seconds =
       prior_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return result;

@@ -38,7 +38,7 @@ struct RunResult {
   int64_t params = 0;
   int64_t base_params = 0;
   /// Weights and biases of the hidden layers after the last task over those after task 1, heads
-  /// apart (Method::hidden_layer_params); 0 for methods that do not report it, or a resumed run.
+  /// apart (Method::hidden_growth); 0 for methods that do not report it.
   double hidden_growth = 0.0;
   double seconds = 0.0;
   AgnosticState agnostic;  ///< the task-agnostic classifier after the last task (to checkpoint)
