@@ -77,6 +77,7 @@ EngineConfig preset(const std::string& name) {
   c.relative_tau = true;
   c.tau = 0.05;
   c.expansion_min_gain = 0.01;
+  c.selective_iter_fraction = 0.25;
   c.prune_to_fixpoint = true;
   c.reset_zeroed_moments = true;
   c.early_stop_patience = 10;

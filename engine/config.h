@@ -2,6 +2,8 @@
 
 #include <c10/core/Device.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -65,6 +67,9 @@ struct EngineConfig {
   /// NOTE: [expansion evidence] An expansion whose units did not lower the validation loss by at
   /// least this fraction is undone; 0 = every expansion is kept (the released code's).
   double expansion_min_gain = 0.0;
+  /// NOTE: [short selective phase] Selective retraining's iterations as a fraction of max_iter; 0
+  /// (or 1) = all of max_iter (the released code's).
+  double selective_iter_fraction = 0.0;
   int64_t eval_every = 100;      ///< iterations between validation-loss evaluations
   int64_t early_stop_window = 10;
   double early_stop_tol = 1e-6;  ///< stop when the moving mean of validation loss changes by less
@@ -102,6 +107,7 @@ struct EngineConfig {
   EngineConfig& set_relative_sigma(bool v) { relative_sigma = v; return *this; }
   EngineConfig& set_relative_tau(bool v) { relative_tau = v; return *this; }
   EngineConfig& set_expansion_min_gain(double v) { expansion_min_gain = v; return *this; }
+  EngineConfig& set_selective_iter_fraction(double v) { selective_iter_fraction = v; return *this; }
   EngineConfig& set_eval_every(int64_t v) { eval_every = v; return *this; }
   EngineConfig& set_early_stop_patience(int64_t v) { early_stop_patience = v; return *this; }
   EngineConfig& set_early_stop_min_delta(double v) { early_stop_min_delta = v; return *this; }
@@ -110,6 +116,11 @@ struct EngineConfig {
 
   /// Iterations of the sparse-head phase after resolving the -1 default.
   int64_t resolved_head_iters() const { return head_iters >= 0 ? head_iters : std::max<int64_t>(1, max_iter / 10); }
+  /// Iterations of selective retraining: selective_iter_fraction of max_iter (at least 1), or all.
+  int64_t resolved_selective_iters() const {
+    if (selective_iter_fraction <= 0) return max_iter;
+    return std::max<int64_t>(1, static_cast<int64_t>(std::llround(selective_iter_fraction * static_cast<double>(max_iter))));
+  }
   /// Split cap per layer after resolving the -1 default.
   int64_t resolved_max_splits() const { return max_splits_per_layer >= 0 ? max_splits_per_layer : k; }
 

@@ -171,6 +171,10 @@ void visit_hyperparameters(Visitor&& visit) {
                        "undo an expansion that did not lower the validation loss by this fraction (0 = keep every one)")
             .den_only()
             .check([](const double& v) { return v >= 0 && v < 1; }, "must be in [0, 1)"));
+  visit(hyperparameter("selective_iter_fraction", &C::selective_iter_fraction, "--selective-iter-fraction",
+                       "iterations of selective retraining as a fraction of max-iter (0 = all of them)")
+            .den_only()
+            .check([](const double& v) { return v >= 0 && v <= 1; }, "must be in [0, 1]"));
   visit(hyperparameter("eval_every", &C::eval_every, "--eval-every", "iterations between validation evaluations")
             .check([](const int64_t& v) { return v >= 1; }, "must be >= 1"));
   visit(hyperparameter("early_stop_window", &C::early_stop_window, "",

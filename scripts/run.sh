@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine, builds den and runs the main job: DEN on 10-task Permuted
-# Fashion-MNIST with the released code's defaults. Extra arguments go to `den run`.
+# Fashion-MNIST with the `den` preset (docs/algorithm.md "Presets"). Extra arguments go to `den run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install_deps.sh

@@ -76,6 +76,30 @@ TEST(Presets, TheBudgetBoundsTheSelectionToTheStrongestUnits) {
   EXPECT_EQ(r2.selected_units[1], 3);  // ceil(0.25 * 12)
 }
 
+// NOTE: [short selective phase] Selective retraining runs its fraction of max_iter, the refit the
+// whole budget; 0 (the released preset) leaves the phase all of max_iter.
+TEST(Presets, SelectiveRetrainingRunsItsFractionOfTheBudget) {
+  EXPECT_EQ(EngineConfig().set_max_iter(300).resolved_selective_iters(), 300);
+  EXPECT_EQ(EngineConfig().set_max_iter(300).set_selective_iter_fraction(0.25).resolved_selective_iters(), 75);
+  EXPECT_EQ(EngineConfig().set_max_iter(2).set_selective_iter_fraction(0.1).resolved_selective_iters(), 1);
+  EXPECT_EQ(EngineConfig().set_max_iter(300).set_selective_iter_fraction(1).resolved_selective_iters(), 300);
+  EXPECT_THROW(EngineConfig().set_selective_iter_fraction(1.5).validate(), std::invalid_argument);
+
+  // No early stop, so that every phase runs the iterations it is given.
+  EngineConfig config = small_den_config().set_selective_iter_fraction(0.25).set_early_stop_patience(0);
+  config.early_stop_tol = 0;
+  Engine engine(config, spec().dim);
+  engine.add_task(testing::synthetic_task(1));
+  const TaskReport r2 = engine.add_task(testing::synthetic_task(2));
+  int64_t selective = -1, refit = -1;
+  for (const PhaseResult& phase : r2.phases) {
+    if (phase.name == "selective") selective = phase.iterations;
+    if (phase.name == "refit") refit = phase.iterations;
+  }
+  EXPECT_EQ(selective, 75);
+  EXPECT_EQ(refit, 300);
+}
+
 TEST(SelectStrongest, FollowsTheHeadsStrongestWeightsDownward) {
   // A 4-3 network with a 2-output head: top unit 2 has the largest head weights, then unit 0.
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(3);

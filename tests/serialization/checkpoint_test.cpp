@@ -339,6 +339,7 @@ TEST_F(Checkpoint, AFormatVersion1CheckpointStillLoads) {
   EXPECT_EQ(config.relative_sigma, released.relative_sigma);
   EXPECT_EQ(config.relative_tau, released.relative_tau);
   EXPECT_EQ(config.expansion_min_gain, released.expansion_min_gain);
+  EXPECT_EQ(config.selective_iter_fraction, released.selective_iter_fraction);
   EXPECT_EQ(config.early_stop_patience, released.early_stop_patience);
   try {
     agnostic_classifier(c, file);
