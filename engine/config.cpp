@@ -69,7 +69,7 @@ EngineConfig preset(const std::string& name) {
   // file; docs/algorithm.md ("Presets") says why each value differs from the released one and how
   // it was chosen.
   c.k = 7;
-  c.max_splits_per_layer = 3;
+  c.max_splits_per_layer = 2;
   c.selection_budget = 0.3;
   c.restore_drifted = true;
   c.relative_sigma = true;
