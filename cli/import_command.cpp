@@ -4,6 +4,7 @@
 
 #include "cli/exit_codes.h"
 #include "cli/report.h"
+#include "cli/run_command.h"
 #include "cli/task_data.h"
 #include "data/idx_reader.h"
 #include "engine/evaluation/metrics.h"
@@ -30,7 +31,9 @@ CLI::App* add_import_command(CLI::App& app, ImportOptions& o) {
   cmd->add_option("--exemplars", o.exemplars, "Samples kept per class from --data")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  // The settings of the tasks learned next (den add-task reads them from the checkpoint).
+  // The settings of the tasks learned next (den add-task reads them from the checkpoint): the
+  // preset's, as in den run, with the flags given taking precedence.
+  add_preset_option(cmd, o.preset);
   cmd->add_option("--max-iter", c.max_iter, "Iterations per training phase of later tasks")->capture_default_str();
   cmd->add_option("--batch-size", c.batch_size, "Mini-batch size of later tasks")->capture_default_str();
   cmd->add_option("--lr", c.lr, "Adam learning rate of later tasks")->capture_default_str();
@@ -44,6 +47,7 @@ CLI::App* add_import_command(CLI::App& app, ImportOptions& o) {
                 "Grow only: later tasks never change the imported units");
   cmd->add_option("--eval-every", c.eval_every, "Iterations between validation evaluations")->capture_default_str();
   cmd->add_option("--seed", c.seed, "Random seed of later tasks and of the exemplar draw")->capture_default_str();
+  o.command = cmd;
   return cmd;
 }
 
@@ -52,6 +56,7 @@ int import_command(const ImportOptions& o) {
   io::ImportOptions options;
   if (!o.classes.empty()) options.classes = parse_classes(o.classes, "--classes");
   options.config = o.engine;
+  apply_preset(o.preset, o.command, options.config);
   io::ImportedModel imported = io::import_torchscript(o.model, options);
   const engine::Engine& den = imported.engine;
   for (const io::ImportedLayer& layer : imported.layers) {

@@ -16,7 +16,10 @@ struct ImportOptions {
   std::string classes;   ///< --classes: class id of each output of the model's last Linear; empty: 0..c-1
   std::string data_dir;  ///< --data: samples of the model's classes, for exemplars and a check of its accuracy
   int64_t exemplars = 20;
-  engine::EngineConfig engine;  ///< settings of the tasks learned after the import
+  /// --preset: the settings of later tasks that no flag gives (NOTE: [presets] in engine/config.h).
+  std::string preset = "den";
+  engine::EngineConfig engine = engine::preset("den");  ///< settings of the tasks learned after the import
+  const CLI::App* command = nullptr;                    ///< the parsed subcommand, to tell which flags were given
 };
 
 /// Registers the `import` subcommand on `app`.

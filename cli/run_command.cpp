@@ -88,21 +88,7 @@ void add_run_flags(CLI::App* cmd, RunOptions& o) {
                                                   "(IDX bytes are already scaled to [0,1])")
       ->check(CLI::IsMember({"none", "minmax", "standardize"}))
       ->capture_default_str();
-  cmd->add_option("--preset", o.preset,
-                  "Hyperparameters the flags not given take: den (den's own, chosen on validation data) or released "
-                  "(the authors' released code)")
-      ->check(CLI::Validator(
-          [](std::string& name) -> std::string {
-            try {
-              engine::preset(name);
-            } catch (const std::invalid_argument& e) {
-              return e.what();
-            }
-            return {};
-          },
-          ""))
-      ->type_name("TEXT:{den,released}")
-      ->capture_default_str();
+  add_preset_option(cmd, o.preset);
   // Every EngineConfig field with a flag, from the table; DEN's own settings after the common
   // ones (check_method_flags refuses them for the other methods).
   add_hyperparameter_flags(cmd, c);
@@ -129,6 +115,24 @@ void add_run_flags(CLI::App* cmd, RunOptions& o) {
                   "elapsed seconds");
   add_label_gaps_flag(cmd, o.allow_label_gaps);
   o.command = cmd;
+}
+
+void add_preset_option(CLI::App* command, std::string& preset) {
+  command->add_option("--preset", preset,
+                  "Hyperparameters the flags not given take: den (den's own, chosen on validation data) or released "
+                  "(the authors' released code)")
+      ->check(CLI::Validator(
+          [](std::string& name) -> std::string {
+            try {
+              engine::preset(name);
+            } catch (const std::invalid_argument& e) {
+              return e.what();
+            }
+            return {};
+          },
+          ""))
+      ->type_name("TEXT:{den,released}")
+      ->capture_default_str();
 }
 
 void add_label_gaps_flag(CLI::App* command, bool& allow) {
@@ -195,15 +199,15 @@ void check_method_flags(const CLI::App* command, const std::vector<std::string>&
   }
 }
 
-void apply_preset(RunOptions& o) {
-  const engine::EngineConfig preset = engine::preset(o.preset);
+void apply_preset(const std::string& name, const CLI::App* command, engine::EngineConfig& config) {
+  const engine::EngineConfig preset = engine::preset(name);
   engine::visit_hyperparameters([&](const auto& h) {
-    if (*h.flag == '\0' || !flag_given(o.command, h.flag)) o.engine.*h.member = preset.*h.member;
+    if (*h.flag == '\0' || !flag_given(command, h.flag)) config.*h.member = preset.*h.member;
   });
 }
 
 void resolve_options(RunOptions& o) {
-  apply_preset(o);
+  apply_preset(o.preset, o.command, o.engine);
   if (o.holdout > 0 && (!o.checkpoint_path.empty() || !o.resume_path.empty())) {
     throw std::invalid_argument("--holdout is for choosing hyperparameters and does not combine with --checkpoint "
                                 "or --resume");

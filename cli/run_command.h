@@ -74,9 +74,11 @@ void check_method_flags(const CLI::App* command, const std::vector<std::string>&
 /// validated before any data is read (std::invalid_argument).
 void resolve_options(RunOptions& options);
 
-/// Sets every EngineConfig field whose flag was not given (on the command line or in --config) to
-/// its value in --preset.
-void apply_preset(RunOptions& options);
+/// Registers `--preset NAME` (den or released; NOTE: [presets] in engine/config.h) on `command`.
+void add_preset_option(CLI::App* command, std::string& preset);
+/// Sets every field of `config` whose flag `command` was not given (on the command line or in
+/// --config) to its value in preset `name`.
+void apply_preset(const std::string& name, const CLI::App* command, engine::EngineConfig& config);
 
 /// Reads and normalizes the data of `options`; with --base-classes and no --tasks, the stream
 /// gets all the tasks the data allows (1 + classes - base classes). `scaling`, when given, receives

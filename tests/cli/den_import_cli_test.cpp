@@ -147,6 +147,45 @@ TEST_F(DenImportCli, ImportAddTasksPredictAndExportAgree) {
       << labelled.output;
 }
 
+// NOTE: [presets] Later tasks of an imported model learn with the den preset, as den run's do, so
+// the imported classes keep their exact outputs; flags override it and --preset released restores
+// the released code's settings.
+TEST_F(DenImportCli, LaterTasksLearnWithTheDenPresetUnlessToldOtherwise) {
+  ASSERT_EQ(run_den("import " + fixture("sequential_script") + " -o " + p("run.den") + " --data " + p("old") + kFast)
+                .code,
+            0);
+  const at::Tensor x = read_features(p("x.csv"));
+  const den::engine::EngineConfig den_preset = den::engine::preset("den");
+  at::Tensor task1_before;
+  {
+    const io::LoadedCheckpoint c = io::load_checkpoint(p("run.den"));
+    const den::engine::EngineConfig& config = c.engine.config();
+    EXPECT_EQ(config.restore_drifted, den_preset.restore_drifted);
+    EXPECT_EQ(config.selection_budget, den_preset.selection_budget);
+    EXPECT_EQ(config.selective_iter_fraction, den_preset.selective_iter_fraction);
+    EXPECT_EQ(config.k, den_preset.k);
+    EXPECT_EQ(config.max_iter, 60);  // the flag given wins
+    task1_before = c.engine.predict(1, x);
+  }
+  const Result added = run_den("add-task " + p("run.den") + " --data " + p("c3") + " --quiet --threads 1");
+  ASSERT_EQ(added.code, 0) << added.output;
+  EXPECT_TRUE(at::equal(io::load_checkpoint(p("run.den")).engine.predict(1, x), task1_before));
+
+  ASSERT_EQ(run_den("import " + fixture("sequential_script") + " -o " + p("released.den") + " --preset released --k 3" +
+                    kFast)
+                .code,
+            0);
+  const den::engine::EngineConfig released = io::load_checkpoint(p("released.den")).engine.config();
+  EXPECT_FALSE(released.restore_drifted);
+  EXPECT_EQ(released.selection_budget, 0.0);
+  EXPECT_EQ(released.k, 3);
+
+  const Result unknown = run_den("import " + fixture("sequential_script") + " -o " + p("x.den") + " --preset fast");
+  EXPECT_EQ(unknown.code, 2) << unknown.output;
+  EXPECT_NE(unknown.output.find("--preset"), std::string::npos) << unknown.output;
+  EXPECT_FALSE(fs::exists(p("x.den")));
+}
+
 TEST_F(DenImportCli, ImportRefusalsExitWithSevenAndWriteNothing) {
   std::ofstream(p("text.pt")) << "not TorchScript";
   const std::vector<std::pair<std::string, std::string>> cases = {
