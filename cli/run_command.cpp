@@ -119,8 +119,8 @@ void add_run_flags(CLI::App* cmd, RunOptions& o) {
 
 void add_preset_option(CLI::App* command, std::string& preset) {
   command->add_option("--preset", preset,
-                  "Hyperparameters the flags not given take: den (den's own, chosen on validation data) or released "
-                  "(the authors' released code)")
+                      "Hyperparameters the flags not given take: den (den's own, chosen on validation data) or "
+                      "released (the authors' released code)")
       ->check(CLI::Validator(
           [](std::string& name) -> std::string {
             try {
