@@ -195,12 +195,12 @@ int compare_command(CompareOptions& o) {
   const auto make_task = [&stream](int64_t t) { return stream.task(t); };
   // What one network per task and one shared network would hold: no need to train STL or MTL.
   const std::vector<int64_t> classes = stream.task_classes();
-  const int64_t stl = engine::stl_params(stream.input_dim(), r.engine.hidden, classes);
-  const int64_t mtl = engine::shared_params(stream.input_dim(), r.engine.hidden, classes);
+  const int64_t stl = engine::stl_params(stream.input_dim(), r.engine.layers, classes, r.engine.input_shape);
+  const int64_t mtl = engine::shared_params(stream.input_dim(), r.engine.layers, classes, r.engine.input_shape);
 
-  std::printf("den compare: methods %s, protocol %s, %lld tasks, hidden %s, max-iter %lld, seed %llu\n",
+  std::printf("den compare: methods %s, protocol %s, %lld tasks, layers %s, max-iter %lld, seed %llu\n",
               join(methods, ",").c_str(), stream_description(r).c_str(), static_cast<long long>(stream.num_tasks()),
-              join(r.engine.hidden, ",").c_str(), static_cast<long long>(r.engine.max_iter), static_cast<unsigned long long>(r.engine.seed));
+              engine::layers_to_text(r.engine.layers).c_str(), static_cast<long long>(r.engine.max_iter), static_cast<unsigned long long>(r.engine.seed));
   // The stream's settings are final only now (--base-classes may set --tasks from the data).
   const auto finished = o.resume ? finished_methods(o, methods) : decltype(finished_methods(o, methods)){};
   // One log for every method (each line names its method).

@@ -45,16 +45,17 @@ CLI::Validator rule_validator(const engine::Hyperparameter<T>& h) {
 template <typename T>
 void add_flag(CLI::App* command, T& value, const engine::Hyperparameter<T>& h) {
   const std::string help = flag_help(h.help, h.scope);
+  const std::string names = std::string(h.flag) + (*h.alias != '\0' ? std::string(",") + h.alias : std::string());
   CLI::Option* option = nullptr;
   if constexpr (std::is_same_v<T, bool>) {
-    option = command->add_flag(h.flag, value, help);
+    option = command->add_flag(names, value, help);
   } else if constexpr (std::is_arithmetic_v<T> || std::is_same_v<T, std::string>) {
-    option = command->add_option(h.flag, value, help)->type_name(type_name<T>());
+    option = command->add_option(names, value, help)->type_name(type_name<T>());
   } else {
     // Lists and enums: read through the table's text form (the validator has checked it).
     option = command
                  ->add_option_function<std::string>(
-                     h.flag, [&value](const std::string& text) { engine::from_text(text, value); }, help)
+                     names, [&value](const std::string& text) { engine::from_text(text, value); }, help)
                  ->type_name(type_name<T>());
   }
   // The default is the field's value as the table's text writes it, now and when --print-config

@@ -135,7 +135,7 @@ void print_inspect(const InspectOptions& o, const io::LoadedCheckpoint& c) {
   std::printf("checkpoint %s: %s, format version %u, written by %s\n", o.checkpoint.c_str(),
               human_bytes(c.file_bytes).c_str(), c.format_version, c.writer.c_str());
   std::printf("network: input %lld, hidden %s (base %s), %lld tasks, %lld parameters", static_cast<long long>(den.input_dim()),
-              join(den.graph().layer_sizes(), "-").c_str(), join(cfg.hidden, "-").c_str(),
+              join(den.graph().layer_sizes(), "-").c_str(), engine::layers_to_text(cfg.layers).c_str(),
               static_cast<long long>(den.num_tasks()), static_cast<long long>(den.num_params()));
   if (den.base_params() > 0) {
     std::printf(" = %.3fx the task-1 network (%lld)", static_cast<double>(den.num_params()) / den.base_params(),

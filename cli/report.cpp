@@ -68,7 +68,8 @@ nlohmann::json config_json(const engine::EngineConfig& c) {
   // Fields resolved later (-1 = max_iter/10) are written as the value in effect.
   engine::visit_hyperparameters([&](const auto& h) {
     const auto value = h.effective_value(c);
-    if constexpr (std::is_enum_v<std::decay_t<decltype(value)>>) {
+    using T = std::decay_t<decltype(value)>;
+    if constexpr (std::is_enum_v<T> || std::is_same_v<T, engine::Layers>) {
       doc[h.name] = engine::to_text(value);
     } else {
       doc[h.name] = value;

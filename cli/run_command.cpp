@@ -248,12 +248,27 @@ data::TrainTest load_files(const RunOptions& o, data::FeatureScaling* scaling) {
 
 data::TrainTest load_data_set(RunOptions& o, data::FeatureScaling* scaling) {
   data::TrainTest files = load_files(o, scaling);
+  set_input_shape(o.engine, files.train);
   if (o.stream.base_classes > 0 && !flag_given(o.command, "--tasks")) {
     const int64_t classes = std::max(files.train.num_classes, files.test.num_classes);
     // Out of range, the task stream refuses the base classes (with the valid range).
     if (o.stream.base_classes < classes) o.stream.num_tasks = 1 + classes - o.stream.base_classes;
   }
   return files;
+}
+
+void set_input_shape(engine::EngineConfig& config, const data::Dataset& train) {
+  if (!engine::has_conv(config.layers) || !config.input_shape.empty()) return;
+  const std::vector<int64_t>& shape = train.sample_shape;
+  if (shape.size() == 2) {
+    config.input_shape = {1, shape[0], shape[1]};  // IDX images: one channel of rows x columns
+  } else if (shape.size() == 3) {
+    config.input_shape = shape;
+  } else {
+    throw std::invalid_argument("--layers " + engine::layers_to_text(config.layers) + " has conv layers, but the data's "
+                                "samples are " + std::to_string(train.dim()) + " flat features: give their shape with "
+                                "--input-shape C,H,W");
+  }
 }
 
 std::string stream_description(const RunOptions& o) {
@@ -307,8 +322,8 @@ int run_command(RunOptions& o) {
   engine::RunCallbacks callbacks;
   callbacks.progress = interruptible(progress.callback());
   nlohmann::json tasks = nlohmann::json::array();
-  std::printf("den run: method %s, protocol %s, %lld tasks, hidden %s, max-iter %lld, seed %llu\n", o.method.c_str(),
-              stream_description(o).c_str(), static_cast<long long>(stream.num_tasks()), join(o.engine.hidden, ",").c_str(),
+  std::printf("den run: method %s, protocol %s, %lld tasks, layers %s, max-iter %lld, seed %llu\n", o.method.c_str(),
+              stream_description(o).c_str(), static_cast<long long>(stream.num_tasks()), engine::layers_to_text(o.engine.layers).c_str(),
               static_cast<long long>(o.engine.max_iter), static_cast<unsigned long long>(o.engine.seed));
   print_table_header(stdout);
   std::fflush(stdout);

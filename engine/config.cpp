@@ -50,7 +50,10 @@ at::Device EngineConfig::resolved_device() const {
 }
 
 void EngineConfig::validate() const {
-  // The rules live in the table (engine/hyperparameters.h), where the CLI reads them too.
+  // The rules live in the table (engine/hyperparameters.h), where the CLI reads them too; the
+  // layers' own message says which layer is wrong.
+  const std::string layers_wrong = layers_problem(layers);
+  if (!layers_wrong.empty()) throw std::invalid_argument("invalid setting layers = " + to_text(layers) + ": " + layers_wrong);
   visit_hyperparameters([this](const auto& h) {
     if (h.valid(h.value(*this))) return;
     const std::string text = to_text(h.value(*this));

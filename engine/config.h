@@ -1,5 +1,7 @@
 #pragma once
 
+#include "engine/architecture.h"
+
 #include <c10/core/Device.h>
 
 #include <algorithm>
@@ -25,7 +27,12 @@ std::string to_string(SplitPolicy policy);
 /// Setters return *this for chaining, as torch::nn options do; `validate()` throws
 /// std::invalid_argument naming the setting and the bad value, and the Engine calls it.
 struct EngineConfig {
-  std::vector<int64_t> hidden = {312, 128};  ///< hidden layer sizes of the base network
+  /// The hidden layers of the base network (engine/architecture.h): fc units, or conv filters
+  /// with their geometry; "312,128" is two fc layers.
+  Layers layers = {312, 128};
+  /// The input's C,H,W, which conv layers need; empty = flat features. The CLI takes it from the
+  /// IDX files' dimensions when a conv layer asks for it.
+  std::vector<int64_t> input_shape;
   int64_t max_iter = 4300;       ///< iterations per training phase (upper bound with early stopping)
   int64_t head_iters = -1;       ///< sparse-head phase of selective retraining; -1 = max_iter / 10
   int64_t batch_size = 256;
@@ -82,7 +89,10 @@ struct EngineConfig {
   uint64_t seed = 1;
   std::string device = "cpu";    ///< "cpu" or "cuda[:N]" (needs a LibTorch with CUDA and a GPU)
 
-  EngineConfig& set_hidden(std::vector<int64_t> v) { hidden = std::move(v); return *this; }
+  EngineConfig& set_layers(Layers v) { layers = std::move(v); return *this; }
+  /// All-fc layers of these sizes.
+  EngineConfig& set_hidden(const std::vector<int64_t>& sizes) { layers.assign(sizes.begin(), sizes.end()); return *this; }
+  EngineConfig& set_input_shape(std::vector<int64_t> v) { input_shape = std::move(v); return *this; }
   EngineConfig& set_max_iter(int64_t v) { max_iter = v; return *this; }
   EngineConfig& set_head_iters(int64_t v) { head_iters = v; return *this; }
   EngineConfig& set_batch_size(int64_t v) { batch_size = v; return *this; }

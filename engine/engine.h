@@ -75,7 +75,7 @@ class Engine : public Method {
   std::string name() const override { return "den"; }
 
   int64_t num_tasks() const override { return graph_.num_heads(); }
-  int64_t input_dim() const { return graph_.input_dim(); }
+  int64_t input_dim() const { return network_.input_dim(); }
   const EngineConfig& config() const override { return config_; }
   const graph::UnitGraph& graph() const { return graph_; }
   const Network& network() const { return network_; }

@@ -91,6 +91,17 @@ void from_text(const std::string& text, std::vector<int64_t>& out) {
   out = std::move(sizes);
 }
 
+void from_text(const std::string& text, Layers& out) { out = parse_layers(text); }
+
+std::string layers_problem(const Layers& layers) {
+  try {
+    check_layers(layers);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "";
+}
+
 void from_text(const std::string& text, LossKind& out) { out = parse_loss(text); }
 void from_text(const std::string& text, SplitPolicy& out) { out = parse_split_policy(text); }
 

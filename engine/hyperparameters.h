@@ -44,11 +44,15 @@ struct Hyperparameter {
   /// report writes this one. nullptr: the field itself.
   T (EngineConfig::*effective)() const = nullptr;
   bool checkpointed = true;  ///< false: checkpoints do not store it (the device: they load on the CPU)
+  /// A second flag (and config-file key) for the same field, kept for scripts that use an older
+  /// name; "" for none.
+  const char* alias = "";
 
   Hyperparameter& den_only() { scope = Scope::Den; return *this; }
   Hyperparameter& check(bool (*ok)(const T&), const char* text) { rule = {ok, text}; return *this; }
   Hyperparameter& resolved_by(T (EngineConfig::*f)() const) { effective = f; return *this; }
   Hyperparameter& not_checkpointed() { checkpointed = false; return *this; }
+  Hyperparameter& also_flag(const char* f) { alias = f; return *this; }
 
   const T& value(const EngineConfig& c) const { return c.*member; }
   T effective_value(const EngineConfig& c) const { return effective != nullptr ? (c.*effective)() : c.*member; }
@@ -71,6 +75,7 @@ std::string to_text(double v);  ///< the shortest text that reads back to the sa
 std::string to_text(bool v);    ///< "true" | "false"
 std::string to_text(const std::string& v);
 std::string to_text(const std::vector<int64_t>& v);  ///< "312,128"
+inline std::string to_text(const Layers& v) { return layers_to_text(v); }
 inline std::string to_text(LossKind v) { return to_string(v); }
 inline std::string to_text(SplitPolicy v) { return to_string(v); }
 
@@ -81,6 +86,7 @@ void from_text(const std::string& text, double& out);
 void from_text(const std::string& text, bool& out);
 void from_text(const std::string& text, std::string& out);
 void from_text(const std::string& text, std::vector<int64_t>& out);  ///< comma separated integers
+void from_text(const std::string& text, Layers& out);  ///< parse_layers
 void from_text(const std::string& text, LossKind& out);
 void from_text(const std::string& text, SplitPolicy& out);
 
@@ -91,6 +97,9 @@ template <>
 inline std::vector<LossKind> enum_values<LossKind>() { return {LossKind::Softmax, LossKind::Sigmoid}; }
 template <>
 inline std::vector<SplitPolicy> enum_values<SplitPolicy>() { return {SplitPolicy::Always, SplitPolicy::AfterExpansion}; }
+
+/// What check_layers finds wrong with `layers`, or "" when nothing.
+std::string layers_problem(const Layers& layers);
 
 namespace detail {
 inline bool finite_non_negative(const double& v) { return v >= 0 && v <= std::numeric_limits<double>::max(); }
@@ -103,10 +112,17 @@ void visit_hyperparameters(Visitor&& visit) {
   using C = EngineConfig;
   constexpr auto non_negative = &detail::finite_non_negative;
   constexpr const char* kNonNegative = "must be >= 0";
-  visit(hyperparameter("hidden", &C::hidden, "--hidden", "hidden layer sizes of the base network, comma separated")
+  visit(hyperparameter("layers", &C::layers, "--layers",
+                       "hidden layers, lowest first: fc:256 (or 256), conv5x5:32 (conv3x3s2p1:32: stride 2, padding 1), "
+                       "maxpool2 or avgpool2 after a conv layer")
+            .check([](const Layers& v) { return layers_problem(v).empty(); },
+                   "must list at least one layer, each with units; conv layers first; pooling only after conv")
+            .also_flag("--hidden"));
+  visit(hyperparameter("input_shape", &C::input_shape, "--input-shape",
+                       "the input's C,H,W for conv layers (default: from IDX files; empty = flat features)")
             .check([](const std::vector<int64_t>& v) {
-              return !v.empty() && std::all_of(v.begin(), v.end(), [](int64_t n) { return n >= 1; });
-            }, "must list at least one layer, each of at least 1 unit"));
+              return v.empty() || (v.size() == 3 && std::all_of(v.begin(), v.end(), [](int64_t n) { return n >= 1; }));
+            }, "must be C,H,W (three sizes >= 1), or empty for flat features"));
   visit(hyperparameter("max_iter", &C::max_iter, "--max-iter", "iterations per training phase (early stopping may end sooner)")
             .check([](const int64_t& v) { return v >= 1; }, "must be >= 1"));
   visit(hyperparameter("head_iters", &C::head_iters, "--head-iters", "iterations of the sparse-head phase (-1 = max-iter/10)")

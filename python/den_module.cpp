@@ -58,7 +58,7 @@ void bind_config(py::module_& m) {
       .value("after_expansion", engine::SplitPolicy::AfterExpansion);
 
   py::class_<engine::EngineConfig> config(m, "EngineConfig",
-                                          "DEN's hyperparameters; EngineConfig(k=5, hidden=[312, 128], ...), starting from "
+                                          "DEN's hyperparameters; EngineConfig(k=5, layers='conv5x5:32,maxpool2,fc:128', ...), starting from "
                                           "preset='den' (or 'released')");
   // Keyword arguments are set through the table, so the Python names are exactly its names; the
   // rest come from the preset (NOTE: [presets]), den's own unless preset='released' is given.
@@ -68,14 +68,37 @@ void bind_config(py::module_& m) {
     for (const auto& [key, value] : kwargs) {
       const std::string name = py::cast<std::string>(key);
       if (name == "preset") continue;
-      bool known = false;
-      engine::visit_hyperparameters([&](const auto& h) { known |= name == python_name(h.name); });
-      if (!known) throw py::type_error("EngineConfig has no hyperparameter '" + name + "'");
-      py::setattr(self, name.c_str(), value);
+      // A field's older flag name works as a keyword too (hidden=[312, 128] sets layers).
+      std::string field;
+      engine::visit_hyperparameters([&](const auto& h) {
+        if (name == python_name(h.name) || (*h.alias != '\0' && "--" + name == h.alias)) field = python_name(h.name);
+      });
+      if (field.empty()) throw py::type_error("EngineConfig has no hyperparameter '" + name + "'");
+      py::setattr(self, field.c_str(), value);
     }
     return c;
   }));
-  engine::visit_hyperparameters([&](const auto& h) { config.def_readwrite(python_name(h.name).c_str(), h.member, h.help); });
+  engine::visit_hyperparameters([&](const auto& h) {
+    using T = typename std::decay_t<decltype(h)>::Value;
+    if constexpr (std::is_same_v<T, engine::Layers>) {
+      // Layers read and write as their text form ("conv5x5:32,maxpool2,fc:256"); a list of ints is
+      // all-fc layers of those sizes.
+      const auto member = h.member;
+      config.def_property(
+          python_name(h.name).c_str(), [member](const engine::EngineConfig& c) { return engine::to_text(c.*member); },
+          [member](engine::EngineConfig& c, const py::object& v) {
+            if (py::isinstance<py::str>(v)) {
+              engine::from_text(py::cast<std::string>(v), c.*member);
+            } else {
+              const auto sizes = py::cast<std::vector<int64_t>>(v);
+              c.*member = engine::Layers(sizes.begin(), sizes.end());
+            }
+          },
+          h.help);
+    } else {
+      config.def_readwrite(python_name(h.name).c_str(), h.member, h.help);
+    }
+  });
   config.def("validate", &engine::EngineConfig::validate, "raises ValueError naming the first invalid setting");
   config.def("__repr__", [](const engine::EngineConfig& c) {
     py::object self = py::cast(c);
@@ -92,8 +115,15 @@ void bind_config(py::module_& m) {
     py::list rows;
     engine::visit_hyperparameters([&](const auto& h) {
       const engine::EngineConfig defaults = engine::preset("den"), released = engine::preset("released");
-      rows.append(py::dict(py::arg("name") = python_name(h.name), py::arg("default") = py::cast(h.value(defaults)),
-                           py::arg("released") = py::cast(h.value(released)), py::arg("flag") = h.flag,
+      const auto python_value = [](const auto& v) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(v)>, engine::Layers>) {
+          return py::cast(engine::to_text(v));
+        } else {
+          return py::cast(v);
+        }
+      };
+      rows.append(py::dict(py::arg("name") = python_name(h.name), py::arg("default") = python_value(h.value(defaults)),
+                           py::arg("released") = python_value(h.value(released)), py::arg("flag") = h.flag,
                            py::arg("help") = h.help));
     });
     return rows;

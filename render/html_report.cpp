@@ -233,9 +233,14 @@ std::string settings_text(const json& run) {
   std::ostringstream out;
   const json& config = run.at("config");
   out << "method " << run.at("method").get<std::string>() << ", protocol " << run.at("protocol").get<std::string>()
-      << ", " << run.at("tasks").size() << " tasks, hidden ";
-  const auto hidden = config.at("hidden").get<std::vector<int64_t>>();
-  for (size_t i = 0; i < hidden.size(); ++i) out << (i ? "-" : "") << hidden[i];
+      << ", " << run.at("tasks").size() << " tasks, ";
+  if (config.contains("layers")) {
+    out << "layers " << config.at("layers").get<std::string>();
+  } else {  // reports written before conv layers
+    out << "hidden ";
+    const auto hidden = config.at("hidden").get<std::vector<int64_t>>();
+    for (size_t i = 0; i < hidden.size(); ++i) out << (i ? "-" : "") << hidden[i];
+  }
   out << ", max-iter " << config.at("max_iter").get<int64_t>() << ", seed " << config.at("seed").get<uint64_t>();
   if (run.at("partial").get<bool>()) out << " (partial: interrupted)";
   return escape_xml(out.str());

@@ -46,7 +46,17 @@ class Reader {
     engine::EngineState state;
     state.config = from_pb(header.config(), name_);
     state.graph = from_pb(header.graph(), name_);
+    // The graph counts the units the lowest layer reads: a conv layer's input channels, so the data's
+    // width is then the input shape's size.
     state.input_dim = header.graph().input_dim();
+    const std::vector<int64_t>& shape = state.config.input_shape;
+    if (!shape.empty()) {
+      int64_t size = 1;
+      for (int64_t d : shape) {
+        if (d < 1 || __builtin_mul_overflow(size, d, &size)) corrupt(name_, "the input shape does not fit");
+      }
+      state.input_dim = size;
+    }
     state.base_params = header.base_params();
     state.rng_state = at::empty({static_cast<int64_t>(header.rng_state().size())}, at::kByte);
     if (!header.rng_state().empty()) {

@@ -18,8 +18,9 @@
 namespace den::io {
 
 /// Version of the checkpoint format this build writes, and the newest it reads. 2 added the
-/// task-agnostic state (with each task's output->class map) and the normalization statistics.
-constexpr uint32_t kFormatVersion = 2;
+/// task-agnostic state (with each task's output->class map) and the normalization statistics; 3
+/// the layers' kinds and geometry (conv layers) and the input shape.
+constexpr uint32_t kFormatVersion = 3;
 /// The first format version that holds CheckpointExtras::agnostic and ::normalization.
 constexpr uint32_t kAgnosticStateVersion = 2;
 /// The 8 bytes every checkpoint starts with.

@@ -40,8 +40,22 @@ void check_export_task(const engine::Engine& engine, int64_t task, bool allow_al
   }
 }
 
+namespace {
+
+/// The model exports write chains of affine layers; conv layers are not written yet.
+void require_fc(const engine::Engine& engine) {
+  if (!engine.network().all_fc()) {
+    throw std::invalid_argument("this network has conv layers (" + engine::layers_to_text(engine.config().layers) +
+                                "); TorchScript and ONNX export of conv networks is not supported yet "
+                                "(the network picture is: --format dot or svg)");
+  }
+}
+
+}  // namespace
+
 TaskNetwork task_network(const engine::Engine& engine, int64_t task) {
   check_export_task(engine, task, false);
+  require_fc(engine);
   at::NoGradGuard no_grad;
   const graph::UnitGraph& g = engine.graph();
   const int64_t num_layers = g.num_layers();
@@ -100,6 +114,7 @@ TaskNetwork task_network(const engine::Engine& engine, int64_t task) {
 
 MultiTaskNetwork multi_task_network(const engine::Engine& engine) {
   check_export_task(engine, kAllTasks, true);
+  require_fc(engine);
   const graph::UnitGraph& g = engine.graph();
   MultiTaskNetwork out;
   out.input_dim = engine.input_dim();
@@ -179,7 +194,10 @@ std::string grouped_dot_graph(const engine::Engine& engine, int64_t task) {
   out << "digraph network {\nrankdir=BT;\nsplines=line;\nranksep=1.2;\nnodesep=0.3;\n"
       << "node [shape=box, style=\"filled,rounded\", colorscheme=set38, fontname=\"sans-serif\"];\n"
       << "edge [color=\"#80808080\", arrowsize=0.4];\n";
-  out << "input [label=\"input\\n" << g.input_dim() << " features\", style=rounded];\n";
+  const engine::Network& network = engine.network();
+  const bool image_input = network.block(0) > 1;  // a conv layer reads the input's channels
+  out << "input [label=\"input\\n" << g.input_dim() << (image_input ? " channels" : " features")
+      << "\", style=rounded];\n";
   for (const auto& groups : layers) {
     int64_t units = 0;
     for (const UnitGroup& group : groups) units += static_cast<int64_t>(group.positions.size());
@@ -187,8 +205,13 @@ std::string grouped_dot_graph(const engine::Engine& engine, int64_t task) {
     // A row per layer, its name first, then the groups in stage order, left to right (invisible
     // edges; a cluster box would let dot reorder them).
     const std::string name = "layer" + std::to_string(l);
+    // A conv layer's units are its filters: channels of its output.
+    const engine::LayerSpec& spec = network.spec(l);
+    const bool conv = spec.kind == engine::LayerKind::Conv;
     out << "subgraph row_" << l << " {\nrank=same;\n"
-        << name << " [shape=plaintext, style=\"\", label=\"hidden layer " << l << "\\n" << units << " units\"];\n";
+        << name << " [shape=plaintext, style=\"\", label=\"hidden layer " << l
+        << (conv ? " (" + engine::layer_token(spec) + ")" : std::string()) << "\\n" << units
+        << (conv ? " channels" : " units") << "\"];\n";
     std::string previous = name;
     for (const UnitGroup& group : groups) {
       out << previous << " -> " << group.node << " [style=invis];\n";
@@ -197,7 +220,9 @@ std::string grouped_dot_graph(const engine::Engine& engine, int64_t task) {
     for (const UnitGroup& group : groups) {
       // Width (a minimum: the label always fits) grows with the square root of the unit count.
       const double width = 0.9 + 2.1 * std::sqrt(static_cast<double>(group.positions.size()) / static_cast<double>(largest));
-      out << group.node << " [label=\"" << group.positions.size() << " units\\nborn at task " << group.stage
+      out << group.node << " [label=\"" << group.positions.size()
+          << (network.spec(group.layer).kind == engine::LayerKind::Conv ? " filters" : " units") << "\\nborn at task "
+          << group.stage
           << "\", width=" << width << ", fillcolor=" << graph::graphviz_stage_color(group.stage) << "];\n";
     }
     out << "}\n";
@@ -214,28 +239,36 @@ std::string grouped_dot_graph(const engine::Engine& engine, int64_t task) {
   }
 
   // Forward edges: input -> layer 0 -> ... -> top layer -> heads.
+  // Nonzero weights between each unit and each unit below: a column block each (NOTE: [augmented
+  // rows]), one weight between fc units.
+  const auto nonzero_per_unit = [&](const at::Tensor& w, int64_t l) {
+    return engine::column_blocks(w, network.block(l)).ne(0).sum(2);
+  };
   for (size_t l = 0; l < layers.size(); ++l) {
-    const at::Tensor nonzero = engine.network().layer(static_cast<int64_t>(l)).ne(0);
+    const auto level = static_cast<int64_t>(l);
+    const at::Tensor nonzero = nonzero_per_unit(network.layer(level), level);
+    const int64_t block = network.block(level);
     for (const UnitGroup& to : layers[l]) {
       const auto rows = static_cast<int64_t>(to.positions.size());
       if (l == 0) {
         const std::vector<int64_t> inputs = range(g.input_dim());
-        weight_edge(out, "input", to.node, count_between(nonzero, to.positions, inputs), rows * g.input_dim());
+        weight_edge(out, "input", to.node, count_between(nonzero, to.positions, inputs), rows * g.input_dim() * block);
         continue;
       }
       for (const UnitGroup& from : layers[l - 1]) {
         weight_edge(out, from.node, to.node, count_between(nonzero, to.positions, from.positions),
-                    rows * static_cast<int64_t>(from.positions.size()));
+                    rows * static_cast<int64_t>(from.positions.size()) * block);
       }
     }
   }
+  const int64_t head_block = network.block(network.num_layers());
   for (int64_t t = 1; t <= last_stage && t <= g.num_heads(); ++t) {
-    const at::Tensor nonzero = engine.network().head(t).ne(0);
+    const at::Tensor nonzero = nonzero_per_unit(network.head(t), network.num_layers());
     const std::vector<int64_t> outputs = range(nonzero.size(0));
     for (const UnitGroup& from : layers.back()) {
       if (from.stage > t) continue;  // timestamped inference: task t never reads later units
       weight_edge(out, from.node, "head" + std::to_string(t), count_between(nonzero, outputs, from.positions),
-                  nonzero.size(0) * static_cast<int64_t>(from.positions.size()));
+                  nonzero.size(0) * static_cast<int64_t>(from.positions.size()) * head_block);
     }
   }
 

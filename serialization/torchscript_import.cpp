@@ -284,7 +284,7 @@ ImportedModel import_torchscript(const std::string& path, const ImportOptions& o
   if (config.loss != engine::LossKind::Softmax) {
     throw std::invalid_argument("an imported classifier's head is a softmax head; --loss sigmoid does not apply");
   }
-  config.hidden = sizes;
+  config.set_hidden(sizes);
   config.validate();
   std::vector<int64_t> classes = resolve_classes(options.classes, head.weight.size(0));
 

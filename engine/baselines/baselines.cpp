@@ -35,33 +35,31 @@ std::string method_names_text() {
 
 namespace {
 
-/// Parameters of an MLP trunk with the given hidden sizes (weights and biases).
-int64_t trunk_params(int64_t input_dim, const std::vector<int64_t>& hidden) {
-  int64_t total = 0;
-  int64_t fan_in = input_dim;
-  for (int64_t width : hidden) {
-    total += width * (fan_in + 1);
-    fan_in = width;
+/// Parameters of a trunk (weights and biases) and of one head per entry of `classes`, through the
+/// column map (NOTE: [augmented rows]).
+int64_t network_params(int64_t input_dim, const Layers& layers, const std::vector<int64_t>& input_shape,
+                       const std::vector<int64_t>& classes, int64_t trunks) {
+  const std::vector<LayerGeometry> geometry = plan_geometry(layers, input_shape, input_dim);
+  int64_t trunk = 0, below = input_units(layers, input_shape, input_dim);
+  for (size_t l = 0; l < layers.size(); ++l) {
+    trunk += layers[l].units * (below * geometry[l].block + 1);
+    below = layers[l].units;
   }
+  int64_t total = trunk * trunks;
+  for (int64_t c : classes) total += c * (below * geometry.back().block + 1);
   return total;
-}
-
-int64_t head_params(const std::vector<int64_t>& hidden, int64_t classes) {
-  return classes * ((hidden.empty() ? 0 : hidden.back()) + 1);
 }
 
 }  // namespace
 
-int64_t stl_params(int64_t input_dim, const std::vector<int64_t>& hidden, const std::vector<int64_t>& classes) {
-  int64_t total = 0;
-  for (int64_t c : classes) total += trunk_params(input_dim, hidden) + head_params(hidden, c);
-  return total;
+int64_t stl_params(int64_t input_dim, const Layers& layers, const std::vector<int64_t>& classes,
+                   const std::vector<int64_t>& input_shape) {
+  return network_params(input_dim, layers, input_shape, classes, static_cast<int64_t>(classes.size()));
 }
 
-int64_t shared_params(int64_t input_dim, const std::vector<int64_t>& hidden, const std::vector<int64_t>& classes) {
-  int64_t total = trunk_params(input_dim, hidden);
-  for (int64_t c : classes) total += head_params(hidden, c);
-  return total;
+int64_t shared_params(int64_t input_dim, const Layers& layers, const std::vector<int64_t>& classes,
+                      const std::vector<int64_t>& input_shape) {
+  return network_params(input_dim, layers, input_shape, classes, 1);
 }
 
 namespace detail {
@@ -86,7 +84,7 @@ TaskReport BaselineMethod::add_task(const Task& input_task, const ProgressCallba
   at::NoGradGuard no_grad_outside_phases;  // the Trainer turns autograd on for its phase
   learn(t, task, progress, report);
   classes_.push_back(task.num_classes);
-  if (t == 1) base_params_ = shared_params(input_dim_, config_.hidden, {task.num_classes});
+  if (t == 1) base_params_ = shared_params(input_dim_, config_.layers, {task.num_classes}, config_.input_shape);
 
   report.params = num_params();
   report.nonzero_params = nonzero_params();
@@ -149,7 +147,7 @@ class SingleTask final : public BaselineMethod {
 
  protected:
   void learn(int64_t t, const Task& task, const ProgressCallback& progress, TaskReport& report) override {
-    Network network(input_dim_, config_.hidden, generator_, device_);
+    Network network(input_dim_, config_.layers, generator_, device_, config_.input_shape);
     network.add_head(task.num_classes);  // its only head, id 1
     std::vector<TrainableParam> params;
     for (at::Tensor& w : network.layers()) params.push_back(all_of(w));
@@ -163,7 +161,7 @@ class SingleTask final : public BaselineMethod {
     report.val_loss = trainer_.evaluate_loss(network, 1, task.val_x, task.val_y);
     networks_.push_back(std::move(network));
     // Per layer, summed over the task networks.
-    for (int64_t width : config_.hidden) report.hidden_units.push_back(width * t);
+    for (int64_t width : layer_units(config_.layers)) report.hidden_units.push_back(width * t);
   }
 
   at::Tensor logits(int64_t t, const at::Tensor& x) const override { return networks_[t - 1].logits(1, x); }
@@ -182,7 +180,7 @@ class SingleTask final : public BaselineMethod {
 class MultiTask final : public BaselineMethod {
  public:
   MultiTask(EngineConfig config, int64_t input_dim)
-      : BaselineMethod("mtl", std::move(config), input_dim), network_(input_dim_, config_.hidden, generator_, device_) {}
+      : BaselineMethod("mtl", std::move(config), input_dim), network_(input_dim_, config_.layers, generator_, device_, config_.input_shape) {}
 
   int64_t num_params() const override { return network_.num_params(); }
 
@@ -234,7 +232,7 @@ class MultiTask final : public BaselineMethod {
     for (int64_t k = 1; k <= t; ++k) params.push_back(all_of(network_.head(k)));
     report.phases.push_back(trainer_.train(objective, t, phase(std::move(params)), progress));
     report.val_loss = trainer_.evaluate_loss(network_, t, task.val_x, task.val_y);
-    report.hidden_units = config_.hidden;
+    report.hidden_units = layer_units(config_.layers);
   }
 
   at::Tensor logits(int64_t t, const at::Tensor& x) const override { return network_.logits(t, x); }
@@ -261,7 +259,7 @@ class SharedTrunk final : public BaselineMethod {
       : BaselineMethod(std::move(name), std::move(config), input_dim),
         transfer_(transfer),
         options_(options),
-        network_(input_dim_, config_.hidden, generator_, device_) {}
+        network_(input_dim_, config_.layers, generator_, device_, config_.input_shape) {}
 
   int64_t num_params() const override { return network_.num_params(); }
 
@@ -283,7 +281,7 @@ class SharedTrunk final : public BaselineMethod {
     spec.params.push_back(all_of(network_.head(t)));
     report.phases.push_back(trainer_.train(network_, t, task, spec, progress));
     report.val_loss = trainer_.evaluate_loss(network_, t, task.val_x, task.val_y);
-    report.hidden_units = config_.hidden;
+    report.hidden_units = layer_units(config_.layers);
 
     if (transfer_ == Transfer::L2) anchors_ = network_.snapshot_layers();
     if (transfer_ == Transfer::Ewc) consolidate(t, task);

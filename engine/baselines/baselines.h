@@ -35,10 +35,12 @@ std::unique_ptr<Method> make_method(const std::string& name, const EngineConfig&
                                     const BaselineOptions& options, int64_t input_dim);
 
 /// Parameters of one network per task (STL) for tasks with these class counts: what a method's
-/// size is compared with. `hidden` and `input_dim` as in EngineConfig.
-int64_t stl_params(int64_t input_dim, const std::vector<int64_t>& hidden, const std::vector<int64_t>& classes);
+/// size is compared with. `layers` and `input_shape` as in EngineConfig.
+int64_t stl_params(int64_t input_dim, const Layers& layers, const std::vector<int64_t>& classes,
+                   const std::vector<int64_t>& input_shape = {});
 /// Parameters of one shared network with one head per task (MTL, fine-tuning, L2, EWC).
-int64_t shared_params(int64_t input_dim, const std::vector<int64_t>& hidden, const std::vector<int64_t>& classes);
+int64_t shared_params(int64_t input_dim, const Layers& layers, const std::vector<int64_t>& classes,
+                      const std::vector<int64_t>& input_shape = {});
 
 /// EWC (Kirkpatrick et al. 2017), the true Fisher: one label per row of `x` drawn from the model's
 /// predictive distribution for task `task_id` (softmax scores, or for the sigmoid loss the sigmoid

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <stdexcept>
 
 namespace den::engine::detail {
 
@@ -37,13 +38,13 @@ class Progressive final : public BaselineMethod {
     report.phases.push_back(trainer_.train(objective, t, phase(std::move(params)), progress));
     report.val_loss = validation_loss(of_column, task.val_x, task.val_y);
     // Per layer, summed over the columns.
-    for (int64_t width : config_.hidden) report.hidden_units.push_back(width * t);
+    for (int64_t width : layer_units(config_.layers)) report.hidden_units.push_back(width * t);
   }
 
   at::Tensor logits(int64_t t, const at::Tensor& x) const override {
     // Activations of columns 1..t at the current depth; frozen columns carry no autograd graph.
     std::vector<at::Tensor> acts(static_cast<size_t>(t), x);
-    for (size_t i = 0; i < config_.hidden.size(); ++i) {
+    for (size_t i = 0; i < config_.layers.size(); ++i) {
       std::vector<at::Tensor> next;
       for (size_t j = 0; j < acts.size(); ++j) {
         at::Tensor z = affine(acts[j], columns_[j].layers[i]);
@@ -95,8 +96,8 @@ class Progressive final : public BaselineMethod {
     };
     Column column;
     int64_t below = input_dim_;
-    for (size_t i = 0; i < config_.hidden.size(); ++i) {
-      const int64_t width = config_.hidden[i];
+    for (size_t i = 0; i < config_.layers.size(); ++i) {
+      const int64_t width = config_.layers[i].units;
       const bool lateral = i > 0 && k > 1;
       const int64_t fan_in = below + (lateral ? (k - 1) * below : 0);
       at::Tensor w = block(width, below + 1, fan_in);
@@ -127,6 +128,8 @@ class Progressive final : public BaselineMethod {
 }  // namespace
 
 std::unique_ptr<Method> make_progressive(const EngineConfig& config, int64_t input_dim) {
+  // Lateral connections between conv columns are not written yet.
+  if (has_conv(config.layers)) throw std::invalid_argument("method progressive does not take conv layers yet; give fc layers");
   return std::make_unique<Progressive>(config, input_dim);
 }
 

@@ -32,8 +32,8 @@ at::Generator seeded_generator(uint64_t seed) { return at::make_generator<at::CP
 Engine::Engine(EngineConfig config, int64_t input_dim)
     : config_(validated_config(std::move(config))),
       generator_(seeded_generator(config_.seed)),
-      network_(checked_input_dim(input_dim), config_.hidden, generator_, config_.resolved_device()),
-      graph_(input_dim, config_.hidden),
+      network_(checked_input_dim(input_dim), config_.layers, generator_, config_.resolved_device(), config_.input_shape),
+      graph_(input_units(config_.layers, config_.input_shape, input_dim), layer_units(config_.layers)),
       trainer_(config_, generator_) {}
 
 Task Engine::checked_task(const Task& task) const { return check_task(task, input_dim(), network_.device()); }
@@ -93,11 +93,11 @@ double Engine::hidden_growth() const {
   if (num_tasks() == 0) return 0.0;
   // Task 1 never grows the network, and the units it had are exactly those visible to it, so the
   // size after task 1 is known after any later task, in a resumed run too.
-  int64_t now = 0, after_task1 = 0, below_now = input_dim(), below_first = input_dim();
+  int64_t now = 0, after_task1 = 0, below_now = network_.units_below(0), below_first = below_now;
   for (int64_t l = 0; l < graph_.num_layers(); ++l) {
     const int64_t n = network_.layer_size(l), first = static_cast<int64_t>(graph_.visible_units(l, 1).size());
-    now += (below_now + 1) * n;
-    after_task1 += (below_first + 1) * first;
+    now += (below_now * network_.block(l) + 1) * n;
+    after_task1 += (below_first * network_.block(l) + 1) * first;
     below_now = n;
     below_first = first;
   }
@@ -119,7 +119,7 @@ const Engine::CompactNetwork& Engine::compact(int64_t task_id) const {
   // Keep the units born at stages <= task_id; since new units are appended, this is the network as
   // it was after task_id, in the same order and shapes, so its outputs are reproduced exactly.
   CompactNetwork net;
-  at::Tensor previous_columns;  // visible units of the layer below plus the bias column
+  at::Tensor previous_columns;  // the column blocks of the layer below's visible units, plus the bias column
   for (int64_t l = 0; l < graph_.num_layers(); ++l) {
     const std::vector<int64_t> rows = graph_.visible_units(l, task_id);
     const at::Tensor row_positions = at::tensor(rows, at::kLong).to(network_.device());
@@ -130,8 +130,8 @@ const Engine::CompactNetwork& Engine::compact(int64_t task_id) const {
     at::Tensor w = network_.layer(l).index_select(0, row_positions);
     if (previous_columns.defined()) w = w.index_select(1, previous_columns);
     net.layers.push_back(w.contiguous());
-    std::vector<int64_t> columns = rows;
-    columns.push_back(network_.layer_size(l));  // bias column index
+    std::vector<int64_t> columns = unit_columns(rows, network_.block(l + 1));
+    columns.push_back(network_.layer_size(l) * network_.block(l + 1));  // bias column index
     previous_columns = at::tensor(columns, at::kLong).to(network_.device());
   }
   net.head = network_.head(task_id).index_select(1, previous_columns).contiguous();
@@ -143,12 +143,12 @@ at::Tensor Engine::predict(int64_t task_id, const at::Tensor& x) const {
   at::Tensor features = checked_input(task_id, x);
   at::NoGradGuard no_grad;
   const CompactNetwork& net = compact(task_id);
-  return Network::forward(net.layers, net.head, features);
+  return network_.forward(net.layers, net.head, features);
 }
 
 // NOTE: [shared first layer] A first-layer unit sees only the input, so its activation is the same
 // in every task's network that holds it: one product over all first-layer rows serves every task,
-// and task s takes the columns of its units (born at stages <= s). Since new units and split copies
+// and task s takes the columns (conv: channels) of its units (born at stages <= s). Since new units and split copies
 // are appended, those are the leading columns, a view; otherwise they are gathered. The first layer
 // holds most of the multiply-adds (784 inputs against a few hundred units above), so evaluating all
 // T tasks, as task-agnostic prediction and the stream's evaluation do, costs one first layer and T
@@ -158,13 +158,13 @@ std::vector<at::Tensor> Engine::predict_all(const at::Tensor& x) const {
   if (num_tasks() == 0) return {};
   const at::Tensor features = checked_input(num_tasks(), x);
   at::NoGradGuard no_grad;
-  const at::Tensor first = affine_relu(features, network_.layer(0));
+  const at::Tensor first = network_.layer_output(0, network_.layer(0), features);
   std::vector<at::Tensor> logits;
   for (int64_t s = 1; s <= num_tasks(); ++s) {
     const CompactNetwork& net = compact(s);
     const at::Tensor own = net.first_layer_leading ? first.narrow(1, 0, net.first_layer_rows.size(0))
                                                    : first.index_select(1, net.first_layer_rows);
-    logits.push_back(Network::forward(net.layers, net.head, own, 1));
+    logits.push_back(network_.forward(net.layers, net.head, own, 1));
   }
   return logits;
 }

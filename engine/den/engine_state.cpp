@@ -42,18 +42,28 @@ void check_parameter(const at::Tensor& t, const std::string& name, int64_t rows,
 void validate(const EngineState& s) {
   s.config.validate();
   const graph::UnitGraph& g = s.graph;
-  require(s.input_dim >= 1 && s.input_dim == g.input_dim(),
-          "input width " + std::to_string(s.input_dim) + " differs from the graph's " + std::to_string(g.input_dim()));
-  require(static_cast<int64_t>(s.config.hidden.size()) == g.num_layers(),
-          "the config has " + std::to_string(s.config.hidden.size()) + " hidden layers but the graph " +
+  require(s.input_dim >= 1, "input width " + std::to_string(s.input_dim) + " is below 1");
+  std::vector<LayerGeometry> geometry;
+  try {
+    geometry = plan_geometry(s.config.layers, s.config.input_shape, s.input_dim);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument("engine state: " + std::string(e.what()));
+  }
+  const int64_t inputs = input_units(s.config.layers, s.config.input_shape, s.input_dim);
+  require(inputs == g.input_dim(), "the layers read " + std::to_string(inputs) + " input units but the graph has " +
+                                       std::to_string(g.input_dim()));
+  require(static_cast<int64_t>(s.config.layers.size()) == g.num_layers(),
+          "the config has " + std::to_string(s.config.layers.size()) + " hidden layers but the graph " +
               std::to_string(g.num_layers()));
   require(static_cast<int64_t>(s.layers.size()) == g.num_layers(),
           std::to_string(s.layers.size()) + " layer tensors for " + std::to_string(g.num_layers()) + " hidden layers");
-  int64_t fan_in = s.input_dim;
+  // The column map: each unit below owns `block` columns (NOTE: [augmented rows]).
+  int64_t below = inputs;
   for (int64_t l = 0; l < g.num_layers(); ++l) {
-    check_parameter(s.layers[l], "layer " + std::to_string(l), g.layer_size(l), fan_in);
-    fan_in = g.layer_size(l);
+    check_parameter(s.layers[l], "layer " + std::to_string(l), g.layer_size(l), below * geometry[l].block);
+    below = g.layer_size(l);
   }
+  const int64_t fan_in = below * geometry.back().block;
   require(static_cast<int64_t>(s.heads.size()) == g.num_heads(),
           std::to_string(s.heads.size()) + " head tensors for " + std::to_string(g.num_heads()) + " tasks");
   for (int64_t t = 1; t <= g.num_heads(); ++t) {
@@ -122,7 +132,8 @@ Engine Engine::from_state(EngineState state) {
 Engine::Engine(EngineState&& s, RestoreTag)
     : config_(std::move(s.config)),
       generator_(at::make_generator<at::CPUGeneratorImpl>(config_.seed)),
-      network_(s.input_dim, std::move(s.layers), std::move(s.heads), generator_, config_.resolved_device()),
+      network_(s.input_dim, config_.layers, std::move(s.layers), std::move(s.heads), generator_, config_.resolved_device(),
+               config_.input_shape),
       graph_(std::move(s.graph)),
       trainer_(config_, generator_),
       history_(std::move(s.history)),

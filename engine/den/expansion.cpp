@@ -56,18 +56,20 @@ void Engine::expand(int64_t t, const Task& task, const ProgressCallback& progres
   // served from the frozen-row cache (NOTE: [frozen first-layer rows]).
   for (int64_t l = 0; l < num_layers; ++l) {
     const int64_t n = network_.layer_size(l);
-    const int64_t n_in = network_.layer(l).size(1) - 1;
+    const int64_t below = network_.units_below(l);
     const at::Tensor new_rows = range_selector(n, old_sizes[l], n);
-    const at::Tensor new_cols = l == 0 ? at::zeros({n_in}, at::kBool) : range_selector(n_in, old_sizes[l - 1], n_in);
-    spec.params.push_back({&network_.layer(l), element_mask(outer_or(new_rows, with_bias(new_cols, false))), {},
-                           new_rows.to(at::kByte), {}});
+    const at::Tensor new_below = l == 0 ? at::zeros({below}, at::kBool) : range_selector(below, old_sizes[l - 1], below);
+    spec.params.push_back({&network_.layer(l),
+                           element_mask(outer_or(new_rows, unit_columns_with_bias(new_below, network_.block(l), false))),
+                           {}, new_rows.to(at::kByte), {}});
   }
   at::Tensor& head = network_.head(t);
   const int64_t top = network_.layer_size(num_layers - 1);
   const at::Tensor head_cols = range_selector(top, old_sizes[num_layers - 1], top);
   const at::Tensor head_mask =
       whole_head ? at::Tensor()
-                 : element_mask(outer_or(at::zeros({head.size(0)}, at::kBool), with_bias(head_cols, false)));
+                 : element_mask(outer_or(at::zeros({head.size(0)}, at::kBool),
+                                         unit_columns_with_bias(head_cols, network_.block(num_layers), false)));
   spec.params.push_back({&head, head_mask, {}, {}, {}});
   report.phases.push_back(trainer_.train(network_, t, task, spec, progress));
 

@@ -80,14 +80,18 @@ std::vector<std::vector<int64_t>> prune_dead_units(Network& network, graph::Unit
       const int64_t fresh = n - first_new[l];
       if (fresh == 0) continue;
       at::Tensor dead = zero_incoming(network, l, first_new[l]);
+      // A unit's outgoing weights are its column block in every consumer (NOTE: [augmented rows]).
+      const int64_t block = network.block(l + 1);
+      const auto uses = [&](const at::Tensor& consumer) {
+        return consumer.narrow(1, first_new[l] * block, fresh * block).reshape({consumer.size(0), fresh, block}).ne(0).any(2).any(0);
+      };
+      at::Tensor used = at::zeros({fresh}, at::kBool).to(network.layer(l).device());
       if (l + 1 < num_layers) {
-        const at::Tensor& above = network.layer(l + 1);
-        dead.logical_or_(above.narrow(1, first_new[l], fresh).ne(0).any(0).logical_not());
+        used.logical_or_(uses(network.layer(l + 1)));
       } else {
-        at::Tensor used = at::zeros({fresh}, at::kBool).to(network.layer(l).device());
-        for (const at::Tensor& head : network.heads()) used.logical_or_(head.narrow(1, first_new[l], fresh).ne(0).any(0));
-        dead.logical_or_(used.logical_not());
+        for (const at::Tensor& head : network.heads()) used.logical_or_(uses(head));
       }
+      dead.logical_or_(used.logical_not());
       const std::vector<int64_t> positions = remove_flagged(network, graph, l, first_new[l], dead);
       if (positions.empty()) continue;
       for (auto it = positions.rbegin(); it != positions.rend(); ++it) {
@@ -157,18 +161,21 @@ graph::Subnetwork select_strongest(const Network& network, int64_t task_id, doub
   const int64_t num_layers = network.num_layers();
   graph::Subnetwork selected;
   selected.hidden.assign(num_layers, {});
-  const at::Tensor& head = network.head(task_id);
-  at::Tensor strength = head.narrow(1, 0, head.size(1) - 1).abs().sum(0).to(at::kCPU, at::kDouble);
+  // A unit's connection to a unit above is the sum of its column block's magnitudes (a filter's
+  // whole kh x kw slice on a channel; one weight between fc units).
+  const auto block_magnitudes = [&](const at::Tensor& w, int64_t l) {
+    return column_blocks(w.to(at::kCPU, at::kDouble), network.block(l)).abs().sum(2);
+  };
+  at::Tensor strength = block_magnitudes(network.head(task_id), num_layers).sum(0);
   for (int64_t l = num_layers - 1; l >= 0; --l) {
     selected.hidden[l] = strongest(strength, budget_count(budget, network.layer_size(l)));
     if (l == 0) break;
     // Strength flows down only from the selected units, through the magnitudes of their weights.
     const at::Tensor rows = at::tensor(selected.hidden[l], at::kLong);
-    const at::Tensor w = network.layer(l).to(at::kCPU, at::kDouble);
-    const at::Tensor block = w.narrow(1, 0, w.size(1) - 1).index_select(0, rows).abs();
-    strength = (block * strength.index_select(0, rows).unsqueeze(1)).sum(0);
+    const at::Tensor magnitudes = block_magnitudes(network.layer(l).index_select(0, rows.to(network.device())), l);
+    strength = (magnitudes * strength.index_select(0, rows).unsqueeze(1)).sum(0);
   }
-  selected.inputs.resize(network.input_dim());
+  selected.inputs.resize(network.units_below(0));
   std::iota(selected.inputs.begin(), selected.inputs.end(), 0);
   return selected;
 }

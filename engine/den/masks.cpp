@@ -16,8 +16,12 @@ at::Tensor range_selector(int64_t n, int64_t begin, int64_t end) {
   return sel;
 }
 
-at::Tensor with_bias(const at::Tensor& units, bool bias) {
-  return at::cat({units, at::full({1}, bias, at::kBool)});
+at::Tensor with_bias(const at::Tensor& columns, bool bias) {
+  return at::cat({columns, at::full({1}, bias, at::kBool)});
+}
+
+at::Tensor unit_columns_with_bias(const at::Tensor& units, int64_t block, bool bias) {
+  return with_bias(block == 1 ? units : units.repeat_interleave(block), bias);
 }
 
 at::Tensor outer_and(const at::Tensor& rows, const at::Tensor& cols) {

@@ -14,8 +14,12 @@ namespace den::engine {
 at::Tensor selector(int64_t n, const std::vector<int64_t>& positions);
 /// bool `[n]`, true on the half-open range [begin, end).
 at::Tensor range_selector(int64_t n, int64_t begin, int64_t end);
-/// Columns selector for an augmented weight: `units` (bool `[n_in]`) plus the bias column set to `bias`.
-at::Tensor with_bias(const at::Tensor& units, bool bias);
+/// Columns selector for an augmented weight: `columns` (bool `[n_in]`) plus the bias column set to `bias`.
+at::Tensor with_bias(const at::Tensor& columns, bool bias);
+/// Columns selector for an augmented weight from a selector of the units below (bool `[units]`),
+/// each owning `block` columns (the column map, NOTE: [augmented rows]), plus the bias column set
+/// to `bias`.
+at::Tensor unit_columns_with_bias(const at::Tensor& units, int64_t block, bool bias);
 /// bool `[rows, cols]`: rows[i] && cols[j].
 at::Tensor outer_and(const at::Tensor& rows, const at::Tensor& cols);
 /// bool `[rows, cols]`: rows[i] || cols[j].

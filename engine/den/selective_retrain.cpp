@@ -23,10 +23,12 @@ graph::Subnetwork Engine::selective_retrain(int64_t t, const Task& task, const s
   if (config_.selection_budget > 0) {
     selected = select_strongest(network_, t, config_.selection_budget);  // NOTE: [selection budget]
   } else {
+    // Unit j below reaches unit i when i's column block on j has a nonzero (channel connectivity
+    // for filters).
+    const auto pattern = [&](const at::Tensor& w, int64_t l) { return column_blocks(w, network_.block(l)).ne(0).any(2); };
     std::vector<at::Tensor> patterns;
-    for (const at::Tensor& w : network_.layers()) patterns.push_back(w.narrow(1, 0, w.size(1) - 1).ne(0));
-    const at::Tensor& head = network_.head(t);
-    selected = graph::select_subnetwork(patterns, head.narrow(1, 0, head.size(1) - 1).ne(0));
+    for (int64_t l = 0; l < network_.num_layers(); ++l) patterns.push_back(pattern(network_.layer(l), l));
+    selected = graph::select_subnetwork(patterns, pattern(network_.head(t), network_.num_layers()));
   }
   for (const std::vector<int64_t>& units : selected.hidden) {
     report.selected_units.push_back(static_cast<int64_t>(units.size()));
@@ -46,9 +48,9 @@ graph::Subnetwork Engine::selective_retrain(int64_t t, const Task& task, const s
   for (int64_t l = 0; l < network_.num_layers(); ++l) {
     if (selected.hidden[l].empty()) continue;
     const at::Tensor rows = selector(network_.layer_size(l), selected.hidden[l]);
-    const at::Tensor cols = l == 0 ? selector(network_.input_dim(), selected.inputs)
-                                   : selector(network_.layer_size(l - 1), selected.hidden[l - 1]);
-    const at::Tensor trainable = outer_and(rows, with_bias(cols, true));
+    const at::Tensor units_below = l == 0 ? selector(network_.units_below(0), selected.inputs)
+                                          : selector(network_.layer_size(l - 1), selected.hidden[l - 1]);
+    const at::Tensor trainable = outer_and(rows, unit_columns_with_bias(units_below, network_.block(l), true));
     spec.params.push_back({&network_.layer(l), element_mask(trainable, trainable), previous[l], {}, {}});
   }
   spec.params.push_back({&network_.head(t), {}, {}, {}, {}});

@@ -15,8 +15,10 @@ std::vector<at::Tensor> split_retrain_masks(const Network& network, const graph:
     const at::Tensor kept = selector(n, restored[l]).logical_not();
     const at::Tensor unit_trainable =
         selector(n, graph.units_born_at(l, stage)).logical_or(selector(n, selected.hidden[l])).logical_and(kept);
-    const at::Tensor new_cols = l == 0 ? at::zeros({n_in}, at::kBool) : selector(n_in, graph.units_born_at(l - 1, stage));
-    const at::Tensor trainable = outer_or(unit_trainable, with_bias(new_cols, false)).logical_and(kept.unsqueeze(1));
+    const int64_t below = network.units_below(l);
+    const at::Tensor new_below = l == 0 ? at::zeros({below}, at::kBool) : selector(below, graph.units_born_at(l - 1, stage));
+    const at::Tensor trainable =
+        outer_or(unit_trainable, unit_columns_with_bias(new_below, network.block(l), false)).logical_and(kept.unsqueeze(1));
     const int64_t old_rows = previous[l].size(0);
     const int64_t old_cols = previous[l].size(1) - 1;
     const at::Tensor anchored = outer_and(range_selector(n, 0, old_rows), with_bias(range_selector(n_in, 0, old_cols), true));

@@ -68,6 +68,8 @@ int64_t leading_frozen_second_rows(const Network& network, const PhaseSpec& spec
 
 std::unique_ptr<FirstLayerSplit> FirstLayerSplit::plan(const Network& network, const Task& task, const PhaseSpec& spec,
                                                        const EngineConfig& config, CacheStorage& storage) {
+  // The cache multiplies rows of an fc first layer; a conv network trains without it.
+  if (!network.all_fc()) return nullptr;
   const int64_t train_samples = task.train_x.size(0);
   if (spec.max_iter * config.batch_size <= train_samples) return nullptr;  // no sample is drawn twice
   const at::Tensor& first = network.layer(0);

@@ -179,6 +179,8 @@ Objective Trainer::task_objective(const Network& network, int64_t task_id, const
   objective.validation_loss = [this, &network, task_id, val_x, val_y] {
     return evaluate_loss(network, task_id, val_x, val_y);
   };
+  // NOTE: [hand-written backward] fits fc layers; a conv network's phases take autograd's backward.
+  if (!network.all_fc()) return objective;
   objective.batch_gradients = [this, &network, &task, task_id](const at::Tensor& idx, GradientBuffers& grads) {
     const at::Tensor x = ops::gather_rows(task.train_x, idx);  // NOTE: [prefetched gather]
     std::vector<at::Tensor> inputs;

@@ -19,6 +19,8 @@ template <typename T>
 constexpr gp::FieldDescriptor::CppType cpp_type() {
   if constexpr (std::is_same_v<T, std::vector<int64_t>> || std::is_same_v<T, int64_t>) {
     return gp::FieldDescriptor::CPPTYPE_INT64;
+  } else if constexpr (std::is_same_v<T, engine::Layers>) {
+    return gp::FieldDescriptor::CPPTYPE_STRING;  // the text form
   } else if constexpr (std::is_same_v<T, uint64_t>) {
     return gp::FieldDescriptor::CPPTYPE_UINT64;
   } else if constexpr (std::is_same_v<T, double>) {
@@ -91,7 +93,7 @@ void set_field(gp::Message& m, const gp::FieldDescriptor& f, const T& v) {
   } else if constexpr (std::is_enum_v<T>) {
     r.SetEnum(&m, &f, f.enum_type()->FindValueByName(proto_value_name(*f.enum_type(), engine::to_text(v))));
   } else {
-    r.SetString(&m, &f, v);
+    r.SetString(&m, &f, engine::to_text(v));
   }
 }
 
@@ -121,6 +123,14 @@ void get_field(const gp::Message& m, const gp::FieldDescriptor& f, T& v, const s
     }
     throw CheckpointError(CheckpointError::Kind::Corrupt, "checkpoint '" + checkpoint + "' is corrupt: unknown " +
                                                               f.name() + " " + std::to_string(number));
+  } else if constexpr (std::is_same_v<T, engine::Layers>) {
+    const std::string text = r.GetString(m, &f);
+    try {
+      engine::from_text(text, v);
+    } catch (const std::invalid_argument& e) {
+      throw CheckpointError(CheckpointError::Kind::Corrupt,
+                            "checkpoint '" + checkpoint + "' is corrupt: " + f.name() + ": " + e.what());
+    }
   } else {
     v = r.GetString(m, &f);
   }
@@ -151,6 +161,8 @@ engine::EngineConfig config_from_pb(const pb::Config& message, const std::string
   engine::visit_hyperparameters([&](const auto& h) {
     if (h.checkpointed) get_field(message, *message.GetDescriptor()->FindFieldByName(h.name), config.*h.member, name);
   });
+  // Formats 1 and 2 knew only fc layers, stored as their sizes.
+  if (message.layers().empty()) config.set_hidden({message.hidden().begin(), message.hidden().end()});
   return config;
 }
 

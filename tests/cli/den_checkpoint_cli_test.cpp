@@ -211,7 +211,7 @@ TEST_F(DenCheckpointCli, ResumeRefusalsInspectExportAndAddTaskFromAnotherStream)
   EXPECT_EQ(doc["tasks"].size(), 2u);
   EXPECT_EQ(doc["units_per_stage"].size(), 2u);
   EXPECT_EQ(doc["run"]["protocol"], "permuted");
-  EXPECT_EQ(doc["config"]["hidden"], (std::vector<int64_t>{16, 8}));
+  EXPECT_EQ(doc["config"]["layers"], "fc:16,fc:8");
 
   // Every task choice and format is covered by tests/serialization; here each format once.
   for (const auto& [format, task] : std::vector<std::pair<std::string, std::string>>{

@@ -198,7 +198,7 @@ TEST_F(DenCli, RunWritesTheReport) {
   const nlohmann::json doc = nlohmann::json::parse(in);
   EXPECT_EQ(doc["method"], "den");
   EXPECT_EQ(doc["protocol"], "split");
-  EXPECT_EQ(doc["config"]["hidden"], (std::vector<int64_t>{16, 8}));
+  EXPECT_EQ(doc["config"]["layers"], "fc:16,fc:8");
   ASSERT_EQ(doc["tasks"].size(), 2u);
   for (const char* key : {"task", "test_accuracy", "test_auroc", "hidden_units", "params", "seconds",
                           "selected_units", "added", "pruned", "split"}) {

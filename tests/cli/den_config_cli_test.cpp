@@ -65,7 +65,7 @@ std::map<std::string, std::string> read_config(const std::string& text) {
 /// The report's JSON for a value (enums by name, as den writes them).
 template <typename T>
 nlohmann::json json_of(const T& v) {
-  if constexpr (std::is_enum_v<T>) {
+  if constexpr (std::is_enum_v<T> || std::is_same_v<T, den::engine::Layers>) {
     return den::engine::to_text(v);
   } else {
     return v;
@@ -157,7 +157,7 @@ TEST_F(DenConfigCli, AConfigFileRoundTripsThroughPrintConfigAndFlagsOverrideIt) 
   ASSERT_EQ(file.code, 0) << file.output;
   auto values = read_config(file.output);
   EXPECT_EQ(values["k"], "7");
-  EXPECT_EQ(values["hidden"], "12,6");
+  EXPECT_EQ(values["layers"], "fc:12,fc:6");
   EXPECT_EQ(values["freeze-existing"], "true");
   EXPECT_EQ(values["split-policy"], "after-expansion");
   const Result flag = run_den("run --config " + p("mine.toml") + " --k 5 --print-config");

@@ -50,7 +50,7 @@ double task_accuracy(const Method& method, int64_t t, const Task& task) {
 }  // namespace
 
 TEST(Baselines, EveryMethodLearnsAStream) {
-  const std::vector<int64_t> hidden = small_config().hidden;
+  const Layers hidden = small_config().layers;
   for (const std::string& name : method_names()) {
     SCOPED_TRACE(name);
     std::unique_ptr<Method> method = make_method(name, small_config(), BaselineOptions(), spec().dim);
@@ -84,7 +84,7 @@ TEST(Baselines, EveryMethodLearnsAStream) {
 }
 
 TEST(Baselines, ParameterCounts) {
-  const std::vector<int64_t> hidden = small_config().hidden;
+  const Layers hidden = small_config().layers;
   const EngineConfig config = small_config().set_max_iter(10);
   const auto after_two = [&](const std::string& name) {
     std::unique_ptr<Method> method = make_method(name, config, BaselineOptions(), spec().dim);
@@ -178,7 +178,7 @@ TEST(Baselines, FisherMatchesAPerSampleLoop) {
     std::vector<at::Tensor> expected = {at::zeros({2, 3}), at::zeros({2, 3})};
     for (int64_t n = 0; n < 3; ++n) {
       std::vector<at::Tensor> ws = {w1.clone().requires_grad_(true), w2.clone().requires_grad_(true)};
-      const at::Tensor logits = Network::forward(ws, head, x.narrow(0, n, 1));
+      const at::Tensor logits = network.forward(ws, head, x.narrow(0, n, 1));
       const at::Tensor l = data_loss(logits, labels.narrow(0, n, 1), loss);
       const std::vector<at::Tensor> g = torch::autograd::grad({l}, ws);
       for (size_t k = 0; k < 2; ++k) expected[k] += g[k].square() / 3.0;

@@ -8,7 +8,7 @@ namespace den::engine {
 
 TEST(EngineConfig, DefaultsAreTheReleasedCodes) {
   const EngineConfig c;
-  EXPECT_EQ(c.hidden, (std::vector<int64_t>{312, 128}));
+  EXPECT_EQ(c.layers, (Layers{312, 128}));
   EXPECT_EQ(c.max_iter, 4300);
   EXPECT_EQ(c.batch_size, 256);
   EXPECT_DOUBLE_EQ(c.lr, 1e-3);
@@ -35,8 +35,9 @@ TEST(EngineConfig, RejectsInvalidSettingsNamingThem) {
     }
     return std::string();
   };
-  EXPECT_NE(message_of(EngineConfig().set_hidden({312, 0})).find("hidden"), std::string::npos);
-  EXPECT_NE(message_of(EngineConfig().set_hidden({})).find("hidden"), std::string::npos);
+  EXPECT_NE(message_of(EngineConfig().set_hidden({312, 0})).find("layers"), std::string::npos);
+  EXPECT_NE(message_of(EngineConfig().set_hidden({312, 0})).find("layer 2 'fc:0' has no units"), std::string::npos);
+  EXPECT_NE(message_of(EngineConfig().set_hidden({})).find("layers"), std::string::npos);
   EXPECT_NE(message_of(EngineConfig().set_lr(-1)).find("lr = -1"), std::string::npos);
   EXPECT_NE(message_of(EngineConfig().set_batch_size(0)).find("batch_size"), std::string::npos);
   EXPECT_NE(message_of(EngineConfig().set_k(-2)).find("k = -2"), std::string::npos);

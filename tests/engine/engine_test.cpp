@@ -145,7 +145,7 @@ TEST(Engine, PruningToAFixpointLeavesNoDeadNewUnits) {
   EXPECT_TRUE(at::equal(fixpoint.predict(1, x), task1));
   const Network& net = fixpoint.network();
   for (int64_t l = 0; l < 2; ++l) {
-    const int64_t first_new = small_config().hidden[l];
+    const int64_t first_new = small_config().layers[l].units;
     const int64_t fresh = net.layer_size(l) - first_new;
     EXPECT_TRUE(net.layer(l).narrow(0, first_new, fresh).ne(0).any(1).all().item<bool>()) << "layer " << l;
     const at::Tensor& above = l == 0 ? net.layer(1) : net.head(2);
@@ -206,7 +206,7 @@ TEST(Engine, SplitPolicyAfterExpansionSplitsOnlyWhenTheTaskExpanded) {
     EXPECT_TRUE(r.split_pairs.empty());
     EXPECT_FALSE(split_ran(r));
     EXPECT_EQ(r.split, (std::vector<int64_t>{0, 0}));
-    EXPECT_EQ(engine.graph().layer_sizes(), small_config().hidden);
+    EXPECT_EQ(engine.graph().layer_sizes(), layer_units(small_config().layers));
   }
   {  // after-expansion with an expansion: splits
     Engine engine(EngineConfig(base).set_split_policy(SplitPolicy::AfterExpansion).set_tau(0), spec().dim);
@@ -236,7 +236,7 @@ TEST(Engine, UnitsBornLaterDoNotEnterEarlierTasks) {
   at::Tensor cols;
   for (int64_t l = 0; l < 2; ++l) {
     const std::vector<int64_t> rows = engine.graph().visible_units(l, 1);
-    EXPECT_EQ(static_cast<int64_t>(rows.size()), small_config().hidden[l]);
+    EXPECT_EQ(static_cast<int64_t>(rows.size()), small_config().layers[l].units);
     at::Tensor w = engine.network().layer(l).index_select(0, at::tensor(rows));
     if (cols.defined()) w = w.index_select(1, cols);
     layers.push_back(w);
@@ -244,7 +244,7 @@ TEST(Engine, UnitsBornLaterDoNotEnterEarlierTasks) {
     next.push_back(engine.network().layer_size(l));
     cols = at::tensor(next);
   }
-  const at::Tensor expected = Network::forward(layers, engine.network().head(1).index_select(1, cols), x);
+  const at::Tensor expected = engine.network().forward(layers, engine.network().head(1).index_select(1, cols), x);
   EXPECT_TRUE(at::allclose(engine.predict(1, x), expected, 1e-5, 1e-6));
 }
 
@@ -263,7 +263,7 @@ TEST(Engine, PredictAllGivesEveryTaskItsOwnPrediction) {
   Engine engine(small_config().set_tau(0).set_sigma(0.01), spec().dim);
   EXPECT_TRUE(engine.predict_all(at::zeros({2, spec().dim})).empty());
   for (int64_t t = 1; t <= 3; ++t) engine.add_task(testing::synthetic_task(t));
-  ASSERT_GT(engine.graph().layer_size(0), small_config().hidden[0]);  // units were added or split
+  ASSERT_GT(engine.graph().layer_size(0), small_config().layers[0].units);  // units were added or split
   const at::Tensor x = testing::synthetic_task(9).test_x;
   expect_predict_all_matches_predict(engine, x);
   EXPECT_THROW(engine.predict_all(at::zeros({2, spec().dim + 1})), std::invalid_argument);

@@ -12,6 +12,9 @@
 
 namespace den::testing {
 
+/// Input width that non_default_config()'s input shape needs.
+constexpr int64_t kNonDefaultInputDim = 36;
+
 /// Candidates of type T, small first (a training run with them stays short).
 template <typename T>
 std::vector<T> candidates() {
@@ -24,7 +27,9 @@ std::vector<T> candidates() {
   } else if constexpr (std::is_arithmetic_v<T>) {
     return {1, 2, 3, 4};
   } else if constexpr (std::is_same_v<T, std::vector<int64_t>>) {
-    return {{3}, {4}, {3, 2}};
+    return {{3}, {4}, {3, 2}, {1, 6, 6}};  // {1, 6, 6}: an input shape, the CLI tests' 6x6 images
+  } else if constexpr (std::is_same_v<T, engine::Layers>) {
+    return {{3}, {4, 3}};
   } else {
     return {"cuda", "cuda:1"};  // strings: the device
   }

@@ -44,7 +44,7 @@ def test_config_takes_every_hyperparameter_by_name():
     names = [h["name"] for h in den.hyperparameters()]
     assert len(names) == len(set(names)) and "k" in names and "lambda_" in names
     config = den.EngineConfig(k=5, hidden=[64, 32], mu=2e-5, loss=den.Loss.sigmoid)
-    assert (config.k, config.hidden, config.mu, config.loss) == (5, [64, 32], 2e-5, den.Loss.sigmoid)
+    assert (config.k, config.layers, config.mu, config.loss) == (5, "fc:64,fc:32", 2e-5, den.Loss.sigmoid)
     for h in den.hyperparameters():
         assert getattr(den.EngineConfig(), h["name"]) == h["default"], h["name"]
     with pytest.raises(TypeError, match="no hyperparameter 'kk'"):

@@ -105,7 +105,8 @@ TEST_F(Checkpoint, RoundTripKeepsPredictionsGraphHistoryAndMetrics) {
     EXPECT_TRUE(equal_reports(a.history[t], b.history[t], /*with_seconds=*/true)) << "task " << t + 1;
   }
   EXPECT_EQ(a.base_params, b.base_params);
-  EXPECT_EQ(a.config.hidden, b.config.hidden);
+  EXPECT_EQ(a.config.layers, b.config.layers);
+  EXPECT_EQ(a.config.input_shape, b.config.input_shape);
   EXPECT_EQ(a.config.k, b.config.k);
   EXPECT_EQ(a.config.lr, b.config.lr);
   EXPECT_EQ(a.config.seed, b.config.seed);

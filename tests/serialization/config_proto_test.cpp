@@ -29,14 +29,14 @@ TEST(ConfigProto, AMessageWithoutTheFieldsIsRefusedByName) {
   int checkpointed = 0;
   engine::visit_hyperparameters([&](const auto& h) { checkpointed += h.checkpointed ? 1 : 0; });
   ASSERT_EQ(static_cast<int>(problems.size()), checkpointed);
-  EXPECT_NE(problems[0].find("'hidden': no field of that name in message den.io.pb.Unit"), std::string::npos)
+  EXPECT_NE(problems[0].find("'layers': no field of that name in message den.io.pb.Unit"), std::string::npos)
       << problems[0];
   // A field of the entry's name and type passes: RunInfo.seed is a uint64, as EngineConfig::seed.
   const std::vector<std::string> run = internal::config_field_problems(*pb::RunInfo::descriptor());
   for (const std::string& p : run) EXPECT_EQ(p.find("'seed'"), std::string::npos) << p;
-  // One of the wrong type is refused: RunInfo.num_tasks is an int64, EngineConfig::hidden a list.
+  // One of the wrong type is refused: RunInfo.num_tasks is an int64, EngineConfig::input_shape a list.
   bool found = false;
-  for (const std::string& p : run) found |= p.find("'hidden'") != std::string::npos;
+  for (const std::string& p : run) found |= p.find("'input_shape'") != std::string::npos;
   EXPECT_TRUE(found);
 }
 
@@ -45,7 +45,7 @@ TEST(ConfigProto, AMessageWithoutTheFieldsIsRefusedByName) {
 TEST(ConfigProto, EveryHyperparameterRoundTripsThroughACheckpoint) {
   engine::EngineConfig config = testing::non_default_config();
   config.device = "cpu";  // an Engine needs a usable device; the device is not stored anyway
-  const engine::Engine engine(config, 5);
+  const engine::Engine engine(config, testing::kNonDefaultInputDim);
   const auto path = std::filesystem::temp_directory_path() / ("den_config_proto_" + std::to_string(::getpid()) + ".den");
   save_checkpoint(engine, path.string());
   const engine::EngineConfig loaded = load_checkpoint(path.string()).engine.config();
