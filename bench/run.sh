@@ -44,10 +44,22 @@ PY
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 if "$py" -c "import torch" 2>/dev/null; then
-  ref=$("$py" bench/reference/first_task.py --iters "$iters" | sed -n 's/.* in \([0-9.]*\) s.*/\1/p')
-  "$build/cli/den" run --tasks 1 --max-iter "$iters" --quiet --report "$out/first_task.json" > /dev/null
-  ours=$(python3 -c "import json; r=json.load(open('$out/first_task.json')); print(r['tasks'][0]['phases'][0]['seconds'])")
-  python3 -c "print(f'first task, {int($iters)} iterations: den {$ours:.2f} s, PyTorch reference {$ref:.2f} s, ratio den/reference {$ours/$ref:.3f}')"
+  # The default MLP, then a LeNet-like conv net (docs/performance.md, "Conv layers"): ms per step, both
+  # with the same thread count.
+  for layers in 312,128 conv5x5:32,maxpool2,conv5x5:64,maxpool2,fc:256,fc:128; do
+    ref=$("$py" bench/reference/first_task.py --iters "$iters" --layers "$layers" --threads 2 |
+      sed -n 's/.* in \([0-9.]*\) s.*/\1/p')
+    "$build/cli/den" run --tasks 1 --max-iter "$iters" --layers "$layers" --early-stop-patience 0 --threads 2 --quiet \
+      --report "$out/first_task.json" > /dev/null
+    python3 - "$out/first_task.json" "$ref" "$iters" "$layers" <<'PY'
+import json, sys
+phase = json.load(open(sys.argv[1]))["tasks"][0]["phases"][0]
+ref, iters, layers = float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+ours, ref_step = phase["seconds"] / phase["iterations"], ref / iters
+print(f"first task ({layers}): den {1000 * ours:.2f} ms per step, PyTorch reference {1000 * ref_step:.2f} ms, "
+      f"ratio den/reference {ours / ref_step:.3f}")
+PY
+  done
 else
   echo "python3-torch is not installed: skipping the PyTorch reference (apt install python3-torch)"
 fi

@@ -37,6 +37,10 @@ CLI::Validator rule_validator(const engine::Hyperparameter<T>& h) {
         } catch (const std::invalid_argument& e) {
           return e.what();
         }
+        if constexpr (std::is_same_v<T, engine::Layers>) {
+          const std::string problem = engine::layers_problem(value);  // names the layer
+          return problem.empty() ? std::string() : text + ": " + problem;
+        }
         return h.valid(value) ? std::string() : text + " " + h.rule.text;
       },
       "");  // no description: the help's type column stays as it was

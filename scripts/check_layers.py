@@ -15,7 +15,7 @@ INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 # (folder, may include). Inside engine/: the value types at its top (config, task) come first,
 # training/ uses only them, the public API at engine/'s top uses training/, and den/ (the DEN
 # algorithm), evaluation/ and baselines/ use the top and training/ but never each other.
-ENGINE_TOP_TYPES = ["engine/config.h", "engine/task.h"]
+ENGINE_TOP_TYPES = ["engine/architecture.h", "engine/config.h", "engine/task.h"]
 RULES = [
     ("cuda", ["cuda/"]),
     ("graph", ["graph/"]),

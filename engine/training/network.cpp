@@ -34,21 +34,6 @@ Network::Network(int64_t input_dim, const Layers& layers, at::Generator generato
   }
 }
 
-Network::Network(int64_t input_dim, const Layers& specs, std::vector<at::Tensor> layers, std::vector<at::Tensor> heads,
-                 at::Generator generator, at::Device device, const std::vector<int64_t>& input_shape)
-    : input_dim_(input_dim),
-      input_shape_(input_shape),
-      specs_(specs),
-      geometry_(plan_geometry(specs, input_shape, input_dim)),
-      device_(device),
-      generator_(std::move(generator)),
-      layers_(std::move(layers)),
-      heads_(std::move(heads)) {
-  TORCH_INTERNAL_ASSERT(specs_.size() == layers_.size(), "one spec per layer");
-  for (at::Tensor& w : layers_) w = w.to(device_);
-  for (at::Tensor& h : heads_) h = h.to(device_);
-}
-
 namespace {
 
 Layers fc_specs(const std::vector<at::Tensor>& layers) {
@@ -59,9 +44,24 @@ Layers fc_specs(const std::vector<at::Tensor>& layers) {
 
 }  // namespace
 
+Network::Network(int64_t input_dim, const Layers& specs, std::vector<at::Tensor> layers, std::vector<at::Tensor> heads,
+                 at::Generator generator, at::Device device, const std::vector<int64_t>& input_shape)
+    : input_dim_(input_dim),
+      input_shape_(input_shape),
+      specs_(specs.empty() ? fc_specs(layers) : specs),  // before `layers` moves into layers_
+      geometry_(plan_geometry(specs_, input_shape, input_dim)),
+      device_(device),
+      generator_(std::move(generator)),
+      layers_(std::move(layers)),
+      heads_(std::move(heads)) {
+  TORCH_INTERNAL_ASSERT(specs_.size() == layers_.size(), "one spec per layer");
+  for (at::Tensor& w : layers_) w = w.to(device_);
+  for (at::Tensor& h : heads_) h = h.to(device_);
+}
+
 Network::Network(int64_t input_dim, std::vector<at::Tensor> layers, std::vector<at::Tensor> heads,
                  at::Generator generator, at::Device device)
-    : Network(input_dim, fc_specs(layers), std::move(layers), std::move(heads), std::move(generator), device) {}
+    : Network(input_dim, Layers{}, std::move(layers), std::move(heads), std::move(generator), device) {}
 
 Layers Network::specs() const {
   Layers out = specs_;

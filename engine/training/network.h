@@ -32,11 +32,11 @@ class Network {
   Network(int64_t input_dim, const Layers& layers, at::Generator generator, at::Device device = at::kCPU,
           const std::vector<int64_t>& input_shape = {});
   /// A network from existing augmented layers and heads (a restored engine), `specs` giving each
-  /// layer's kind and geometry (their unit counts are the tensors'). The caller has checked that
+  /// layer's kind and geometry (their unit counts are the tensors'; empty: all fc). The caller has checked that
   /// the shapes chain; the tensors are taken over, not copied. They move to `device`.
   Network(int64_t input_dim, const Layers& specs, std::vector<at::Tensor> layers, std::vector<at::Tensor> heads,
           at::Generator generator, at::Device device = at::kCPU, const std::vector<int64_t>& input_shape = {});
-  /// An all-fc network from existing augmented layers and heads.
+  /// An all-fc network from existing augmented layers and heads (the constructor above with no specs).
   Network(int64_t input_dim, std::vector<at::Tensor> layers, std::vector<at::Tensor> heads, at::Generator generator,
           at::Device device = at::kCPU);
 

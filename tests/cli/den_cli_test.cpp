@@ -88,7 +88,8 @@ TEST_F(DenCli, UsageErrorsExitWithTwo) {
   EXPECT_EQ(run_den("").code, 2);
   const Result hidden = run_den("run --hidden 312,0");
   EXPECT_EQ(hidden.code, 2);
-  EXPECT_NE(hidden.output.find("--hidden"), std::string::npos) << hidden.output;
+  // --hidden is the older name of --layers; the message names the flag and the layer.
+  EXPECT_NE(hidden.output.find("--layers: 312,0: layer 2 'fc:0' has no units"), std::string::npos) << hidden.output;
   EXPECT_EQ(run_den("run --protocol rotated").code, 2);
   EXPECT_EQ(run_den("run --lr -1").code, 2);
   EXPECT_EQ(run_den("run --early-stop-patience -1").code, 2);

@@ -126,6 +126,32 @@ def test_save_load_and_export(tmp_path):
     assert torch.allclose(scripted(torch.from_numpy(x)), engine.predict(1, x), atol=1e-5)
 
 
+def test_a_conv_network_learns_and_round_trips(tmp_path):
+    # 1x6x6 images: a bright top half for class 1; the conv layers read them as images.
+    def images(seed, n):
+        x, y = synthetic(seed, n, dim=36)
+        x = np.abs(x) * 0.2
+        x[:, :18] += y[:, None] * 0.8
+        return x, y
+
+    config = den.EngineConfig(layers="conv3x3:4,maxpool2,fc:8", input_shape=[1, 6, 6], max_iter=150, eval_every=50,
+                              k=2, lr_decay=1.0)
+    assert config.layers == "conv3x3:4,maxpool2,fc:8"
+    engine = den.Engine(config, input_dim=36)
+    parts = [images(s, n) for s, n in ((1, 256), (2, 64), (3, 64))]
+    report = engine.add_task(den.Task(*[a for part in parts for a in part], name="images"))
+    x, y = parts[2]
+    assert (engine.predict(1, x).argmax(1).numpy() == y).mean() > 0.9
+    assert report.hidden_units == [4, 8]
+    path = str(tmp_path / "conv.den")
+    engine.save(path)
+    assert torch.equal(den.Engine.load(path).predict(1, x), engine.predict(1, x))
+    with pytest.raises(ValueError, match="kernel 3x3 is larger than its input 2x18"):
+        den.Engine(den.EngineConfig(layers="conv3x3:4", input_shape=[1, 2, 18]), input_dim=36)
+    with pytest.raises(ValueError, match="layer token 'conv3:4' does not parse"):
+        den.EngineConfig(layers="conv3:4")
+
+
 def test_clone_is_independent():
     engine = small_engine()
     engine.add_task(small_task(1))
