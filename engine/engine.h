@@ -86,6 +86,18 @@ class Engine : public Method {
   int64_t base_params() const override { return base_params_; }
   double hidden_growth() const override;
 
+  /// A task's network with only the units it may use, born at stages <= the task, in the network's
+  /// order and layout (NOTE: [augmented rows]): the network as it was after that task.
+  struct CompactNetwork {
+    std::vector<at::Tensor> layers;
+    at::Tensor head;
+    at::Tensor first_layer_rows;    ///< int64 positions of its first-layer units in the network
+    bool first_layer_leading = false;  ///< whether those are the network's leading rows
+  };
+  /// Task `task_id`'s compacted network, built once per task and kept until the next add_task
+  /// (predict's, and the exports' starting point). `task_id` must be 1..num_tasks().
+  const CompactNetwork& compact(int64_t task_id) const;
+
   /// Everything that defines the engine (engine/engine_state.h). The tensors share storage with
   /// the engine, so the state is a view that later training changes: take `state().clone()` for a
   /// snapshot. The generator state is a copy.
@@ -101,17 +113,8 @@ class Engine : public Method {
   struct RestoreTag {};
   Engine(EngineState&& state, RestoreTag);  // from_state, after validation
 
-  /// A task's network with only the units it may use (NOTE: [augmented rows] layout).
-  struct CompactNetwork {
-    std::vector<at::Tensor> layers;
-    at::Tensor head;
-    at::Tensor first_layer_rows;    ///< int64 positions of its first-layer units in the network
-    bool first_layer_leading = false;  ///< whether those are the network's leading rows
-  };
-
   Task checked_task(const Task& task) const;
   at::Tensor checked_input(int64_t task_id, const at::Tensor& x) const;
-  const CompactNetwork& compact(int64_t task_id) const;
 
   // Phases, one file each (engine/den/first_task.cpp, selective_retrain.cpp, expansion.cpp, split.cpp).
   void train_first_task(int64_t t, const Task& task, const ProgressCallback& progress, TaskReport& report);

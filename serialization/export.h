@@ -27,33 +27,42 @@ struct ExportInfo {
   at::Tensor shift = {}, scale = {};  // initialized, so aggregate initialisation with fewer fields is clean under -Wextra
 };
 
-/// One affine layer of an exported network: y = x weight^T + bias.
+/// One layer of an exported network. A hidden fc layer is relu(x weight^T + bias); a hidden conv
+/// layer is pooling(relu(conv2d(x, weight, bias))) with the spec's stride, padding and pooling, and
+/// the first fc layer after it reads its output flattened (PyTorch's flatten(1)); a head is affine.
 struct AffineLayer {
-  at::Tensor weight;  ///< float32 `[n_out, n_in]`
+  at::Tensor weight;  ///< float32 `[n_out, n_in]` (fc, heads) or `[n_out, C_in, kh, kw]` (conv)
   at::Tensor bias;    ///< float32 `[n_out]`
+  engine::LayerSpec spec;  ///< kind and geometry (units = n_out); fc for heads
 };
 
 /// The network one task uses, compacted for deployment: the hidden units born at stages <= task
-/// (timestamped inference), then, repeatedly, every unit that cannot affect the output removed
-/// (a zero incoming row including its bias outputs relu(0) = 0; a zero outgoing column is never
-/// read), keeping at least one unit per layer. Outputs equal Engine::predict(task, x) up to
-/// float summation order.
+/// (timestamped inference, Engine::compact), then, repeatedly, every unit that cannot affect the
+/// output removed (a zero incoming row including its bias outputs relu(0) = 0; a unit whose
+/// outgoing columns are zero is never read), keeping at least one unit per layer. Outputs equal
+/// Engine::predict(task, x) up to float summation order.
 struct TaskNetwork {
   int64_t task = 0;
   int64_t input_dim = 0;
-  std::vector<AffineLayer> hidden;  ///< relu after each
-  AffineLayer head;                 ///< logits
+  std::vector<int64_t> input_shape;  ///< C,H,W that a conv first layer reads the input as; empty for fc
+  std::vector<AffineLayer> hidden;   ///< relu after each
+  AffineLayer head;                  ///< logits
   /// Hidden units per layer before the dead-unit removal (the network as it was after `task`).
   std::vector<int64_t> visible_units;
 };
 
 /// Every task's network over shared tensors: task s uses the first sizes[s-1][l] units of hidden
-/// layer l (new units are appended, so a task's units are a prefix) and its head.
+/// layer l (new units are appended, so a task's units are a prefix: the leading filters of a conv
+/// weight and their channels, the leading columns of an fc weight) and its head.
 struct MultiTaskNetwork {
   int64_t input_dim = 0;
-  std::vector<AffineLayer> hidden;  ///< all live units
-  std::vector<AffineLayer> heads;   ///< heads[s-1]: `[c_s, sizes[s-1].back()]`
+  std::vector<int64_t> input_shape;  ///< as in TaskNetwork
+  std::vector<AffineLayer> hidden;   ///< all live units
+  std::vector<AffineLayer> heads;    ///< heads[s-1]: `[c_s, sizes[s-1].back() * blocks.back()]`
   std::vector<std::vector<int64_t>> sizes;
+  /// The column map (engine/training/network.h): columns per unit below of each hidden layer, then of
+  /// the heads.
+  std::vector<int64_t> blocks;
 };
 
 /// Throws std::invalid_argument for a task id outside 1..num_tasks (or kAllTasks where allowed).

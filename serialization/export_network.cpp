@@ -13,9 +13,23 @@ namespace den::io {
 
 namespace {
 
-AffineLayer split_augmented(const at::Tensor& augmented) {
+/// An augmented weight (NOTE: [augmented rows]) as a layer's weight and bias: a conv layer's rows
+/// become `[n, C_in, kh, kw]` filters.
+AffineLayer split_augmented(const at::Tensor& augmented, const engine::LayerSpec& spec) {
   const int64_t n_in = augmented.size(1) - 1;
-  return {augmented.narrow(1, 0, n_in).contiguous().clone(), augmented.select(1, n_in).contiguous().clone()};
+  at::Tensor weight = augmented.narrow(1, 0, n_in).contiguous().clone();
+  if (spec.kind == engine::LayerKind::Conv) {
+    weight = weight.view({weight.size(0), n_in / (spec.kernel_h * spec.kernel_w), spec.kernel_h, spec.kernel_w});
+  }
+  engine::LayerSpec own = spec;
+  own.units = augmented.size(0);
+  return {weight, augmented.select(1, n_in).contiguous().clone(), own};
+}
+
+/// The input shape an exported network reads: C,H,W before a conv first layer, none before an fc one.
+std::vector<int64_t> exported_input_shape(const engine::Engine& engine) {
+  return engine.network().spec(0).kind == engine::LayerKind::Conv ? engine.network().input_shape()
+                                                                   : std::vector<int64_t>{};
 }
 
 at::Tensor index(const std::vector<int64_t>& values) { return at::tensor(values, at::kLong); }
@@ -40,55 +54,34 @@ void check_export_task(const engine::Engine& engine, int64_t task, bool allow_al
   }
 }
 
-namespace {
-
-/// The model exports write chains of affine layers; conv layers are not written yet.
-void require_fc(const engine::Engine& engine) {
-  if (!engine.network().all_fc()) {
-    throw std::invalid_argument("this network has conv layers (" + engine::layers_to_text(engine.config().layers) +
-                                "); TorchScript and ONNX export of conv networks is not supported yet "
-                                "(the network picture is: --format dot or svg)");
-  }
-}
-
-}  // namespace
-
 TaskNetwork task_network(const engine::Engine& engine, int64_t task) {
   check_export_task(engine, task, false);
-  require_fc(engine);
   at::NoGradGuard no_grad;
-  const graph::UnitGraph& g = engine.graph();
-  const int64_t num_layers = g.num_layers();
-
-  // Augmented layers restricted to the units task `task` may use (as Engine::predict does).
+  const engine::Network& network = engine.network();
+  const int64_t num_layers = network.num_layers();
+  // The network as it was after `task` (the one compaction, Engine::compact), copied: the dead-unit
+  // removal below changes it.
+  const engine::Engine::CompactNetwork& compact = engine.compact(task);
   std::vector<at::Tensor> layers;
-  at::Tensor columns;  // visible units of the layer below plus the bias column
+  for (const at::Tensor& w : compact.layers) layers.push_back(w.clone());
+  at::Tensor head = compact.head.clone();
   TaskNetwork out;
   out.task = task;
   out.input_dim = engine.input_dim();
-  for (int64_t l = 0; l < num_layers; ++l) {
-    const std::vector<int64_t> rows = g.visible_units(l, task);
-    at::Tensor w = engine.network().layer(l).index_select(0, index(rows));
-    if (columns.defined()) w = w.index_select(1, columns);
-    layers.push_back(w);
-    out.visible_units.push_back(static_cast<int64_t>(rows.size()));
-    std::vector<int64_t> cols = rows;
-    cols.push_back(engine.network().layer_size(l));
-    columns = index(cols);
-  }
-  at::Tensor head = engine.network().head(task).index_select(1, columns);
+  out.input_shape = exported_input_shape(engine);
+  for (const at::Tensor& w : layers) out.visible_units.push_back(w.size(0));
 
   // NOTE: [dead units] Remove units that cannot change the output, until none is left: a unit
-  // whose augmented row is zero outputs relu(0) = 0, and a unit whose outgoing column is zero is
-  // never read. Removing one can make a unit below dead, hence the loop.
+  // whose augmented row is zero outputs relu(0) = 0, and a unit whose outgoing column block (NOTE:
+  // [augmented rows]) is zero is never read. Removing one can make a unit below dead, hence the loop.
   bool changed = true;
   while (changed) {
     changed = false;
     for (int64_t l = 0; l < num_layers; ++l) {
       at::Tensor& above = l + 1 < num_layers ? layers[l + 1] : head;
-      const int64_t n = layers[l].size(0);
+      const int64_t n = layers[l].size(0), block = network.block(l + 1);
       const at::Tensor row_alive = layers[l].ne(0).any(1);
-      const at::Tensor col_alive = above.narrow(1, 0, n).ne(0).any(0);
+      const at::Tensor col_alive = engine::column_blocks(above, block).ne(0).any(2).any(0);
       const at::Tensor alive = row_alive.logical_and(col_alive);
       std::vector<bool> keep(static_cast<size_t>(n));
       int64_t count = 0;
@@ -100,25 +93,28 @@ TaskNetwork task_network(const engine::Engine& engine, int64_t task) {
       if (count == n) continue;
       if (count == 0) keep[0] = true;  // keep one unit so every layer has a shape
       if (count == 0 && n == 1) continue;
-      std::vector<int64_t> rows = kept(keep);
+      const std::vector<int64_t> rows = kept(keep);
       layers[l] = layers[l].index_select(0, index(rows));
-      rows.push_back(n);  // bias column of the layer above
-      above = above.index_select(1, index(rows));
+      std::vector<int64_t> columns = engine::unit_columns(rows, block);
+      columns.push_back(n * block);  // bias column of the layer above
+      above = above.index_select(1, index(columns));
       changed = true;
     }
   }
-  for (const at::Tensor& w : layers) out.hidden.push_back(split_augmented(w));
-  out.head = split_augmented(head);
+  for (int64_t l = 0; l < num_layers; ++l) out.hidden.push_back(split_augmented(layers[l], network.spec(l)));
+  out.head = split_augmented(head, engine::LayerSpec(head.size(0)));
   return out;
 }
 
 MultiTaskNetwork multi_task_network(const engine::Engine& engine) {
   check_export_task(engine, kAllTasks, true);
-  require_fc(engine);
   const graph::UnitGraph& g = engine.graph();
+  const engine::Network& network = engine.network();
   MultiTaskNetwork out;
   out.input_dim = engine.input_dim();
-  for (int64_t l = 0; l < g.num_layers(); ++l) out.hidden.push_back(split_augmented(engine.network().layer(l)));
+  out.input_shape = exported_input_shape(engine);
+  for (int64_t l = 0; l <= g.num_layers(); ++l) out.blocks.push_back(network.block(l));
+  for (int64_t l = 0; l < g.num_layers(); ++l) out.hidden.push_back(split_augmented(network.layer(l), network.spec(l)));
   for (int64_t s = 1; s <= engine.num_tasks(); ++s) {
     std::vector<int64_t> sizes;
     for (int64_t l = 0; l < g.num_layers(); ++l) {
@@ -131,9 +127,10 @@ MultiTaskNetwork multi_task_network(const engine::Engine& engine) {
       }
       sizes.push_back(static_cast<int64_t>(rows.size()));
     }
-    const at::Tensor& head = engine.network().head(s);
-    const int64_t width = sizes.back();
-    out.heads.push_back({head.narrow(1, 0, width).contiguous().clone(), head.select(1, head.size(1) - 1).contiguous().clone()});
+    const at::Tensor& head = network.head(s);
+    const int64_t width = sizes.back() * out.blocks.back();
+    out.heads.push_back({head.narrow(1, 0, width).contiguous().clone(), head.select(1, head.size(1) - 1).contiguous().clone(),
+                         engine::LayerSpec(head.size(0))});
     out.sizes.push_back(std::move(sizes));
   }
   return out;

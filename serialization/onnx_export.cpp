@@ -55,6 +55,14 @@ onnx::NodeProto& node(onnx::GraphProto& g, const std::string& op, const std::vec
   return *n;
 }
 
+/// `x` flattened to `[N, C*H*W]` when it holds images (then `image` is cleared), else `x`.
+std::string flat(onnx::GraphProto& g, const std::string& x, bool& image) {
+  if (!image) return x;
+  image = false;
+  node(g, "Flatten", {x}, x + "_flat");
+  return x + "_flat";
+}
+
 /// y = relu?(x W^T + b) as a Gemm node (transB = 1), then Relu when `relu`; returns y's name.
 std::string gemm(onnx::GraphProto& g, const std::string& x, const std::string& w, const std::string& b,
                  const std::string& out, bool relu) {
@@ -65,6 +73,37 @@ std::string gemm(onnx::GraphProto& g, const std::string& x, const std::string& w
   trans_b->set_i(1);
   if (relu) node(g, "Relu", {pre}, out);
   return out;
+}
+
+void ints_attribute(onnx::NodeProto& n, const std::string& name, const std::vector<int64_t>& values) {
+  onnx::AttributeProto* a = n.add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INTS);
+  for (int64_t v : values) a->add_ints(v);
+}
+
+/// Nodes that take `x` (images when `image`) through one hidden layer of `spec` with weight and
+/// bias `w`, `b` into `out`: Conv, Relu and MaxPool or AveragePool for a conv layer; a Flatten
+/// after conv layers, then Gemm and Relu for an fc layer. `image` becomes what the layer outputs.
+std::string hidden_layer(onnx::GraphProto& g, const engine::LayerSpec& spec, const std::string& x, const std::string& w,
+                         const std::string& b, const std::string& out, bool& image) {
+  if (spec.kind == engine::LayerKind::Conv) {
+    onnx::NodeProto& conv = node(g, "Conv", {x, w, b}, out + "_conv");
+    ints_attribute(conv, "kernel_shape", {spec.kernel_h, spec.kernel_w});
+    ints_attribute(conv, "strides", {spec.stride, spec.stride});
+    ints_attribute(conv, "pads", {spec.padding, spec.padding, spec.padding, spec.padding});
+    image = true;
+    if (spec.pool == engine::PoolKind::None) {
+      node(g, "Relu", {out + "_conv"}, out);
+      return out;
+    }
+    node(g, "Relu", {out + "_conv"}, out + "_relu");
+    onnx::NodeProto& pool = node(g, spec.pool == engine::PoolKind::Max ? "MaxPool" : "AveragePool", {out + "_relu"}, out);
+    ints_attribute(pool, "kernel_shape", {spec.pool_size, spec.pool_size});
+    ints_attribute(pool, "strides", {spec.pool_size, spec.pool_size});
+    return out;
+  }
+  return gemm(g, flat(g, x, image), w, b, out, true);
 }
 
 void metadata(onnx::ModelProto& model, const std::string& key, const std::string& value) {
@@ -86,12 +125,17 @@ std::string onnx_model(const engine::Engine& engine, int64_t task, const ExportI
   auto* opset = model.add_opset_import();
   opset->set_domain("");
   opset->set_version(kOpset);
+  const std::vector<int64_t>& shape = engine.network().input_shape();
   metadata(model, "task", task == kAllTasks ? "all" : std::to_string(task));
   metadata(model, "num_tasks", std::to_string(engine.num_tasks()));
   metadata(model, "loss", engine::to_string(engine.config().loss));
   metadata(model, "normalization", info.normalization);
   model.set_doc_string("DEN network (Yoon et al., ICLR 2018) exported by den. Input: float32 [N, " +
                        std::to_string(engine.input_dim()) + "] features" +
+                       (engine.network().spec(0).kind == engine::LayerKind::Conv
+                            ? " (images " + std::to_string(shape[0]) + "x" + std::to_string(shape[1]) + "x" +
+                                  std::to_string(shape[2]) + ", flattened channel by channel)"
+                            : std::string()) +
                        (info.shift.defined() ? ", raw: the training normalization ('" + info.normalization +
                                                    "') is applied first"
                                              : " as in training ('" + info.normalization + "'; not applied here)") +
@@ -110,20 +154,28 @@ std::string onnx_model(const engine::Engine& engine, int64_t task, const ExportI
     input = "input_normalized";
     node(g, "Mul", {"input_centered", "input_scale"}, input);
   }
+  // A conv first layer reads the flat input as images.
+  const bool image_input = engine.network().spec(0).kind == engine::LayerKind::Conv;
+  if (image_input) {
+    int64_initializer(g, "image_shape", {-1, shape[0], shape[1], shape[2]});
+    node(g, "Reshape", {input, "image_shape"}, "input_images");
+    input = "input_images";
+  }
 
   if (task != kAllTasks) {
     const TaskNetwork net = task_network(engine, task);
     g.set_name("den_task_" + std::to_string(task));
     std::string h = input;
+    bool image = image_input;
     for (size_t l = 0; l < net.hidden.size(); ++l) {
       const std::string p = "layer_" + std::to_string(l);
       float_initializer(g, p + "_weight", net.hidden[l].weight);
       float_initializer(g, p + "_bias", net.hidden[l].bias);
-      h = gemm(g, h, p + "_weight", p + "_bias", "hidden_" + std::to_string(l), true);
+      h = hidden_layer(g, net.hidden[l].spec, h, p + "_weight", p + "_bias", "hidden_" + std::to_string(l), image);
     }
     float_initializer(g, "head_weight", net.head.weight);
     float_initializer(g, "head_bias", net.head.bias);
-    gemm(g, h, "head_weight", "head_bias", "logits", false);
+    gemm(g, flat(g, h, image), "head_weight", "head_bias", "logits", false);
     tensor_value(*g.add_output(), "logits", net.head.weight.size(0));
   } else {
     const MultiTaskNetwork net = multi_task_network(engine);
@@ -139,23 +191,27 @@ std::string onnx_model(const engine::Engine& engine, int64_t task, const ExportI
       const std::string task_prefix = "task_" + std::to_string(s);
       const std::vector<int64_t>& sizes = net.sizes[s - 1];
       std::string h = input;
+      bool image = image_input;
       for (size_t l = 0; l < sizes.size(); ++l) {
         const std::string p = "layer_" + std::to_string(l);
         const std::string tp = task_prefix + "_" + p;
-        // Task s uses the first sizes[l] units: a Slice of the shared weights (rows, and the
-        // columns of the units of the layer below that it uses).
-        const int64_t in = l == 0 ? net.input_dim : sizes[l - 1];
+        // Task s uses the first sizes[l] units: a Slice of the shared weights (rows, and what the
+        // units below that it uses own: their channels of a conv weight, their column blocks of an
+        // fc weight; its first two axes either way).
+        const bool conv = net.hidden[l].spec.kind == engine::LayerKind::Conv;
+        const int64_t in = l == 0 ? net.hidden[0].weight.size(1) : sizes[l - 1] * (conv ? 1 : net.blocks[l]);
         int64_initializer(g, tp + "_weight_ends", {sizes[l], in});
         int64_initializer(g, tp + "_bias_ends", {sizes[l]});
         node(g, "Slice", {p + "_weight", "zeros_2", tp + "_weight_ends"}, tp + "_weight");
         node(g, "Slice", {p + "_bias", "zeros_1", tp + "_bias_ends"}, tp + "_bias");
-        h = gemm(g, h, tp + "_weight", tp + "_bias", tp + "_hidden_" + std::to_string(l), true);
+        h = hidden_layer(g, net.hidden[l].spec, h, tp + "_weight", tp + "_bias", tp + "_hidden_" + std::to_string(l),
+                         image);
       }
       const std::string head = "head_" + std::to_string(s);
       float_initializer(g, head + "_weight", net.heads[s - 1].weight);
       float_initializer(g, head + "_bias", net.heads[s - 1].bias);
       const std::string out = "logits_task_" + std::to_string(s);
-      gemm(g, h, head + "_weight", head + "_bias", out, false);
+      gemm(g, flat(g, h, image), head + "_weight", head + "_bias", out, false);
       tensor_value(*g.add_output(), out, net.heads[s - 1].weight.size(0));
     }
   }

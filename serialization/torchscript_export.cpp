@@ -14,6 +14,10 @@ namespace {
 std::string input_text(const engine::Engine& engine, const ExportInfo& info) {
   std::ostringstream out;
   out << "Input: float32 [N, " << engine.input_dim() << "] features";
+  const std::vector<int64_t>& shape = engine.network().input_shape();
+  if (engine.network().spec(0).kind == engine::LayerKind::Conv) {
+    out << " (images " << shape[0] << "x" << shape[1] << "x" << shape[2] << ", flattened channel by channel)";
+  }
   if (info.shift.defined()) {
     out << ", raw: the module applies the training normalization ('" << info.normalization << "') itself.";
   } else {
@@ -55,6 +59,43 @@ void add_common_attributes(torch::jit::Module& m, const engine::Engine& engine, 
   m.register_attribute("description", c10::StringType::get(), describe(engine, task, info));
 }
 
+std::string int_list(const std::vector<int64_t>& values) {
+  std::string out;
+  for (int64_t v : values) out += (out.empty() ? "" : ", ") + std::to_string(v);
+  return "[" + out + "]";
+}
+
+/// The line that reads flat inputs `h` as images, when a conv layer comes first.
+std::string image_line(const std::vector<int64_t>& input_shape) {
+  if (input_shape.empty()) return "";
+  return "    h = h.reshape(" + int_list({-1, input_shape[0], input_shape[1], input_shape[2]}) + ")\n";
+}
+
+/// The lines that take `h` through one hidden layer of `spec` with weight and bias expressions `w`
+/// and `b` (AffineLayer's forward); `image` says whether `h` holds images, and becomes what the
+/// layer outputs.
+std::string hidden_lines(const engine::LayerSpec& spec, const std::string& w, const std::string& b, bool& image) {
+  std::ostringstream code;
+  if (spec.kind == engine::LayerKind::Conv) {
+    code << "    h = torch.relu(torch.conv2d(h, " << w << ", " << b << ", " << int_list({spec.stride, spec.stride}) << ", "
+         << int_list({spec.padding, spec.padding}) << "))\n";
+    const std::string window = int_list({spec.pool_size, spec.pool_size});
+    if (spec.pool == engine::PoolKind::Max) code << "    h = torch.max_pool2d(h, " << window << ", " << window << ")\n";
+    if (spec.pool == engine::PoolKind::Avg) code << "    h = torch.avg_pool2d(h, " << window << ", " << window << ")\n";
+    image = true;
+    return code.str();
+  }
+  if (image) code << "    h = h.flatten(1)\n";
+  code << "    h = torch.relu(torch.addmm(" << b << ", h, " << w << ".t()))\n";
+  image = false;
+  return code.str();
+}
+
+/// The return line of a head with weight and bias expressions `w` and `b`.
+std::string head_lines(const std::string& w, const std::string& b, bool image) {
+  return std::string(image ? "    h = h.flatten(1)\n" : "") + "    return torch.addmm(" + b + ", h, " + w + ".t())\n";
+}
+
 std::string score_fn(const engine::Engine& engine) {
   return engine.config().loss == engine::LossKind::Softmax ? "torch.softmax" : "torch.sigmoid";
 }
@@ -63,17 +104,18 @@ torch::jit::Module single_task_module(const engine::Engine& engine, int64_t task
   const TaskNetwork net = task_network(engine, task);
   torch::jit::Module m("DenTaskNetwork");
   std::ostringstream code;
-  code << "def forward(self, x):\n" << normalize_line(m, info) << "    h = x\n";
+  code << "def forward(self, x):\n" << normalize_line(m, info) << "    h = x\n" << image_line(net.input_shape);
+  bool image = false;
   for (size_t l = 0; l < net.hidden.size(); ++l) {
     const std::string w = "layer_" + std::to_string(l) + "_weight";
     const std::string b = "layer_" + std::to_string(l) + "_bias";
     m.register_parameter(w, net.hidden[l].weight, false);
     m.register_parameter(b, net.hidden[l].bias, false);
-    code << "    h = torch.relu(torch.addmm(self." << b << ", h, self." << w << ".t()))\n";
+    code << hidden_lines(net.hidden[l].spec, "self." + w, "self." + b, image);
   }
   m.register_parameter("head_weight", net.head.weight, false);
   m.register_parameter("head_bias", net.head.bias, false);
-  code << "    return torch.addmm(self.head_bias, h, self.head_weight.t())\n\n"
+  code << head_lines("self.head_weight", "self.head_bias", image) << "\n"
        << "def scores(self, x):\n    return " << score_fn(engine) << "(self.forward(x), 1)\n";
   add_common_attributes(m, engine, task, info);
   m.define(code.str());
@@ -91,16 +133,20 @@ void add_task_methods(torch::jit::Module& m, const MultiTaskNetwork& net, std::o
     const std::string prefix = "head_" + std::to_string(s);
     m.register_parameter(prefix + "_weight", net.heads[s - 1].weight, false);
     m.register_parameter(prefix + "_bias", net.heads[s - 1].bias, false);
-    // Task s reads the first sizes[l] units of every layer: slices are views, no copies.
+    // Task s reads the first sizes[l] units of every layer: slices are views, no copies. A conv
+    // weight's second dimension is the channels below; an fc weight's columns are their blocks.
     const std::vector<int64_t>& sizes = net.sizes[s - 1];
-    code << "def task_" << s << "(self, x):\n    h = x\n";
+    code << "def task_" << s << "(self, x):\n    h = x\n" << image_line(net.input_shape);
+    bool image = false;
     for (size_t l = 0; l < sizes.size(); ++l) {
       const std::string n = std::to_string(sizes[l]);
-      const std::string in = l == 0 ? std::string("") : ", :" + std::to_string(sizes[l - 1]);
-      code << "    h = torch.relu(torch.addmm(self.layer_" << l << "_bias[:" << n << "], h, self.layer_" << l
-           << "_weight[:" << n << in << "].t()))\n";
+      const bool conv = net.hidden[l].spec.kind == engine::LayerKind::Conv;
+      const std::string in =
+          l == 0 ? std::string("") : ", :" + std::to_string(sizes[l - 1] * (conv ? 1 : net.blocks[l]));
+      code << hidden_lines(net.hidden[l].spec, "self.layer_" + std::to_string(l) + "_weight[:" + n + in + "]",
+                           "self.layer_" + std::to_string(l) + "_bias[:" + n + "]", image);
     }
-    code << "    return torch.addmm(self." << prefix << "_bias, h, self." << prefix << "_weight.t())\n\n";
+    code << head_lines("self." + prefix + "_weight", "self." + prefix + "_bias", image) << "\n";
   }
 }
 
@@ -121,12 +167,6 @@ torch::jit::Module all_tasks_module(const engine::Engine& engine, const ExportIn
   add_common_attributes(m, engine, kAllTasks, info);
   m.define(code.str());
   return m;
-}
-
-std::string int_list(const std::vector<int64_t>& values) {
-  std::string out;
-  for (int64_t v : values) out += (out.empty() ? "" : ", ") + std::to_string(v);
-  return "[" + out + "]";
 }
 
 torch::jit::Module agnostic_module(const engine::Engine& engine, const engine::TaskAgnosticClassifier& classifier,

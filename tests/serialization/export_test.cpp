@@ -59,6 +59,33 @@ class Export : public ::testing::Test {
   }
   static at::Tensor input() { return den::testing::synthetic_task(99).test_x.narrow(0, 0, 64); }
 
+  /// 1x10x10 images through conv layers with padding, both poolings and an fc layer reading 2x2 per
+  /// channel: conv3x3p1 (10x10), avgpool2 (5x5), conv2x2 (4x4), maxpool2 (2x2), fc.
+  static den::testing::SyntheticSpec image_spec() {
+    den::testing::SyntheticSpec s;
+    s.dim = s.informative = 100;
+    return s;
+  }
+  /// A 3-task conv engine (den preset) that grew and split filters.
+  static const engine::Engine& trained_conv() {
+    static engine::Engine engine = [] {
+      engine::EngineConfig config = engine::preset("den")
+                                        .set_layers(engine::parse_layers("conv3x3p1:6,avgpool2,conv2x2:8,maxpool2,fc:12"))
+                                        .set_input_shape({1, 10, 10})
+                                        .set_max_iter(150)
+                                        .set_batch_size(64)
+                                        .set_eval_every(50)
+                                        .set_k(3)
+                                        .set_tau(0)
+                                        .set_sigma(0);
+      engine::Engine e(config, 100);
+      for (int64_t t = 1; t <= 3; ++t) e.add_task(den::testing::synthetic_task(30 + t, image_spec()));
+      return e;
+    }();
+    return engine;
+  }
+  static at::Tensor conv_input() { return den::testing::synthetic_task(98, image_spec()).test_x.narrow(0, 0, 64); }
+
   fs::path dir_;
 };
 
@@ -70,6 +97,26 @@ TEST_F(Export, TheFixtureGrewAndSplit) {
   for (const auto& r : e.history()) splits += static_cast<int64_t>(r.split_pairs.size());
   EXPECT_GT(e.graph().layer_size(0), 16);
   EXPECT_GT(splits, 0);
+}
+
+TEST_F(Export, TheConvFixtureGrewFilters) {
+  const engine::Engine& e = trained_conv();
+  EXPECT_GT(e.graph().layer_size(0) + e.graph().layer_size(1), 14);
+  EXPECT_EQ(e.network().block(2), 4);
+}
+
+// A conv network's compacted task networks hold filters [n, C, kh, kw] and compute predict.
+TEST_F(Export, CompactConvTaskNetworksKeepTheirFilters) {
+  const engine::Engine& e = trained_conv();
+  for (int64_t t = 1; t <= e.num_tasks(); ++t) {
+    const TaskNetwork net = task_network(e, t);
+    EXPECT_EQ(net.input_shape, (std::vector<int64_t>{1, 10, 10}));
+    ASSERT_EQ(net.hidden[0].weight.dim(), 4);
+    EXPECT_EQ(net.hidden[0].weight.sizes().slice(1), (std::vector<int64_t>{1, 3, 3}));
+    EXPECT_EQ(net.hidden[1].weight.size(1), net.hidden[0].weight.size(0));  // channels follow the filters below
+    EXPECT_EQ(net.hidden[2].weight.size(1), net.hidden[1].weight.size(0) * 4);  // 2x2 per channel
+    EXPECT_EQ(net.hidden[1].spec.pool, engine::PoolKind::Max);
+  }
 }
 
 TEST_F(Export, CompactTaskNetworksMatchPredict) {
@@ -154,6 +201,20 @@ TEST_F(Export, TorchScriptOfAllTasksTakesTheTaskId) {
   EXPECT_EQ(m.attr("num_tasks").toInt(), e.num_tasks());
 }
 
+TEST_F(Export, ConvTorchScriptOfOneTaskAndOfAllTasksMatchPredict) {
+  const engine::Engine& e = trained_conv();
+  const at::Tensor x = conv_input();
+  export_torchscript(e, kAllTasks, path("all.pt"));
+  torch::jit::Module every = torch::jit::load(path("all.pt"));
+  for (int64_t t = 1; t <= e.num_tasks(); ++t) {
+    export_torchscript(e, t, path("task.pt"));
+    torch::jit::Module one = torch::jit::load(path("task.pt"));
+    EXPECT_LE(max_diff(one.forward({x}).toTensor(), e.predict(t, x)), kTolerance) << "task " << t;
+    EXPECT_LE(max_diff(every.forward({x, t}).toTensor(), e.predict(t, x)), kTolerance) << "task " << t;
+  }
+  EXPECT_NE(every.attr("description").toStringRef().find("images 1x10x10"), std::string::npos);
+}
+
 TEST_F(Export, TorchScriptWithNormalizationTakesRawInputs) {
   const engine::Engine& e = trained();
   const at::Tensor x = input();
@@ -203,29 +264,31 @@ TEST_F(Export, TorchScriptLoadsInPython) {
   if (std::system("/usr/bin/python3 -c 'import torch' > /dev/null 2>&1") != 0) {
     GTEST_SKIP() << "python3-torch is not installed";
   }
-  const engine::Engine& e = trained();
-  const at::Tensor x = input();
-  export_torchscript(e, 2, path("task2.pt"));
-  export_torchscript(e, kAllTasks, path("all.pt"));
-  // Input and expected outputs travel as a TorchScript module of buffers.
-  torch::jit::Module data("Data");
-  data.register_buffer("x", x);
-  data.register_buffer("task2", e.predict(2, x));
-  data.register_buffer("task3", e.predict(3, x));
-  data.save(path("data.pt"));
-  const std::string script = path("check.py");
-  testing::write_bytes(script,
-                       "import sys, torch\n"
-                       "d = torch.jit.load(sys.argv[1])\n"
-                       "one = torch.jit.load(sys.argv[2])\n"
-                       "every = torch.jit.load(sys.argv[3])\n"
-                       "a = (one(d.x) - d.task2).abs().max().item()\n"
-                       "b = (every(d.x, 3) - d.task3).abs().max().item()\n"
-                       "print('max diff', a, b)\n"
-                       "sys.exit(0 if a <= 1e-5 and b <= 1e-5 and one.task == 2 else 1)\n");
-  const std::string command = "/usr/bin/python3 " + script + " " + path("data.pt") + " " + path("task2.pt") + " " +
-                              path("all.pt") + " > " + path("py.log") + " 2>&1";
-  EXPECT_EQ(std::system(command.c_str()), 0) << testing::read_bytes(path("py.log"));
+  for (const bool conv : {false, true}) {
+    const engine::Engine& e = conv ? trained_conv() : trained();
+    const at::Tensor x = conv ? conv_input() : input();
+    export_torchscript(e, 2, path("task2.pt"));
+    export_torchscript(e, kAllTasks, path("all.pt"));
+    // Input and expected outputs travel as a TorchScript module of buffers.
+    torch::jit::Module data("Data");
+    data.register_buffer("x", x);
+    data.register_buffer("task2", e.predict(2, x));
+    data.register_buffer("task3", e.predict(3, x));
+    data.save(path("data.pt"));
+    const std::string script = path("check.py");
+    testing::write_bytes(script,
+                         "import sys, torch\n"
+                         "d = torch.jit.load(sys.argv[1])\n"
+                         "one = torch.jit.load(sys.argv[2])\n"
+                         "every = torch.jit.load(sys.argv[3])\n"
+                         "a = (one(d.x) - d.task2).abs().max().item()\n"
+                         "b = (every(d.x, 3) - d.task3).abs().max().item()\n"
+                         "print('max diff', a, b)\n"
+                         "sys.exit(0 if a <= 1e-5 and b <= 1e-5 and one.task == 2 else 1)\n");
+    const std::string command = "/usr/bin/python3 " + script + " " + path("data.pt") + " " + path("task2.pt") + " " +
+                                path("all.pt") + " > " + path("py.log") + " 2>&1";
+    EXPECT_EQ(std::system(command.c_str()), 0) << (conv ? "conv: " : "fc: ") << testing::read_bytes(path("py.log"));
+  }
 }
 
 TEST_F(Export, DotParsesAndShowsWhatATaskSees) {
@@ -353,7 +416,8 @@ TEST_F(Export, TheGroupedPictureHasOneNodePerLayerAndBirthStage) {
 
 #ifdef DEN_HAVE_ONNX
 
-/// A tiny ONNX interpreter for the ops the exporter emits (Gemm, Relu, Slice on constants).
+/// A tiny ONNX interpreter for the ops the exporter emits (Gemm, Relu, Slice on constants; Reshape,
+/// Conv, MaxPool, AveragePool and Flatten for conv networks).
 std::map<std::string, at::Tensor> evaluate_onnx(const onnx::ModelProto& model, const at::Tensor& input) {
   std::map<std::string, at::Tensor> values;
   const onnx::GraphProto& g = model.graph();
@@ -382,6 +446,24 @@ std::map<std::string, at::Tensor> evaluate_onnx(const onnx::ModelProto& model, c
       out = at::addmm(in(2), in(0), trans_b ? in(1).t() : in(1));
     } else if (n.op_type() == "Relu") {
       out = at::relu(in(0));
+    } else if (n.op_type() == "Conv" || n.op_type() == "MaxPool" || n.op_type() == "AveragePool") {
+      std::map<std::string, std::vector<int64_t>> a;
+      for (const auto& attr : n.attribute()) a[attr.name()] = {attr.ints().begin(), attr.ints().end()};
+      const std::vector<int64_t> strides = a.at("strides");
+      if (n.op_type() == "Conv") {
+        const std::vector<int64_t> pads = a.at("pads");
+        EXPECT_TRUE(pads[0] == pads[2] && pads[1] == pads[3]) << "asymmetric pads";
+        out = at::conv2d(in(0), in(1), in(2), strides, {pads[0], pads[1]});
+      } else if (n.op_type() == "MaxPool") {
+        out = at::max_pool2d(in(0), a.at("kernel_shape"), strides);
+      } else {
+        out = at::avg_pool2d(in(0), a.at("kernel_shape"), strides);
+      }
+    } else if (n.op_type() == "Flatten") {
+      out = in(0).flatten(1);
+    } else if (n.op_type() == "Reshape") {
+      const at::Tensor shape = in(1).to(at::kLong).contiguous();
+      out = in(0).reshape(std::vector<int64_t>(shape.data_ptr<int64_t>(), shape.data_ptr<int64_t>() + shape.numel()));
     } else if (n.op_type() == "Sub") {
       out = in(0) - in(1);
     } else if (n.op_type() == "Mul") {
@@ -434,6 +516,17 @@ TEST_F(Export, OnnxOfAllTasksHasOneOutputPerTask) {
   const auto values = evaluate_onnx(model, x);
   for (int64_t t = 1; t <= e.num_tasks(); ++t) {
     EXPECT_LE(max_diff(values.at("logits_task_" + std::to_string(t)), e.predict(t, x)), kTolerance) << "task " << t;
+  }
+}
+
+TEST_F(Export, ConvOnnxOfOneTaskAndOfAllTasksMatchesPredict) {
+  const engine::Engine& e = trained_conv();
+  const at::Tensor x = conv_input();
+  const auto every = evaluate_onnx(checked_model(onnx_model(e, kAllTasks)), x);
+  for (int64_t t = 1; t <= e.num_tasks(); ++t) {
+    const auto one = evaluate_onnx(checked_model(onnx_model(e, t)), x);
+    EXPECT_LE(max_diff(one.at("logits"), e.predict(t, x)), kTolerance) << "task " << t;
+    EXPECT_LE(max_diff(every.at("logits_task_" + std::to_string(t)), e.predict(t, x)), kTolerance) << "task " << t;
   }
 }
 
