@@ -9,16 +9,19 @@
 #include "data/idx_reader.h"
 #include "engine/evaluation/metrics.h"
 #include "engine/evaluation/task_agnostic.h"
+#include "engine/hyperparameters.h"
 #include "serialization/checkpoint.h"
 #include "serialization/torchscript_import.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <optional>
 
 namespace den::cli {
 
 CLI::App* add_import_command(CLI::App& app, ImportOptions& o) {
   CLI::App* cmd = app.add_subcommand(
-      "import", "Make a checkpoint whose task 1 is a PyTorch model (TorchScript of Linear and ReLU layers)");
+      "import", "Make a checkpoint whose task 1 is a PyTorch model (TorchScript of Conv2d, pooling, Linear and ReLU layers)");
   engine::EngineConfig& c = o.engine;
   cmd->add_option("model", o.model, "TorchScript file (torch.jit.save of torch.jit.script or torch.jit.trace)")
       ->required();
@@ -34,6 +37,21 @@ CLI::App* add_import_command(CLI::App& app, ImportOptions& o) {
   // The settings of the tasks learned next (den add-task reads them from the checkpoint): the
   // preset's, as in den run, with the flags given taking precedence.
   add_preset_option(cmd, o.preset);
+  cmd->add_option_function<std::string>(
+         "--input-shape", [&c](const std::string& text) { engine::from_text(text, c.input_shape); },
+         "C,H,W of the images a model with conv layers reads (default: from --data's IDX files)")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            std::vector<int64_t> shape;
+            try {
+              engine::from_text(text, shape);
+            } catch (const std::invalid_argument& e) {
+              return e.what();
+            }
+            const bool ok = shape.size() == 3 && std::all_of(shape.begin(), shape.end(), [](int64_t d) { return d >= 1; });
+            return ok ? std::string() : text + " must be C,H,W (three sizes >= 1)";
+          },
+          ""));
   cmd->add_option("--max-iter", c.max_iter, "Iterations per training phase of later tasks")->capture_default_str();
   cmd->add_option("--batch-size", c.batch_size, "Mini-batch size of later tasks")->capture_default_str();
   cmd->add_option("--lr", c.lr, "Adam learning rate of later tasks")->capture_default_str();
@@ -57,6 +75,13 @@ int import_command(const ImportOptions& o) {
   if (!o.classes.empty()) options.classes = parse_classes(o.classes, "--classes");
   options.config = o.engine;
   apply_preset(o.preset, o.command, options.config);
+  options.config.input_shape = o.engine.input_shape;  // not a preset's setting
+  // --data's samples: task 1's exemplars, and the images' shape for a conv model.
+  std::optional<data::Dataset> samples;
+  if (!o.data_dir.empty()) samples = data::load_half(o.data_dir, data::Half::Train);
+  if (options.config.input_shape.empty() && samples && samples->sample_shape.size() == 2) {
+    options.config.input_shape = {1, samples->sample_shape[0], samples->sample_shape[1]};
+  }
   io::ImportedModel imported = io::import_torchscript(o.model, options);
   const engine::Engine& den = imported.engine;
   for (const io::ImportedLayer& layer : imported.layers) {
@@ -74,25 +99,22 @@ int import_command(const ImportOptions& o) {
   task.num_classes = static_cast<int64_t>(imported.output_classes.size());
   task.output_classes = imported.output_classes;
   io::CheckpointExtras extras;
-  if (!o.data_dir.empty()) {
-    const data::Dataset samples = data::load_half(o.data_dir, data::Half::Train);
-    if (samples.dim() != den.input_dim()) {
-      throw data::DataError("--data " + o.data_dir + ": samples have " + std::to_string(samples.dim()) +
+  if (samples) {
+    if (samples->dim() != den.input_dim()) {
+      throw data::DataError("--data " + o.data_dir + ": samples have " + std::to_string(samples->dim()) +
                             " features but the model takes " + std::to_string(den.input_dim()));
     }
-    task.val_x = samples.features;
-    task.val_y = output_labels(samples, imported.output_classes, "--data " + o.data_dir);
+    task.val_x = samples->features;
+    task.val_y = output_labels(*samples, imported.output_classes, "--data " + o.data_dir);
     const double accuracy = engine::accuracy(den.predict(1, task.val_x), task.val_y);
     std::printf("the imported model's accuracy on the %lld samples of %s: %.4f\n",
-                static_cast<long long>(samples.size()), o.data_dir.c_str(), accuracy);
+                static_cast<long long>(samples->size()), o.data_dir.c_str(), accuracy);
   }
   classifier.add_task(1, task);
   extras.agnostic = classifier.state();
   io::save_checkpoint(den, o.output, extras);
 
-  const std::vector<int64_t> sizes = den.graph().layer_sizes();
-  std::string hidden;
-  for (int64_t s : sizes) hidden += (hidden.empty() ? "" : ",") + std::to_string(s);
+  const std::string hidden = engine::layers_to_text(den.config().layers);
   std::printf("imported %s: %lld inputs, hidden layers %s, %lld classes, %lld parameters; %lld exemplars kept; "
               "checkpoint written to %s\n",
               o.model.c_str(), static_cast<long long>(den.input_dim()), hidden.c_str(),

@@ -3,6 +3,7 @@
 #include "serialization/torchscript_import.h"
 
 #include "engine/engine_state.h"
+#include "engine/hyperparameters.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/jit/api/module.h>
@@ -53,10 +54,83 @@ std::string display_type(const std::string& type) {
 
 /// One step of the model's forward chain.
 struct Step {
-  enum class Kind { Linear, Relu, Identity } kind;
+  enum class Kind { Linear, Conv, Pool, Relu, Flatten, Identity } kind;
   std::string module;  ///< path in the model
   std::string type;    ///< display type of the module, or the functional op
-  at::Tensor weight, bias;  ///< Linear only
+  at::Tensor weight, bias;  ///< Linear and Conv: `[out, in]` or `[out, in, kh, kw]`
+  engine::LayerSpec spec;   ///< Conv: stride and padding; Pool: its kind and window
+};
+
+/// The integers of an attribute or a constant: an int, or a tuple or list of ints.
+std::optional<std::vector<int64_t>> ints_of(const c10::IValue& v) {
+  if (v.isInt()) return std::vector<int64_t>{v.toInt()};
+  std::vector<int64_t> out;
+  if (v.isIntList()) return v.toIntVector();
+  if (v.isTuple()) {
+    for (const c10::IValue& e : v.toTupleRef().elements()) {
+      if (!e.isInt()) return std::nullopt;
+      out.push_back(e.toInt());
+    }
+    return out;
+  }
+  return std::nullopt;
+}
+
+/// A traced graph's constant integers: a prim::Constant, or a prim::ListConstruct of them.
+std::optional<std::vector<int64_t>> constant_ints(const Value* v) {
+  if (v->node()->kind() == c10::prim::ListConstruct) {
+    std::vector<int64_t> out;
+    for (const Value* e : v->node()->inputs()) {
+      const std::optional<c10::IValue> c = torch::jit::toIValue(e);
+      if (!c || !c->isInt()) return std::nullopt;
+      out.push_back(c->toInt());
+    }
+    return out;
+  }
+  const std::optional<c10::IValue> c = torch::jit::toIValue(v);
+  return c ? ints_of(*c) : std::nullopt;
+}
+
+/// Both entries of a 2-D setting when they are equal (den's stride, padding and windows are
+/// square); one entry counts for both.
+std::optional<int64_t> square(const std::optional<std::vector<int64_t>>& v) {
+  if (!v || v->empty() || v->size() > 2 || (v->size() == 2 && (*v)[0] != (*v)[1])) return std::nullopt;
+  return v->front();
+}
+
+/// The settings of a module's 2-D op, from its attributes (torch.jit.script) or from the op's
+/// constant arguments in its forward graph (torch.jit.trace), by name; nullopt when neither holds it.
+class OpSettings {
+ public:
+  OpSettings(const Module& m, c10::Symbol op, std::vector<std::string> argument_names)
+      : module_(m), names_(std::move(argument_names)) {
+    if (!m.find_method("forward")) return;
+    for (const Node* node : m.get_method("forward").graph()->nodes()) {
+      if (node->kind() == op) node_ = node;
+    }
+  }
+  std::optional<std::vector<int64_t>> ints(const std::string& name) const {
+    if (module_.hasattr(name)) return ints_of(module_.attr(name));
+    const auto at = std::find(names_.begin(), names_.end(), name);
+    if (node_ == nullptr || at == names_.end()) return std::nullopt;
+    const size_t i = static_cast<size_t>(at - names_.begin());
+    return i < node_->inputs().size() ? constant_ints(node_->input(i)) : std::nullopt;
+  }
+  /// A bool or string setting from the attributes, or from the traced op's constant.
+  std::optional<c10::IValue> value(const std::string& name) const {
+    if (module_.hasattr(name)) return module_.attr(name);
+    const auto at = std::find(names_.begin(), names_.end(), name);
+    if (node_ == nullptr || at == names_.end()) return std::nullopt;
+    const size_t i = static_cast<size_t>(at - names_.begin());
+    if (i >= node_->inputs().size()) return std::nullopt;
+    const auto constant = torch::jit::toIValue(node_->input(i));
+    return constant ? std::optional<c10::IValue>(*constant) : std::nullopt;
+  }
+
+ private:
+  const Module& module_;
+  std::vector<std::string> names_;
+  const Node* node_ = nullptr;
 };
 
 class ChainReader {
@@ -71,11 +145,17 @@ class ChainReader {
       // A trace of Linear(bias=False) has no bias attribute at all; a script's is None.
       const c10::IValue bias = m.hasattr("bias") ? m.attr("bias") : c10::IValue();
       add_linear(path, display_type(type), m.attr("weight").toTensor(), bias.isTensor() ? bias.toTensor() : at::Tensor());
+    } else if (cls == "Conv2d") {
+      add_conv(m, path, display_type(type));
+    } else if (cls == "MaxPool2d" || cls == "AvgPool2d") {
+      add_pool(m, path, display_type(type), cls == "MaxPool2d" ? engine::PoolKind::Max : engine::PoolKind::Avg);
     } else if (cls == "ReLU") {
-      steps_.push_back({Step::Kind::Relu, path, display_type(type), {}, {}});
-    } else if (cls == "Dropout" || cls == "Identity" || cls == "Flatten") {
-      // Dropout is the identity at inference; Flatten of the [N, D] inputs den feeds is too.
-      steps_.push_back({Step::Kind::Identity, path, display_type(type), {}, {}});
+      steps_.push_back({Step::Kind::Relu, path, display_type(type), {}, {}, {}});
+    } else if (cls == "Flatten") {
+      steps_.push_back({Step::Kind::Flatten, path, display_type(type), {}, {}, {}});
+    } else if (cls == "Dropout" || cls == "Identity") {
+      // Dropout is the identity at inference.
+      steps_.push_back({Step::Kind::Identity, path, display_type(type), {}, {}, {}});
     } else if (!cls.empty() && cls != "Sequential") {
       unsupported(path, display_type(type), "");
     } else {
@@ -88,8 +168,8 @@ class ChainReader {
   [[noreturn]] void unsupported(const std::string& path, const std::string& type, const std::string& what) const {
     throw ImportError(ImportError::Kind::Unsupported,
                       "'" + file_ + "': module '" + path + "' (" + type + ")" + (what.empty() ? "" : " " + what) +
-                          " cannot be mapped: den imports chains of Linear and ReLU layers (Dropout, Identity and "
-                          "Flatten pass through)");
+                          " cannot be mapped: den imports chains of Conv2d, ReLU, MaxPool2d or AvgPool2d, Flatten and "
+                          "Linear layers (Dropout and Identity pass through)");
   }
 
  private:
@@ -102,7 +182,60 @@ class ChainReader {
     if (!w.isfinite().all().item<bool>() || !b.isfinite().all().item<bool>()) {
       unsupported(path, type, "has NaN or infinite parameters");
     }
-    steps_.push_back({Step::Kind::Linear, path, type, w, b});
+    steps_.push_back({Step::Kind::Linear, path, type, w, b, {}});
+  }
+
+  /// A Conv2d maps when it is a plain 2-D convolution: groups 1, dilation 1, zero padding, and the
+  /// same stride and padding in both directions.
+  void add_conv(const Module& m, const std::string& path, const std::string& type) {
+    const OpSettings settings(m, c10::aten::_convolution,
+                              {"input", "weight", "bias", "stride", "padding", "dilation", "transposed", "output_padding",
+                               "groups"});
+    const at::Tensor weight = m.attr("weight").toTensor();
+    const c10::IValue bias = m.hasattr("bias") ? m.attr("bias") : c10::IValue();
+    if (weight.dim() != 4) unsupported(path, type, "has a weight of " + std::to_string(weight.dim()) + " dimensions");
+    const std::optional<std::vector<int64_t>> groups = settings.ints("groups"), dilation = settings.ints("dilation");
+    if (!groups || groups->front() != 1) unsupported(path, type, "is a grouped (or depthwise) convolution");
+    if (!dilation || std::any_of(dilation->begin(), dilation->end(), [](int64_t d) { return d != 1; })) {
+      unsupported(path, type, "is dilated");
+    }
+    const std::optional<c10::IValue> mode = settings.value("padding_mode");
+    if (mode && mode->isString() && mode->toStringRef() != "zeros") {
+      unsupported(path, type, "pads with '" + mode->toStringRef() + "', not zeros");
+    }
+    const std::optional<int64_t> stride = square(settings.ints("stride")), padding = square(settings.ints("padding"));
+    if (!stride || !padding) {
+      unsupported(path, type, "has a stride or padding den cannot map (different in the two directions, or 'same'/'valid')");
+    }
+    add_linear(path, type, weight.flatten(1), bias.isTensor() ? bias.toTensor() : at::Tensor());
+    Step& step = steps_.back();
+    step.kind = Step::Kind::Conv;
+    step.weight = step.weight.view(weight.sizes());
+    step.spec = engine::LayerSpec::conv(weight.size(0), weight.size(2), *stride, *padding);
+    step.spec.kernel_w = weight.size(3);
+  }
+
+  /// A pooling maps when its stride is its window, square, without padding or ceil mode.
+  void add_pool(const Module& m, const std::string& path, const std::string& type, engine::PoolKind kind) {
+    const bool max = kind == engine::PoolKind::Max;
+    const OpSettings settings(m, max ? c10::aten::max_pool2d : c10::aten::avg_pool2d,
+                              max ? std::vector<std::string>{"input", "kernel_size", "stride", "padding", "dilation",
+                                                             "ceil_mode"}
+                                  : std::vector<std::string>{"input", "kernel_size", "stride", "padding", "ceil_mode"});
+    const std::optional<int64_t> window = square(settings.ints("kernel_size"));
+    std::optional<std::vector<int64_t>> stride = settings.ints("stride");
+    if (!stride || stride->empty()) stride = settings.ints("kernel_size");  // None or [] means the window
+    const std::optional<int64_t> padding = square(settings.ints("padding"));
+    const std::optional<int64_t> dilation = max ? square(settings.ints("dilation")) : std::optional<int64_t>(1);
+    const std::optional<c10::IValue> ceil = settings.value("ceil_mode");
+    if (!window || square(stride) != window || padding != 0 || dilation != 1 ||
+        (ceil && ceil->isBool() && ceil->toBool())) {
+      unsupported(path, type, "is not a square pooling whose stride is its window, without padding, dilation or ceil mode");
+    }
+    Step step{Step::Kind::Pool, path, type, {}, {}, {}};
+    step.spec.pool = kind;
+    step.spec.pool_size = *window;
+    steps_.push_back(step);
   }
 
   /// Reads `m`'s forward graph: every node that touches the data must be a known step applied to
@@ -150,10 +283,12 @@ class ChainReader {
         unsupported(where, type, "applies " + kind_text(node) + " to the data in another place than its input");
       } else if (kind == c10::aten::relu || kind == c10::aten::relu_ ||
                  function_name(node) == "torch.nn.functional.relu") {
-        steps_.push_back({Step::Kind::Relu, where, kind_text(node), {}, {}});
-      } else if (kind == c10::aten::dropout || kind == c10::aten::dropout_ || kind == c10::aten::flatten ||
+        steps_.push_back({Step::Kind::Relu, where, kind_text(node), {}, {}, {}});
+      } else if (kind == c10::aten::flatten) {
+        steps_.push_back({Step::Kind::Flatten, where, kind_text(node), {}, {}, {}});
+      } else if (kind == c10::aten::dropout || kind == c10::aten::dropout_ ||
                  function_name(node) == "torch.nn.functional.dropout") {
-        steps_.push_back({Step::Kind::Identity, where, kind_text(node), {}, {}});
+        steps_.push_back({Step::Kind::Identity, where, kind_text(node), {}, {}, {}});
       } else if (kind == c10::aten::linear && node->inputs().size() == 3) {
         const auto weight = attributes.find(node->input(1));
         const auto bias = attributes.find(node->input(2));
@@ -216,7 +351,10 @@ std::vector<int64_t> resolve_classes(const std::vector<int64_t>& classes, int64_
   return classes;
 }
 
-at::Tensor augmented(const Step& linear) { return at::cat({linear.weight, linear.bias.unsqueeze(1)}, 1).contiguous(); }
+/// A Linear's or Conv2d's parameters as augmented rows (NOTE: [augmented rows]): a filter flattened.
+at::Tensor augmented(const Step& layer) {
+  return at::cat({layer.weight.flatten(1), layer.bias.unsqueeze(1)}, 1).contiguous();
+}
 
 }  // namespace
 
@@ -242,58 +380,117 @@ ImportedModel import_torchscript(const std::string& path, const ImportOptions& o
     const std::string what = e.what_without_backtrace();
     throw ImportError(ImportError::Kind::Unsupported, "'" + path + "' cannot be mapped: " + what.substr(0, what.find('\n')));
   }
-  std::vector<Step> linears;
+  // The chain as den layers: conv layers (each a Conv2d, its ReLU and at most one pooling; max
+  // pooling may come before the ReLU, with which it commutes), an optional Flatten, then Linears
+  // each followed by a ReLU but the last, which becomes task 1's head.
+  std::vector<Step> weighted;  // the Conv2d and Linear steps, in order
+  engine::Layers specs;
   std::vector<ImportedLayer> layers;
-  bool after_relu = false;  // a Linear is expected next: at the start and after each ReLU
+  bool after_relu = false;  // a Conv2d or Linear is expected next: at the start and after each ReLU
+  bool flattened = false;
   for (const Step& step : reader.steps()) {
     layers.push_back({step.module.empty() ? "<model>" : step.module, step.type});
-    if (step.kind == Step::Kind::Linear) {
-      if (!linears.empty() && !after_relu) {
-        reader.unsupported(step.module, step.type, "follows Linear '" + linears.back().module + "' without a ReLU between "
-                           "(den's hidden layers end in a ReLU)");
+    const Step* last = weighted.empty() ? nullptr : &weighted.back();
+    const bool conv_below = last != nullptr && last->kind == Step::Kind::Conv;
+    switch (step.kind) {
+      case Step::Kind::Conv:
+      case Step::Kind::Linear: {
+        if (last != nullptr && !after_relu) {
+          reader.unsupported(step.module, step.type, "follows '" + last->module + "' without a ReLU between "
+                             "(den's hidden layers end in a ReLU)");
+        }
+        if (step.kind == Step::Kind::Conv && (flattened || (last != nullptr && last->kind == Step::Kind::Linear))) {
+          reader.unsupported(step.module, step.type, "comes after the flatten; den's conv layers come first");
+        }
+        if (step.kind == Step::Kind::Conv && conv_below && step.weight.size(1) != last->weight.size(0)) {
+          reader.unsupported(step.module, step.type, "takes " + std::to_string(step.weight.size(1)) + " channels but '" +
+                             last->module + "' gives " + std::to_string(last->weight.size(0)));
+        }
+        if (step.kind == Step::Kind::Linear && last != nullptr && !conv_below && step.weight.size(1) != last->weight.size(0)) {
+          reader.unsupported(step.module, step.type, "takes " + std::to_string(step.weight.size(1)) + " inputs but '" +
+                             last->module + "' gives " + std::to_string(last->weight.size(0)));
+        }
+        weighted.push_back(step);
+        specs.push_back(step.kind == Step::Kind::Conv ? step.spec : engine::LayerSpec(step.weight.size(0)));
+        after_relu = false;
+        break;
       }
-      if (!linears.empty() && step.weight.size(1) != linears.back().weight.size(0)) {
-        reader.unsupported(step.module, step.type, "takes " + std::to_string(step.weight.size(1)) + " inputs but '" +
-                           linears.back().module + "' gives " + std::to_string(linears.back().weight.size(0)));
-      }
-      linears.push_back(step);
-      after_relu = false;
-    } else if (step.kind == Step::Kind::Relu) {
-      if (linears.empty()) reader.unsupported(step.module, step.type, "comes before any Linear");
-      after_relu = true;  // relu(relu(x)) = relu(x): a repeated ReLU changes nothing
+      case Step::Kind::Pool:
+        if (!conv_below || specs.back().pool != engine::PoolKind::None ||
+            (!after_relu && step.spec.pool != engine::PoolKind::Max)) {
+          reader.unsupported(step.module, step.type, "does not follow a Conv2d and its ReLU (den pools a conv layer's "
+                             "rectified output once; max pooling may also come before the ReLU)");
+        }
+        specs.back().pool = step.spec.pool;
+        specs.back().pool_size = step.spec.pool_size;
+        break;
+      case Step::Kind::Relu:
+        if (last == nullptr) reader.unsupported(step.module, step.type, "comes before any Conv2d or Linear");
+        after_relu = true;  // relu(relu(x)) = relu(x): a repeated ReLU changes nothing
+        break;
+      case Step::Kind::Flatten:
+        flattened = true;  // den flattens a conv layer's output channel by channel, as flatten(1) does
+        break;
+      case Step::Kind::Identity:
+        break;
     }
   }
-  if (linears.size() < 2) {
+  if (weighted.size() < 2 || weighted.back().kind != Step::Kind::Linear) {
     throw ImportError(ImportError::Kind::Unsupported,
-                      "'" + path + "' has " + std::to_string(linears.size()) + " Linear layer" +
-                          (linears.size() == 1 ? "" : "s") +
-                          "; den needs at least two (a hidden layer and the task head)");
+                      "'" + path + "' has " + std::to_string(weighted.size()) + " Conv2d and Linear layer" +
+                          (weighted.size() == 1 ? "" : "s") +
+                          (weighted.empty() || weighted.back().kind == Step::Kind::Linear ? "" : " and ends in a Conv2d") +
+                          "; den needs at least a hidden layer and a Linear task head");
   }
   if (after_relu) {
     throw ImportError(ImportError::Kind::Unsupported,
-                      "'" + path + "' ends with a ReLU after its last Linear '" + linears.back().module +
+                      "'" + path + "' ends with a ReLU after its last Linear '" + weighted.back().module +
                           "'; den's task head is a Linear whose logits are not rectified");
   }
 
-  const Step& head = linears.back();
-  const int64_t input_dim = linears.front().weight.size(1);
-  std::vector<int64_t> sizes;
-  for (size_t l = 0; l + 1 < linears.size(); ++l) sizes.push_back(linears[l].weight.size(0));
-
+  const Step& head = weighted.back();
+  specs.pop_back();
   engine::EngineConfig config = options.config;
   if (config.loss != engine::LossKind::Softmax) {
     throw std::invalid_argument("an imported classifier's head is a softmax head; --loss sigmoid does not apply");
   }
-  config.set_hidden(sizes);
+  const bool conv = engine::has_conv(specs);
+  if (conv && config.input_shape.empty()) {
+    throw std::invalid_argument("'" + path + "' starts with a Conv2d: give the images' shape (--input-shape C,H,W; its "
+                                "first Conv2d takes " + std::to_string(weighted.front().weight.size(1)) +
+                                " input channels)");
+  }
+  if (!conv) config.input_shape.clear();  // an MLP reads flat features
+  const int64_t input_dim = conv ? config.input_shape[0] * config.input_shape[1] * config.input_shape[2]
+                                 : weighted.front().weight.size(1);
+  if (conv && config.input_shape[0] != weighted.front().weight.size(1)) {
+    throw std::invalid_argument("--input-shape " + engine::to_text(config.input_shape) + " has " +
+                                std::to_string(config.input_shape[0]) + " channels, but '" + weighted.front().module +
+                                "' takes " + std::to_string(weighted.front().weight.size(1)));
+  }
+  config.set_layers(specs);
   config.validate();
+  const std::vector<engine::LayerGeometry> geometry = engine::plan_geometry(specs, config.input_shape, input_dim);
+  // The first Linear after the conv layers reads each channel's H*W map (the column map).
+  for (size_t l = 1; l < weighted.size(); ++l) {
+    const Step& step = weighted[l];
+    const int64_t expected = weighted[l - 1].weight.size(0) * geometry[l].block;
+    if (step.kind == Step::Kind::Linear && step.weight.size(1) != expected) {
+      reader.unsupported(step.module, step.type, "takes " + std::to_string(step.weight.size(1)) + " inputs but the " +
+                         "layers before it give " + std::to_string(expected) + " on " +
+                         engine::to_text(config.input_shape) + " images");
+    }
+  }
   std::vector<int64_t> classes = resolve_classes(options.classes, head.weight.size(0));
+  const std::vector<int64_t> sizes = engine::layer_units(specs);
 
   engine::EngineState state;
   state.config = config;
   state.input_dim = input_dim;
-  state.graph = graph::UnitGraph(input_dim, sizes, graph::Origin::Imported);
+  state.graph = graph::UnitGraph(engine::input_units(specs, config.input_shape, input_dim), sizes,
+                                 graph::Origin::Imported);
   state.graph.add_head(1, head.weight.size(0));
-  for (size_t l = 0; l + 1 < linears.size(); ++l) state.layers.push_back(augmented(linears[l]));
+  for (size_t l = 0; l + 1 < weighted.size(); ++l) state.layers.push_back(augmented(weighted[l]));
   state.heads.push_back(augmented(head));
   int64_t params = 0, nonzero = 0;
   for (const std::vector<at::Tensor>* group : {&state.layers, &state.heads}) {

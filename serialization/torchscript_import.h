@@ -16,7 +16,7 @@ class ImportError : public std::runtime_error {
  public:
   enum class Kind {
     Unreadable,   ///< missing, or not a TorchScript archive torch::jit::load can read
-    Unsupported,  ///< a module or operation den cannot map, or a structure that is no Linear/ReLU chain
+    Unsupported,  ///< a module or operation den cannot map, or a structure that is no chain of den layers
   };
   ImportError(Kind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
   Kind kind() const { return kind_; }
@@ -29,8 +29,9 @@ class ImportError : public std::runtime_error {
 struct ImportOptions {
   /// Class id of each output of the model's last Linear; empty: 0..c-1. Distinct and >= 0.
   std::vector<int64_t> classes;
-  /// Hyperparameters for the tasks learned after the import (`hidden` is replaced by the model's
-  /// layer sizes, `loss` must be softmax: a classifier trained with cross-entropy).
+  /// Hyperparameters for the tasks learned after the import (`layers` is replaced by the model's
+  /// layers, `input_shape` is the images' C,H,W for a model with conv layers and ignored otherwise,
+  /// `loss` must be softmax: a classifier trained with cross-entropy).
   engine::EngineConfig config;
 };
 
@@ -47,16 +48,23 @@ struct ImportedModel {
   std::vector<ImportedLayer> layers;    ///< what each module became, in forward order
 };
 
-// NOTE: [import mapping] A model maps when its forward is a chain Linear, ReLU, Linear, ReLU, ...,
-// Linear (at least two Linears): the hidden Linears become hidden layers of units born at stage 1
-// with Origin::Imported, the last Linear becomes task 1's head. Modules are read by type
-// (torch.nn Linear, ReLU; Dropout, Identity and Flatten are the identity at inference on [N, D]
-// inputs) and any other module is walked through its forward graph, so nn.Sequential, nested
-// Sequentials and a plain nn.Module whose forward calls its submodules and relu (torch.relu,
-// F.relu) in a chain map, from torch.jit.script and torch.jit.trace alike. Anything else that
-// touches the data (another activation, a normalization, a convolution, a residual sum, control
-// flow) is refused, naming the module and its type: mapping it approximately would silently change
-// the model's predictions.
+// NOTE: [import mapping] A model maps when its forward is a chain of den layers: conv layers
+// (Conv2d, ReLU, at most one MaxPool2d or AvgPool2d; max pooling may also come before the ReLU, with
+// which it commutes), then fc layers (Linear, ReLU), then the last Linear, the head, with at least
+// one hidden layer. The hidden layers become layers of units (conv filters) born at stage 1 with
+// Origin::Imported, the last Linear becomes task 1's head. A Conv2d maps when it is a plain
+// convolution (groups 1, dilation 1, zero padding, the same stride and padding both ways); a
+// pooling when it is square with its stride equal to its window, no padding and no ceil mode. Its
+// settings are read from the module's attributes (torch.jit.script) or from the constant arguments
+// of its op (torch.jit.trace). Modules are read by type (torch.nn Conv2d, MaxPool2d, AvgPool2d,
+// Linear, ReLU, Flatten; Dropout and Identity are the identity at inference) and any other module
+// is walked through its forward graph, so nn.Sequential, nested Sequentials and a plain nn.Module
+// whose forward calls its submodules, relu (torch.relu, F.relu) and torch.flatten in a chain map,
+// from script and trace alike. A conv model needs the input's C,H,W (ImportOptions::config's
+// input_shape), and its first Linear must read the last conv layer's output flattened. Anything else
+// that touches the data (another activation, a normalization, a residual sum, control flow) is
+// refused, naming the module and its type: mapping it approximately would silently change the
+// model's predictions.
 
 /// Loads a TorchScript model (torch.jit.save of a script or trace) and maps it (NOTE: [import
 /// mapping]). The engine's task 1 outputs equal the model's outputs up to float rounding. Throws

@@ -4,9 +4,10 @@
 Run with Debian's python3-torch (1.13.1, the LibTorch den links):
     /usr/bin/python3 tests/serialization/make_import_fixtures.py tests/serialization/data/import
 
-Every model takes 6 features. For each model den maps it also writes NAME.io.pt, a scripted
-module whose buffers x and y are a batch of inputs and the model's own outputs, which the test
-compares with den's imported task to 1e-5. Models den refuses are named refused_<why>.pt.
+Every MLP takes 6 features, every conv model (conv_*) 1x10x10 images. For each model den maps it
+also writes NAME.io.pt, a scripted module whose buffers x and y are a batch of inputs and the
+model's own outputs, which the test compares with den's imported task to 1e-5 (a conv model's x are
+images, which den reads flattened). Models den refuses are named refused_<why>.pt.
 """
 import os
 import sys
@@ -54,6 +55,50 @@ class Residual(nn.Module):
 
     def forward(self, x):
         return self.out(torch.relu(self.fc1(x)) + x)
+
+
+class ConvChain(nn.Module):
+    """Conv layers chained by hand: a strided conv, max pooling before its ReLU, torch.flatten."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 3, 3, stride=2, padding=1)
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(3 * 2 * 2, 4)
+        self.out = nn.Linear(4, 2)
+
+    def forward(self, x):
+        x = F.relu(self.pool(self.conv(x)))
+        x = torch.flatten(x, 1)
+        return self.out(F.relu(self.fc(x)))
+
+
+def conv_supported():
+    """Conv models den maps: 10x10 -> conv p1 (10x10) -> max pool (5x5) -> conv 2x2 (4x4) -> average
+    pool (2x2) -> flatten (each channel owns 4 inputs of the Linear) -> Linear, ReLU, Dropout -> head."""
+    torch.manual_seed(25)
+    lenet = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 6, 2), nn.ReLU(),
+                          nn.AvgPool2d(2), nn.Flatten(), nn.Linear(6 * 2 * 2, 8), nn.ReLU(), nn.Dropout(0.2),
+                          nn.Linear(8, 3))
+    return {
+        "conv_sequential_script": torch.jit.script(lenet.eval()),
+        "conv_sequential_trace": torch.jit.trace(lenet.eval(), torch.rand(2, 1, 10, 10)),
+        "conv_chain_script": torch.jit.script(ConvChain().eval()),
+        "conv_chain_trace": torch.jit.trace(ConvChain().eval(), torch.rand(2, 1, 10, 10)),
+    }
+
+
+def conv_refused():
+    def seq(*mods):
+        return torch.jit.script(nn.Sequential(*mods).eval())
+    return {
+        "depthwise": seq(nn.Conv2d(2, 2, 3, groups=2), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 8 * 8, 2)),
+        "dilated": seq(nn.Conv2d(1, 2, 3, dilation=2), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 6 * 6, 2)),
+        "overlapping_pool": seq(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(3, stride=2), nn.Flatten(),
+                                nn.Linear(2 * 3 * 3, 2)),
+        "conv_after_linear": seq(nn.Linear(6, 4), nn.ReLU(), nn.Unflatten(1, (1, 2, 2)), nn.Conv2d(1, 2, 1), nn.ReLU(),
+                                 nn.Flatten(), nn.Linear(8, 2)),
+    }
 
 
 def supported():
@@ -107,6 +152,15 @@ def main(out):
             y = model(x)
         torch.jit.script(Tensors(x, y)).save(os.path.join(out, name + ".io.pt"))
     for name, model in refused().items():
+        model.save(os.path.join(out, "refused_" + name + ".pt"))
+    images = conv_supported()
+    x = torch.randn(16, 1, 10, 10)
+    for name, model in images.items():
+        model.save(os.path.join(out, name + ".pt"))
+        with torch.no_grad():
+            y = model(x)
+        torch.jit.script(Tensors(x, y)).save(os.path.join(out, name + ".io.pt"))
+    for name, model in conv_refused().items():
         model.save(os.path.join(out, "refused_" + name + ".pt"))
 
 

@@ -58,6 +58,48 @@ INSTANTIATE_TEST_SUITE_P(EveryLayerTypeScriptedAndTraced, ImportSupported,
                          ::testing::Values("sequential_script", "sequential_trace", "extras_script", "extras_trace",
                                            "chain_script", "chain_trace", "nested_script", "nested_trace"));
 
+// Conv models (scripted and traced, nn.Sequential and a module that chains them by hand) import
+// with their input shape; den reads the images flattened, as it reads its data.
+class ImportConv : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ImportConv, Task1OutputsEqualTheModelsOwn) {
+  const std::string name = GetParam();
+  den::io::ImportOptions options;
+  options.config.set_input_shape({1, 10, 10});
+  const den::io::ImportedModel imported = den::io::import_torchscript(fixture(name), options);
+  torch::jit::Module io = torch::jit::load(fixture(name + ".io"));
+  const at::Tensor x = io.attr("x").toTensor();
+  const at::Tensor expected = io.attr("y").toTensor();
+  const at::Tensor got = imported.engine.predict(1, x.flatten(1));
+  ASSERT_EQ(got.sizes(), expected.sizes());
+  EXPECT_TRUE(at::allclose(got, expected, 1e-5, 1e-5)) << (got - expected).abs().max().item<double>();
+  EXPECT_TRUE(den::engine::has_conv(imported.engine.config().layers));
+  for (const den::graph::Unit& u : imported.engine.graph().units(0)) EXPECT_EQ(u.origin, den::graph::Origin::Imported);
+}
+
+INSTANTIATE_TEST_SUITE_P(ScriptedAndTraced, ImportConv,
+                         ::testing::Values("conv_sequential_script", "conv_sequential_trace", "conv_chain_script",
+                                           "conv_chain_trace"));
+
+TEST(Import, ConvLayersTakeTheirGeometryAndNeedTheInputShape) {
+  den::io::ImportOptions options;
+  options.config.set_input_shape({1, 10, 10});
+  const den::io::ImportedModel m = den::io::import_torchscript(fixture("conv_sequential_script"), options);
+  EXPECT_EQ(den::engine::layers_to_text(m.engine.config().layers), "conv3x3p1:4,maxpool2,conv2x2:6,avgpool2,fc:8");
+  const den::io::ImportedModel chain = den::io::import_torchscript(fixture("conv_chain_trace"), options);
+  EXPECT_EQ(den::engine::layers_to_text(chain.engine.config().layers), "conv3x3s2p1:3,maxpool2,fc:4");
+  try {
+    den::io::import_torchscript(fixture("conv_chain_script"));
+    FAIL() << "imported without an input shape";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("--input-shape"), std::string::npos) << e.what();
+  }
+  options.config.set_input_shape({1, 14, 14});  // 3x3 per channel: the first Linear would need 54 inputs
+  EXPECT_THROW(den::io::import_torchscript(fixture("conv_sequential_script"), options), ImportError);
+  options.config.set_input_shape({3, 10, 10});  // the first Conv2d takes one channel
+  EXPECT_THROW(den::io::import_torchscript(fixture("conv_sequential_script"), options), std::invalid_argument);
+}
+
 TEST(Import, LayersAreMappedByModuleAndTypeInForwardOrder) {
   const den::io::ImportedModel m = den::io::import_torchscript(fixture("extras_script"));
   std::vector<std::string> seen;
@@ -99,8 +141,13 @@ INSTANTIATE_TEST_SUITE_P(
                       Refusal{"conv", "module '0' (torch.nn.Conv1d)"},
                       Refusal{"residual", "uses a value twice"},
                       Refusal{"no_relu_between", "without a ReLU between"},
-                      Refusal{"ends_with_relu", "ends with a ReLU"}, Refusal{"one_linear", "has 1 Linear layer;"},
-                      Refusal{"relu_first", "module '0' (torch.nn.ReLU) comes before any Linear"}));
+                      Refusal{"ends_with_relu", "ends with a ReLU"},
+                      Refusal{"one_linear", "has 1 Conv2d and Linear layer;"},
+                      Refusal{"relu_first", "module '0' (torch.nn.ReLU) comes before any Conv2d or Linear"},
+                      Refusal{"depthwise", "module '0' (torch.nn.Conv2d) is a grouped (or depthwise) convolution"},
+                      Refusal{"dilated", "module '0' (torch.nn.Conv2d) is dilated"},
+                      Refusal{"overlapping_pool", "module '2' (torch.nn.MaxPool2d) is not a square pooling"},
+                      Refusal{"conv_after_linear", "module '2' (torch.nn.Unflatten)"}));
 
 TEST(Import, MissingAndNonTorchScriptFilesAreUnreadable) {
   const den::io::testing::TempDir dir;
