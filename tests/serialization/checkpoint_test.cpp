@@ -320,6 +320,58 @@ TEST_F(Checkpoint, AResumeFromOneTaskEqualsTheUninterruptedRunTaskAgnosticToo) {
                std::invalid_argument);
 }
 
+// A conv network round-trips with its layers, its input shape and every filter, and goes on learning
+// from the checkpoint as the original does.
+TEST_F(Checkpoint, AConvNetworkRoundTripsAndContinuesAsTheOriginal) {
+  den::testing::SyntheticSpec spec;
+  spec.dim = spec.informative = 64;
+  engine::EngineConfig config = engine::preset("den")
+                                    .set_layers(engine::parse_layers("conv3x3:4,maxpool2,conv2x2:6,fc:8"))
+                                    .set_input_shape({1, 8, 8})
+                                    .set_max_iter(60)
+                                    .set_batch_size(64)
+                                    .set_eval_every(20)
+                                    .set_k(2)
+                                    .set_tau(0);
+  engine::Engine original(config, 64);
+  original.add_task(den::testing::synthetic_task(1, spec));
+  original.add_task(den::testing::synthetic_task(2, spec));
+  save_checkpoint(original, path("conv.den"));
+  LoadedCheckpoint c = load_checkpoint(path("conv.den"));
+  EXPECT_EQ(c.engine.config().layers, config.layers);
+  EXPECT_EQ(c.engine.config().input_shape, config.input_shape);
+  for (int64_t l = 0; l < 3; ++l) EXPECT_TRUE(at::equal(c.engine.network().layer(l), original.network().layer(l)));
+  const at::Tensor x = den::testing::synthetic_task(9, spec).test_x;
+  for (int64_t t = 1; t <= 2; ++t) EXPECT_TRUE(at::equal(c.engine.predict(t, x), original.predict(t, x)));
+  original.add_task(den::testing::synthetic_task(3, spec));
+  c.engine.add_task(den::testing::synthetic_task(3, spec));
+  EXPECT_TRUE(at::equal(c.engine.predict(3, x), original.predict(3, x)));
+}
+
+// Format 2 stored fc layers as their sizes (Config.hidden); it loads as fc layers on flat input and
+// goes on learning, and what it writes next is format 3.
+TEST_F(Checkpoint, AFormatVersion2CheckpointLoadsAsFcLayersAndGoesOn) {
+  const std::string file = std::string(DEN_SERIALIZATION_TEST_DATA) + "/format2-one-task.den";
+  LoadedCheckpoint c = load_checkpoint(file);
+  EXPECT_EQ(c.format_version, 2u);
+  EXPECT_EQ(c.engine.config().layers, (engine::Layers{4, 3}));
+  EXPECT_TRUE(c.engine.config().input_shape.empty());
+  EXPECT_TRUE(c.engine.network().all_fc());
+  EXPECT_EQ(c.engine.input_dim(), 36);
+  ASSERT_TRUE(c.extras.agnostic.has_value());
+  const at::Tensor x = at::rand({5, 36});
+  const at::Tensor before = c.engine.predict(1, x);
+  den::testing::SyntheticSpec spec;
+  spec.dim = spec.informative = 36;
+  c.engine.add_task(den::testing::synthetic_task(4, spec));
+  EXPECT_TRUE(at::equal(c.engine.predict(1, x), before));  // its den preset keeps task 1 exact
+  save_checkpoint(c.engine, path("again.den"));
+  const LoadedCheckpoint again = load_checkpoint(path("again.den"));
+  EXPECT_EQ(again.format_version, kFormatVersion);
+  EXPECT_EQ(again.engine.config().layers, (engine::Layers{4, 3}));
+  EXPECT_TRUE(at::equal(again.engine.predict(2, x), c.engine.predict(2, x)));
+}
+
 TEST_F(Checkpoint, AFormatVersion1CheckpointStillLoads) {
   // tests/serialization/data/README.md says how the file was made.
   const std::string file = std::string(DEN_SERIALIZATION_TEST_DATA) + "/format1-one-task.den";
@@ -332,6 +384,7 @@ TEST_F(Checkpoint, AFormatVersion1CheckpointStillLoads) {
   EXPECT_FALSE(c.extras.agnostic.has_value());
   EXPECT_FALSE(c.extras.normalization.has_value());
   EXPECT_EQ(c.engine.predict(1, at::zeros({2, c.engine.input_dim()})).size(0), 2);
+  EXPECT_EQ(c.engine.config().layers, (engine::Layers{3, 2}));  // Config.hidden, as fc layers
   // NOTE: [presets] Written before the den preset, it resumes with the released code's behaviour.
   const engine::EngineConfig& config = c.engine.config();
   const engine::EngineConfig released = engine::preset("released");
