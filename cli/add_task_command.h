@@ -2,7 +2,7 @@
 
 // `den add-task`: one more task into a checkpoint, from its run's stream or from the task's own samples.
 
-#include "cli/run_command.h"
+#include "cli/run_options.h"
 
 #include <CLI/CLI.hpp>
 

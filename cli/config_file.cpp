@@ -1,7 +1,7 @@
 #include "cli/config_file.h"
 
 #include "cli/report.h"
-#include "cli/run_command.h"
+#include "cli/run_options.h"
 #include "engine/hyperparameters.h"
 
 #include <fstream>

@@ -4,7 +4,7 @@
 
 #include "cli/exit_codes.h"
 #include "cli/report.h"
-#include "cli/run_command.h"
+#include "cli/run_options.h"
 #include "cli/task_data.h"
 #include "data/idx_reader.h"
 #include "engine/evaluation/metrics.h"

@@ -4,7 +4,7 @@
 #include "cli/progress.h"
 
 #include "cli/report.h"
-#include "cli/run_command.h"
+#include "cli/run_options.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,6 +1,6 @@
 #include "cli/report.h"
 
-#include "cli/run_command.h"
+#include "cli/run_options.h"
 #include "engine/hyperparameters.h"
 #include "serialization/checkpoint.h"
 

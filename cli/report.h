@@ -1,6 +1,6 @@
 #pragma once
 
-#include "cli/run_command.h"
+#include "cli/run_options.h"
 #include "engine/config.h"
 #include "engine/evaluation/run.h"
 

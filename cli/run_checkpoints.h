@@ -3,7 +3,7 @@
 // `den run --checkpoint/--resume`: saving after every task and continuing an interrupted run; the
 // stored-run helpers that `den add-task` shares.
 
-#include "cli/run_command.h"
+#include "cli/run_options.h"
 #include "data/idx_reader.h"
 #include "data/task_stream.h"
 #include "engine/evaluation/run.h"

@@ -1,56 +1,10 @@
 #pragma once
 
-#include "data/idx_reader.h"
-#include "data/normalize.h"
-#include "data/task_stream.h"
-#include "engine/baselines/baselines.h"
-#include "engine/config.h"
-#include "engine/evaluation/run.h"
+#include "cli/run_options.h"
 
 #include <CLI/CLI.hpp>
 
-#include <cstdint>
-#include <stdexcept>
-#include <string>
-#include <vector>
-
 namespace den::cli {
-
-/// Everything `den run` (and, per method, `den compare`) is told on the command line.
-struct RunOptions {
-  std::string data_dir = "/usr/share/datasets/fashion-mnist";
-  std::string protocol = "permuted";
-  std::string normalization = "none";
-  data::StreamOptions stream;
-  /// --preset: the hyperparameters that flags not given take (NOTE: [presets] in engine/config.h).
-  std::string preset = "den";
-  engine::EngineConfig engine = engine::preset("den");  ///< so that --help shows the default preset's values
-  /// --holdout F: tasks are evaluated on a seeded fraction F of the training file, held out from
-  /// training and validation, instead of the test file, which is then not read: for choosing
-  /// hyperparameters without looking at test data. 0 = off.
-  double holdout = 0.0;
-  engine::BaselineOptions baseline;  ///< --l2-lambda, --ewc-lambda, --ewc-samples
-  int64_t exemplars = 20;            ///< --exemplars: per class, for task-agnostic prediction (0 = off)
-  std::string method = "den";
-  std::string report_path;
-  std::string log_path;  ///< --log: JSON lines of the progress (cli/progress.h)
-  int threads = 0;  ///< 0: all hardware threads
-  bool quiet = false;
-  bool allow_label_gaps = false;  ///< --allow-label-gaps (data::DirectoryOptions)
-  std::string checkpoint_path;  ///< --checkpoint: save after every task (cli/run_checkpoints.h)
-  std::string resume_path;      ///< --resume: continue the run stored there
-  std::string config_path;  ///< --config: a TOML or INI file of flag values (cli/config_file.h)
-  bool print_config = false;  ///< --print-config: write the resolved configuration and exit
-  CLI::App* command = nullptr;  ///< the parsed subcommand, to tell flags given from defaults
-};
-
-/// Registers the flags `den run` and `den compare` share on `command`: data, task stream,
-/// training, the methods' own settings, task-agnostic evaluation, threads and progress. Sets
-/// `options.command`.
-void add_run_flags(CLI::App* command, RunOptions& options);
-
-/// Registers --allow-label-gaps on `command` (den run, compare and add-task), bound to `allow`.
-void add_label_gaps_flag(CLI::App* command, bool& allow);
 
 /// Registers the `run` subcommand and its flags on `app`; the options are written into `options`.
 CLI::App* add_run_command(CLI::App& app, RunOptions& options);
@@ -58,48 +12,5 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& options);
 /// Runs `den run`; returns the process exit code. Throws data::DataError, std::invalid_argument
 /// (usage) and OutputError, which main() maps to exit codes.
 int run_command(RunOptions& options);
-
-/// Whether `flag` was given on the command line of `command` (false for a flag it does not have).
-bool flag_given(const CLI::App* command, const std::string& flag);
-
-/// Whether `flag` of `command` is read by one of `methods`: true unless it belongs to other
-/// methods only (--k to den, --ewc-lambda to ewc, ...).
-bool flag_applies(const CLI::App* command, const std::string& flag, const std::vector<std::string>& methods);
-
-/// Throws std::invalid_argument when a flag that belongs to some methods only (--k belongs to den,
-/// --ewc-lambda to ewc, ...) was given although none of `methods` uses it.
-void check_method_flags(const CLI::App* command, const std::vector<std::string>& methods);
-
-/// Turns the flags' text values into the engine and stream settings and validates what can be
-/// validated before any data is read (std::invalid_argument).
-void resolve_options(RunOptions& options);
-
-/// Registers `--preset NAME` (den or released; NOTE: [presets] in engine/config.h) on `command`.
-void add_preset_option(CLI::App* command, std::string& preset);
-/// Sets every field of `config` whose flag `command` was not given (on the command line or in
-/// --config) to its value in preset `name`.
-void apply_preset(const std::string& name, const CLI::App* command, engine::EngineConfig& config);
-
-/// Reads and normalizes the data of `options`; with --base-classes and no --tasks, the stream
-/// gets all the tasks the data allows (1 + classes - base classes). `scaling`, when given, receives
-/// the normalization's statistics.
-data::TrainTest load_data_set(RunOptions& options, data::FeatureScaling* scaling = nullptr);
-/// Sets `config.input_shape` from the training data's sample shape (IDX images: 1,rows,columns)
-/// when conv layers need one and none was given; std::invalid_argument for flat data (CSV).
-void set_input_shape(engine::EngineConfig& config, const data::Dataset& train);
-/// The data directory of `options`, read and normalized (a progress line unless quiet).
-data::TrainTest load_files(const RunOptions& options, data::FeatureScaling* scaling = nullptr);
-
-/// The protocol for headers: "split", or "split (base classes 7, then one new class per task)".
-std::string stream_description(const RunOptions& options);
-
-/// Settings of the stream run beyond the method's own: task-agnostic evaluation.
-engine::RunSettings run_settings(const RunOptions& options);
-
-/// An output file cannot be written.
-class OutputError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 }  // namespace den::cli

@@ -1,5 +1,6 @@
 #include "engine/engine.h"
 
+#include "engine/den/growth.h"
 #include "engine/task_check.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -54,8 +55,7 @@ TaskReport Engine::add_task(const Task& input_task, const ProgressCallback& prog
   report.split.assign(layers, 0);
 
   at::NoGradGuard no_grad_outside_phases;
-  graph_.add_head(t, task.num_classes);
-  network_.add_head(task.num_classes);
+  NetworkUnits(network_, graph_).add_head(t, task.num_classes);
 
   if (t == 1) {
     train_first_task(t, task, progress, report);

@@ -41,10 +41,7 @@ void Engine::expand(int64_t t, const Task& task, const ProgressCallback& progres
   const double loss_before = report.val_loss_after_selective;
   const at::Tensor head_before = whole_head ? network_.head(t).clone() : at::Tensor();
   const int64_t num_layers = network_.num_layers();
-  for (int64_t l = 0; l < num_layers; ++l) {
-    network_.add_units(l, config_.k, t);
-    graph_.add_units(l, config_.k, t, graph::Origin::Expanded);
-  }
+  for (int64_t l = 0; l < num_layers; ++l) NetworkUnits(network_, graph_).add_units(l, config_.k, t, graph::Origin::Expanded);
   report.expanded = true;
 
   PhaseSpec spec;

@@ -9,6 +9,27 @@
 
 namespace den::engine {
 
+void NetworkUnits::add_head(int64_t task, int64_t outputs) {
+  graph_.add_head(task, outputs);
+  network_.add_head(outputs);
+}
+
+void NetworkUnits::add_units(int64_t layer, int64_t count, int64_t stage, graph::Origin origin) {
+  network_.add_units(layer, count, stage);
+  graph_.add_units(layer, count, stage, origin);
+}
+
+void NetworkUnits::remove_units(int64_t layer, const std::vector<int64_t>& positions) {
+  network_.remove_units(layer, positions);
+  graph_.remove_units(layer, positions);
+}
+
+int64_t NetworkUnits::split_unit(int64_t layer, int64_t position, int64_t stage) {
+  const int64_t copy = network_.duplicate_unit(layer, position, stage);
+  graph_.split_unit(layer, position, stage);
+  return copy;
+}
+
 namespace {
 
 /// The pre-existing block of augmented `w`: its first `rows` rows restricted to the first `cols`
@@ -48,8 +69,7 @@ at::Tensor zero_incoming(const Network& network, int64_t l, int64_t first_new) {
 std::vector<int64_t> remove_flagged(Network& network, graph::UnitGraph& graph, int64_t l, int64_t first_new,
                                     const at::Tensor& flags) {
   std::vector<int64_t> positions = to_vector(flags.nonzero().view(-1).add(first_new));
-  network.remove_units(l, positions);
-  graph.remove_units(l, positions);
+  NetworkUnits(network, graph).remove_units(l, positions);
   return positions;
 }
 
@@ -118,8 +138,7 @@ std::vector<SplitPair> split_drifted_units(Network& network, graph::UnitGraph& g
     // A row that was zero and moved has drifted by any measure: it stays above every sigma.
     if (relative_sigma) drift = drift / ops::row_norms(previous[l]).clamp_min(1e-12);
     for (int64_t i : largest_above(drift, sigma, max_per_layer)) {
-      const int64_t copy = network.duplicate_unit(l, i, stage);
-      graph.split_unit(l, i, stage);
+      const int64_t copy = NetworkUnits(network, graph).split_unit(l, i, stage);
       at::Tensor row = network.layer(l).select(0, i);
       row.copy_(pad_augmented(previous[l].narrow(0, i, 1), 1, row.size(0)).squeeze(0));
       pairs.push_back({l, graph.unit(l, i).id, graph.unit(l, copy).id, drift[i].item<double>()});
@@ -184,8 +203,7 @@ void remove_new_units(Network& network, graph::UnitGraph& graph, const std::vect
   for (int64_t l = network.num_layers() - 1; l >= 0; --l) {
     std::vector<int64_t> positions(network.layer_size(l) - first_new[l]);
     std::iota(positions.begin(), positions.end(), first_new[l]);
-    network.remove_units(l, positions);
-    graph.remove_units(l, positions);
+    NetworkUnits(network, graph).remove_units(l, positions);
   }
 }
 

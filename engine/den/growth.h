@@ -12,7 +12,29 @@
 namespace den::engine {
 
 // The structural steps of DEN, apart from training, so that each is exact and testable on its own.
-// Each keeps the Network's tensors and the UnitGraph in the same unit order.
+// Each changes units through NetworkUnits, which keeps the Network's tensors and the UnitGraph in
+// the same unit order.
+
+/// The one place where units come and go: every call changes the parameters (Network) and the
+/// structure (graph::UnitGraph) together, so both always hold the same units in the same order.
+class NetworkUnits {
+ public:
+  NetworkUnits(Network& network, graph::UnitGraph& graph) : network_(network), graph_(graph) {}
+  /// Task `task`'s head (the next task id) with `outputs` outputs.
+  void add_head(int64_t task, int64_t outputs);
+  /// Appends `count` units born at `stage` to `layer` (Network::add_units; their outgoing columns
+  /// train in head `stage`, the task that adds them).
+  void add_units(int64_t layer, int64_t count, int64_t stage, graph::Origin origin);
+  /// Removes the units at `positions` of `layer` with their outgoing column blocks.
+  void remove_units(int64_t layer, const std::vector<int64_t>& positions);
+  /// Appends a copy of unit `position` of `layer`, born at `stage` (Origin::Split); returns the
+  /// copy's position.
+  int64_t split_unit(int64_t layer, int64_t position, int64_t stage);
+
+ private:
+  Network& network_;
+  graph::UnitGraph& graph_;
+};
 
 /// Dynamic expansion's pruning: in every layer, the units at positions >= first_new[l] whose
 /// incoming row (weights and bias, NOTE: [augmented rows]) is exactly zero are removed, with their

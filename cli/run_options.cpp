@@ -1,0 +1,262 @@
+#include "cli/run_options.h"
+
+#include "cli/config_file.h"
+#include "cli/hyperparameter_flags.h"
+#include "cli/report.h"
+#include "data/idx_reader.h"
+#include "engine/hyperparameters.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace den::cli {
+
+namespace {
+
+/// A flag that only some methods use, and those methods.
+struct MethodFlag {
+  std::string flag;
+  std::vector<std::string> methods;
+  bool run_only = false;  ///< a `den run` flag only (`den compare --resume` means something else)
+};
+
+const std::vector<MethodFlag>& method_flags() {
+  static const std::vector<MethodFlag> flags = [] {
+    std::vector<MethodFlag> f;
+    for (const std::string& flag : den_only_flags()) f.push_back({flag, {"den"}});
+    // Checkpoints hold a DEN engine (serialization/checkpoint.h).
+    f.push_back({"--checkpoint", {"den"}, true});
+    f.push_back({"--resume", {"den"}, true});
+    f.push_back({"--l2-lambda", {"l2"}});
+    f.push_back({"--ewc-lambda", {"ewc"}});
+    f.push_back({"--ewc-samples", {"ewc"}});
+    return f;
+  }();
+  return flags;
+}
+
+}  // namespace
+
+void add_run_flags(CLI::App* cmd, RunOptions& o) {
+  engine::EngineConfig& c = o.engine;
+  data::StreamOptions& s = o.stream;
+
+  add_config_flags(cmd, o.config_path, o.print_config);
+
+  cmd->add_option("--data", o.data_dir, "Data directory: IDX files (train-/t10k-images/labels, .gz or raw) "
+                                        "or train.csv/test.csv (label in column 0)")
+      ->capture_default_str();
+  cmd->add_option("--protocol", o.protocol, "Task stream: permuted, split or one-vs-rest")
+      ->check(CLI::IsMember({"permuted", "split", "one-vs-rest"}))
+      ->capture_default_str();
+  cmd->add_option("--tasks", s.num_tasks, "Number of tasks (with --base-classes: default all the data allows)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--classes-per-task", s.classes_per_task, "Classes per task (split protocol)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--base-classes", s.base_classes,
+                  "New-classes scenario (split protocol): task 1 learns classes 0..K-1, each later task adds one "
+                  "new class, as a binary task against as many samples of the classes known so far")
+      ->type_name("K");
+  cmd->add_option("--train-limit", s.train_limit, "At most N training samples per task (0 = all)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--val-fraction", s.val_fraction, "Fraction of the training file held out for validation")
+      ->check(CLI::Range(0.0, 0.9))
+      ->capture_default_str();
+  cmd->add_option("--holdout", o.holdout,
+                  "Evaluate on this fraction of the training file, held out from training, instead of the test "
+                  "file, which is then not read (for choosing hyperparameters; 0 = off)")
+      ->check(CLI::Range(0.0, 0.5))
+      ->capture_default_str();
+  cmd->add_option("--normalize", o.normalization, "Feature normalization: none, minmax or standardize "
+                                                  "(IDX bytes are already scaled to [0,1])")
+      ->check(CLI::IsMember({"none", "minmax", "standardize"}))
+      ->capture_default_str();
+  add_preset_option(cmd, o.preset);
+  // Every EngineConfig field with a flag, from the table; DEN's own settings after the common
+  // ones (check_method_flags refuses them for the other methods).
+  add_hyperparameter_flags(cmd, c);
+  // The baselines' own settings.
+  cmd->add_option("--l2-lambda", o.baseline.l2_transfer, "l2: lambda of lambda*||W - W_prev||^2 toward the previous task")
+      ->capture_default_str();
+  cmd->add_option("--ewc-lambda", o.baseline.ewc_lambda, "ewc: lambda of (lambda/2)*sum F (W - W*)^2")
+      ->capture_default_str();
+  cmd->add_option("--ewc-samples", o.baseline.fisher_samples, "ewc: training samples the diagonal Fisher is estimated on")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+
+  cmd->add_option("--exemplars", o.exemplars,
+                  "Task-agnostic prediction: validation samples kept per class to calibrate the task heads "
+                  "against each other (0 = off)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--threads", o.threads, "Threads for the matrix products; element-wise ops use one (0 = all cores)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_flag("--quiet", o.quiet, "No progress output (results table only)");
+  cmd->add_option("--log", o.log_path,
+                  "Write one JSON line per validation step to this file: method, task, phase, iteration, losses, "
+                  "elapsed seconds");
+  add_label_gaps_flag(cmd, o.allow_label_gaps);
+  o.command = cmd;
+}
+
+void add_preset_option(CLI::App* command, std::string& preset) {
+  command->add_option("--preset", preset,
+                      "Hyperparameters the flags not given take: den (den's own, chosen on validation data) or "
+                      "released (the authors' released code)")
+      ->check(CLI::Validator(
+          [](std::string& name) -> std::string {
+            try {
+              engine::preset(name);
+            } catch (const std::invalid_argument& e) {
+              return e.what();
+            }
+            return {};
+          },
+          ""))
+      ->type_name("TEXT:{den,released}")
+      ->capture_default_str();
+}
+
+void add_label_gaps_flag(CLI::App* command, bool& allow) {
+  command->add_flag("--allow-label-gaps", allow,
+                    "Accept data in which some class below the largest label has no training sample (refused by "
+                    "default: those classes get outputs that never see a sample)");
+}
+
+bool flag_given(const CLI::App* command, const std::string& flag) {
+  if (command == nullptr) return false;
+  try {
+    return command->count(flag) > 0;
+  } catch (const CLI::OptionNotFound&) {
+    return false;
+  }
+}
+
+namespace {
+
+/// The flag's entry in method_flags(), if `command` has it there (`den compare --resume` has not).
+const MethodFlag* method_flag(const CLI::App* command, const std::string& flag) {
+  const bool compare = command != nullptr && command->get_name() == "compare";
+  for (const MethodFlag& f : method_flags()) {
+    if (f.flag == flag && !(compare && f.run_only)) return &f;
+  }
+  return nullptr;
+}
+
+bool used_by(const MethodFlag& f, const std::vector<std::string>& methods) {
+  return std::any_of(methods.begin(), methods.end(), [&f](const std::string& m) {
+    return std::find(f.methods.begin(), f.methods.end(), m) != f.methods.end();
+  });
+}
+
+}  // namespace
+
+bool flag_applies(const CLI::App* command, const std::string& flag, const std::vector<std::string>& methods) {
+  const MethodFlag* f = method_flag(command, flag);
+  return f == nullptr || used_by(*f, methods);
+}
+
+void check_method_flags(const CLI::App* command, const std::vector<std::string>& methods) {
+  const bool compare = command != nullptr && command->get_name() == "compare";
+  for (const MethodFlag& f : method_flags()) {
+    if ((compare && f.run_only) || !flag_given(command, f.flag)) continue;
+    if (!used_by(f, methods)) {
+      throw std::invalid_argument(f.flag + " is a setting of method " + join(f.methods, ",") +
+                                  ", which " + (compare ? "--methods " : "--method ") + join(methods, ",") +
+                                  (compare ? " does not include" : " is not"));
+    }
+  }
+}
+
+void apply_preset(const std::string& name, const CLI::App* command, engine::EngineConfig& config) {
+  const engine::EngineConfig preset = engine::preset(name);
+  engine::visit_hyperparameters([&](const auto& h) {
+    if (*h.flag == '\0' || !flag_given(command, h.flag)) config.*h.member = preset.*h.member;
+  });
+}
+
+void resolve_options(RunOptions& o) {
+  apply_preset(o.preset, o.command, o.engine);
+  if (o.holdout > 0 && (!o.checkpoint_path.empty() || !o.resume_path.empty())) {
+    throw std::invalid_argument("--holdout is for choosing hyperparameters and does not combine with --checkpoint "
+                                "or --resume");
+  }
+  o.stream.protocol = data::parse_protocol(o.protocol);
+  o.stream.seed = o.engine.seed;
+  if (flag_given(o.command, "--base-classes")) {
+    const std::string k = "--base-classes " + std::to_string(o.stream.base_classes);
+    if (o.stream.protocol != data::Protocol::Split) {
+      throw std::invalid_argument(k + " needs --protocol split (the new-classes scenario), not " + o.protocol);
+    }
+    if (o.stream.base_classes < 1) {
+      throw std::invalid_argument(k + " is outside 1..C-1 (C: the classes of the data)");
+    }
+  }
+  o.engine.validate();
+  o.baseline.validate();
+  // A missing GPU is a usage error before any data is read; a printed configuration may be meant
+  // for another machine.
+  if (!o.print_config) o.engine.resolved_device();
+}
+
+data::TrainTest load_files(const RunOptions& o, data::FeatureScaling* scaling) {
+  if (!o.quiet) std::fprintf(stderr, "loading %s\n", o.data_dir.c_str());
+  data::DirectoryOptions directory;
+  directory.allow_label_gaps = o.allow_label_gaps;
+  data::TrainTest files = data::load_directory(o.data_dir, directory);
+  if (o.holdout > 0) {
+    // Seeded apart from the stream's own validation split, so that the two never coincide.
+    auto [fit, held_out] = data::split_train_val(files.train, o.holdout, o.engine.seed ^ 0x5eedf00dULL);
+    files.train = std::move(fit);
+    files.test = std::move(held_out);
+  }
+  const data::FeatureScaling stats = data::normalize_(files.train, files.test, data::parse_normalization(o.normalization));
+  if (scaling != nullptr) *scaling = stats;
+  return files;
+}
+
+data::TrainTest load_data_set(RunOptions& o, data::FeatureScaling* scaling) {
+  data::TrainTest files = load_files(o, scaling);
+  set_input_shape(o.engine, files.train);
+  if (o.stream.base_classes > 0 && !flag_given(o.command, "--tasks")) {
+    const int64_t classes = std::max(files.train.num_classes, files.test.num_classes);
+    // Out of range, the task stream refuses the base classes (with the valid range).
+    if (o.stream.base_classes < classes) o.stream.num_tasks = 1 + classes - o.stream.base_classes;
+  }
+  return files;
+}
+
+void set_input_shape(engine::EngineConfig& config, const data::Dataset& train) {
+  if (!engine::has_conv(config.layers) || !config.input_shape.empty()) return;
+  const std::vector<int64_t>& shape = train.sample_shape;
+  if (shape.size() == 2) {
+    config.input_shape = {1, shape[0], shape[1]};  // IDX images: one channel of rows x columns
+  } else if (shape.size() == 3) {
+    config.input_shape = shape;
+  } else {
+    throw std::invalid_argument("--layers " + engine::layers_to_text(config.layers) + " has conv layers, but the data's "
+                                "samples are " + std::to_string(train.dim()) + " flat features: give their shape with "
+                                "--input-shape C,H,W");
+  }
+}
+
+std::string stream_description(const RunOptions& o) {
+  std::string text = data::to_string(o.stream.protocol);
+  if (o.stream.base_classes > 0) {
+    text += " (base classes " + std::to_string(o.stream.base_classes) + ", then one new class per task)";
+  }
+  return text;
+}
+
+engine::RunSettings run_settings(const RunOptions& o) {
+  engine::RunSettings settings;
+  settings.agnostic.exemplars_per_class = o.exemplars;
+  settings.agnostic.seed = o.engine.seed;
+  return settings;
+}
+
+}  // namespace den::cli
