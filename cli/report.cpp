@@ -78,43 +78,36 @@ nlohmann::json config_json(const engine::EngineConfig& c) {
   return doc;
 }
 
+namespace {
+
+/// The JSON report's object of a report struct: every field of its table (NOTE: [report fields] in
+/// engine/task_report.h) under its JSON key, nested reports as arrays of objects.
+template <typename S>
+nlohmann::json fields_json(const S& s) {
+  nlohmann::json doc = nlohmann::json::object();
+  engine::visit_report_fields(static_cast<const S*>(nullptr), [&](const auto& field) {
+    using T = typename std::decay_t<decltype(field)>::Value;
+    if (*field.json_name() == '\0') return;
+    if constexpr (std::is_same_v<T, std::vector<engine::PhaseResult>> || std::is_same_v<T, std::vector<engine::SplitPair>>) {
+      nlohmann::json items = nlohmann::json::array();
+      for (const auto& item : s.*field.member) items.push_back(fields_json(item));
+      doc[field.json_name()] = items;
+    } else if constexpr (!std::is_same_v<T, graph::Subnetwork>) {
+      doc[field.json_name()] = s.*field.member;
+    }
+  });
+  return doc;
+}
+
+}  // namespace
+
 nlohmann::json task_json(const engine::TaskReport& r, const engine::TaskEvaluation& e, const nlohmann::json& curves) {
-  nlohmann::json phases = nlohmann::json::array();
-  for (const engine::PhaseResult& p : r.phases) {
-    phases.push_back({{"phase", p.name},
-                      {"iterations", p.iterations},
-                      {"train_loss", p.train_loss},
-                      {"val_loss", p.val_loss},
-                      {"seconds", p.seconds},
-                      {"optimizer_seconds", p.optimizer_seconds},
-                      {"early_stopped", p.early_stopped},
-                      {"best_iteration", p.best_iteration}});
-    if (curves.is_array() && curves.size() == r.phases.size()) phases.back()["curve"] = curves[phases.size() - 1];
+  nlohmann::json doc = fields_json(r);
+  if (curves.is_array() && curves.size() == r.phases.size()) {
+    for (size_t i = 0; i < r.phases.size(); ++i) doc["phases"][i]["curve"] = curves[i];
   }
-  nlohmann::json pairs = nlohmann::json::array();
-  for (const engine::SplitPair& s : r.split_pairs) {
-    pairs.push_back({{"layer", s.layer}, {"original", s.original_id}, {"copy", s.copy_id}, {"drift", s.drift}});
-  }
-  nlohmann::json doc = {{"task", r.task},
-                        {"name", r.name},
-                        {"num_classes", r.num_classes},
-                        {"test_accuracy", e.accuracy.back()},
-                        {"test_auroc", e.auroc.back()},
-                        {"hidden_units", r.hidden_units},
-                        {"params", r.params},
-                        {"nonzero_params", r.nonzero_params},
-                        {"seconds", r.seconds},
-                        {"selected_units", r.selected_units},
-                        {"added", r.added},
-                        {"pruned", r.pruned},
-                        {"split", r.split},
-                        {"split_pairs", pairs},
-                        {"expanded", r.expanded},
-                        {"expansion_undone", r.expansion_undone},
-                        {"val_loss_after_expansion", r.val_loss_after_expansion},
-                        {"val_loss_after_selective", r.val_loss_after_selective},
-                        {"val_loss", r.val_loss},
-          {"phases", phases}};
+  doc["test_accuracy"] = e.accuracy.back();
+  doc["test_auroc"] = e.auroc.back();
   const bool agnostic = !e.agnostic_accuracy.empty();
   nlohmann::json per_task = nlohmann::json::array();
   for (double a : e.agnostic_accuracy) per_task.push_back(number_or_null(a));

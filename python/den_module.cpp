@@ -130,36 +130,24 @@ void bind_config(py::module_& m) {
   }, "every hyperparameter: name, default (the den preset's), the released preset's value, command-line flag and help");
 }
 
+/// A report struct's Python class: every field of its table (NOTE: [report fields]), read-only.
+template <typename S>
+void bind_report_fields(py::class_<S>& cls) {
+  engine::visit_report_fields(static_cast<const S*>(nullptr),
+                              [&](const auto& field) { cls.def_readonly(field.name, field.member); });
+}
+
 void bind_reports(py::module_& m) {
-  py::class_<engine::PhaseResult>(m, "PhaseResult")
-      .def_readonly("name", &engine::PhaseResult::name)
-      .def_readonly("iterations", &engine::PhaseResult::iterations)
-      .def_readonly("train_loss", &engine::PhaseResult::train_loss)
-      .def_readonly("val_loss", &engine::PhaseResult::val_loss)
-      .def_readonly("seconds", &engine::PhaseResult::seconds)
-      .def_readonly("early_stopped", &engine::PhaseResult::early_stopped);
-  py::class_<engine::SplitPair>(m, "SplitPair")
-      .def_readonly("layer", &engine::SplitPair::layer)
-      .def_readonly("original_id", &engine::SplitPair::original_id)
-      .def_readonly("copy_id", &engine::SplitPair::copy_id)
-      .def_readonly("drift", &engine::SplitPair::drift);
-  py::class_<engine::TaskReport>(m, "TaskReport", "what add_task did; den.report_dict() turns it into a dict")
-      .def_readonly("task", &engine::TaskReport::task)
-      .def_readonly("name", &engine::TaskReport::name)
-      .def_readonly("num_classes", &engine::TaskReport::num_classes)
-      .def_readonly("phases", &engine::TaskReport::phases)
-      .def_readonly("selected_units", &engine::TaskReport::selected_units)
-      .def_readonly("added", &engine::TaskReport::added)
-      .def_readonly("pruned", &engine::TaskReport::pruned)
-      .def_readonly("split", &engine::TaskReport::split)
-      .def_readonly("split_pairs", &engine::TaskReport::split_pairs)
-      .def_readonly("hidden_units", &engine::TaskReport::hidden_units)
-      .def_readonly("expanded", &engine::TaskReport::expanded)
-      .def_readonly("val_loss_after_selective", &engine::TaskReport::val_loss_after_selective)
-      .def_readonly("val_loss", &engine::TaskReport::val_loss)
-      .def_readonly("params", &engine::TaskReport::params)
-      .def_readonly("nonzero_params", &engine::TaskReport::nonzero_params)
-      .def_readonly("seconds", &engine::TaskReport::seconds);
+  py::class_<graph::Subnetwork>(m, "Subnetwork", "the units selective retraining chose: input units and, per layer, "
+                                                 "positions")
+      .def_readonly("inputs", &graph::Subnetwork::inputs)
+      .def_readonly("hidden", &graph::Subnetwork::hidden);
+  py::class_<engine::PhaseResult> phase(m, "PhaseResult");
+  bind_report_fields(phase);
+  py::class_<engine::SplitPair> pair(m, "SplitPair");
+  bind_report_fields(pair);
+  py::class_<engine::TaskReport> report(m, "TaskReport", "what add_task did; den.report_dict() turns it into a dict");
+  bind_report_fields(report);
 }
 
 void bind_data(py::module_& m) {

@@ -63,12 +63,6 @@ Network::Network(int64_t input_dim, std::vector<at::Tensor> layers, std::vector<
                  at::Generator generator, at::Device device)
     : Network(input_dim, Layers{}, std::move(layers), std::move(heads), std::move(generator), device) {}
 
-Layers Network::specs() const {
-  Layers out = specs_;
-  for (size_t l = 0; l < out.size(); ++l) out[l].units = layers_[l].size(0);
-  return out;
-}
-
 int64_t Network::units_below(int64_t layer) const {
   return layer == 0 ? (layers_[0].size(1) - 1) / block(0) : layers_[layer - 1].size(0);
 }

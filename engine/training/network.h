@@ -46,8 +46,7 @@ class Network {
   int64_t num_layers() const { return static_cast<int64_t>(layers_.size()); }
   int64_t layer_size(int64_t layer) const { return layers_[layer].size(0); }
   int64_t num_heads() const { return static_cast<int64_t>(heads_.size()); }
-  /// The layers' specs, with their current unit counts.
-  Layers specs() const;
+  /// Layer `layer`'s kind and geometry (its `units` are the base network's; layer_size() is now's).
   const LayerSpec& spec(int64_t layer) const { return specs_[layer]; }
   /// Whether every layer is fc: the hand-written backward and the frozen-row caches apply.
   bool all_fc() const { return !has_conv(specs_); }

@@ -14,11 +14,12 @@ import dataclasses as _dataclasses
 import torch as _torch  # before the extension: it registers the tensor types the bindings use
 
 from . import _den
-from ._den import (CheckpointError, Engine, EngineConfig, Loss, PhaseResult, SplitPair, SplitPolicy, TaskReport,
-                   TaskStream, __version__, configure_threads, hyperparameters)
+from ._den import (CheckpointError, Engine, EngineConfig, Loss, PhaseResult, SplitPair, SplitPolicy, Subnetwork,
+                   TaskReport, TaskStream, __version__, configure_threads, hyperparameters)
 
-__all__ = ["CheckpointError", "Engine", "EngineConfig", "Loss", "PhaseResult", "SplitPair", "SplitPolicy", "Task",
-           "TaskReport", "TaskStream", "__version__", "configure_threads", "hyperparameters", "report_dict"]
+__all__ = ["CheckpointError", "Engine", "EngineConfig", "Loss", "PhaseResult", "SplitPair", "SplitPolicy",
+           "Subnetwork", "Task", "TaskReport", "TaskStream", "__version__", "configure_threads", "hyperparameters",
+           "report_dict"]
 
 
 def _features(a):
@@ -54,10 +55,10 @@ _predict_all.__doc__ = _den.Engine._predict_all.__doc__
 
 
 def report_dict(report):
-    """A TaskReport (or PhaseResult, SplitPair) as plain dicts, lists and numbers."""
+    """A TaskReport (or PhaseResult, SplitPair, Subnetwork) as plain dicts, lists and numbers."""
     if isinstance(report, (list, tuple)):
         return [report_dict(r) for r in report]
-    if isinstance(report, (TaskReport, PhaseResult, SplitPair)):
+    if isinstance(report, (TaskReport, PhaseResult, SplitPair, Subnetwork)):
         return {name: report_dict(getattr(report, name)) for name in dir(report)
                 if not name.startswith("_") and not callable(getattr(report, name))}
     return report

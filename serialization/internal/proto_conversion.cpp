@@ -2,6 +2,7 @@
 
 #include "serialization/internal/config_proto.h"
 #include "serialization/internal/framing.h"
+#include "serialization/internal/report_proto.h"
 
 #include <cmath>
 #include <limits>
@@ -51,44 +52,7 @@ void to_pb(const graph::UnitGraph& g, pb::Graph& m) {
 }
 
 
-void to_pb(const engine::TaskReport& r, pb::TaskRecord& m) {
-  m.set_task(r.task);
-  m.set_name(r.name);
-  m.set_num_classes(r.num_classes);
-  for (const engine::PhaseResult& p : r.phases) {
-    pb::Phase* phase = m.add_phases();
-    phase->set_name(p.name);
-    phase->set_iterations(p.iterations);
-    phase->set_train_loss(p.train_loss);
-    phase->set_val_loss(p.val_loss);
-    phase->set_seconds(p.seconds);
-    phase->set_optimizer_seconds(p.optimizer_seconds);
-    phase->set_early_stopped(p.early_stopped);
-    phase->set_best_iteration(p.best_iteration);
-  }
-  append(m.mutable_selected_units(), r.selected_units);
-  append(m.mutable_subnetwork_inputs(), r.subnetwork.inputs);
-  for (const auto& layer : r.subnetwork.hidden) append(m.add_subnetwork_hidden()->mutable_positions(), layer);
-  m.set_val_loss_after_selective(r.val_loss_after_selective);
-  m.set_expanded(r.expanded);
-  m.set_expansion_undone(r.expansion_undone);
-  m.set_val_loss_after_expansion(r.val_loss_after_expansion);
-  append(m.mutable_added(), r.added);
-  append(m.mutable_pruned(), r.pruned);
-  append(m.mutable_split(), r.split);
-  for (const engine::SplitPair& s : r.split_pairs) {
-    pb::SplitPair* pair = m.add_split_pairs();
-    pair->set_layer(s.layer);
-    pair->set_original_id(s.original_id);
-    pair->set_copy_id(s.copy_id);
-    pair->set_drift(s.drift);
-  }
-  append(m.mutable_hidden_units(), r.hidden_units);
-  m.set_val_loss(r.val_loss);
-  m.set_params(r.params);
-  m.set_nonzero_params(r.nonzero_params);
-  m.set_seconds(r.seconds);
-}
+void to_pb(const engine::TaskReport& r, pb::TaskRecord& m) { report_to_pb(r, m); }
 
 void to_pb(const RunInfo& r, pb::RunInfo& m) {
   m.set_method(r.method);
@@ -166,43 +130,7 @@ graph::UnitGraph from_pb(const pb::Graph& m, const std::string& name) {
   }
 }
 
-engine::TaskReport from_pb(const pb::TaskRecord& m) {
-  engine::TaskReport r;
-  r.task = m.task();
-  r.name = m.name();
-  r.num_classes = m.num_classes();
-  for (const pb::Phase& p : m.phases()) {
-    engine::PhaseResult phase;
-    phase.name = p.name();
-    phase.iterations = p.iterations();
-    phase.train_loss = p.train_loss();
-    phase.val_loss = p.val_loss();
-    phase.seconds = p.seconds();
-    phase.optimizer_seconds = p.optimizer_seconds();
-    phase.early_stopped = p.early_stopped();
-    phase.best_iteration = p.best_iteration();
-    r.phases.push_back(phase);
-  }
-  r.selected_units.assign(m.selected_units().begin(), m.selected_units().end());
-  r.subnetwork.inputs.assign(m.subnetwork_inputs().begin(), m.subnetwork_inputs().end());
-  for (const pb::Positions& p : m.subnetwork_hidden()) r.subnetwork.hidden.emplace_back(p.positions().begin(), p.positions().end());
-  r.val_loss_after_selective = m.val_loss_after_selective();
-  r.expanded = m.expanded();
-  r.expansion_undone = m.expansion_undone();
-  r.val_loss_after_expansion = m.val_loss_after_expansion();
-  r.added.assign(m.added().begin(), m.added().end());
-  r.pruned.assign(m.pruned().begin(), m.pruned().end());
-  r.split.assign(m.split().begin(), m.split().end());
-  for (const pb::SplitPair& s : m.split_pairs()) {
-    r.split_pairs.push_back(engine::SplitPair{s.layer(), s.original_id(), s.copy_id(), s.drift()});
-  }
-  r.hidden_units.assign(m.hidden_units().begin(), m.hidden_units().end());
-  r.val_loss = m.val_loss();
-  r.params = m.params();
-  r.nonzero_params = m.nonzero_params();
-  r.seconds = m.seconds();
-  return r;
-}
+engine::TaskReport from_pb(const pb::TaskRecord& m) { return report_from_pb(m); }
 
 RunInfo from_pb(const pb::RunInfo& m) {
   RunInfo r;
