@@ -181,11 +181,16 @@ graph::Subnetwork select_strongest(const Network& network, int64_t task_id, doub
   graph::Subnetwork selected;
   selected.hidden.assign(num_layers, {});
   // A unit's connection to a unit above is the sum of its column block's magnitudes (a filter's
-  // whole kh x kw slice on a channel; one weight between fc units).
+  // whole kh x kw slice on a channel; one weight between fc units). The head's sums are taken in
+  // float, as before conv layers, so that fc networks select exactly as they did.
   const auto block_magnitudes = [&](const at::Tensor& w, int64_t l) {
     return column_blocks(w.to(at::kCPU, at::kDouble), network.block(l)).abs().sum(2);
   };
-  at::Tensor strength = block_magnitudes(network.head(task_id), num_layers).sum(0);
+  at::Tensor strength = column_blocks(network.head(task_id), network.block(num_layers))
+                            .abs()
+                            .sum(2)
+                            .sum(0)
+                            .to(at::kCPU, at::kDouble);
   for (int64_t l = num_layers - 1; l >= 0; --l) {
     selected.hidden[l] = strongest(strength, budget_count(budget, network.layer_size(l)));
     if (l == 0) break;
