@@ -79,9 +79,7 @@ int import_command(const ImportOptions& o) {
   // --data's samples: task 1's exemplars, and the images' shape for a conv model.
   std::optional<data::Dataset> samples;
   if (!o.data_dir.empty()) samples = data::load_half(o.data_dir, data::Half::Train);
-  if (options.config.input_shape.empty() && samples && samples->sample_shape.size() == 2) {
-    options.config.input_shape = {1, samples->sample_shape[0], samples->sample_shape[1]};
-  }
+  if (options.config.input_shape.empty() && samples) options.config.input_shape = image_shape(*samples);
   io::ImportedModel imported = io::import_torchscript(o.model, options);
   const engine::Engine& den = imported.engine;
   for (const io::ImportedLayer& layer : imported.layers) {

@@ -230,14 +230,16 @@ data::TrainTest load_data_set(RunOptions& o, data::FeatureScaling* scaling) {
   return files;
 }
 
+std::vector<int64_t> image_shape(const data::Dataset& samples) {
+  const std::vector<int64_t>& shape = samples.sample_shape;
+  if (shape.size() == 2) return {1, shape[0], shape[1]};  // IDX images: one channel of rows x columns
+  return shape.size() == 3 ? shape : std::vector<int64_t>{};
+}
+
 void set_input_shape(engine::EngineConfig& config, const data::Dataset& train) {
   if (!engine::has_conv(config.layers) || !config.input_shape.empty()) return;
-  const std::vector<int64_t>& shape = train.sample_shape;
-  if (shape.size() == 2) {
-    config.input_shape = {1, shape[0], shape[1]};  // IDX images: one channel of rows x columns
-  } else if (shape.size() == 3) {
-    config.input_shape = shape;
-  } else {
+  config.input_shape = image_shape(train);
+  if (config.input_shape.empty()) {
     throw std::invalid_argument("--layers " + engine::layers_to_text(config.layers) + " has conv layers, but the data's "
                                 "samples are " + std::to_string(train.dim()) + " flat features: give their shape with "
                                 "--input-shape C,H,W");

@@ -80,6 +80,8 @@ void apply_preset(const std::string& name, const CLI::App* command, engine::Engi
 /// gets all the tasks the data allows (1 + classes - base classes). `scaling`, when given, receives
 /// the normalization's statistics.
 data::TrainTest load_data_set(RunOptions& options, data::FeatureScaling* scaling = nullptr);
+/// The C,H,W of `samples` read as images: 1,rows,columns for IDX images, empty for flat rows (CSV).
+std::vector<int64_t> image_shape(const data::Dataset& samples);
 /// Sets `config.input_shape` from the training data's sample shape (IDX images: 1,rows,columns)
 /// when conv layers need one and none was given; std::invalid_argument for flat data (CSV).
 void set_input_shape(engine::EngineConfig& config, const data::Dataset& train);

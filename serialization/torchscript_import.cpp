@@ -111,23 +111,27 @@ class OpSettings {
   }
   std::optional<std::vector<int64_t>> ints(const std::string& name) const {
     if (module_.hasattr(name)) return ints_of(module_.attr(name));
-    const auto at = std::find(names_.begin(), names_.end(), name);
-    if (node_ == nullptr || at == names_.end()) return std::nullopt;
-    const size_t i = static_cast<size_t>(at - names_.begin());
-    return i < node_->inputs().size() ? constant_ints(node_->input(i)) : std::nullopt;
+    const Value* argument = traced_argument(name);
+    return argument != nullptr ? constant_ints(argument) : std::nullopt;
   }
   /// A bool or string setting from the attributes, or from the traced op's constant.
   std::optional<c10::IValue> value(const std::string& name) const {
     if (module_.hasattr(name)) return module_.attr(name);
-    const auto at = std::find(names_.begin(), names_.end(), name);
-    if (node_ == nullptr || at == names_.end()) return std::nullopt;
-    const size_t i = static_cast<size_t>(at - names_.begin());
-    if (i >= node_->inputs().size()) return std::nullopt;
-    const auto constant = torch::jit::toIValue(node_->input(i));
+    const Value* argument = traced_argument(name);
+    if (argument == nullptr) return std::nullopt;
+    const auto constant = torch::jit::toIValue(argument);
     return constant ? std::optional<c10::IValue>(*constant) : std::nullopt;
   }
 
  private:
+  /// The traced op's argument called `name`, or null.
+  const Value* traced_argument(const std::string& name) const {
+    const auto at = std::find(names_.begin(), names_.end(), name);
+    if (node_ == nullptr || at == names_.end()) return nullptr;
+    const size_t i = static_cast<size_t>(at - names_.begin());
+    return i < node_->inputs().size() ? node_->input(i) : nullptr;
+  }
+
   const Module& module_;
   std::vector<std::string> names_;
   const Node* node_ = nullptr;

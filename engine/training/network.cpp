@@ -85,7 +85,7 @@ int64_t Network::add_head(int64_t num_outputs) {
 
 at::Tensor Network::layer_output(int64_t layer, const at::Tensor& weights, const at::Tensor& h) const {
   const LayerGeometry& g = geometry_[layer];
-  if (g.kind == LayerKind::Fc) return affine_relu(h.dim() == 2 ? h : h.flatten(1), weights);
+  if (g.kind == LayerKind::Fc) return affine_relu(h.flatten(1), weights);  // flatten(1) of [N, D] is [N, D] itself
   const LayerSpec& s = specs_[layer];
   const int64_t n_in = weights.size(1) - 1;
   const int64_t channels = n_in / g.block;
@@ -104,13 +104,13 @@ at::Tensor Network::forward(const std::vector<at::Tensor>& layers, const at::Ten
                             size_t from) const {
   at::Tensor h = x;
   for (size_t l = from; l < layers.size(); ++l) h = layer_output(static_cast<int64_t>(l), layers[l], h);
-  return affine(h.dim() == 2 ? h : h.flatten(1), head);
+  return affine(h.flatten(1), head);
 }
 
 at::Tensor Network::features(const at::Tensor& x) const {
   at::Tensor h = x;
   for (int64_t l = 0; l < num_layers(); ++l) h = layer_output(l, layers_[l], h);
-  return h.dim() == 2 ? h : h.flatten(1);
+  return h.flatten(1);
 }
 
 at::Tensor Network::logits(int64_t task, const at::Tensor& x) const { return affine(features(x), head(task)); }
