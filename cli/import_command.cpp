@@ -21,7 +21,7 @@ namespace den::cli {
 
 CLI::App* add_import_command(CLI::App& app, ImportOptions& o) {
   CLI::App* cmd = app.add_subcommand(
-      "import", "Make a checkpoint whose task 1 is a PyTorch model (TorchScript of Conv2d, pooling, Linear and ReLU layers)");
+      "import", "Make a checkpoint whose task 1 is a PyTorch model (TorchScript of Conv2d, BatchNorm, pooling, Linear and ReLU layers)");
   engine::EngineConfig& c = o.engine;
   cmd->add_option("model", o.model, "TorchScript file (torch.jit.save of torch.jit.script or torch.jit.trace)")
       ->required();

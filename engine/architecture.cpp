@@ -49,7 +49,8 @@ std::string layer_token(const LayerSpec& l) {
   if (l.stride != 1) token += "s" + std::to_string(l.stride);
   if (l.padding != 0) token += "p" + std::to_string(l.padding);
   token += ":" + std::to_string(l.units);
-  if (l.pool != PoolKind::None) {
+  if (l.pool == PoolKind::GlobalAvg) token += ",gap";
+  if (l.pool == PoolKind::Max || l.pool == PoolKind::Avg) {
     token += std::string(l.pool == PoolKind::Max ? ",maxpool" : ",avgpool") + std::to_string(l.pool_size);
   }
   return token;
@@ -68,7 +69,7 @@ namespace {
 }
 
 constexpr const char* kGrammar =
-    " (expected fc:<units>, <units>, conv<K>x<K>[s<stride>][p<padding>]:<filters>, maxpool<N> or avgpool<N>)";
+    " (expected fc:<units>, <units>, conv<K>x<K>[s<stride>][p<padding>]:<filters>, maxpool<N>, avgpool<N> or gap)";
 
 /// Reads the decimal number at `pos` of `s` (at least one digit); advances `pos`.
 bool read_number(const std::string& s, size_t& pos, int64_t& out) {
@@ -117,18 +118,21 @@ Layers parse_layers(const std::string& text) {
   while (std::getline(in, raw, ',')) {
     const std::string token = trimmed(raw);
     if (token.empty()) throw std::invalid_argument("'" + text + "' has an empty layer token");
-    if (starts_with(token, "maxpool") || starts_with(token, "avgpool")) {
-      const bool max = starts_with(token, "maxpool");
-      size_t pos = 7;
+    if (starts_with(token, "maxpool") || starts_with(token, "avgpool") || token == "gap") {
+      PoolKind kind = PoolKind::GlobalAvg;
       int64_t size = 0;
-      if (!read_number(token, pos, size) || pos != token.size()) {
-        bad_token(token, "does not parse: pooling is maxpool<N> or avgpool<N>");
+      if (token != "gap") {
+        kind = starts_with(token, "maxpool") ? PoolKind::Max : PoolKind::Avg;
+        size_t pos = 7;
+        if (!read_number(token, pos, size) || pos != token.size()) {
+          bad_token(token, "does not parse: pooling is maxpool<N>, avgpool<N> or gap");
+        }
       }
       if (layers.empty()) bad_token(token, "has no layer before it to pool");
       LayerSpec& below = layers.back();
       if (below.kind != LayerKind::Conv) bad_token(token, "follows an fc layer; only conv layers are pooled");
       if (below.pool != PoolKind::None) bad_token(token, "follows a layer that is pooled already");
-      below.pool = max ? PoolKind::Max : PoolKind::Avg;
+      below.pool = kind;
       below.pool_size = size;
     } else if (starts_with(token, "conv")) {
       layers.push_back(parse_conv(token));
@@ -160,7 +164,12 @@ void check_layers(const Layers& layers) {
       throw std::invalid_argument(where + ": kernel and stride must be >= 1");
     }
     if (l.padding < 0) throw std::invalid_argument(where + ": padding must be >= 0");
-    if (l.pool != PoolKind::None && l.pool_size < 1) throw std::invalid_argument(where + ": pool window must be >= 1");
+    if ((l.pool == PoolKind::Max || l.pool == PoolKind::Avg) && l.pool_size < 1) {
+      throw std::invalid_argument(where + ": pool window must be >= 1");
+    }
+    if (l.pool == PoolKind::GlobalAvg && l.pool_size != 0) {
+      throw std::invalid_argument(where + ": global average pooling has no window");
+    }
   }
 }
 
@@ -216,7 +225,9 @@ std::vector<LayerGeometry> plan_geometry(const Layers& layers, const std::vector
       }
       height = (padded_h - l.kernel_h) / l.stride + 1;
       width = (padded_w - l.kernel_w) / l.stride + 1;
-      if (l.pool != PoolKind::None) {
+      if (l.pool == PoolKind::GlobalAvg) {
+        height = width = 1;
+      } else if (l.pool != PoolKind::None) {
         if (l.pool_size > height || l.pool_size > width) {
           throw std::invalid_argument(where + ": pooling " + std::to_string(l.pool_size) + "x" +
                                       std::to_string(l.pool_size) + " leaves nothing of its input " +

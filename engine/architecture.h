@@ -9,8 +9,9 @@ namespace den::engine {
 /// What a hidden layer's units are: fully connected units, or the filters (output channels) of a
 /// 2-D convolution.
 enum class LayerKind { Fc, Conv };
-/// Pooling after a conv layer's ReLU, with window and stride `pool_size`.
-enum class PoolKind { None, Max, Avg };
+/// Pooling after a conv layer's ReLU: max or average with window and stride `pool_size`, or the
+/// global average over the whole feature map (to 1x1, pool_size 0), as image models end their trunk.
+enum class PoolKind { None, Max, Avg, GlobalAvg };
 
 /// One hidden layer of the base network. Its units grow and shrink with DEN; everything else here
 /// stays fixed for the network's life.
@@ -22,7 +23,7 @@ struct LayerSpec {
   int64_t stride = 1;       ///< conv only, both directions
   int64_t padding = 0;      ///< conv only, zeros on every side
   PoolKind pool = PoolKind::None;
-  int64_t pool_size = 0;    ///< window and stride of the pooling; 0 without pooling
+  int64_t pool_size = 0;    ///< window and stride of the pooling; 0 without pooling and for GlobalAvg
 
   LayerSpec() = default;
   /// An fc layer of `fc_units` units; implicit, so that `{312, 128}` is two fc layers.
@@ -45,7 +46,7 @@ bool has_conv(const Layers& layers);
 
 /// The text form, as `--layers` and config files write it: tokens separated by commas,
 ///   fc:<units> (or a bare <units>), conv<KH>x<KW>[s<stride>][p<padding>]:<filters>,
-///   maxpool<N>, avgpool<N> (pooling after the conv layer before it).
+///   maxpool<N>, avgpool<N>, gap (pooling after the conv layer before it; gap is the global average).
 /// "conv5x5:32,maxpool2,fc:256" is a conv layer of 32 5x5 filters with 2x2 max pooling, then an fc
 /// layer of 256 units; "312,128" is two fc layers. Layers print with their kind: "fc:312,fc:128".
 std::string layers_to_text(const Layers& layers);

@@ -114,7 +114,7 @@ void visit_hyperparameters(Visitor&& visit) {
   constexpr const char* kNonNegative = "must be >= 0";
   visit(hyperparameter("layers", &C::layers, "--layers",
                        "hidden layers, lowest first: fc:256 (or 256), conv5x5:32 (conv3x3s2p1:32: stride 2, padding 1), "
-                       "maxpool2 or avgpool2 after a conv layer")
+                       "maxpool2, avgpool2 or gap (global average) after a conv layer")
             .check([](const Layers& v) { return layers_problem(v).empty(); },
                    "must list at least one layer, each with units; conv layers first; pooling only after conv")
             .also_flag("--hidden"));

@@ -83,7 +83,7 @@ void ints_attribute(onnx::NodeProto& n, const std::string& name, const std::vect
 }
 
 /// Nodes that take `x` (images when `image`) through one hidden layer of `spec` with weight and
-/// bias `w`, `b` into `out`: Conv, Relu and MaxPool or AveragePool for a conv layer; a Flatten
+/// bias `w`, `b` into `out`: Conv, Relu and MaxPool, AveragePool or GlobalAveragePool for a conv layer; a Flatten
 /// after conv layers, then Gemm and Relu for an fc layer. `image` becomes what the layer outputs.
 std::string hidden_layer(onnx::GraphProto& g, const engine::LayerSpec& spec, const std::string& x, const std::string& w,
                          const std::string& b, const std::string& out, bool& image) {
@@ -98,6 +98,10 @@ std::string hidden_layer(onnx::GraphProto& g, const engine::LayerSpec& spec, con
       return out;
     }
     node(g, "Relu", {out + "_conv"}, out + "_relu");
+    if (spec.pool == engine::PoolKind::GlobalAvg) {
+      node(g, "GlobalAveragePool", {out + "_relu"}, out);
+      return out;
+    }
     onnx::NodeProto& pool = node(g, spec.pool == engine::PoolKind::Max ? "MaxPool" : "AveragePool", {out + "_relu"}, out);
     ints_attribute(pool, "kernel_shape", {spec.pool_size, spec.pool_size});
     ints_attribute(pool, "strides", {spec.pool_size, spec.pool_size});

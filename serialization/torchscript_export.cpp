@@ -82,6 +82,7 @@ std::string hidden_lines(const engine::LayerSpec& spec, const std::string& w, co
     const std::string window = int_list({spec.pool_size, spec.pool_size});
     if (spec.pool == engine::PoolKind::Max) code << "    h = torch.max_pool2d(h, " << window << ", " << window << ")\n";
     if (spec.pool == engine::PoolKind::Avg) code << "    h = torch.avg_pool2d(h, " << window << ", " << window << ")\n";
+    if (spec.pool == engine::PoolKind::GlobalAvg) code << "    h = torch.mean(h, [2, 3], True)\n";
     image = true;
     return code.str();
   }

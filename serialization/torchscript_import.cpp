@@ -54,10 +54,12 @@ std::string display_type(const std::string& type) {
 
 /// One step of the model's forward chain.
 struct Step {
-  enum class Kind { Linear, Conv, Pool, Relu, Flatten, Identity } kind;
+  enum class Kind { Linear, Conv, Norm, Pool, Relu, Flatten, Identity } kind;
   std::string module;  ///< path in the model
   std::string type;    ///< display type of the module, or the functional op
-  at::Tensor weight, bias;  ///< Linear and Conv: `[out, in]` or `[out, in, kh, kw]`
+  /// Linear and Conv: `[out, in]` or `[out, in, kh, kw]` and `[out]`. Norm: the per-channel scale
+  /// and shift a BatchNorm applies at inference, y = x * weight + bias.
+  at::Tensor weight, bias;
   engine::LayerSpec spec;   ///< Conv: stride and padding; Pool: its kind and window
 };
 
@@ -153,11 +155,16 @@ class ChainReader {
       add_conv(m, path, display_type(type));
     } else if (cls == "MaxPool2d" || cls == "AvgPool2d") {
       add_pool(m, path, display_type(type), cls == "MaxPool2d" ? engine::PoolKind::Max : engine::PoolKind::Avg);
+    } else if (cls == "AdaptiveAvgPool2d") {
+      const OpSettings settings(m, c10::aten::adaptive_avg_pool2d, {"input", "output_size"});
+      add_global_pool(path, display_type(type), settings.ints("output_size"));
+    } else if (cls == "BatchNorm2d" || cls == "BatchNorm1d") {
+      add_batch_norm(m, path, display_type(type));
     } else if (cls == "ReLU") {
       steps_.push_back({Step::Kind::Relu, path, display_type(type), {}, {}, {}});
     } else if (cls == "Flatten") {
       steps_.push_back({Step::Kind::Flatten, path, display_type(type), {}, {}, {}});
-    } else if (cls == "Dropout" || cls == "Identity") {
+    } else if (cls == "Dropout" || cls == "Dropout1d" || cls == "Dropout2d" || cls == "Identity") {
       // Dropout is the identity at inference.
       steps_.push_back({Step::Kind::Identity, path, display_type(type), {}, {}, {}});
     } else if (!cls.empty() && cls != "Sequential") {
@@ -172,8 +179,9 @@ class ChainReader {
   [[noreturn]] void unsupported(const std::string& path, const std::string& type, const std::string& what) const {
     throw ImportError(ImportError::Kind::Unsupported,
                       "'" + file_ + "': module '" + path + "' (" + type + ")" + (what.empty() ? "" : " " + what) +
-                          " cannot be mapped: den imports chains of Conv2d, ReLU, MaxPool2d or AvgPool2d, Flatten and "
-                          "Linear layers (Dropout and Identity pass through)");
+                          " cannot be mapped: den imports chains of Conv2d, BatchNorm2d, ReLU, MaxPool2d, AvgPool2d "
+                          "or AdaptiveAvgPool2d(1), Flatten, Linear and BatchNorm1d layers (Dropout and Identity pass "
+                          "through)");
   }
 
  private:
@@ -242,6 +250,45 @@ class ChainReader {
     steps_.push_back(step);
   }
 
+  /// AdaptiveAvgPool2d maps when it pools to 1x1: den's global average pooling ("gap").
+  void add_global_pool(const std::string& path, const std::string& type, const std::optional<std::vector<int64_t>>& size) {
+    if (!size || size->empty() || std::any_of(size->begin(), size->end(), [](int64_t s) { return s != 1; })) {
+      unsupported(path, type, "pools to another size than 1x1 (den's global average pooling)");
+    }
+    Step step{Step::Kind::Pool, path, type, {}, {}, {}};
+    step.spec.pool = engine::PoolKind::GlobalAvg;
+    steps_.push_back(step);
+  }
+
+  /// A BatchNorm at inference is a per-channel affine map of its running statistics:
+  /// y = (x - mean) / sqrt(var + eps) * gamma + beta. It is folded into the Conv2d or Linear before it.
+  void add_batch_norm(const Module& m, const std::string& path, const std::string& type) {
+    const OpSettings settings(m, c10::aten::batch_norm,
+                              {"input", "weight", "bias", "running_mean", "running_var", "training", "momentum", "eps",
+                               "cudnn_enabled"});
+    const auto tensor = [&](const char* name) {
+      return m.hasattr(name) && m.attr(name).isTensor() ? m.attr(name).toTensor().detach().to(at::kDouble) : at::Tensor();
+    };
+    const at::Tensor mean = tensor("running_mean"), var = tensor("running_var");
+    if (!mean.defined() || !var.defined()) {
+      unsupported(path, type, "has no running statistics (track_running_stats=False normalizes by each batch's own)");
+    }
+    const std::optional<c10::IValue> eps = settings.value("eps");
+    if (!eps || !eps->isDouble()) unsupported(path, type, "has no eps den can read");
+    at::Tensor gamma = tensor("weight"), beta = tensor("bias");
+    if (!gamma.defined()) gamma = at::ones_like(mean);  // affine=False
+    if (!beta.defined()) beta = at::zeros_like(mean);
+    if (mean.dim() != 1 || var.sizes() != mean.sizes() || gamma.sizes() != mean.sizes() || beta.sizes() != mean.sizes()) {
+      unsupported(path, type, "has statistics and parameters of different sizes");
+    }
+    const at::Tensor scale = gamma / at::sqrt(var + eps->toDouble());
+    Step step{Step::Kind::Norm, path, type, scale, beta - mean * scale, {}};
+    if (!step.weight.isfinite().all().item<bool>() || !step.bias.isfinite().all().item<bool>()) {
+      unsupported(path, type, "has NaN or infinite statistics or parameters");
+    }
+    steps_.push_back(step);
+  }
+
   /// Reads `m`'s forward graph: every node that touches the data must be a known step applied to
   /// the current value, and the graph must return the last one.
   void read_forward(const Module& m, const std::string& path, const std::string& type) {
@@ -290,6 +337,10 @@ class ChainReader {
         steps_.push_back({Step::Kind::Relu, where, kind_text(node), {}, {}, {}});
       } else if (kind == c10::aten::flatten) {
         steps_.push_back({Step::Kind::Flatten, where, kind_text(node), {}, {}, {}});
+      } else if ((kind == c10::aten::adaptive_avg_pool2d ||
+                  function_name(node) == "torch.nn.functional.adaptive_avg_pool2d") &&
+                 node->inputs().size() == data_input(node) + 2) {
+        add_global_pool(where, kind_text(node), constant_ints(node->input(data_input(node) + 1)));
       } else if (kind == c10::aten::dropout || kind == c10::aten::dropout_ ||
                  function_name(node) == "torch.nn.functional.dropout") {
         steps_.push_back({Step::Kind::Identity, where, kind_text(node), {}, {}, {}});
@@ -419,9 +470,25 @@ ImportedModel import_torchscript(const std::string& path, const ImportOptions& o
         after_relu = false;
         break;
       }
+      case Step::Kind::Norm: {
+        if (last == nullptr || after_relu || specs.back().pool != engine::PoolKind::None) {
+          reader.unsupported(step.module, step.type, "does not follow a Conv2d or Linear directly (den folds a "
+                             "BatchNorm into the layer before it, as at inference)");
+        }
+        Step& folded = weighted.back();
+        if (step.weight.size(0) != folded.weight.size(0)) {
+          reader.unsupported(step.module, step.type, "normalizes " + std::to_string(step.weight.size(0)) +
+                             " channels but '" + folded.module + "' gives " + std::to_string(folded.weight.size(0)));
+        }
+        // In float64, then rounded once: W' = W * scale (per output), b' = b * scale + shift.
+        const at::Tensor scale = step.weight.view({-1, 1});
+        folded.weight = (folded.weight.to(at::kDouble).flatten(1) * scale).to(at::kFloat).view(folded.weight.sizes());
+        folded.bias = (folded.bias.to(at::kDouble) * step.weight + step.bias).to(at::kFloat);
+        break;
+      }
       case Step::Kind::Pool:
         if (!conv_below || specs.back().pool != engine::PoolKind::None ||
-            (!after_relu && step.spec.pool != engine::PoolKind::Max)) {
+            (!after_relu && step.spec.pool != engine::PoolKind::Max) || flattened) {
           reader.unsupported(step.module, step.type, "does not follow a Conv2d and its ReLU (den pools a conv layer's "
                              "rectified output once; max pooling may also come before the ReLU)");
         }

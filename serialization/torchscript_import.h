@@ -49,22 +49,27 @@ struct ImportedModel {
 };
 
 // NOTE: [import mapping] A model maps when its forward is a chain of den layers: conv layers
-// (Conv2d, ReLU, at most one MaxPool2d or AvgPool2d; max pooling may also come before the ReLU, with
-// which it commutes), then fc layers (Linear, ReLU), then the last Linear, the head, with at least
-// one hidden layer. The hidden layers become layers of units (conv filters) born at stage 1 with
-// Origin::Imported, the last Linear becomes task 1's head. A Conv2d maps when it is a plain
+// (Conv2d, an optional BatchNorm2d, ReLU, then at most one MaxPool2d, AvgPool2d or
+// AdaptiveAvgPool2d(1); max pooling may also come before the ReLU, with which it commutes), then fc
+// layers (Linear, an optional BatchNorm1d, ReLU), then the last Linear, the head, with at least one
+// hidden layer. The hidden layers become layers of units (conv filters) born at stage 1 with
+// Origin::Imported, the last Linear becomes task 1's head. A BatchNorm is folded into the layer
+// before it with its running statistics, exactly as at inference: W' = W * s, b' = b * s + beta -
+// mean * s with s = gamma / sqrt(var + eps), computed in float64. A Conv2d maps when it is a plain
 // convolution (groups 1, dilation 1, zero padding, the same stride and padding both ways); a
-// pooling when it is square with its stride equal to its window, no padding and no ceil mode. Its
-// settings are read from the module's attributes (torch.jit.script) or from the constant arguments
-// of its op (torch.jit.trace). Modules are read by type (torch.nn Conv2d, MaxPool2d, AvgPool2d,
-// Linear, ReLU, Flatten; Dropout and Identity are the identity at inference) and any other module
-// is walked through its forward graph, so nn.Sequential, nested Sequentials and a plain nn.Module
-// whose forward calls its submodules, relu (torch.relu, F.relu) and torch.flatten in a chain map,
+// pooling when it is square with its stride equal to its window, no padding and no ceil mode, or
+// when it averages the whole map (AdaptiveAvgPool2d to 1x1, den's "gap"). Settings are read from
+// the module's attributes (torch.jit.script) or from the constant arguments of its op
+// (torch.jit.trace). Modules are read by type (torch.nn Conv2d, BatchNorm2d, BatchNorm1d,
+// MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Linear, ReLU, Flatten; Dropout, Dropout1d, Dropout2d
+// and Identity are the identity at inference) and any other module is walked through its forward
+// graph, so nn.Sequential, nested Sequentials and a plain nn.Module whose forward calls its
+// submodules, relu (torch.relu, F.relu), F.adaptive_avg_pool2d and torch.flatten in a chain map,
 // from script and trace alike. A conv model needs the input's C,H,W (ImportOptions::config's
-// input_shape), and its first Linear must read the last conv layer's output flattened. Anything else
-// that touches the data (another activation, a normalization, a residual sum, control flow) is
-// refused, naming the module and its type: mapping it approximately would silently change the
-// model's predictions.
+// input_shape), and its first Linear must read the last conv layer's output flattened. Anything
+// else that touches the data (another activation, a BatchNorm without running statistics or after
+// a ReLU, a residual sum, control flow) is refused, naming the module and its type: mapping it
+// approximately would silently change the model's predictions.
 
 /// Loads a TorchScript model (torch.jit.save of a script or trace) and maps it (NOTE: [import
 /// mapping]). The engine's task 1 outputs equal the model's outputs up to float rounding. Throws

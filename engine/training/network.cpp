@@ -97,6 +97,7 @@ at::Tensor Network::layer_output(int64_t layer, const at::Tensor& weights, const
   z.relu_();
   if (s.pool == PoolKind::Max) return at::max_pool2d(z, {s.pool_size, s.pool_size}, {s.pool_size, s.pool_size});
   if (s.pool == PoolKind::Avg) return at::avg_pool2d(z, {s.pool_size, s.pool_size}, {s.pool_size, s.pool_size});
+  if (s.pool == PoolKind::GlobalAvg) return z.mean({2, 3}, /*keepdim=*/true);
   return z;
 }
 

@@ -53,6 +53,22 @@ TEST(Layers, StridePaddingAveragePoolingAndBareUnitCounts) {
   EXPECT_FALSE(has_conv(parse_layers("312,128")));
 }
 
+TEST(Layers, GlobalAveragePoolingIsGap) {
+  const Layers layers = parse_layers("conv3x3p1:8,maxpool2,conv3x3:16,gap,fc:10");
+  EXPECT_EQ(layers[1], LayerSpec::conv(16, 3).pooled(PoolKind::GlobalAvg, 0));
+  EXPECT_EQ(layers_to_text(layers), "conv3x3p1:8,maxpool2,conv3x3:16,gap,fc:10");
+  // Whatever the map's size, gap leaves 1x1 per channel: the fc layer reads one column per filter.
+  const std::vector<LayerGeometry> g = plan_geometry(layers, {3, 13, 11}, 3 * 13 * 11);
+  EXPECT_EQ(g[1].in_height, 6);
+  EXPECT_EQ(g[1].out_height, 1);
+  EXPECT_EQ(g[1].out_width, 1);
+  EXPECT_EQ(g[2].block, 1);
+  EXPECT_THROW(parse_layers("fc:8,gap"), std::invalid_argument);
+  EXPECT_THROW(parse_layers("conv3x3:8,gap,gap"), std::invalid_argument);
+  EXPECT_THROW(parse_layers("conv3x3:8,gap2"), std::invalid_argument);
+  EXPECT_THROW(check_layers({LayerSpec::conv(4, 3).pooled(PoolKind::GlobalAvg, 2)}), std::invalid_argument);
+}
+
 TEST(Layers, AStringThatDoesNotParseNamesItsToken) {
   EXPECT_NE(error_of("conv5:32").find("'conv5:32' does not parse"), std::string::npos) << error_of("conv5:32");
   EXPECT_NE(error_of("conv5x5").find("'conv5x5'"), std::string::npos);

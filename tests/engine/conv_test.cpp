@@ -229,6 +229,20 @@ TEST(ConvEngine, DenKeepsEarlierTasksBitIdenticalWhileItGrowsFilters) {
   EXPECT_TRUE(at::equal(changed.predict(1, x), task1));
 }
 
+// Global average pooling (gap) between the conv layers and the fc layer: each filter owns one
+// column at the flatten, and DEN still keeps task 1 exact while it learns task 2.
+TEST(ConvEngine, GlobalAveragePoolingLearnsAndKeepsEarlierTasksExact) {
+  Engine engine(conv_config().set_layers(parse_layers("conv3x3:6,maxpool2,conv2x2:8,gap,fc:12")).set_tau(0), kDim);
+  EXPECT_EQ(engine.network().block(2), 1);
+  const Task first = testing::synthetic_task(1, image_spec());
+  engine.add_task(first);
+  const at::Tensor task1 = engine.predict(1, first.test_x);
+  const double accuracy = task1.argmax(1).eq(first.test_y).to(at::kDouble).mean().item<double>();
+  EXPECT_GT(accuracy, 0.5);  // chance is 1/3
+  engine.add_task(testing::synthetic_task(2, image_spec()));
+  EXPECT_TRUE(at::equal(engine.predict(1, first.test_x), task1));
+}
+
 TEST(ConvEngine, LearnsImageTasksAndRefusesInputsThatDoNotFit) {
   Engine engine(conv_config(), kDim);
   const Task task = testing::synthetic_task(1, image_spec());

@@ -3,6 +3,7 @@
 
 #include "serialization/checkpoint.h"
 #include "serialization/export.h"
+#include "serialization/torchscript_import.h"
 
 #include "engine/engine_state.h"
 #include "engine/evaluation/run.h"
@@ -85,6 +86,18 @@ class Export : public ::testing::Test {
     return engine;
   }
   static at::Tensor conv_input() { return den::testing::synthetic_task(98, image_spec()).test_x.narrow(0, 0, 64); }
+
+  /// An imported conv network with BatchNorms folded and global average pooling:
+  /// conv3x3p1:4,maxpool2,conv3x3:6,gap,fc:8 on 1x10x10 images.
+  static const engine::Engine& pooled_globally() {
+    static const io::ImportedModel model = [] {
+      io::ImportOptions options;
+      options.config.set_input_shape({1, 10, 10});
+      return io::import_torchscript(std::string(DEN_SERIALIZATION_TEST_DATA) + "/import/conv_batchnorm_script.pt",
+                                    options);
+    }();
+    return model.engine;
+  }
 
   fs::path dir_;
 };
@@ -213,6 +226,18 @@ TEST_F(Export, ConvTorchScriptOfOneTaskAndOfAllTasksMatchPredict) {
     EXPECT_LE(max_diff(every.forward({x, t}).toTensor(), e.predict(t, x)), kTolerance) << "task " << t;
   }
   EXPECT_NE(every.attr("description").toStringRef().find("images 1x10x10"), std::string::npos);
+}
+
+TEST_F(Export, GlobalAveragePoolingExportsToTorchScript) {
+  const engine::Engine& e = pooled_globally();
+  ASSERT_EQ(e.config().layers[1].pool, engine::PoolKind::GlobalAvg);
+  const at::Tensor x = conv_input();
+  export_torchscript(e, 1, path("task.pt"));
+  export_torchscript(e, kAllTasks, path("all.pt"));
+  torch::jit::Module one = torch::jit::load(path("task.pt"));
+  torch::jit::Module every = torch::jit::load(path("all.pt"));
+  EXPECT_LE(max_diff(one.forward({x}).toTensor(), e.predict(1, x)), kTolerance);
+  EXPECT_LE(max_diff(every.forward({x, int64_t{1}}).toTensor(), e.predict(1, x)), kTolerance);
 }
 
 TEST_F(Export, TorchScriptWithNormalizationTakesRawInputs) {
@@ -417,7 +442,7 @@ TEST_F(Export, TheGroupedPictureHasOneNodePerLayerAndBirthStage) {
 #ifdef DEN_HAVE_ONNX
 
 /// A tiny ONNX interpreter for the ops the exporter emits (Gemm, Relu, Slice on constants; Reshape,
-/// Conv, MaxPool, AveragePool and Flatten for conv networks).
+/// Conv, MaxPool, AveragePool, GlobalAveragePool and Flatten for conv networks).
 std::map<std::string, at::Tensor> evaluate_onnx(const onnx::ModelProto& model, const at::Tensor& input) {
   std::map<std::string, at::Tensor> values;
   const onnx::GraphProto& g = model.graph();
@@ -459,6 +484,8 @@ std::map<std::string, at::Tensor> evaluate_onnx(const onnx::ModelProto& model, c
       } else {
         out = at::avg_pool2d(in(0), a.at("kernel_shape"), strides);
       }
+    } else if (n.op_type() == "GlobalAveragePool") {
+      out = in(0).mean({2, 3}, /*keepdim=*/true);
     } else if (n.op_type() == "Flatten") {
       out = in(0).flatten(1);
     } else if (n.op_type() == "Reshape") {
@@ -528,6 +555,16 @@ TEST_F(Export, ConvOnnxOfOneTaskAndOfAllTasksMatchesPredict) {
     EXPECT_LE(max_diff(one.at("logits"), e.predict(t, x)), kTolerance) << "task " << t;
     EXPECT_LE(max_diff(every.at("logits_task_" + std::to_string(t)), e.predict(t, x)), kTolerance) << "task " << t;
   }
+}
+
+TEST_F(Export, GlobalAveragePoolingExportsToOnnx) {
+  const engine::Engine& e = pooled_globally();
+  const at::Tensor x = conv_input();
+  const onnx::ModelProto model = checked_model(onnx_model(e, 1));
+  bool pooled = false;
+  for (const onnx::NodeProto& n : model.graph().node()) pooled = pooled || n.op_type() == "GlobalAveragePool";
+  EXPECT_TRUE(pooled);
+  EXPECT_LE(max_diff(evaluate_onnx(model, x).at("logits"), e.predict(1, x)), kTolerance);
 }
 
 TEST_F(Export, OnnxWithNormalizationTakesRawInputs) {

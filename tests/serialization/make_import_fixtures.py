@@ -73,6 +73,36 @@ class ConvChain(nn.Module):
         return self.out(F.relu(self.fc(x)))
 
 
+class ConvNormChain(nn.Module):
+    """BatchNorm folded into the Conv2d before it, and global average pooling written functionally."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 5, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(5)
+        self.fc = nn.Linear(5, 4)
+        self.out = nn.Linear(4, 2)
+
+    def forward(self, x):
+        x = F.relu(self.bn(self.conv(x)))
+        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        return self.out(F.relu(self.fc(x)))
+
+
+def with_statistics(model):
+    """Gives every BatchNorm running statistics and an affine map far from the identity, as after
+    training, so that a fold that ignored any of them would show."""
+    for m in model.modules():
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            with torch.no_grad():
+                m.running_mean.uniform_(-1, 1)
+                m.running_var.uniform_(0.5, 2)
+                if m.affine:
+                    m.weight.uniform_(-2, 2)
+                    m.bias.uniform_(-1, 1)
+    return model.eval()
+
+
 def conv_supported():
     """Conv models den maps: 10x10 -> conv p1 (10x10) -> max pool (5x5) -> conv 2x2 (4x4) -> average
     pool (2x2) -> flatten (each channel owns 4 inputs of the Linear) -> Linear, ReLU, Dropout -> head."""
@@ -85,6 +115,26 @@ def conv_supported():
         "conv_sequential_trace": torch.jit.trace(lenet.eval(), torch.rand(2, 1, 10, 10)),
         "conv_chain_script": torch.jit.script(ConvChain().eval()),
         "conv_chain_trace": torch.jit.trace(ConvChain().eval(), torch.rand(2, 1, 10, 10)),
+        **conv_normalized(),
+    }
+
+
+def conv_normalized():
+    """BatchNorm2d after each Conv2d and BatchNorm1d after a Linear (folded into them, eval
+    statistics), global average pooling (AdaptiveAvgPool2d(1)), Dropout2d: 10x10 -> conv p1, BN,
+    ReLU, max pool (5x5) -> conv 3x3, BN (affine=False), ReLU (3x3) -> GAP (1x1) -> Linear, BN,
+    ReLU -> head."""
+    torch.manual_seed(35)
+    resnet_like = with_statistics(nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout2d(0.1),
+        nn.Conv2d(4, 6, 3), nn.BatchNorm2d(6, affine=False), nn.ReLU(), nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(),
+        nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3)))
+    chain = with_statistics(ConvNormChain())
+    return {
+        "conv_batchnorm_script": torch.jit.script(resnet_like),
+        "conv_batchnorm_trace": torch.jit.trace(resnet_like, torch.rand(2, 1, 10, 10)),
+        "conv_gap_chain_script": torch.jit.script(chain),
+        "conv_gap_chain_trace": torch.jit.trace(chain, torch.rand(2, 1, 10, 10)),
     }
 
 
@@ -96,6 +146,9 @@ def conv_refused():
         "dilated": seq(nn.Conv2d(1, 2, 3, dilation=2), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 6 * 6, 2)),
         "overlapping_pool": seq(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(3, stride=2), nn.Flatten(),
                                 nn.Linear(2 * 3 * 3, 2)),
+        "pool_to_2x2": seq(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(8, 2)),
+        "batchnorm_batch_statistics": seq(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2, track_running_stats=False), nn.ReLU(),
+                                          nn.Flatten(), nn.Linear(2 * 8 * 8, 2)),
         "conv_after_linear": seq(nn.Linear(6, 4), nn.ReLU(), nn.Unflatten(1, (1, 2, 2)), nn.Conv2d(1, 2, 1), nn.ReLU(),
                                  nn.Flatten(), nn.Linear(8, 2)),
     }
@@ -125,7 +178,7 @@ def refused():
     return {
         "sigmoid": seq(nn.Linear(D, 4), nn.Sigmoid(), nn.Linear(4, 2)),
         "tanh": seq(nn.Linear(D, 4), nn.Tanh(), nn.Linear(4, 2)),
-        "batchnorm": seq(nn.Linear(D, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2)),
+        "batchnorm_after_relu": seq(nn.Linear(D, 4), nn.ReLU(), nn.BatchNorm1d(4), nn.Linear(4, 2)),
         "conv": torch.jit.trace(nn.Sequential(nn.Conv1d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 2)).eval(),
                                 torch.rand(2, 1, D)),
         "residual": torch.jit.script(Residual().eval()),

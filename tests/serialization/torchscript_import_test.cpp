@@ -79,7 +79,8 @@ TEST_P(ImportConv, Task1OutputsEqualTheModelsOwn) {
 
 INSTANTIATE_TEST_SUITE_P(ScriptedAndTraced, ImportConv,
                          ::testing::Values("conv_sequential_script", "conv_sequential_trace", "conv_chain_script",
-                                           "conv_chain_trace"));
+                                           "conv_chain_trace", "conv_batchnorm_script", "conv_batchnorm_trace",
+                                           "conv_gap_chain_script", "conv_gap_chain_trace"));
 
 TEST(Import, ConvLayersTakeTheirGeometryAndNeedTheInputShape) {
   den::io::ImportOptions options;
@@ -88,6 +89,14 @@ TEST(Import, ConvLayersTakeTheirGeometryAndNeedTheInputShape) {
   EXPECT_EQ(den::engine::layers_to_text(m.engine.config().layers), "conv3x3p1:4,maxpool2,conv2x2:6,avgpool2,fc:8");
   const den::io::ImportedModel chain = den::io::import_torchscript(fixture("conv_chain_trace"), options);
   EXPECT_EQ(den::engine::layers_to_text(chain.engine.config().layers), "conv3x3s2p1:3,maxpool2,fc:4");
+  // BatchNorms are folded away (no layer of their own) and AdaptiveAvgPool2d(1) is den's gap.
+  for (const char* name : {"conv_batchnorm_script", "conv_batchnorm_trace"}) {
+    const den::io::ImportedModel normalized = den::io::import_torchscript(fixture(name), options);
+    EXPECT_EQ(den::engine::layers_to_text(normalized.engine.config().layers), "conv3x3p1:4,maxpool2,conv3x3:6,gap,fc:8")
+        << name;
+  }
+  const den::io::ImportedModel gap = den::io::import_torchscript(fixture("conv_gap_chain_trace"), options);
+  EXPECT_EQ(den::engine::layers_to_text(gap.engine.config().layers), "conv3x3p1:5,gap,fc:4");
   try {
     den::io::import_torchscript(fixture("conv_chain_script"));
     FAIL() << "imported without an input shape";
@@ -137,7 +146,7 @@ TEST_P(ImportRefused, NamesTheModuleAndItsType) {
 INSTANTIATE_TEST_SUITE_P(
     EveryUnsupportedStructure, ImportRefused,
     ::testing::Values(Refusal{"sigmoid", "module '1' (torch.nn.Sigmoid)"}, Refusal{"tanh", "module '1' (torch.nn.Tanh)"},
-                      Refusal{"batchnorm", "module '1' (torch.nn.BatchNorm1d)"},
+                      Refusal{"batchnorm_after_relu", "module '2' (torch.nn.BatchNorm1d) does not follow a Conv2d or Linear"},
                       Refusal{"conv", "module '0' (torch.nn.Conv1d)"},
                       Refusal{"residual", "uses a value twice"},
                       Refusal{"no_relu_between", "without a ReLU between"},
@@ -147,7 +156,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Refusal{"depthwise", "module '0' (torch.nn.Conv2d) is a grouped (or depthwise) convolution"},
                       Refusal{"dilated", "module '0' (torch.nn.Conv2d) is dilated"},
                       Refusal{"overlapping_pool", "module '2' (torch.nn.MaxPool2d) is not a square pooling"},
-                      Refusal{"conv_after_linear", "module '2' (torch.nn.Unflatten)"}));
+                      Refusal{"conv_after_linear", "module '2' (torch.nn.Unflatten)"},
+                      Refusal{"pool_to_2x2", "module '2' (torch.nn.AdaptiveAvgPool2d) pools to another size than 1x1"},
+                      Refusal{"batchnorm_batch_statistics", "module '1' (torch.nn.BatchNorm2d) has no running statistics"}));
 
 TEST(Import, MissingAndNonTorchScriptFilesAreUnreadable) {
   const den::io::testing::TempDir dir;
