@@ -81,6 +81,11 @@ class Reader {
     }
     if (header.has_run()) extras.run = from_pb(header.run());
     if (header.has_normalization()) extras.normalization = normalization_from_pb(header.normalization(), state.input_dim);
+    if (header.has_images()) extras.images = images_from_pb(header.images(), state.input_dim);
+    for (const auto& [id, name] : header.class_names()) {
+      if (id < 0) corrupt(name_, "class name '" + name + "' has the negative id " + std::to_string(id));
+      extras.class_names[id] = name;
+    }
 
     at::Tensor memory = read_tensors(header, state);
     if (header.has_agnostic()) extras.agnostic = agnostic_from_pb(header, std::move(memory));
@@ -155,6 +160,34 @@ class Reader {
       return at::tensor(std::vector<float>(repeated.begin(), repeated.end()), at::kFloat);
     };
     return FeatureNormalization{m.mode(), values(m.shift()), values(m.scale())};
+  }
+
+  ImageInput images_from_pb(const pb::ImageInput& m, int64_t input_dim) {
+    ImageInput images{m.channels(), m.height(), m.width(), m.resize(), {m.mean().begin(), m.mean().end()},
+                      {m.std().begin(), m.std().end()}};
+    const bool sizes_ok = (images.channels == 1 || images.channels == 3) && images.height >= 1 && images.width >= 1 &&
+                          images.resize >= 0 && images.height <= (1 << 16) && images.width <= (1 << 16) &&
+                          images.resize <= (1 << 16);
+    const bool per_channel_ok = images.mean.size() == images.std.size() &&
+                                (images.mean.empty() || static_cast<int64_t>(images.mean.size()) == images.channels);
+    if (!sizes_ok || !per_channel_ok) {
+      corrupt(name_, "image input " + std::to_string(images.channels) + "x" + std::to_string(images.height) + "x" +
+                         std::to_string(images.width) + " (resize " + std::to_string(images.resize) + ", " +
+                         std::to_string(images.mean.size()) + " means, " + std::to_string(images.std.size()) +
+                         " stds) is not a valid preprocessing");
+    }
+    for (double s : images.std) {
+      if (!(s > 0) || !std::isfinite(s)) corrupt(name_, "image input has the std " + std::to_string(s));
+    }
+    for (double v : images.mean) {
+      if (!std::isfinite(v)) corrupt(name_, "image input has a mean that is not finite");
+    }
+    if (images.channels * images.height * images.width != input_dim) {
+      corrupt(name_, "image input " + std::to_string(images.channels) + "x" + std::to_string(images.height) + "x" +
+                         std::to_string(images.width) + " does not give the network's " + std::to_string(input_dim) +
+                         " inputs");
+    }
+    return images;
   }
 
   engine::AgnosticState agnostic_from_pb(const pb::Header& header, at::Tensor memory) {
@@ -334,6 +367,17 @@ void save_state(const engine::EngineState& state, const std::string& path, const
     m->mutable_shift()->Add(shift.data_ptr<float>(), shift.data_ptr<float>() + shift.numel());
     m->mutable_scale()->Add(scale.data_ptr<float>(), scale.data_ptr<float>() + scale.numel());
   }
+
+  if (extras.images) {
+    pb::ImageInput* m = header.mutable_images();
+    m->set_channels(extras.images->channels);
+    m->set_height(extras.images->height);
+    m->set_width(extras.images->width);
+    m->set_resize(extras.images->resize);
+    for (double v : extras.images->mean) m->add_mean(v);
+    for (double v : extras.images->std) m->add_std(v);
+  }
+  for (const auto& [id, name] : extras.class_names) (*header.mutable_class_names())[id] = name;
 
   // Tensors: layers, heads, then the exemplars, as contiguous float32, cut into chunks that fit one record.
   std::vector<at::Tensor> tensors;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -19,8 +20,9 @@ namespace den::io {
 
 /// Version of the checkpoint format this build writes, and the newest it reads. 2 added the
 /// task-agnostic state (with each task's output->class map) and the normalization statistics; 3
-/// the layers' kinds and geometry (conv layers) and the input shape.
-constexpr uint32_t kFormatVersion = 3;
+/// the layers' kinds and geometry (conv layers) and the input shape; 4 the image preprocessing and
+/// the class names.
+constexpr uint32_t kFormatVersion = 4;
 /// The first format version that holds CheckpointExtras::agnostic and ::normalization.
 constexpr uint32_t kAgnosticStateVersion = 2;
 /// The 8 bytes every checkpoint starts with.
@@ -52,6 +54,16 @@ struct FeatureNormalization {
   at::Tensor shift, scale;   ///< `[input_dim]` float32
 };
 
+/// How images from files become the network's input (data::ImagePreprocess as plain values):
+/// converted to `channels` (1 gray, 3 RGB), the shorter side resized to `resize`, center-cropped to
+/// height x width, pixels / 255, then (x - mean) / std per channel (both empty: none).
+struct ImageInput {
+  int64_t channels = 1;
+  int64_t height = 0, width = 0;
+  int64_t resize = 0;
+  std::vector<double> mean, std;
+};
+
 /// What a checkpoint stores beside the engine.
 struct CheckpointExtras {
   /// Test metrics measured after tasks (`after_task` in 1..num_tasks, increasing); tasks without
@@ -63,6 +75,10 @@ struct CheckpointExtras {
   std::optional<engine::AgnosticState> agnostic = std::nullopt;
   /// Absent when the data was not normalized, and in checkpoints before format 2.
   std::optional<FeatureNormalization> normalization = std::nullopt;
+  /// Present when tasks come from image folders; absent in checkpoints before format 4.
+  std::optional<ImageInput> images = std::nullopt;
+  /// Class id -> name, for classes whose image folder had a name that is no integer.
+  std::map<int64_t, std::string> class_names = {};
 };
 
 /// Options of a checkpoint write.

@@ -9,6 +9,7 @@
 #include "tests/serialization/helpers.h"
 
 #include <gtest/gtest.h>
+#include <torch/csrc/jit/serialization/import.h>
 #include <zlib.h>
 
 #include <fcntl.h>
@@ -370,6 +371,59 @@ TEST_F(Checkpoint, AFormatVersion2CheckpointLoadsAsFcLayersAndGoesOn) {
   EXPECT_EQ(again.format_version, kFormatVersion);
   EXPECT_EQ(again.engine.config().layers, (engine::Layers{4, 3}));
   EXPECT_TRUE(at::equal(again.engine.predict(2, x), c.engine.predict(2, x)));
+}
+
+// Format 4: how images become the input, and the names of the classes image folders gave.
+TEST_F(Checkpoint, TheImageInputAndTheClassNamesRoundTrip) {
+  engine::Engine engine(small_config(), den::testing::SyntheticSpec{}.dim);  // 20 inputs: 1x4x5 images
+  engine.add_task(den::testing::synthetic_task(1));
+  CheckpointExtras extras;
+  extras.images = ImageInput{1, 4, 5, 6, {0.5}, {0.25}};
+  extras.class_names = {{3, "brad_pitt"}, {11, "angelina jolie"}};
+  save_checkpoint(engine, path("images.den"), extras);
+  const LoadedCheckpoint c = load_checkpoint(path("images.den"));
+  ASSERT_TRUE(c.extras.images.has_value());
+  EXPECT_EQ(c.extras.images->channels, 1);
+  EXPECT_EQ(c.extras.images->height, 4);
+  EXPECT_EQ(c.extras.images->width, 5);
+  EXPECT_EQ(c.extras.images->resize, 6);
+  EXPECT_EQ(c.extras.images->mean, std::vector<double>{0.5});
+  EXPECT_EQ(c.extras.images->std, std::vector<double>{0.25});
+  EXPECT_EQ(c.extras.class_names, extras.class_names);
+  save_checkpoint(engine, path("plain.den"));
+  EXPECT_FALSE(load_checkpoint(path("plain.den")).extras.images.has_value());
+
+  // A preprocessing that cannot be (or cannot feed this network) is refused as corrupt.
+  for (const ImageInput& bad : {ImageInput{2, 4, 5, 0, {}, {}}, ImageInput{1, 4, 5, 0, {0.5}, {}},
+                                ImageInput{1, 4, 5, 0, {0.5}, {0.0}}, ImageInput{3, 4, 5, 0, {}, {}},
+                                ImageInput{1, -4, -5, 0, {}, {}}}) {
+    extras.images = bad;
+    save_checkpoint(engine, path("bad.den"), extras);
+    try {
+      load_checkpoint(path("bad.den"));
+      FAIL() << bad.channels << "x" << bad.height << "x" << bad.width;
+    } catch (const CheckpointError& e) {
+      EXPECT_EQ(e.kind(), Kind::Corrupt) << e.what();
+      EXPECT_NE(std::string(e.what()).find("image input"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// Format 3 (commit b56557a) had no image input or class names; a conv checkpoint of it loads and
+// predicts, and what it writes next is format 4.
+TEST_F(Checkpoint, AFormatVersion3ConvCheckpointLoadsAndGoesOn) {
+  const std::string file = std::string(DEN_SERIALIZATION_TEST_DATA) + "/format3-conv-import.den";
+  LoadedCheckpoint c = load_checkpoint(file);
+  EXPECT_EQ(c.format_version, 3u);
+  EXPECT_EQ(engine::layers_to_text(c.engine.config().layers), "conv3x3p1:4,maxpool2,conv2x2:6,avgpool2,fc:8");
+  EXPECT_EQ(c.engine.config().input_shape, (std::vector<int64_t>{1, 10, 10}));
+  EXPECT_FALSE(c.extras.images.has_value());
+  EXPECT_TRUE(c.extras.class_names.empty());
+  // Its outputs are the imported model's own (the fixture's inputs and outputs).
+  torch::jit::Module io = torch::jit::load(std::string(DEN_SERIALIZATION_TEST_DATA) + "/import/conv_sequential_script.io.pt");
+  EXPECT_TRUE(at::allclose(c.engine.predict(1, io.attr("x").toTensor().flatten(1)), io.attr("y").toTensor(), 1e-5, 1e-5));
+  save_checkpoint(c.engine, path("again.den"), c.extras);
+  EXPECT_EQ(load_checkpoint(path("again.den")).format_version, kFormatVersion);
 }
 
 TEST_F(Checkpoint, AFormatVersion1CheckpointStillLoads) {
