@@ -3,6 +3,7 @@
 #include "cli/add_task_command.h"
 
 #include "cli/exit_codes.h"
+#include "cli/image_data.h"
 #include "cli/progress.h"
 #include "cli/report.h"
 #include "cli/run_checkpoints.h"
@@ -41,6 +42,8 @@ io::CheckpointExtras learn_outside_stream(io::LoadedCheckpoint& c, const engine:
     extras.agnostic = classifier.state();
   }
   extras.normalization = c.extras.normalization;  // the inputs the network was first trained on
+  extras.images = c.extras.images;
+  extras.class_names = c.extras.class_names;
   // Earlier rows as stored; tasks learned without measured metrics get NaN rows.
   for (int64_t j = 1; j < t; ++j) {
     engine::TaskEvaluation row;
@@ -80,9 +83,25 @@ int add_own_task(AddTaskOptions& o, io::LoadedCheckpoint& c, const std::string& 
     throw std::invalid_argument("add-task " + o.checkpoint + ": give the task's samples with --data DIR");
   }
   const std::string& dir = o.run.data_dir;
-  const data::Dataset train = data::load_half(dir, data::Half::Train);
-  const data::Dataset test = data::has_half(dir, data::Half::Test) ? data::load_half(dir, data::Half::Test)
-                                                                   : data::Dataset{};
+  data::Dataset train, test;
+  if (data::is_image_folder(dir)) {
+    // Images prepared as the checkpoint's network expects; a class folder with a new name gets the
+    // next free class id, and the checkpoint keeps its name.
+    const data::ImagePreprocess preprocess = checkpoint_preprocess(c, "--data " + dir);
+    ImageSamples images = load_image_samples(dir, preprocess, c.extras.class_names, next_free_class(c),
+                                             /*allow_unlabelled=*/false, o.quiet);
+    train = std::move(images.dataset);
+    for (const auto& [id, name] : images.class_names) {
+      if (!c.extras.class_names.count(id) && !o.quiet) {
+        std::printf("class folder '%s' is the new class %lld\n", name.c_str(), static_cast<long long>(id));
+      }
+      c.extras.class_names[id] = name;
+    }
+    if (!c.extras.images) c.extras.images = to_image_input(preprocess);
+  } else {
+    train = data::load_half(dir, data::Half::Train);
+    if (data::has_half(dir, data::Half::Test)) test = data::load_half(dir, data::Half::Test);
+  }
   for (const data::Dataset* part : {&train, &test}) {
     if (part->size() > 0 && part->dim() != den.input_dim()) {
       throw data::DataError("--data " + dir + ": samples have " + std::to_string(part->dim()) +
@@ -98,7 +117,7 @@ int add_own_task(AddTaskOptions& o, io::LoadedCheckpoint& c, const std::string& 
   if (test.size() > 0) scaled_test.features = data::apply_scaling(test.features, scaling);
 
   std::string name = "classes[";
-  for (size_t i = 0; i < classes.size(); ++i) name += (i > 0 ? "," : "") + std::to_string(classes[i]);
+  for (size_t i = 0; i < classes.size(); ++i) name += (i > 0 ? "," : "") + class_label(classes[i], c.extras.class_names);
   name += "] (add-task --data)";
   const engine::AgnosticState* memory = c.extras.agnostic ? &*c.extras.agnostic : nullptr;
   const engine::Task task = task_from_samples(name, scaled_train, scaled_test, classes, memory,
@@ -124,9 +143,10 @@ CLI::App* add_add_task_command(CLI::App& app, AddTaskOptions& o) {
   cmd->add_option("checkpoint", o.checkpoint, "Checkpoint to extend")->required();
   cmd->add_option("-o,--output", o.output, "Write the extended checkpoint here (default: in place)");
   cmd->add_option("--data", r.data_dir,
-                  "Data directory (default: the checkpoint's run). With --classes, or for a checkpoint without a run "
-                  "record (den import): a folder of this task's own samples, labels = class ids (train-images/labels "
-                  "IDX or train.csv; t10k-*/test.csv, if there, are its test samples)");
+                  "Data directory (default: the checkpoint's run). An image folder (DIR/<class>/*.png|jpg), or with "
+                  "--classes, or for a checkpoint without a run record (den import): a folder of this task's own "
+                  "samples, labels = class ids (train-images/labels IDX or train.csv; t10k-*/test.csv, if there, are "
+                  "its test samples)");
   cmd->add_option("--classes", o.classes,
                   "The task's classes, comma separated (default: the labels in --data); one class learns it against "
                   "the exemplars of the classes already known");
@@ -165,7 +185,11 @@ int add_task_command(AddTaskOptions& o) {
   // without a run record (den import) can take unless a stream protocol is named.
   RunOptions& r = o.run;
   const std::optional<io::RunInfo> stored = c.extras.run;
-  if (flag_given(o.command, "--classes") || (!stored && flag_given(o.command, "--data") && !flag_given(o.command, "--protocol"))) {
+  // An image folder is always one task's own samples (class folders).
+  const bool own_samples = flag_given(o.command, "--classes") ||
+                           (flag_given(o.command, "--data") && data::is_image_folder(r.data_dir)) ||
+                           (!stored && flag_given(o.command, "--data") && !flag_given(o.command, "--protocol"));
+  if (own_samples) {
     return add_own_task(o, c, output);
   }
   // Stream flags default to the checkpoint's run; without one, --data is required.
@@ -235,6 +259,8 @@ int add_task_command(AddTaskOptions& o) {
     extras.run->seconds = result.seconds;
     extras.agnostic = result.agnostic;
     extras.normalization = feature_normalization(r.normalization, scaling);
+    extras.images = c.extras.images;
+    extras.class_names = c.extras.class_names;
   } else {
     engine::Task task = stream.task(index);
     task.name += " (add-task)";

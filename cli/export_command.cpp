@@ -141,6 +141,8 @@ int export_command(const ExportOptions& o) {
     info.shift = c.extras.normalization->shift;
     info.scale = c.extras.normalization->scale;
   }
+  info.images = c.extras.images;  // the exported module takes raw images, as den predict --images
+  info.class_names = c.extras.class_names;
   if (agnostic) {
     io::export_torchscript_agnostic(c.engine, io::agnostic_classifier(c, o.checkpoint), o.output, info);
   } else if (o.format == "torchscript") {

@@ -3,6 +3,7 @@
 #include "cli/import_command.h"
 
 #include "cli/exit_codes.h"
+#include "cli/image_data.h"
 #include "cli/report.h"
 #include "cli/run_options.h"
 #include "cli/task_data.h"
@@ -19,6 +20,32 @@
 
 namespace den::cli {
 
+namespace {
+
+/// Decodes the image folder of the model's classes. Folders named by a class id are that class;
+/// otherwise every folder is named and there is one per model output, in the order of the model's
+/// outputs when sorted (as torchvision's ImageFolder numbers them for training): the folder sorted
+/// o-th is output o, class output_classes[o], and keeps its name in `extras`.
+data::Dataset imported_classes_from_folder(const std::string& dir, const data::ImagePreprocess& preprocess,
+                                           const std::vector<int64_t>& output_classes, io::CheckpointExtras& extras) {
+  ImageSamples images = load_image_samples(dir, preprocess, {}, 0, /*allow_unlabelled=*/false, /*quiet=*/false);
+  if (images.class_names.empty()) return std::move(images.dataset);
+  const auto outputs = static_cast<int64_t>(output_classes.size());
+  if (images.class_names.size() != output_classes.size() || images.class_names.rbegin()->first != outputs - 1) {
+    throw data::DataError("--data " + dir + ": " + std::to_string(images.class_names.size()) + " class folders are "
+                          "named (" + images.class_names.begin()->second + ", ...), but the model has " +
+                          std::to_string(outputs) + " outputs: name the folders by class id (0/, 1/, ...), or give "
+                          "one named folder per output, which are matched to the outputs in sorted order");
+  }
+  const at::Tensor to_class = at::tensor(output_classes, at::kLong);
+  images.dataset.labels = to_class.index_select(0, images.dataset.labels);
+  images.dataset.num_classes = to_class.max().item<int64_t>() + 1;
+  for (const auto& [output, name] : images.class_names) extras.class_names[output_classes[output]] = name;
+  return std::move(images.dataset);
+}
+
+}  // namespace
+
 CLI::App* add_import_command(CLI::App& app, ImportOptions& o) {
   CLI::App* cmd = app.add_subcommand(
       "import", "Make a checkpoint whose task 1 is a PyTorch model (TorchScript of Conv2d, BatchNorm, pooling, Linear and ReLU layers)");
@@ -28,9 +55,11 @@ CLI::App* add_import_command(CLI::App& app, ImportOptions& o) {
   cmd->add_option("-o,--output", o.output, "Checkpoint to write")->required();
   cmd->add_option("--classes", o.classes, "Class id of each model output, comma separated (default 0..c-1)");
   cmd->add_option("--data", o.data_dir,
-                  "Samples of the model's classes (train-images/labels IDX or train.csv, labels = class ids): "
-                  "exemplars for task-agnostic prediction and for later single-class tasks; the model's accuracy "
-                  "on them is printed");
+                  "Samples of the model's classes: an image folder (DIR/<class>/*.png|jpg; folders named by class "
+                  "id, or by name in the order of the model's outputs), or train-images/labels IDX or train.csv "
+                  "(labels = class ids). They are the exemplars for task-agnostic prediction and for later "
+                  "single-class tasks; the model's accuracy on them is printed");
+  add_image_flags(cmd, o.images);
   cmd->add_option("--exemplars", o.exemplars, "Samples kept per class from --data")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
@@ -76,15 +105,25 @@ int import_command(const ImportOptions& o) {
   options.config = o.engine;
   apply_preset(o.preset, o.command, options.config);
   options.config.input_shape = o.engine.input_shape;  // not a preset's setting
-  // --data's samples: task 1's exemplars, and the images' shape for a conv model.
+  // --data's samples: task 1's exemplars, and (IDX) the images' shape for a conv model. An image
+  // folder is decoded after the import, for the model's input shape, which the flags give.
+  const bool image_folder = !o.data_dir.empty() && data::is_image_folder(o.data_dir);
   std::optional<data::Dataset> samples;
-  if (!o.data_dir.empty()) samples = data::load_half(o.data_dir, data::Half::Train);
+  if (!o.data_dir.empty() && !image_folder) samples = data::load_half(o.data_dir, data::Half::Train);
   if (options.config.input_shape.empty() && samples) options.config.input_shape = image_shape(*samples);
+  // The checkpoint keeps how images become the input when an image folder or the image flags say it.
+  const bool image_flags = flag_given(o.command, "--image-size") || flag_given(o.command, "--mean") ||
+                           flag_given(o.command, "--std");
+  std::optional<data::ImagePreprocess> preprocess;
+  if (image_folder || image_flags) preprocess = preprocess_from_flags(o.images, options.config.input_shape);
   io::ImportedModel imported = io::import_torchscript(o.model, options);
   const engine::Engine& den = imported.engine;
   for (const io::ImportedLayer& layer : imported.layers) {
     std::printf("  %-16s %s\n", layer.module.c_str(), layer.type.c_str());
   }
+  io::CheckpointExtras extras;
+  if (preprocess) extras.images = to_image_input(*preprocess);
+  if (image_folder) samples = imported_classes_from_folder(o.data_dir, *preprocess, imported.output_classes, extras);
 
   // Task 1's entry of the task-agnostic state: its classes, calibration (1, 0), and exemplars
   // drawn from --data as a learned task's are drawn from its validation split.
@@ -96,7 +135,6 @@ int import_command(const ImportOptions& o) {
   task.name = den.history().front().name;
   task.num_classes = static_cast<int64_t>(imported.output_classes.size());
   task.output_classes = imported.output_classes;
-  io::CheckpointExtras extras;
   if (samples) {
     if (samples->dim() != den.input_dim()) {
       throw data::DataError("--data " + o.data_dir + ": samples have " + std::to_string(samples->dim()) +

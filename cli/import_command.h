@@ -1,5 +1,6 @@
 #pragma once
 
+#include "cli/image_data.h"
 #include "engine/config.h"
 
 #include <CLI/CLI.hpp>
@@ -15,6 +16,7 @@ struct ImportOptions {
   std::string output;
   std::string classes;   ///< --classes: class id of each output of the model's last Linear; empty: 0..c-1
   std::string data_dir;  ///< --data: samples of the model's classes, for exemplars and a check of its accuracy
+  ImageFlags images;     ///< how an image folder's images become the model's input
   int64_t exemplars = 20;
   /// --preset: the settings of later tasks that no flag gives (NOTE: [presets] in engine/config.h).
   std::string preset = "den";

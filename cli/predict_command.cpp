@@ -3,6 +3,7 @@
 #include "cli/predict_command.h"
 
 #include "cli/exit_codes.h"
+#include "cli/image_data.h"
 #include "cli/report.h"
 #include "data/csv_reader.h"
 #include "data/idx_reader.h"
@@ -17,20 +18,41 @@ namespace den::cli {
 
 namespace {
 
-/// The samples to predict, raw as the user has them, and their labels when the input has some.
-data::Dataset read_inputs(const PredictOptions& o) {
-  if (!o.data_dir.empty() == !o.csv.empty()) {
-    throw std::invalid_argument("predict: give exactly one of --data DIR and --csv FILE");
+/// The samples to predict, raw as the user has them (images prepared as the checkpoint says), and
+/// their labels when the input has some; `files` receives an image folder's file names.
+data::Dataset read_inputs(const PredictOptions& o, const io::LoadedCheckpoint& c, std::vector<std::string>& files) {
+  if (static_cast<int>(!o.data_dir.empty()) + static_cast<int>(!o.csv.empty()) + static_cast<int>(!o.images.empty()) != 1) {
+    throw std::invalid_argument("predict: give exactly one of --data DIR, --csv FILE and --images DIR");
   }
   if (!o.csv.empty()) {
     data::CsvOptions options;
     options.labelled = false;
     return data::load_csv(o.csv, options);
   }
+  if (!o.images.empty()) {
+    const data::ImagePreprocess preprocess = checkpoint_preprocess(c, "--images " + o.images);
+    ImageSamples samples = load_image_samples(o.images, preprocess, c.extras.class_names, next_free_class(c),
+                                              /*allow_unlabelled=*/true, o.quiet);
+    for (const auto& [id, name] : samples.class_names) {
+      if (!c.extras.class_names.count(id) && !o.quiet) {
+        std::fprintf(stderr, "note: class folder '%s' names no class the checkpoint knows; its images count as "
+                             "errors in the accuracy\n", name.c_str());
+      }
+    }
+    files = std::move(samples.files);
+    return std::move(samples.dataset);
+  }
   return data::load_half(o.data_dir, o.split == "train" ? data::Half::Train : data::Half::Test);
 }
 
-std::string class_name(int64_t c) { return c < 0 ? std::string("rest") : std::to_string(c); }
+/// `text` as one CSV field (RFC 4180): quoted, with quotes doubled, when it holds a comma, a quote or
+/// a line break, as a file or class folder name may.
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char ch : text) quoted += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  return quoted + "\"";
+}
 
 }  // namespace
 
@@ -44,6 +66,10 @@ CLI::App* add_predict_command(CLI::App& app, PredictOptions& o) {
       ->check(CLI::IsMember({"test", "train"}))
       ->capture_default_str();
   cmd->add_option("--csv", o.csv, "CSV of raw features, one sample per line, no label column");
+  cmd->add_option("--images", o.images,
+                  "Image folder: class folders (DIR/<class>/*.png|jpg; the accuracy is printed) or images directly "
+                  "in DIR; each row names its file");
+  cmd->add_flag("-q,--quiet", o.quiet, "No progress line while images decode");
   cmd->add_option("--task", o.task, "Task-aware: this task's head only (default: task-agnostic)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("-o,--output", o.output, "CSV of predictions (default: stdout)");
@@ -59,9 +85,10 @@ int predict_command(const PredictOptions& o) {
     throw std::invalid_argument("--task " + std::to_string(o.task) + ": the checkpoint has tasks 1.." +
                                 std::to_string(den.num_tasks()));
   }
-  const data::Dataset inputs = read_inputs(o);
+  std::vector<std::string> files;
+  const data::Dataset inputs = read_inputs(o, c, files);
   const int64_t n = inputs.features.size(0);  // inputs.size() counts labels, which a CSV to predict has none of
-  const std::string source = o.csv.empty() ? o.data_dir : o.csv;
+  const std::string source = !o.csv.empty() ? o.csv : !o.images.empty() ? o.images : o.data_dir;
   if (inputs.dim() != den.input_dim()) {
     throw data::DataError(source + ": samples have " + std::to_string(inputs.dim()) + " features but the model takes " +
                           std::to_string(den.input_dim()));
@@ -96,10 +123,13 @@ int predict_command(const PredictOptions& o) {
   const at::Tensor best = scores.gather(1, best_column.unsqueeze(1)).squeeze(1);
   const at::Tensor predicted = at::tensor(columns, at::kLong).index_select(0, best_column);
 
+  // Classes print as their names when image folders gave them one; the first column is the
+  // image's file, or the sample's index.
+  const std::map<int64_t, std::string>& names = c.extras.class_names;
   std::ostringstream out;
-  out << "sample,class,score";
+  out << (files.empty() ? "sample" : "file") << ",class,score";
   if (o.scores) {
-    for (int64_t k : columns) out << ",score_" << class_name(k);
+    for (int64_t k : columns) out << "," << csv_field("score_" + class_label(k, names));
   }
   out << "\n";
   const at::Tensor all = scores.contiguous();
@@ -107,7 +137,12 @@ int predict_command(const PredictOptions& o) {
   char number[32];
   for (int64_t i = 0; i < n; ++i) {
     std::snprintf(number, sizeof number, "%.6g", best[i].item<double>());
-    out << i << "," << class_name(predicted[i].item<int64_t>()) << "," << number;
+    if (files.empty()) {
+      out << i;
+    } else {
+      out << csv_field(files[static_cast<size_t>(i)]);
+    }
+    out << "," << csv_field(class_label(predicted[i].item<int64_t>(), names)) << "," << number;
     if (o.scores) {
       for (size_t k = 0; k < columns.size(); ++k) {
         std::snprintf(number, sizeof number, "%.6g", s[i * static_cast<int64_t>(columns.size()) + k]);

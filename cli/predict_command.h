@@ -7,12 +7,14 @@
 
 namespace den::cli {
 
-/// Options of `den predict run.den --data DIR|--csv FILE`.
+/// Options of `den predict run.den --data DIR|--csv FILE|--images DIR`.
 struct PredictOptions {
   std::string checkpoint;
   std::string data_dir;  ///< a data directory: its test half (--split), labelled
   std::string split = "test";
   std::string csv;       ///< a CSV of raw features only, one sample per line
+  std::string images;    ///< an image folder: class folders (labelled) or images directly in it
+  bool quiet = false;
   int64_t task = 0;      ///< 0: task-agnostic, among all classes seen
   std::string output;    ///< CSV of predictions; default stdout
   bool scores = false;   ///< every class's score too

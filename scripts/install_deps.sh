@@ -13,6 +13,8 @@ packages=(
   clang libclang-rt-dev
   pybind11-dev python3-dev python3-numpy python3-pytest
   python3-jsonschema chromium
+  libpng-dev libjpeg62-turbo-dev
+  python3-torchvision python3-pil python3-onnx
 )
 # libonnx-dev: ONNX export and its checker; graphviz: `den export --format svg`; python3-torch: the
 # test that loads an exported TorchScript model in Python; clang + libclang-rt-dev: the libFuzzer
@@ -20,6 +22,9 @@ packages=(
 # python3-pytest: the Python module (python/) and its tests; python3-jsonschema: the test that validates
 # real reports against docs/report.schema.json and docs/compare-report.schema.json; chromium: the
 # browser test of `den report`'s HTML page (headless: loads it, screenshots it, no console errors).
+# libpng-dev, libjpeg62-turbo-dev: decoding the PNG and JPEG files of image folders (data/image_folder.cpp).
+# python3-torchvision, python3-pil, python3-onnx: tests that compare image preprocessing with torchvision's
+# transforms, and ONNX import fixtures.
 
 missing=()
 for pkg in "${packages[@]}"; do

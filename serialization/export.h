@@ -2,6 +2,7 @@
 
 #include "engine/engine.h"
 #include "engine/evaluation/task_agnostic.h"
+#include "serialization/checkpoint.h"
 
 #include <ATen/ATen.h>
 
@@ -25,6 +26,13 @@ struct ExportInfo {
   /// the exported model applies them first, so that it takes raw inputs; undefined: inputs go in
   /// as they are.
   at::Tensor shift = {}, scale = {};  // initialized, so aggregate initialisation with fewer fields is clean under -Wextra
+  /// How images become the input (a checkpoint learned from image folders). When set, a
+  /// TorchScript module takes raw images [N, C, H, W] of pixel values 0..255 (uint8 or float, any
+  /// size, gray or RGB) and prepares them as `den predict --images` does (NOTE: [exported image
+  /// input]); ONNX records the preprocessing in its metadata.
+  std::optional<ImageInput> images = std::nullopt;
+  /// Class id -> name, recorded by the exports (TorchScript attribute `class_names`, ONNX metadata).
+  std::map<int64_t, std::string> class_names = {};
 };
 
 /// One layer of an exported network. A hidden fc layer is relu(x weight^T + bias); a hidden conv

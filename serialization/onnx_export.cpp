@@ -3,6 +3,7 @@
 #include "serialization/checkpoint.h"
 #include "serialization/export.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #ifdef DEN_HAVE_ONNX
@@ -134,6 +135,21 @@ std::string onnx_model(const engine::Engine& engine, int64_t task, const ExportI
   metadata(model, "num_tasks", std::to_string(engine.num_tasks()));
   metadata(model, "loss", engine::to_string(engine.config().loss));
   metadata(model, "normalization", info.normalization);
+  // ONNX opset 13 has no antialiased resize, so the graph takes prepared images; the metadata says
+  // how den prepares them (NOTE: [exported image input]).
+  if (info.images) {
+    const ImageInput& i = *info.images;
+    std::string mean, std;
+    for (size_t c = 0; c < i.mean.size(); ++c) {
+      mean += (c ? "," : "") + std::to_string(i.mean[c]);
+      std += (c ? "," : "") + std::to_string(i.std[c]);
+    }
+    metadata(model, "image_input",
+             "channels=" + std::to_string(i.channels) + ";height=" + std::to_string(i.height) + ";width=" +
+                 std::to_string(i.width) + ";resize=" + std::to_string(i.resize > 0 ? i.resize : std::max(i.height, i.width)) +
+                 ";mean=" + mean + ";std=" + std);
+  }
+  for (const auto& [id, name] : info.class_names) metadata(model, "class_name_" + std::to_string(id), name);
   model.set_doc_string("DEN network (Yoon et al., ICLR 2018) exported by den. Input: float32 [N, " +
                        std::to_string(engine.input_dim()) + "] features" +
                        (engine.network().spec(0).kind == engine::LayerKind::Conv
@@ -143,6 +159,10 @@ std::string onnx_model(const engine::Engine& engine, int64_t task, const ExportI
                        (info.shift.defined() ? ", raw: the training normalization ('" + info.normalization +
                                                    "') is applied first"
                                              : " as in training ('" + info.normalization + "'; not applied here)") +
+                       (info.images ? ". Images are prepared as den predict --images does before they go in "
+                                      "(metadata image_input: to gray or RGB, shorter side resized, center-cropped, "
+                                      "/ 255, (x - mean) / std)"
+                                    : std::string()) +
                        ". Output: logits; apply " +
                        (engine.config().loss == engine::LossKind::Softmax ? "softmax" : "sigmoid") +
                        " for class scores.");

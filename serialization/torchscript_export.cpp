@@ -5,6 +5,7 @@
 
 #include <torch/csrc/jit/api/module.h>
 
+#include <algorithm>
 #include <sstream>
 
 namespace den::io {
@@ -13,6 +14,16 @@ namespace {
 
 std::string input_text(const engine::Engine& engine, const ExportInfo& info) {
   std::ostringstream out;
+  if (info.images) {
+    const ImageInput& i = *info.images;
+    out << "Input: raw images [N, C, H, W], pixel values 0..255 (uint8 or float), gray or RGB, of any size; the "
+        << "module prepares them as den predict --images does: to " << (i.channels == 1 ? "gray" : "RGB")
+        << ", the shorter side resized to " << (i.resize > 0 ? i.resize : std::max(i.height, i.width))
+        << " (antialiased bilinear) unless the image is " << i.height << "x" << i.width << " already, center-cropped to "
+        << i.height << "x" << i.width << ", / 255" << (i.mean.empty() ? "" : ", then (x - mean) / std per channel")
+        << ".";
+    return out.str();
+  }
   out << "Input: float32 [N, " << engine.input_dim() << "] features";
   const std::vector<int64_t>& shape = engine.network().input_shape();
   if (engine.network().spec(0).kind == engine::LayerKind::Conv) {
@@ -26,13 +37,68 @@ std::string input_text(const engine::Engine& engine, const ExportInfo& info) {
   return out.str();
 }
 
-/// Registers the normalization's statistics and returns the first line of a forward that applies
-/// them to `x`; empty without statistics.
+// NOTE: [exported image input] A module exported from a checkpoint of image folders takes raw
+// images and prepares them as den's decoder does (data::preprocess_image): channels converted on
+// the integer pixel values (PIL's L = (R*19595 + G*38470 + B*7471 + 0x8000) >> 16, exact in float32
+// since every term stays below 2^24), the shorter side resized by ATen's antialiased bilinear
+// interpolation (torchvision's resize(antialias=True), which den's resize matches), a center crop
+// with Python's round-half-to-even offsets written out in integers, / 255, then mean and std.
+
+/// The method `prepare(self, x)` of NOTE: [exported image input], registering its buffers on `m`;
+/// empty without image input.
+std::string prepare_method(torch::jit::Module& m, const ExportInfo& info) {
+  if (!info.images) return "";
+  const ImageInput& i = *info.images;
+  const std::string c = std::to_string(i.channels), h = std::to_string(i.height), w = std::to_string(i.width);
+  const std::string r = std::to_string(i.resize > 0 ? i.resize : std::max(i.height, i.width));
+  std::ostringstream code;
+  code << "def prepare(self, x):\n"
+       << "    assert x.dim() == 4, \"den: images are [N, C, H, W]\"\n"
+       << "    x = x.float()\n";
+  if (i.channels == 1) {
+    code << "    if x.size(1) == 3:\n"
+         << "        x = torch.floor((x[:, 0:1] * 19595.0 + x[:, 1:2] * 38470.0 + x[:, 2:3] * 7471.0 + 32768.0) / "
+            "65536.0)\n";
+  } else {
+    code << "    if x.size(1) == 1:\n        x = x.expand(-1, 3, -1, -1)\n";
+  }
+  code << "    assert x.size(1) == " << c << ", \"den: images have 1 (gray) or 3 (RGB) channels\"\n"
+       << "    if x.size(2) != " << h << " or x.size(3) != " << w << ":\n"
+       << "        height = x.size(2)\n        width = x.size(3)\n"
+       << "        if height <= width:\n"
+       << "            new_h = " << r << "\n            new_w = int(" << r << " * width / height)\n"
+       << "        else:\n"
+       << "            new_w = " << r << "\n            new_h = int(" << r << " * height / width)\n"
+       << "        x = torch._upsample_bilinear2d_aa(x, [new_h, new_w], False, None, None)\n"
+       << "        top = self.crop_start(new_h - " << h << ")\n"
+       << "        left = self.crop_start(new_w - " << w << ")\n"
+       << "        x = x[:, :, top:top + " << h << ", left:left + " << w << "]\n"
+       << "    x = x / 255.0\n";
+  if (!i.mean.empty()) {
+    const auto per_channel = [&](const std::vector<double>& v) {
+      return at::tensor(v, at::kDouble).to(at::kFloat).view({1, i.channels, 1, 1}).contiguous();
+    };
+    m.register_buffer("image_mean", per_channel(i.mean));
+    m.register_buffer("image_std", per_channel(i.std));
+    code << "    x = (x - self.image_mean) / self.image_std\n";
+  }
+  code << "    return x.reshape(x.size(0), -1)\n\n"
+       // int(round(d / 2.0)) with Python's half to even, in integers.
+       << "def crop_start(self, d: int) -> int:\n"
+       << "    start = d // 2\n"
+       << "    if d % 2 == 1 and start % 2 == 1:\n        start = start + 1\n"
+       << "    return start\n\n";
+  return code.str();
+}
+
+/// Registers the normalization's statistics and returns the first lines of a forward that prepare
+/// raw images (prepare_method) and apply the statistics to `x`; empty without either.
 std::string normalize_line(torch::jit::Module& m, const ExportInfo& info) {
-  if (!info.shift.defined()) return "";
+  std::string lines = info.images ? "    x = self.prepare(x)\n" : "";
+  if (!info.shift.defined()) return lines;
   m.register_buffer("input_shift", info.shift.to(at::kFloat).contiguous());
   m.register_buffer("input_scale", info.scale.to(at::kFloat).contiguous());
-  return "    x = (x - self.input_shift) * self.input_scale\n";
+  return lines + "    x = (x - self.input_shift) * self.input_scale\n";
 }
 
 std::string describe(const engine::Engine& engine, int64_t task, const ExportInfo& info) {
@@ -57,6 +123,9 @@ void add_common_attributes(torch::jit::Module& m, const engine::Engine& engine, 
   m.register_attribute("loss", c10::StringType::get(), engine::to_string(engine.config().loss));
   m.register_attribute("normalization", c10::StringType::get(), info.normalization);
   m.register_attribute("description", c10::StringType::get(), describe(engine, task, info));
+  c10::Dict<int64_t, std::string> names;
+  for (const auto& [id, name] : info.class_names) names.insert(id, name);
+  m.register_attribute("class_names", c10::DictType::create(c10::IntType::get(), c10::StringType::get()), names);
 }
 
 std::string int_list(const std::vector<int64_t>& values) {
@@ -117,7 +186,8 @@ torch::jit::Module single_task_module(const engine::Engine& engine, int64_t task
   m.register_parameter("head_weight", net.head.weight, false);
   m.register_parameter("head_bias", net.head.bias, false);
   code << head_lines("self.head_weight", "self.head_bias", image) << "\n"
-       << "def scores(self, x):\n    return " << score_fn(engine) << "(self.forward(x), 1)\n";
+       << "def scores(self, x):\n    return " << score_fn(engine) << "(self.forward(x), 1)\n\n"
+       << prepare_method(m, info);
   add_common_attributes(m, engine, task, info);
   m.define(code.str());
   return m;
@@ -164,7 +234,8 @@ torch::jit::Module all_tasks_module(const engine::Engine& engine, const ExportIn
     code << "    if task == " << s << ":\n        return self.task_" << s << "(x)\n";
   }
   code << "    return self.task_" << last << "(x)\n\n"
-       << "def scores(self, x, task: int):\n    return " << score_fn(engine) << "(self.forward(x, task), 1)\n";
+       << "def scores(self, x, task: int):\n    return " << score_fn(engine) << "(self.forward(x, task), 1)\n\n"
+       << prepare_method(m, info);
   add_common_attributes(m, engine, kAllTasks, info);
   m.define(code.str());
   return m;
@@ -215,7 +286,8 @@ torch::jit::Module agnostic_module(const engine::Engine& engine, const engine::T
        << "    return torch.logsumexp(padded.index_select(1, self.class_outputs).view(c.size(0), "
        << classifier.classes().size() << ", -1), 2)\n\n"
        << "def predict(self, x):\n    return self.class_ids.index_select(0, self.forward(x).argmax(1))\n\n"
-       << "def scores(self, x):\n    return torch.softmax(self.forward(x), 1)\n";
+       << "def scores(self, x):\n    return torch.softmax(self.forward(x), 1)\n\n"
+       << prepare_method(m, info);
   m.define(code.str());
   return m;
 }

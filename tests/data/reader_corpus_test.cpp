@@ -1,9 +1,10 @@
-// Replays the IDX and CSV fuzz corpora (tests/fuzz/corpus-idx, corpus-csv) and seeded mutations of
-// them through the readers: each input reads or raises DataError, nothing else. A short fuzz-like
+// Replays the IDX, CSV and image fuzz corpora (tests/fuzz/corpus-idx, corpus-csv, corpus-image) and
+// seeded mutations of them through the readers: each input reads or raises DataError, nothing else. A short fuzz-like
 // run on every ctest without clang; the libFuzzer targets do the campaigns (tests/fuzz/README.md).
 
 #include "data/csv_reader.h"
 #include "data/idx_reader.h"
+#include "data/image_folder.h"
 
 #include "tests/data/test_files.h"
 #include "tests/fuzz/mutate.h"
@@ -64,6 +65,30 @@ TEST(DataReaderCorpus, TheCsvReaderSurvivesItsFuzzCorpusAndMutations) {
   other.label_column = -1;
   other.delimiter = ';';
   EXPECT_GT(replay(inputs, [&other](const std::string& p) { load_csv(p, other); }), 0);
+}
+
+TEST(DataReaderCorpus, TheImageDecoderSurvivesItsFuzzCorpusAndMutations) {
+  std::vector<std::string> inputs = corpus(DEN_IMAGE_CORPUS);
+  ASSERT_FALSE(inputs.empty()) << "no corpus in " << DEN_IMAGE_CORPUS;
+  inputs = den::testing::with_mutations(std::move(inputs), 1500, 17);
+  ImagePreprocess gray;
+  gray.height = 6;
+  gray.width = 5;
+  ImagePreprocess rgb;
+  rgb.channels = 3;
+  rgb.height = rgb.width = 4;
+  rgb.mean = {0.5, 0.5, 0.5};
+  rgb.std = {0.25, 0.25, 0.25};
+  EXPECT_GT(replay(inputs,
+                   [&](const std::string& p) {
+                     const at::Tensor image = decode_image(p);
+                     for (const ImagePreprocess& pre : {gray, rgb}) {
+                       if (!at::isfinite(preprocess_image(image, pre, p)).all().item<bool>()) {
+                         ADD_FAILURE() << "non-finite preprocessing";
+                       }
+                     }
+                   }),
+            0);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include "serialization/checkpoint.h"
 #include "serialization/export.h"
 #include "serialization/torchscript_import.h"
+#include "data/image_folder.h"
 
 #include "engine/engine_state.h"
 #include "engine/evaluation/run.h"
@@ -238,6 +239,39 @@ TEST_F(Export, GlobalAveragePoolingExportsToTorchScript) {
   torch::jit::Module every = torch::jit::load(path("all.pt"));
   EXPECT_LE(max_diff(one.forward({x}).toTensor(), e.predict(1, x)), kTolerance);
   EXPECT_LE(max_diff(every.forward({x, int64_t{1}}).toTensor(), e.predict(1, x)), kTolerance);
+}
+
+// NOTE: [exported image input] A module of a checkpoint learned from image folders takes raw
+// images of any size, gray or RGB, and prepares them as den's decoder does before predict.
+TEST_F(Export, TorchScriptOfImageInputPreparesRawImagesAsDenDoes) {
+  const engine::Engine& e = trained_conv();  // 1x10x10 images
+  ExportInfo info;
+  info.images = ImageInput{1, 10, 10, 12, {0.4}, {0.3}};
+  info.class_names = {{0, "zero"}, {2, "two"}};
+  export_torchscript(e, 2, path("task.pt"), info);
+  export_torchscript(e, kAllTasks, path("all.pt"), info);
+  torch::jit::Module one = torch::jit::load(path("task.pt"));
+  torch::jit::Module every = torch::jit::load(path("all.pt"));
+  EXPECT_EQ(one.attr("class_names").toGenericDict().size(), 2u);
+  EXPECT_NE(one.attr("description").toStringRef().find("raw images"), std::string::npos);
+  data::ImagePreprocess preprocess;
+  preprocess.height = preprocess.width = 10;
+  preprocess.resize = 12;
+  preprocess.mean = {0.4};
+  preprocess.std = {0.3};
+  at::manual_seed(5);
+  // Already 10x10 (kept), larger and of another aspect (resized, cropped), and RGB (made gray).
+  for (const std::vector<int64_t>& shape : {std::vector<int64_t>{1, 10, 10}, std::vector<int64_t>{1, 23, 17},
+                                            std::vector<int64_t>{3, 14, 31}, std::vector<int64_t>{3, 10, 10}}) {
+    std::vector<at::Tensor> raw, prepared;
+    for (int i = 0; i < 6; ++i) {
+      raw.push_back(at::randint(0, 256, shape, at::kByte));
+      prepared.push_back(data::preprocess_image(raw.back(), preprocess, "random").flatten());
+    }
+    const at::Tensor images = at::stack(raw), x = at::stack(prepared);
+    EXPECT_LE(max_diff(one.forward({images}).toTensor(), e.predict(2, x)), 1e-4) << shape;
+    EXPECT_LE(max_diff(every.forward({images.to(at::kFloat), int64_t{1}}).toTensor(), e.predict(1, x)), 1e-4) << shape;
+  }
 }
 
 TEST_F(Export, TorchScriptWithNormalizationTakesRawInputs) {
@@ -565,6 +599,17 @@ TEST_F(Export, GlobalAveragePoolingExportsToOnnx) {
   for (const onnx::NodeProto& n : model.graph().node()) pooled = pooled || n.op_type() == "GlobalAveragePool";
   EXPECT_TRUE(pooled);
   EXPECT_LE(max_diff(evaluate_onnx(model, x).at("logits"), e.predict(1, x)), kTolerance);
+}
+
+TEST_F(Export, OnnxRecordsTheImageInputAndTheClassNames) {
+  ExportInfo info;
+  info.images = ImageInput{1, 10, 10, 0, {0.5}, {0.25}};
+  info.class_names = {{3, "brad_pitt"}};
+  const onnx::ModelProto model = checked_model(onnx_model(trained_conv(), 1, info));
+  std::map<std::string, std::string> meta;
+  for (const auto& p : model.metadata_props()) meta[p.key()] = p.value();
+  EXPECT_EQ(meta["class_name_3"], "brad_pitt");
+  EXPECT_EQ(meta["image_input"], "channels=1;height=10;width=10;resize=10;mean=0.500000;std=0.250000");
 }
 
 TEST_F(Export, OnnxWithNormalizationTakesRawInputs) {
