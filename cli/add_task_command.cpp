@@ -44,6 +44,7 @@ io::CheckpointExtras learn_outside_stream(io::LoadedCheckpoint& c, const engine:
   extras.normalization = c.extras.normalization;  // the inputs the network was first trained on
   extras.images = c.extras.images;
   extras.class_names = c.extras.class_names;
+  extras.trunk = c.extras.trunk;
   // Earlier rows as stored; tasks learned without measured metrics get NaN rows.
   for (int64_t j = 1; j < t; ++j) {
     engine::TaskEvaluation row;
@@ -102,19 +103,13 @@ int add_own_task(AddTaskOptions& o, io::LoadedCheckpoint& c, const std::string& 
     train = data::load_half(dir, data::Half::Train);
     if (data::has_half(dir, data::Half::Test)) test = data::load_half(dir, data::Half::Test);
   }
-  for (const data::Dataset* part : {&train, &test}) {
-    if (part->size() > 0 && part->dim() != den.input_dim()) {
-      throw data::DataError("--data " + dir + ": samples have " + std::to_string(part->dim()) +
-                            " features but the checkpoint's network takes " + std::to_string(den.input_dim()));
-    }
-  }
   const std::vector<int64_t> classes = o.classes.empty() ? classes_in(train) : parse_classes(o.classes, "--classes");
-  // Raw samples get the normalization the network was trained with.
-  data::FeatureScaling scaling;
-  if (c.extras.normalization) scaling = {c.extras.normalization->shift, c.extras.normalization->scale};
+  // Raw samples get the normalization the network was trained with, or go through its frozen trunk.
   data::Dataset scaled_train = train, scaled_test = test;
-  scaled_train.features = data::apply_scaling(train.features, scaling);
-  if (test.size() > 0) scaled_test.features = data::apply_scaling(test.features, scaling);
+  scaled_train.features = network_input(c.extras, den.input_dim(), train.features, "--data " + dir, o.quiet);
+  if (test.size() > 0) {
+    scaled_test.features = network_input(c.extras, den.input_dim(), test.features, "--data " + dir, o.quiet);
+  }
 
   std::string name = "classes[";
   for (size_t i = 0; i < classes.size(); ++i) name += (i > 0 ? "," : "") + class_label(classes[i], c.extras.class_names);
@@ -261,6 +256,7 @@ int add_task_command(AddTaskOptions& o) {
     extras.normalization = feature_normalization(r.normalization, scaling);
     extras.images = c.extras.images;
     extras.class_names = c.extras.class_names;
+    extras.trunk = c.extras.trunk;
   } else {
     engine::Task task = stream.task(index);
     task.name += " (add-task)";

@@ -68,7 +68,8 @@ CLI::App* add_import_command(CLI::App& app, ImportOptions& o) {
   add_preset_option(cmd, o.preset);
   cmd->add_option_function<std::string>(
          "--input-shape", [&c](const std::string& text) { engine::from_text(text, c.input_shape); },
-         "C,H,W of the images a model with conv layers reads (default: from --data's IDX files)")
+         "C,H,W of the images a model with conv layers or a frozen trunk reads, or D for flat features "
+         "(default: from --data's IDX files)")
       ->check(CLI::Validator(
           [](std::string& text) -> std::string {
             std::vector<int64_t> shape;
@@ -77,10 +78,15 @@ CLI::App* add_import_command(CLI::App& app, ImportOptions& o) {
             } catch (const std::invalid_argument& e) {
               return e.what();
             }
-            const bool ok = shape.size() == 3 && std::all_of(shape.begin(), shape.end(), [](int64_t d) { return d >= 1; });
-            return ok ? std::string() : text + " must be C,H,W (three sizes >= 1)";
+            const bool ok = (shape.size() == 3 || shape.size() == 1) &&
+                            std::all_of(shape.begin(), shape.end(), [](int64_t d) { return d >= 1; });
+            return ok ? std::string() : text + " must be C,H,W (three sizes >= 1) or D";
           },
           ""));
+  cmd->add_option("--trunk", o.trunk,
+                  "The frozen trunk (what runs before den's layers and never learns) ends after this top-level "
+                  "module of the model (default: the shortest after which the rest maps to den layers; none: no "
+                  "trunk, refuse what does not map)");
   cmd->add_option("--max-iter", c.max_iter, "Iterations per training phase of later tasks")->capture_default_str();
   cmd->add_option("--batch-size", c.batch_size, "Mini-batch size of later tasks")->capture_default_str();
   cmd->add_option("--lr", c.lr, "Adam learning rate of later tasks")->capture_default_str();
@@ -105,6 +111,7 @@ int import_command(const ImportOptions& o) {
   options.config = o.engine;
   apply_preset(o.preset, o.command, options.config);
   options.config.input_shape = o.engine.input_shape;  // not a preset's setting
+  options.trunk = o.trunk;
   // --data's samples: task 1's exemplars, and (IDX) the images' shape for a conv model. An image
   // folder is decoded after the import, for the model's input shape, which the flags give.
   const bool image_folder = !o.data_dir.empty() && data::is_image_folder(o.data_dir);
@@ -121,7 +128,13 @@ int import_command(const ImportOptions& o) {
   for (const io::ImportedLayer& layer : imported.layers) {
     std::printf("  %-16s %s\n", layer.module.c_str(), layer.type.c_str());
   }
+  if (imported.trunk) {
+    std::printf("frozen trunk: up to '%s', %s in, %s features out (%.1f MB); den's layers learn on its features\n",
+                imported.trunk->cut.c_str(), engine::to_text(imported.trunk->input_shape).c_str(),
+                engine::to_text(imported.trunk->feature_shape).c_str(), imported.trunk->module.size() / 1e6);
+  }
   io::CheckpointExtras extras;
+  extras.trunk = imported.trunk;
   if (preprocess) extras.images = to_image_input(*preprocess);
   if (image_folder) samples = imported_classes_from_folder(o.data_dir, *preprocess, imported.output_classes, extras);
 
@@ -136,11 +149,7 @@ int import_command(const ImportOptions& o) {
   task.num_classes = static_cast<int64_t>(imported.output_classes.size());
   task.output_classes = imported.output_classes;
   if (samples) {
-    if (samples->dim() != den.input_dim()) {
-      throw data::DataError("--data " + o.data_dir + ": samples have " + std::to_string(samples->dim()) +
-                            " features but the model takes " + std::to_string(den.input_dim()));
-    }
-    task.val_x = samples->features;
+    task.val_x = network_input(extras, den.input_dim(), samples->features, "--data " + o.data_dir, false);
     task.val_y = output_labels(*samples, imported.output_classes, "--data " + o.data_dir);
     const double accuracy = engine::accuracy(den.predict(1, task.val_x), task.val_y);
     std::printf("the imported model's accuracy on the %lld samples of %s: %.4f\n",
@@ -156,6 +165,12 @@ int import_command(const ImportOptions& o) {
               o.model.c_str(), static_cast<long long>(den.input_dim()), hidden.c_str(),
               static_cast<long long>(task.num_classes), static_cast<long long>(den.num_params()),
               static_cast<long long>(classifier.memory_size()), o.output.c_str());
+  if (classifier.memory_size() == 0) {
+    std::printf("note: no sample of the imported classes is kept (no --data, or --exemplars 0). Later tasks still learn "
+                "and the imported head stays exact, but among all classes den cannot weigh the new tasks' scores "
+                "against the imported classes', so old-class samples are taken for new classes more often "
+                "(docs/image-request.md#old-samples). A few samples per old class with --data avoid most of it.\n");
+  }
   return kOk;
 }
 

@@ -17,6 +17,7 @@ struct ImportOptions {
   std::string classes;   ///< --classes: class id of each output of the model's last Linear; empty: 0..c-1
   std::string data_dir;  ///< --data: samples of the model's classes, for exemplars and a check of its accuracy
   ImageFlags images;     ///< how an image folder's images become the model's input
+  std::string trunk;     ///< --trunk: the frozen trunk's last module; "none": no trunk; empty: the shortest
   int64_t exemplars = 20;
   /// --preset: the settings of later tasks that no flag gives (NOTE: [presets] in engine/config.h).
   std::string preset = "den";

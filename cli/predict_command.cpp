@@ -4,6 +4,7 @@
 
 #include "cli/exit_codes.h"
 #include "cli/image_data.h"
+#include "cli/task_data.h"
 #include "cli/report.h"
 #include "data/csv_reader.h"
 #include "data/idx_reader.h"
@@ -89,14 +90,8 @@ int predict_command(const PredictOptions& o) {
   const data::Dataset inputs = read_inputs(o, c, files);
   const int64_t n = inputs.features.size(0);  // inputs.size() counts labels, which a CSV to predict has none of
   const std::string source = !o.csv.empty() ? o.csv : !o.images.empty() ? o.images : o.data_dir;
-  if (inputs.dim() != den.input_dim()) {
-    throw data::DataError(source + ": samples have " + std::to_string(inputs.dim()) + " features but the model takes " +
-                          std::to_string(den.input_dim()));
-  }
-  // Raw inputs get the normalization the network was trained with.
-  data::FeatureScaling scaling;
-  if (c.extras.normalization) scaling = {c.extras.normalization->shift, c.extras.normalization->scale};
-  const at::Tensor x = data::apply_scaling(inputs.features, scaling);
+  // Raw inputs get the normalization the network was trained with, or go through its frozen trunk.
+  const at::Tensor x = network_input(c.extras, den.input_dim(), inputs.features, source, o.quiet);
 
   // Scores per column, and the class of each column (-1: a one-vs-rest task's "rest").
   at::Tensor scores, best_column;

@@ -1,6 +1,11 @@
 #include "cli/task_data.h"
 
+#include "data/normalize.h"
 #include "engine/hyperparameters.h"
+
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <set>
 
@@ -45,6 +50,34 @@ at::Tensor output_labels(const data::Dataset& samples, const std::vector<int64_t
                           names + " (--classes)");
   }
   return outputs;
+}
+
+at::Tensor network_input(const io::CheckpointExtras& extras, int64_t input_dim, const at::Tensor& raw,
+                         const std::string& where, bool quiet) {
+  const int64_t expected = extras.trunk ? extras.trunk->input_dim() : input_dim;
+  if (raw.size(1) != expected) {
+    throw data::DataError(where + ": samples have " + std::to_string(raw.size(1)) + " values but the " +
+                          (extras.trunk ? "model's frozen trunk" : "network") + " takes " + std::to_string(expected) +
+                          (extras.trunk ? " (" + engine::to_text(extras.trunk->input_shape) + ")" : ""));
+  }
+  if (!extras.trunk) {
+    data::FeatureScaling scaling;
+    if (extras.normalization) scaling = {extras.normalization->shift, extras.normalization->scale};
+    return data::apply_scaling(raw, scaling);
+  }
+  std::function<void(int64_t, int64_t)> progress;
+  if (!quiet && ::isatty(STDERR_FILENO) != 0) {
+    progress = [](int64_t done, int64_t total) {
+      std::fprintf(stderr, "\rthe frozen trunk's features: %lld/%lld samples", static_cast<long long>(done),
+                   static_cast<long long>(total));
+      if (done == total) std::fputc('\n', stderr);
+    };
+  }
+  try {
+    return io::trunk_features(*extras.trunk, raw, 256, progress);
+  } catch (const std::runtime_error& e) {
+    throw data::DataError(where + ": " + e.what());
+  }
 }
 
 namespace {

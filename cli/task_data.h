@@ -3,6 +3,7 @@
 #include "data/dataset.h"
 #include "engine/task.h"
 #include "engine/evaluation/task_agnostic.h"
+#include "serialization/checkpoint.h"
 
 #include <ATen/ATen.h>
 
@@ -22,6 +23,14 @@ std::vector<int64_t> classes_in(const data::Dataset& samples);
 /// `samples.labels`, which are class ids, as the head outputs of `classes` (output o stands for
 /// classes[o]). data::DataError naming `where` for a label that is none of them.
 at::Tensor output_labels(const data::Dataset& samples, const std::vector<int64_t>& classes, const std::string& where);
+
+/// What the network of a checkpoint reads for raw samples `raw` [N, D] (as den reads data: images
+/// flattened): the frozen trunk's features when it has one (NOTE: [frozen trunk]; computed once,
+/// with a progress line on a terminal unless `quiet`), else the samples with the checkpoint's
+/// normalization. data::DataError naming `where` for samples of another width than the trunk or
+/// the network takes.
+at::Tensor network_input(const io::CheckpointExtras& extras, int64_t input_dim, const at::Tensor& raw,
+                         const std::string& where, bool quiet);
 
 /// A task from a folder of the user's samples (den add-task --data DIR), its labels class ids.
 /// Two or more classes: one output per class. One class c: a binary task, c (label 1) against the

@@ -2,10 +2,6 @@
 
 #include <png.h>
 
-#include <cstdio>  // before jpeglib.h, which uses FILE and size_t
-#include <jerror.h>
-#include <jpeglib.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -13,6 +9,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <csetjmp>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <filesystem>
@@ -20,6 +17,10 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+
+// After <cstdio>: jpeglib.h uses FILE and size_t without including their headers.
+#include <jerror.h>
+#include <jpeglib.h>
 
 namespace den::data {
 
@@ -46,7 +47,8 @@ constexpr png_alloc_size_t kMaxPngChunkBytes = 8u << 20;
 /// The size checks every decoder makes on its header, before it allocates pixels.
 void check_image_dims(int64_t width, int64_t height, const char* format, const std::string& name) {
   if (width < 1 || height < 1) {
-    throw DataError(in_quotes(name) + ": " + format + " header declares an empty image (" + dims_text(width, height) + ")");
+    throw DataError(in_quotes(name) + ": " + format + " header declares an empty image (" + dims_text(width, height) +
+                    ")");
   }
   if (width > kMaxImageSide || height > kMaxImageSide) {
     throw DataError(in_quotes(name) + ": " + format + " header declares " + dims_text(width, height) +
@@ -497,7 +499,8 @@ bool is_hidden(const std::string& name) { return !name.empty() && name[0] == '.'
 
 bool has_image_extension(const std::string& name) {
   std::string ext = fs::path(name).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
 }
 
@@ -530,7 +533,8 @@ Listing list_folder(const fs::path& dir) {
 /// The class id a folder name states ("3"), or -1 when it is not a non-negative integer.
 int64_t integer_class(const std::string& name, const std::string& dir) {
   if (name.empty() || !std::all_of(name.begin(), name.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) return -1;
-  const size_t digits = name.find_first_not_of('0') == std::string::npos ? 1 : name.size() - name.find_first_not_of('0');
+  const size_t digits =
+      name.find_first_not_of('0') == std::string::npos ? 1 : name.size() - name.find_first_not_of('0');
   int64_t id = 0;
   if (digits <= 10) id = std::stoll(name);
   if (digits > 10 || id > INT32_MAX) {
@@ -570,8 +574,8 @@ void decode_all(const fs::path& root, const std::vector<Sample>& samples, const 
       try {
         const std::string path = (root / samples[static_cast<size_t>(i)].relative).string();
         const at::Tensor image = decode_image(path);
-        preprocess_into(image.data_ptr<uint8_t>(), image.size(0), image.size(1), image.size(2), options.preprocess, path,
-                        features + i * row_size);
+        preprocess_into(image.data_ptr<uint8_t>(), image.size(0), image.size(1), image.size(2), options.preprocess,
+                        path, features + i * row_size);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex);
         if (i < error_index) {
@@ -642,8 +646,8 @@ at::Tensor decode_image(const std::string& path) {
   const uint64_t bytes = fs::file_size(path, ec);
   if (ec) throw DataError("cannot read image file " + in_quotes(path) + ": " + ec.message());
   if (bytes > kMaxImageFileBytes) {
-    throw DataError("image file " + in_quotes(path) + " holds " + std::to_string(bytes) + " bytes, more than the limit of " +
-                    std::to_string(kMaxImageFileBytes));
+    throw DataError("image file " + in_quotes(path) + " holds " + std::to_string(bytes) +
+                    " bytes, more than the limit of " + std::to_string(kMaxImageFileBytes));
   }
   std::vector<uint8_t> data(static_cast<size_t>(bytes));
   std::FILE* file = std::fopen(path.c_str(), "rb");
@@ -685,7 +689,8 @@ at::Tensor preprocess_image(const at::Tensor& image, const ImagePreprocess& prep
   check_preprocess(preprocess);
   if (!image.defined() || image.dim() != 3 || image.scalar_type() != at::kByte ||
       (image.size(0) != 1 && image.size(0) != 3) || image.size(1) < 1 || image.size(2) < 1) {
-    throw std::invalid_argument("preprocess_image(" + in_quotes(name) + "): the image must be uint8 [1 or 3, H, W], got " +
+    throw std::invalid_argument("preprocess_image(" + in_quotes(name) +
+                                "): the image must be uint8 [1 or 3, H, W], got " +
                                 (image.defined() ? std::string(image.toString()) + " " + c10::str(image.sizes())
                                                  : std::string("an undefined tensor")));
   }
@@ -703,7 +708,8 @@ ImageFolder load_image_folder(const std::string& dir, const ImageFolderOptions& 
                                 ", must be >= 0");
   }
   for (const auto& [name, id] : options.known) {
-    if (id < 0) throw std::invalid_argument("image folder: known class " + in_quotes(name) + " has id " + std::to_string(id));
+    if (id < 0)
+      throw std::invalid_argument("image folder: known class " + in_quotes(name) + " has id " + std::to_string(id));
   }
   const fs::path root(dir);
   std::error_code ec;

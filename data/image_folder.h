@@ -8,14 +8,14 @@
 // system), and small. Both report errors by longjmp; image_folder.cpp keeps every C++ object out of
 // the frames a longjmp crosses.
 
-#include "data/dataset.h"
-
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <string>
 #include <vector>
+
+#include "data/dataset.h"
 
 namespace den::data {
 
@@ -80,7 +80,7 @@ struct ImageFolder {
   /// sample_shape {C, H, W}, num_classes = max id + 1. Unlabelled: labels undefined, num_classes 0
   /// (Dataset::size() is then 0: count features.size(0) or files).
   Dataset dataset;
-  std::vector<std::string> files;              ///< each sample's path relative to DIR ("brad_pitt/001.jpg"), in sample order
+  std::vector<std::string> files;  ///< each sample's path relative to DIR ("brad_pitt/001.jpg"), in sample order
   std::map<int64_t, std::string> class_names;  ///< id -> folder name, for every class folder read
   bool labelled = true;
 };

@@ -1,5 +1,7 @@
 #include "serialization/checkpoint.h"
 
+#include "engine/hyperparameters.h"
+
 #include "den/version.h"
 #include "serialization/den.pb.h"
 #include "serialization/internal/framing.h"
@@ -81,13 +83,16 @@ class Reader {
     }
     if (header.has_run()) extras.run = from_pb(header.run());
     if (header.has_normalization()) extras.normalization = normalization_from_pb(header.normalization(), state.input_dim);
-    if (header.has_images()) extras.images = images_from_pb(header.images(), state.input_dim);
+    if (header.has_trunk()) extras.trunk = trunk_from_pb(header.trunk(), state.input_dim);
+    if (header.has_images()) {
+      extras.images = images_from_pb(header.images(), extras.trunk ? extras.trunk->input_dim() : state.input_dim);
+    }
     for (const auto& [id, name] : header.class_names()) {
       if (id < 0) corrupt(name_, "class name '" + name + "' has the negative id " + std::to_string(id));
       extras.class_names[id] = name;
     }
 
-    at::Tensor memory = read_tensors(header, state);
+    at::Tensor memory = read_tensors(header, state, extras.trunk);
     if (header.has_agnostic()) extras.agnostic = agnostic_from_pb(header, std::move(memory));
     if (source_.remaining() != 0) {
       corrupt(name_, std::to_string(source_.remaining()) + " unexpected bytes after the last record");
@@ -162,6 +167,27 @@ class Reader {
     return FeatureNormalization{m.mode(), values(m.shift()), values(m.scale())};
   }
 
+  FrozenTrunk trunk_from_pb(const pb::Trunk& m, int64_t input_dim) {
+    FrozenTrunk trunk;
+    trunk.input_shape.assign(m.input_shape().begin(), m.input_shape().end());
+    trunk.feature_shape.assign(m.feature_shape().begin(), m.feature_shape().end());
+    trunk.cut = m.cut();
+    const auto valid = [](const std::vector<int64_t>& dims) {
+      int64_t size = 1;
+      for (int64_t d : dims) {
+        if (d < 1 || d > (int64_t{1} << 31) || size > (int64_t{1} << 40) / d) return false;
+        size *= d;
+      }
+      return !dims.empty() && dims.size() <= 4;
+    };
+    if (!valid(trunk.input_shape) || !valid(trunk.feature_shape) || trunk.feature_dim() != input_dim) {
+      corrupt(name_, "the frozen trunk takes " + engine::to_text(trunk.input_shape) + " and gives " +
+                         engine::to_text(trunk.feature_shape) + ", which is not the network's " +
+                         std::to_string(input_dim) + " inputs");
+    }
+    return trunk;
+  }
+
   ImageInput images_from_pb(const pb::ImageInput& m, int64_t input_dim) {
     ImageInput images{m.channels(), m.height(), m.width(), m.resize(), {m.mean().begin(), m.mean().end()},
                       {m.std().begin(), m.std().end()}};
@@ -213,12 +239,14 @@ class Reader {
     return a;
   }
 
-  /// Reads the tensors into `state`; returns the task-agnostic exemplars (undefined when none).
-  at::Tensor read_tensors(const pb::Header& header, engine::EngineState& state) {
+  /// Reads the tensors into `state` and the trunk's archive into `trunk`; returns the task-agnostic
+  /// exemplars (undefined when none).
+  at::Tensor read_tensors(const pb::Header& header, engine::EngineState& state, std::optional<FrozenTrunk>& trunk) {
     const int64_t layers = state.graph.num_layers();
     const int64_t heads = state.graph.num_heads();
     const int64_t memory_rows = header.has_agnostic() ? header.agnostic().memory_classes_size() : 0;
-    const int64_t expected_tensors = layers + heads + (memory_rows > 0 ? 1 : 0);
+    const int64_t floats = layers + heads + (memory_rows > 0 ? 1 : 0);  // float32 tensors; the trunk's bytes follow
+    const int64_t expected_tensors = floats + (trunk ? 1 : 0);
     if (header.tensors_size() != expected_tensors) {
       throw CheckpointError(CheckpointError::Kind::Inconsistent,
                             "checkpoint '" + name_ + "' has " + std::to_string(header.tensors_size()) +
@@ -230,9 +258,12 @@ class Reader {
     uint64_t total = 0;
     for (int i = 0; i < header.tensors_size(); ++i) {
       const pb::TensorInfo& info = header.tensors(i);
-      const std::string expected = tensor_name(i, layers, heads);
+      const bool bytes = i == floats;  // the trunk's archive
+      const std::string expected = bytes ? std::string(kTrunkName) : tensor_name(i, layers, heads);
       if (info.name() != expected) corrupt(name_, "tensor " + std::to_string(i) + " is '" + info.name() + "', expected '" + expected + "'");
-      if (info.dtype() != pb::DTYPE_FLOAT32) corrupt(name_, "tensor " + expected + " has unsupported dtype " + std::to_string(info.dtype()));
+      if (info.dtype() != (bytes ? pb::DTYPE_UINT8 : pb::DTYPE_FLOAT32)) {
+        corrupt(name_, "tensor " + expected + " has unsupported dtype " + std::to_string(info.dtype()));
+      }
       if (info.shape_size() != 2) corrupt(name_, "tensor " + expected + " has " + std::to_string(info.shape_size()) + " dimensions, expected 2");
       uint64_t numel = 1;
       for (int64_t d : info.shape()) {
@@ -241,14 +272,15 @@ class Reader {
         }
         numel *= static_cast<uint64_t>(d);
       }
-      if (i == layers + heads && (info.shape(0) != memory_rows || info.shape(1) != state.input_dim)) {
+      if (i == layers + heads && memory_rows > 0 && (info.shape(0) != memory_rows || info.shape(1) != state.input_dim)) {
         corrupt(name_, "tensor " + expected + " is [" + std::to_string(info.shape(0)) + ", " +
                            std::to_string(info.shape(1)) + "], expected [" + std::to_string(memory_rows) + ", " +
                            std::to_string(state.input_dim) + "]");
       }
-      if (info.num_bytes() != numel * kFloatBytes) {
+      if (bytes && info.shape(0) != 1) corrupt(name_, "tensor " + expected + " is not [1, bytes]");
+      if (info.num_bytes() != numel * (bytes ? 1 : kFloatBytes)) {
         corrupt(name_, "tensor " + expected + " claims " + std::to_string(info.num_bytes()) + " bytes for " +
-                           std::to_string(numel) + " floats");
+                           std::to_string(numel) + " elements");
       }
       total += info.num_bytes();
       if (total > source_.remaining()) {
@@ -257,7 +289,8 @@ class Reader {
       }
     }
     for (const pb::TensorInfo& info : header.tensors()) {
-      tensors.push_back(at::empty({info.shape(0), info.shape(1)}, at::kFloat));
+      tensors.push_back(at::empty({info.shape(0), info.shape(1)},
+                                  info.dtype() == pb::DTYPE_UINT8 ? at::kByte : at::kFloat));
     }
     if (header.chunk_records() > source_.remaining() / kFrameBytes + 1) {
       corrupt(name_, "the header announces " + std::to_string(header.chunk_records()) + " tensor records");
@@ -288,7 +321,7 @@ class Reader {
       }
       char* dst = static_cast<char*>(tensors[current].data_ptr()) + offset;
       std::memcpy(dst, chunk.data().data(), chunk.data().size());
-      if (!kHostLittleEndian) swap_float_bytes(dst, chunk.data().size());
+      if (!kHostLittleEndian && tensors[current].scalar_type() == at::kFloat) swap_float_bytes(dst, chunk.data().size());
       offset += chunk.data().size();
       skip_full();
     }
@@ -297,7 +330,11 @@ class Reader {
     }
     for (int64_t l = 0; l < layers; ++l) state.layers.push_back(tensors[l]);
     for (int64_t t = 0; t < heads; ++t) state.heads.push_back(tensors[layers + t]);
-    return memory_rows > 0 ? tensors.back() : at::Tensor();
+    if (trunk) {
+      const at::Tensor& archive = tensors[floats];
+      trunk->module.assign(static_cast<const char*>(archive.data_ptr()), static_cast<size_t>(archive.numel()));
+    }
+    return memory_rows > 0 ? tensors[layers + heads] : at::Tensor();
   }
 
   [[noreturn]] void not_a_checkpoint(const std::string& why) {
@@ -378,6 +415,12 @@ void save_state(const engine::EngineState& state, const std::string& path, const
     for (double v : extras.images->std) m->add_std(v);
   }
   for (const auto& [id, name] : extras.class_names) (*header.mutable_class_names())[id] = name;
+  if (extras.trunk) {
+    pb::Trunk* m = header.mutable_trunk();
+    for (int64_t d : extras.trunk->input_shape) m->add_input_shape(d);
+    for (int64_t d : extras.trunk->feature_shape) m->add_feature_shape(d);
+    m->set_cut(extras.trunk->cut);
+  }
 
   // Tensors: layers, heads, then the exemplars, as contiguous float32, cut into chunks that fit one record.
   std::vector<at::Tensor> tensors;
@@ -388,14 +431,21 @@ void save_state(const engine::EngineState& state, const std::string& path, const
   for (const at::Tensor& head : state.heads) tensors.push_back(plain_float(head, name(tensors.size())));
   const bool has_memory = extras.agnostic && !extras.agnostic->memory_classes.empty();
   if (has_memory) tensors.push_back(plain_float(extras.agnostic->memory_x, name(tensors.size())));
+  const size_t floats = tensors.size();
+  if (extras.trunk) {
+    const std::string& archive = extras.trunk->module;
+    at::Tensor bytes = at::empty({1, static_cast<int64_t>(archive.size())}, at::kByte);
+    std::memcpy(bytes.data_ptr(), archive.data(), archive.size());
+    tensors.push_back(bytes);
+  }
   const auto chunk_bytes = static_cast<uint64_t>(options.max_record_bytes - kChunkOverhead);
   uint64_t chunks = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
     pb::TensorInfo* info = header.add_tensors();
-    info->set_name(name(i));
+    info->set_name(i == floats ? std::string(kTrunkName) : name(i));
     for (int64_t d : tensors[i].sizes()) info->add_shape(d);
-    info->set_dtype(pb::DTYPE_FLOAT32);
-    const uint64_t bytes = static_cast<uint64_t>(tensors[i].numel()) * kFloatBytes;
+    info->set_dtype(i == floats ? pb::DTYPE_UINT8 : pb::DTYPE_FLOAT32);
+    const uint64_t bytes = static_cast<uint64_t>(tensors[i].numel()) * tensors[i].element_size();
     info->set_num_bytes(bytes);
     chunks += (bytes + chunk_bytes - 1) / chunk_bytes;
   }
@@ -420,13 +470,13 @@ void save_state(const engine::EngineState& state, const std::string& path, const
   std::string payload;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const char* data = static_cast<const char*>(tensors[i].data_ptr());
-    const uint64_t bytes = static_cast<uint64_t>(tensors[i].numel()) * kFloatBytes;
+    const uint64_t bytes = static_cast<uint64_t>(tensors[i].numel()) * tensors[i].element_size();
     for (uint64_t offset = 0; offset < bytes; offset += chunk_bytes) {
       const size_t len = static_cast<size_t>(std::min(chunk_bytes, bytes - offset));
       chunk.set_tensor(static_cast<uint32_t>(i));
       chunk.set_offset(offset);
       chunk.set_data(data + offset, len);
-      if (!kHostLittleEndian) swap_float_bytes(chunk.mutable_data()->data(), len);
+      if (!kHostLittleEndian && i < floats) swap_float_bytes(chunk.mutable_data()->data(), len);
       chunk.SerializeToString(&payload);
       write_record(file, payload);
       if (options.on_record_written) options.on_record_written(++record);

@@ -5,6 +5,7 @@
 #include "engine/evaluation/run.h"
 #include "engine/evaluation/task_agnostic.h"
 #include "serialization/atomic_file.h"
+#include "serialization/trunk.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -79,6 +80,9 @@ struct CheckpointExtras {
   std::optional<ImageInput> images = std::nullopt;
   /// Class id -> name, for classes whose image folder had a name that is no integer.
   std::map<int64_t, std::string> class_names = {};
+  /// The frozen trunk of an imported model (NOTE: [frozen trunk]); the engine's inputs are its
+  /// features. Loaded as bytes: the archive is only deserialized when it runs.
+  std::optional<FrozenTrunk> trunk = std::nullopt;
 };
 
 /// Options of a checkpoint write.

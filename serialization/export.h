@@ -31,6 +31,9 @@ struct ExportInfo {
   /// size, gray or RGB) and prepares them as `den predict --images` does (NOTE: [exported image
   /// input]); ONNX records the preprocessing in its metadata.
   std::optional<ImageInput> images = std::nullopt;
+  /// The frozen trunk of an imported model (NOTE: [frozen trunk]): a TorchScript export runs it
+  /// first, as a submodule `trunk`, so that it takes the model's own inputs; ONNX refuses it.
+  std::optional<FrozenTrunk> trunk = std::nullopt;
   /// Class id -> name, recorded by the exports (TorchScript attribute `class_names`, ONNX metadata).
   std::map<int64_t, std::string> class_names = {};
 };

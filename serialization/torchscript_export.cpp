@@ -4,6 +4,7 @@
 #include "serialization/export.h"
 
 #include <torch/csrc/jit/api/module.h>
+#include <torch/csrc/jit/serialization/import.h>
 
 #include <algorithm>
 #include <sstream>
@@ -11,6 +12,12 @@
 namespace den::io {
 
 namespace {
+
+std::string int_list(const std::vector<int64_t>& values) {
+  std::string out;
+  for (int64_t v : values) out += (out.empty() ? "" : ", ") + std::to_string(v);
+  return "[" + out + "]";
+}
 
 std::string input_text(const engine::Engine& engine, const ExportInfo& info) {
   std::ostringstream out;
@@ -21,7 +28,14 @@ std::string input_text(const engine::Engine& engine, const ExportInfo& info) {
         << ", the shorter side resized to " << (i.resize > 0 ? i.resize : std::max(i.height, i.width))
         << " (antialiased bilinear) unless the image is " << i.height << "x" << i.width << " already, center-cropped to "
         << i.height << "x" << i.width << ", / 255" << (i.mean.empty() ? "" : ", then (x - mean) / std per channel")
+        << (info.trunk ? "; then the frozen trunk (the imported model up to '" + info.trunk->cut + "') runs" : "")
         << ".";
+    return out.str();
+  }
+  if (info.trunk) {
+    out << "Input: float32 [N, " << info.trunk->input_dim() << "] samples (" << int_list(info.trunk->input_shape)
+        << " each, flattened), which the frozen trunk (the imported model up to '" << info.trunk->cut
+        << "') turns into the network's " << engine.input_dim() << " features.";
     return out.str();
   }
   out << "Input: float32 [N, " << engine.input_dim() << "] features";
@@ -91,10 +105,18 @@ std::string prepare_method(torch::jit::Module& m, const ExportInfo& info) {
   return code.str();
 }
 
-/// Registers the normalization's statistics and returns the first lines of a forward that prepare
-/// raw images (prepare_method) and apply the statistics to `x`; empty without either.
+/// Registers the normalization's statistics (or the frozen trunk) and returns the first lines of a
+/// forward that prepare raw images (prepare_method) and apply the statistics (or run the trunk) on
+/// `x`; empty without any.
 std::string normalize_line(torch::jit::Module& m, const ExportInfo& info) {
   std::string lines = info.images ? "    x = self.prepare(x)\n" : "";
+  if (info.trunk) {
+    std::istringstream archive(info.trunk->module);
+    m.register_module("trunk", torch::jit::load(archive, at::kCPU));
+    std::vector<int64_t> shape = info.trunk->input_shape;
+    shape.insert(shape.begin(), -1);
+    lines += "    x = self.trunk.forward(x.reshape(" + int_list(shape) + ")).flatten(1)\n";
+  }
   if (!info.shift.defined()) return lines;
   m.register_buffer("input_shift", info.shift.to(at::kFloat).contiguous());
   m.register_buffer("input_scale", info.scale.to(at::kFloat).contiguous());
@@ -126,12 +148,6 @@ void add_common_attributes(torch::jit::Module& m, const engine::Engine& engine, 
   c10::Dict<int64_t, std::string> names;
   for (const auto& [id, name] : info.class_names) names.insert(id, name);
   m.register_attribute("class_names", c10::DictType::create(c10::IntType::get(), c10::StringType::get()), names);
-}
-
-std::string int_list(const std::vector<int64_t>& values) {
-  std::string out;
-  for (int64_t v : values) out += (out.empty() ? "" : ", ") + std::to_string(v);
-  return "[" + out + "]";
 }
 
 /// The line that reads flat inputs `h` as images, when a conv layer comes first.

@@ -6,15 +6,18 @@
 #include "engine/hyperparameters.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/InferenceMode.h>
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/ir/constants.h>
 #include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/serialization/import.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -61,6 +64,17 @@ struct Step {
   /// and shift a BatchNorm applies at inference, y = x * weight + bias.
   at::Tensor weight, bias;
   engine::LayerSpec spec;   ///< Conv: stride and padding; Pool: its kind and window
+};
+
+/// One node of the model's top-level forward (a child module called, or an op on the data): the
+/// frozen trunk is cut between two of them (NOTE: [frozen trunk]).
+struct TopItem {
+  std::string module;  ///< path of the child module, or "<model>" for an op
+  std::string type;
+  size_t first_step = 0, end_step = 0;  ///< its steps in ChainReader::steps()
+  torch::jit::Graph* graph = nullptr;   ///< the method graph the node is in
+  Value* output = nullptr;              ///< the node's output there
+  std::string error;                    ///< why it does not map (empty when it maps)
 };
 
 /// The integers of an attribute or a constant: an int, or a tuple or list of ints.
@@ -170,11 +184,19 @@ class ChainReader {
     } else if (!cls.empty() && cls != "Sequential") {
       unsupported(path, display_type(type), "");
     } else {
-      read_forward(m, path, display_type(type));
+      read_method(m, path, display_type(type), "forward");
     }
   }
 
+  /// Reads the model itself: as read_module, but every node of its forward is kept as a TopItem,
+  /// and one that does not map is recorded instead of refused, for the trunk to take.
+  void read_model(const Module& m) {
+    top_ = true;
+    read_method(m, "", display_type(type_name(m)), "forward");
+  }
+
   const std::vector<Step>& steps() const { return steps_; }
+  const std::vector<TopItem>& items() const { return items_; }
 
   [[noreturn]] void unsupported(const std::string& path, const std::string& type, const std::string& what) const {
     throw ImportError(ImportError::Kind::Unsupported,
@@ -289,12 +311,16 @@ class ChainReader {
     steps_.push_back(step);
   }
 
-  /// Reads `m`'s forward graph: every node that touches the data must be a known step applied to
-  /// the current value, and the graph must return the last one.
-  void read_forward(const Module& m, const std::string& path, const std::string& type) {
+  /// Reads `m`'s method `name`: every node that touches the data must be a known step applied to
+  /// the current value, and the graph must return the last one. A call of another method of `m`
+  /// itself (torchvision's forward calls self._forward_impl) is read in place.
+  void read_method(const Module& m, const std::string& path, const std::string& type, const std::string& name) {
     const std::string where = path.empty() ? "<model>" : path;
-    if (!m.find_method("forward")) unsupported(where, type, "has no forward method");
-    const std::shared_ptr<torch::jit::Graph> graph = m.get_method("forward").graph();
+    if (!m.find_method(name)) unsupported(where, type, "has no " + name + " method");
+    const std::shared_ptr<torch::jit::Graph> graph = m.get_method(name).graph();
+    // Only the model's own top-level nodes are items; a child's are steps of its item.
+    const bool top = top_;
+    top_ = false;
     if (graph->inputs().size() != 2) {
       unsupported(where, type, "takes " + std::to_string(graph->inputs().size() - 1) + " inputs in forward (den feeds one)");
     }
@@ -322,6 +348,52 @@ class ChainReader {
       }
       if (node->outputs().size() != 1) unsupported(where, type, "applies " + kind_text(node));
       const c10::Symbol kind = node->kind();
+      const bool self_method = kind == c10::prim::CallMethod && node->input(0) == graph->inputs()[0] &&
+                               node->inputs().size() == 2 && node->input(1) == current;
+      if (self_method) {
+        top_ = top;
+        read_method(m, path, type, node->s(c10::attr::name));
+        top_ = false;
+        earlier.insert(current);
+        current = node->output();
+        continue;
+      }
+      TopItem item;
+      item.first_step = steps_.size();
+      item.graph = graph.get();
+      item.output = node->output();
+      try {
+        read_node(node, where, type, current, attributes, names, item);
+      } catch (const ImportError& e) {
+        if (!top || e.kind() != ImportError::Kind::Unsupported) throw;
+        item.error = e.what();
+        steps_.erase(steps_.begin() + static_cast<std::ptrdiff_t>(item.first_step), steps_.end());
+      } catch (const c10::Error& e) {  // an attribute a module of a known type lacks, say
+        if (!top) throw;
+        const std::string what = e.what_without_backtrace();
+        item.error = "'" + file_ + "': module '" + item.module + "' cannot be mapped: " + what.substr(0, what.find('\n'));
+        steps_.erase(steps_.begin() + static_cast<std::ptrdiff_t>(item.first_step), steps_.end());
+      }
+      if (top) {
+        item.end_step = steps_.size();
+        items_.push_back(item);
+      }
+      earlier.insert(current);
+      current = node->output();
+    }
+    if (graph->outputs().size() != 1 || graph->outputs()[0] != current) {
+      unsupported(where, type, "does not return the result of its chain of layers");
+    }
+  }
+
+  /// Reads one node applied to the data `current` of `m`'s graph; `item` gets its module and type.
+  void read_node(Node* node, const std::string& where, const std::string& type, const Value* current,
+                 const std::unordered_map<const Value*, c10::IValue>& attributes,
+                 const std::unordered_map<const Value*, std::string>& names, TopItem& item) {
+    const c10::Symbol kind = node->kind();
+    item.module = where;
+    item.type = kind_text(node);
+    {
       if (kind == c10::prim::CallMethod) {
         const auto target = attributes.find(node->input(0));
         const bool forward_of_child = node->s(c10::attr::name) == "forward" && node->inputs().size() == 2 &&
@@ -329,7 +401,10 @@ class ChainReader {
                                       target->second.isObject() && target->second.type()->cast<c10::ClassType>() &&
                                       target->second.type()->cast<c10::ClassType>()->is_module();
         if (!forward_of_child) unsupported(where, type, "calls " + node->s(c10::attr::name) + " in a way that is no chain");
-        read_module(Module(target->second.toObject()), names[node->input(0)]);
+        const Module child(target->second.toObject());
+        item.module = names.at(node->input(0));
+        item.type = display_type(type_name(child));
+        read_module(child, item.module);
       } else if (node->input(data_input(node)) != current) {
         unsupported(where, type, "applies " + kind_text(node) + " to the data in another place than its input");
       } else if (kind == c10::aten::relu || kind == c10::aten::relu_ ||
@@ -357,11 +432,6 @@ class ChainReader {
       } else {
         unsupported(where, type, "applies " + kind_text(node));
       }
-      earlier.insert(current);
-      current = node->output();
-    }
-    if (graph->outputs().size() != 1 || graph->outputs()[0] != current) {
-      unsupported(where, type, "does not return the result of its chain of layers");
     }
   }
 
@@ -386,6 +456,8 @@ class ChainReader {
 
   std::string file_;
   std::vector<Step> steps_;
+  std::vector<TopItem> items_;
+  bool top_ = false;  ///< reading the model's own forward (or a method it calls on itself)
 };
 
 std::vector<int64_t> resolve_classes(const std::vector<int64_t>& classes, int64_t outputs) {
@@ -411,41 +483,28 @@ at::Tensor augmented(const Step& layer) {
   return at::cat({layer.weight.flatten(1), layer.bias.unsqueeze(1)}, 1).contiguous();
 }
 
-}  // namespace
+/// The den layers a chain of steps is: the Conv2d and Linear steps with their BatchNorms folded
+/// (the last is the head), the hidden layers' specs, and which module became what.
+struct MappedChain {
+  std::vector<Step> weighted;
+  engine::Layers specs;
+  std::vector<ImportedLayer> layers;
+};
 
-ImportedModel import_torchscript(const std::string& path, const ImportOptions& options) {
-  if (!std::filesystem::is_regular_file(path)) {
-    throw ImportError(ImportError::Kind::Unreadable, "model '" + path + "' does not exist or is not a file");
-  }
-  Module model;
-  try {
-    model = torch::jit::load(path, at::kCPU);
-  } catch (const c10::Error& e) {
-    const std::string what = e.what_without_backtrace();
-    throw ImportError(ImportError::Kind::Unreadable,
-                      "'" + path + "' is not a TorchScript model torch::jit::load can read (save it with "
-                      "torch.jit.save of torch.jit.script or torch.jit.trace): " + what.substr(0, what.find('\n')));
-  }
-  model.eval();
-
-  ChainReader reader(path);
-  try {
-    reader.read_module(model, "");
-  } catch (const c10::Error& e) {  // an attribute a module of a known type lacks, say
-    const std::string what = e.what_without_backtrace();
-    throw ImportError(ImportError::Kind::Unsupported, "'" + path + "' cannot be mapped: " + what.substr(0, what.find('\n')));
-  }
+/// Maps `steps` (NOTE: [import mapping]); throws ImportError (Unsupported) naming the step that
+/// breaks the chain. A chain may be the head alone (NOTE: [frozen trunk]).
+MappedChain map_chain(const std::vector<Step>& steps, const ChainReader& reader, const std::string& path) {
   // The chain as den layers: conv layers (each a Conv2d, its ReLU and at most one pooling; max
   // pooling may come before the ReLU, with which it commutes), an optional Flatten, then Linears
   // each followed by a ReLU but the last, which becomes task 1's head.
-  std::vector<Step> weighted;  // the Conv2d and Linear steps, in order
-  engine::Layers specs;
-  std::vector<ImportedLayer> layers;
+  MappedChain chain;
+  std::vector<Step>& weighted = chain.weighted;
+  engine::Layers& specs = chain.specs;
   bool after_relu = false;  // a Conv2d or Linear is expected next: at the start and after each ReLU
   bool flattened = false;
-  for (const Step& step : reader.steps()) {
-    layers.push_back({step.module.empty() ? "<model>" : step.module, step.type});
-    const Step* last = weighted.empty() ? nullptr : &weighted.back();
+  for (const Step& step : steps) {
+    chain.layers.push_back({step.module.empty() ? "<model>" : step.module, step.type});
+    Step* last = weighted.empty() ? nullptr : &weighted.back();
     const bool conv_below = last != nullptr && last->kind == Step::Kind::Conv;
     switch (step.kind) {
       case Step::Kind::Conv:
@@ -475,15 +534,14 @@ ImportedModel import_torchscript(const std::string& path, const ImportOptions& o
           reader.unsupported(step.module, step.type, "does not follow a Conv2d or Linear directly (den folds a "
                              "BatchNorm into the layer before it, as at inference)");
         }
-        Step& folded = weighted.back();
-        if (step.weight.size(0) != folded.weight.size(0)) {
+        if (step.weight.size(0) != last->weight.size(0)) {
           reader.unsupported(step.module, step.type, "normalizes " + std::to_string(step.weight.size(0)) +
-                             " channels but '" + folded.module + "' gives " + std::to_string(folded.weight.size(0)));
+                             " channels but '" + last->module + "' gives " + std::to_string(last->weight.size(0)));
         }
         // In float64, then rounded once: W' = W * scale (per output), b' = b * scale + shift.
         const at::Tensor scale = step.weight.view({-1, 1});
-        folded.weight = (folded.weight.to(at::kDouble).flatten(1) * scale).to(at::kFloat).view(folded.weight.sizes());
-        folded.bias = (folded.bias.to(at::kDouble) * step.weight + step.bias).to(at::kFloat);
+        last->weight = (last->weight.to(at::kDouble).flatten(1) * scale).to(at::kFloat).view(last->weight.sizes());
+        last->bias = (last->bias.to(at::kDouble) * step.weight + step.bias).to(at::kFloat);
         break;
       }
       case Step::Kind::Pool:
@@ -506,38 +564,207 @@ ImportedModel import_torchscript(const std::string& path, const ImportOptions& o
         break;
     }
   }
-  if (weighted.size() < 2 || weighted.back().kind != Step::Kind::Linear) {
+  if (weighted.empty() || weighted.back().kind != Step::Kind::Linear) {
     throw ImportError(ImportError::Kind::Unsupported,
                       "'" + path + "' has " + std::to_string(weighted.size()) + " Conv2d and Linear layer" +
                           (weighted.size() == 1 ? "" : "s") +
-                          (weighted.empty() || weighted.back().kind == Step::Kind::Linear ? "" : " and ends in a Conv2d") +
-                          "; den needs at least a hidden layer and a Linear task head");
+                          (weighted.empty() ? "" : " and ends in a Conv2d") + "; den needs a Linear task head");
   }
   if (after_relu) {
     throw ImportError(ImportError::Kind::Unsupported,
                       "'" + path + "' ends with a ReLU after its last Linear '" + weighted.back().module +
                           "'; den's task head is a Linear whose logits are not rectified");
   }
+  specs.pop_back();  // the head
+  return chain;
+}
 
-  const Step& head = weighted.back();
-  specs.pop_back();
+// NOTE: [frozen trunk] What of a model den cannot map runs as a frozen TorchScript module before
+// the den layers: the trunk is a prefix of the model's top-level forward (its child modules and
+// ops, ResNet's conv1 ... layer4 and avgpool, say), by default the shortest after which the rest
+// maps, or the one `ImportOptions::trunk` names. It is the model itself with its forward cut after
+// that node (what follows is dead code, removed), so whatever TorchScript runs, it runs: residual
+// blocks, depthwise convolutions, SiLU, attention. Its weights never change; den learns on its
+// output (the features), which the CLI computes once per sample. When the part that maps is the
+// last Linear alone, den still needs a hidden layer for later tasks to grow: it gets one of 2D fc
+// units that pass the D features through exactly, relu(x) - relu(-x) = x: units [I; -I] (zero
+// bias) and head [W, -W]. Imported at stage 1, these units are never changed by later tasks under
+// the den preset (they are restored after selective retraining), and later tasks read them as
+// features beside the units they add.
+
+/// The hidden layer and head of NOTE: [frozen trunk] for a head `head` on D = head's inputs.
+void pass_through(const Step& head, engine::Layers& specs, std::vector<at::Tensor>& layers, at::Tensor& head_rows) {
+  const int64_t d = head.weight.size(1);
+  const at::Tensor eye = at::eye(d, at::kFloat);
+  layers.push_back(at::cat({at::cat({eye, -eye}, 0), at::zeros({2 * d, 1}, at::kFloat)}, 1).contiguous());
+  head_rows = at::cat({head.weight, -head.weight, head.bias.unsqueeze(1)}, 1).contiguous();
+  specs.push_back(engine::LayerSpec(2 * d));
+}
+
+/// The number of top-level items that form the trunk: the one named, else the shortest prefix
+/// after which everything reads (items that do not map are always in the trunk).
+size_t first_cut(const std::vector<TopItem>& items, const std::string& trunk, const std::string& path) {
+  if (trunk == "none") {
+    for (const TopItem& item : items) {
+      if (!item.error.empty()) throw ImportError(ImportError::Kind::Unsupported, item.error);
+    }
+    return 0;
+  }
+  if (!trunk.empty()) {
+    std::string known;
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (items[i].module == trunk) return i + 1;
+      known += (known.empty() ? "" : ", ") + items[i].module;
+    }
+    throw std::invalid_argument("--trunk " + trunk + ": '" + path + "' has no top-level module of that name (its "
+                                "forward calls: " + known + ")");
+  }
+  size_t cut = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (!items[i].error.empty()) cut = i + 1;
+  }
+  return cut;
+}
+
+/// The dims of one sample the model reads: the config's input shape, else (a model whose first
+/// node maps and starts with a Linear) its input width.
+std::vector<int64_t> model_input(const std::vector<TopItem>& items, const std::vector<Step>& steps,
+                                 const engine::EngineConfig& config, const std::string& path) {
+  if (!config.input_shape.empty()) return config.input_shape;
+  const TopItem& first = items.front();
+  if (first.error.empty() && first.first_step < first.end_step && steps[first.first_step].kind == Step::Kind::Linear) {
+    return {steps[first.first_step].weight.size(1)};
+  }
+  throw std::invalid_argument("'" + path + "': give the shape of the samples it reads (--input-shape C,H,W) to run "
+                              "its frozen trunk");
+}
+
+/// Cuts `model` after `last` (NOTE: [frozen trunk]) and returns it as a FrozenTrunk, with the shape
+/// of its output measured on one sample of `input`.
+FrozenTrunk cut_trunk(Module& model, const TopItem& last, const TopItem& final_item, const std::vector<int64_t>& input,
+                      const std::string& path) {
+  if (last.graph != final_item.graph) {
+    throw ImportError(ImportError::Kind::Unsupported,
+                      "'" + path + "': the trunk cannot end at '" + last.module + "', inside a method whose result "
+                      "forward works on further");
+  }
+  last.graph->eraseOutput(0);
+  last.graph->registerOutput(last.output);
+  torch::jit::EliminateDeadCode(last.graph->block());
+  FrozenTrunk trunk;
+  trunk.input_shape = input;
+  trunk.cut = last.module;
+  std::vector<int64_t> batch = input;
+  batch.insert(batch.begin(), 1);
+  try {
+    const c10::InferenceMode inference;
+    const at::Tensor out = model.forward({at::zeros(batch, at::kFloat)}).toTensor();
+    trunk.feature_shape.assign(out.sizes().begin() + 1, out.sizes().end());
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    throw std::invalid_argument("'" + path + "': its trunk (up to '" + last.module + "') does not run on samples of " +
+                                engine::to_text(input) + ": " + what.substr(0, what.find('\n')));
+  }
+  std::ostringstream bytes;
+  model.save(bytes);
+  trunk.module = bytes.str();
+  return trunk;
+}
+
+}  // namespace
+
+ImportedModel import_torchscript(const std::string& path, const ImportOptions& options) {
+  if (!std::filesystem::is_regular_file(path)) {
+    throw ImportError(ImportError::Kind::Unreadable, "model '" + path + "' does not exist or is not a file");
+  }
+  Module model;
+  try {
+    model = torch::jit::load(path, at::kCPU);
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    throw ImportError(ImportError::Kind::Unreadable,
+                      "'" + path + "' is not a TorchScript model torch::jit::load can read (save it with "
+                      "torch.jit.save of torch.jit.script or torch.jit.trace): " + what.substr(0, what.find('\n')));
+  }
+  model.eval();
   engine::EngineConfig config = options.config;
   if (config.loss != engine::LossKind::Softmax) {
     throw std::invalid_argument("an imported classifier's head is a softmax head; --loss sigmoid does not apply");
   }
+
+  ChainReader reader(path);
+  try {
+    reader.read_model(model);
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    throw ImportError(ImportError::Kind::Unsupported, "'" + path + "' cannot be mapped: " + what.substr(0, what.find('\n')));
+  }
+  const std::vector<TopItem>& items = reader.items();
+  const std::vector<Step>& steps = reader.steps();
+  // The shortest trunk after which the rest maps (NOTE: [frozen trunk]).
+  size_t cut = first_cut(items, options.trunk, path);
+  std::optional<MappedChain> chain;
+  std::string why;
+  for (; cut < items.size(); ++cut) {
+    try {
+      chain = map_chain({steps.begin() + static_cast<std::ptrdiff_t>(items[cut].first_step), steps.end()}, reader, path);
+      break;
+    } catch (const ImportError& e) {
+      if (!options.trunk.empty()) throw;  // the cut was named: say why it does not work
+      why = e.what();
+    }
+  }
+  if (!chain) {
+    throw ImportError(ImportError::Kind::Unsupported,
+                      "'" + path + "': no part of its end maps to den layers, so no frozen trunk can be cut (den "
+                      "needs the model to end in a Linear, after a chain of layers it maps). " +
+                          (why.empty() ? std::string() : "The last attempt: " + why));
+  }
+  std::vector<ImportedLayer> layers;
+  for (size_t i = 0; i < cut; ++i) layers.push_back({items[i].module, items[i].type + " (frozen trunk)"});
+  layers.insert(layers.end(), chain->layers.begin(), chain->layers.end());
+  std::vector<Step>& weighted = chain->weighted;
+  engine::Layers specs = chain->specs;
+
+  // A trunk's output is den's input; without one, the config's input shape is.
+  std::optional<FrozenTrunk> trunk;
+  if (cut > 0) {
+    trunk = cut_trunk(model, items[cut - 1], items.back(), model_input(items, steps, config, path), path);
+    config.input_shape = trunk->feature_shape.size() == 3 ? trunk->feature_shape : std::vector<int64_t>{};
+  }
   const bool conv = engine::has_conv(specs);
   if (conv && config.input_shape.empty()) {
-    throw std::invalid_argument("'" + path + "' starts with a Conv2d: give the images' shape (--input-shape C,H,W; its "
-                                "first Conv2d takes " + std::to_string(weighted.front().weight.size(1)) +
-                                " input channels)");
+    throw std::invalid_argument("'" + path + "' " + (trunk ? "has conv layers after its trunk, whose output is not C,H,W"
+                                                            : "starts with a Conv2d") +
+                                ": give the images' shape (--input-shape C,H,W; its first Conv2d takes " +
+                                std::to_string(weighted.front().weight.size(1)) + " input channels)");
+  }
+  int64_t input_dim = weighted.front().weight.size(1);
+  if (conv) {
+    input_dim = config.input_shape[0] * config.input_shape[1] * config.input_shape[2];
+  } else if (trunk) {
+    input_dim = 1;
+    for (int64_t d : trunk->feature_shape) input_dim *= d;
   }
   if (!conv) config.input_shape.clear();  // an MLP reads flat features
-  const int64_t input_dim = conv ? config.input_shape[0] * config.input_shape[1] * config.input_shape[2]
-                                 : weighted.front().weight.size(1);
   if (conv && config.input_shape[0] != weighted.front().weight.size(1)) {
-    throw std::invalid_argument("--input-shape " + engine::to_text(config.input_shape) + " has " +
-                                std::to_string(config.input_shape[0]) + " channels, but '" + weighted.front().module +
-                                "' takes " + std::to_string(weighted.front().weight.size(1)));
+    throw std::invalid_argument((trunk ? "the trunk's output " : "--input-shape ") + engine::to_text(config.input_shape) +
+                                " has " + std::to_string(config.input_shape[0]) + " channels, but '" +
+                                weighted.front().module + "' takes " + std::to_string(weighted.front().weight.size(1)));
+  }
+  if (!conv && weighted.front().weight.size(1) != input_dim) {
+    reader.unsupported(weighted.front().module, weighted.front().type,
+                       "takes " + std::to_string(weighted.front().weight.size(1)) + " inputs but the trunk gives " +
+                           std::to_string(input_dim) + " (" + engine::to_text(trunk->feature_shape) + ")");
+  }
+  const Step& head = weighted.back();
+  std::vector<at::Tensor> hidden_rows;
+  at::Tensor head_rows;
+  if (specs.empty()) {
+    pass_through(head, specs, hidden_rows, head_rows);
+  } else {
+    for (size_t l = 0; l + 1 < weighted.size(); ++l) hidden_rows.push_back(augmented(weighted[l]));
+    head_rows = augmented(head);
   }
   config.set_layers(specs);
   config.validate();
@@ -561,8 +788,8 @@ ImportedModel import_torchscript(const std::string& path, const ImportOptions& o
   state.graph = graph::UnitGraph(engine::input_units(specs, config.input_shape, input_dim), sizes,
                                  graph::Origin::Imported);
   state.graph.add_head(1, head.weight.size(0));
-  for (size_t l = 0; l + 1 < weighted.size(); ++l) state.layers.push_back(augmented(weighted[l]));
-  state.heads.push_back(augmented(head));
+  state.layers = std::move(hidden_rows);
+  state.heads.push_back(head_rows);
   int64_t params = 0, nonzero = 0;
   for (const std::vector<at::Tensor>* group : {&state.layers, &state.heads}) {
     for (const at::Tensor& t : *group) {
@@ -580,7 +807,8 @@ ImportedModel import_torchscript(const std::string& path, const ImportOptions& o
   state.history = {report};
   state.base_params = params;
   state.rng_state = at::make_generator<at::CPUGeneratorImpl>(config.seed).get_state();
-  return ImportedModel{engine::Engine::from_state(std::move(state)), std::move(classes), std::move(layers)};
+  return ImportedModel{engine::Engine::from_state(std::move(state)), std::move(classes), std::move(layers),
+                       std::move(trunk)};
 }
 
 }  // namespace den::io

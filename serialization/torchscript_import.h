@@ -2,8 +2,10 @@
 
 #include "engine/config.h"
 #include "engine/engine.h"
+#include "serialization/trunk.h"
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -33,6 +35,10 @@ struct ImportOptions {
   /// layers, `input_shape` is the images' C,H,W for a model with conv layers and ignored otherwise,
   /// `loss` must be softmax: a classifier trained with cross-entropy).
   engine::EngineConfig config;
+  /// The frozen trunk (NOTE: [frozen trunk]): empty, the shortest that lets the rest map; a
+  /// top-level module's path, the trunk ends after it; "none", no trunk (a module that does not map
+  /// is refused).
+  std::string trunk;
 };
 
 /// One step of the model's forward as den read it, for messages.
@@ -46,6 +52,9 @@ struct ImportedModel {
   engine::Engine engine;
   std::vector<int64_t> output_classes;  ///< class id of each of task 1's head outputs
   std::vector<ImportedLayer> layers;    ///< what each module became, in forward order
+  /// The part of the model that runs frozen before the den layers, when the model does not map
+  /// whole; the engine's inputs are its features.
+  std::optional<FrozenTrunk> trunk;
 };
 
 // NOTE: [import mapping] A model maps when its forward is a chain of den layers: conv layers

@@ -36,6 +36,8 @@ void swap_float_bytes(char* data, size_t size);
 
 /// Name of tensor `i` of a checkpoint: layers, then heads, then the task-agnostic exemplars.
 std::string tensor_name(int64_t i, int64_t layers, int64_t heads);
+/// The name of the frozen trunk's archive, the uint8 tensor after the float32 ones.
+constexpr const char* kTrunkName = "trunk";
 
 /// Writes one record: its length and CRC-32, then `payload`.
 void write_record(AtomicFile& file, const std::string& payload);

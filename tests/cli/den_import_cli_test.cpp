@@ -191,11 +191,18 @@ TEST_F(DenImportCli, ImportRefusalsExitWithSevenAndWriteNothing) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {p("missing.pt"), "does not exist"},
       {p("text.pt"), "is not a TorchScript model"},
-      {fixture("refused_sigmoid"), "module '1' (torch.nn.Sigmoid)"},
+      {fixture("refused_sigmoid") + " --trunk none", "module '1' (torch.nn.Sigmoid)"},  // no trunk wanted
       {fixture("refused_residual"), "not a chain"},
+      {fixture("refused_ends_with_relu"), "no part of its end maps"},
+      {fixture("refused_relu_first") + " --trunk 9", "no top-level module"},
   };
   for (const auto& [model, message] : cases) {
     const Result r = run_den("import " + model + " -o " + p("x.den"));
+    if (model.find("--trunk 9") != std::string::npos) {
+      EXPECT_EQ(r.code, 2) << r.output;  // a usage error: the named module is not there
+      EXPECT_FALSE(fs::exists(p("x.den")));
+      continue;
+    }
     EXPECT_EQ(r.code, 7) << model << ": " << r.output;
     EXPECT_NE(r.output.find(message), std::string::npos) << r.output;
     EXPECT_FALSE(fs::exists(p("x.den")));
@@ -204,6 +211,27 @@ TEST_F(DenImportCli, ImportRefusalsExitWithSevenAndWriteNothing) {
   // --data whose labels are not the model's classes, or of another width.
   EXPECT_EQ(run_den("import " + fixture("chain_script") + " -o " + p("x.den") + " --data " + p("c3")).code, 3);
   EXPECT_FALSE(fs::exists(p("x.den")));
+}
+
+// NOTE: [frozen trunk] What does not map runs frozen before den's layers: the checkpoint carries it,
+// add-task and predict feed raw samples through it.
+TEST_F(DenImportCli, AModelThatDoesNotMapImportsWithAFrozenTrunk) {
+  const Result r = run_den("import " + fixture("refused_sigmoid") + " -o " + p("trunk.den") + kFast);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("torch.nn.Sigmoid (frozen trunk)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("frozen trunk: up to '1'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("no sample of the imported classes is kept"), std::string::npos) << r.output;
+  const io::LoadedCheckpoint c = io::load_checkpoint(p("trunk.den"));
+  ASSERT_TRUE(c.extras.trunk.has_value());
+  EXPECT_EQ(c.extras.trunk->input_shape, std::vector<int64_t>{kFeatures});
+  // Raw 6-feature samples go through the trunk for a new task and for predictions.
+  const Result added = run_den("add-task " + p("trunk.den") + " --data " + p("c45") + " --quiet");
+  ASSERT_EQ(added.code, 0) << added.output;
+  const Result predicted = run_den("predict " + p("trunk.den") + " --data " + p("c45") + " --split train --task 2");
+  ASSERT_EQ(predicted.code, 0) << predicted.output;
+  EXPECT_NE(predicted.output.find("accuracy"), std::string::npos) << predicted.output;
+  EXPECT_EQ(run_den("export " + p("trunk.den") + " --format onnx -o " + p("t.onnx")).code, 2);
+  EXPECT_EQ(run_den("export " + p("trunk.den") + " -o " + p("t.pt")).code, 0);
 }
 
 TEST_F(DenImportCli, AddTaskAndPredictRefusalsHaveTheirExitCodes) {

@@ -3,8 +3,6 @@
 
 #include "data/image_folder.h"
 
-#include "tests/data/test_files.h"
-
 #include <gtest/gtest.h>
 #include <zlib.h>
 
@@ -14,6 +12,8 @@
 #include <fstream>
 #include <limits>
 #include <sstream>
+
+#include "tests/data/test_files.h"
 
 namespace den::data {
 namespace {
@@ -68,9 +68,9 @@ ImagePreprocess make_preprocess(int64_t channels, int64_t height, int64_t width,
 // Decoding.
 
 TEST(DataImageDecode, PngKindsEqualPilPixelsExactly) {
-  for (const std::string name : {"gray_7x5.png", "rgb_40x30.png", "rgba_30x40.png", "gray_alpha_10x6.png",
-                                 "gray1_13x5.png", "palette_28x28.png", "gray16_12x9.png", "rgb16_9x7.png",
-                                 "interlaced_rgb_23x17.png", "interlaced_palette_11x9.png"}) {
+  for (const std::string name :
+       {"gray_7x5.png", "rgb_40x30.png", "rgba_30x40.png", "gray_alpha_10x6.png", "gray1_13x5.png", "palette_28x28.png",
+        "gray16_12x9.png", "rgb16_9x7.png", "interlaced_rgb_23x17.png", "interlaced_palette_11x9.png"}) {
     SCOPED_TRACE(name);
     const at::Tensor decoded = decode_image(image(name));
     const at::Tensor expected = read_ref(name + ".ref");
@@ -99,17 +99,15 @@ TEST(DataImageDecode, FormatComesFromTheBytesNotTheName) {
   EXPECT_TRUE(at::equal(decode_image(dir.file("really_a_png.jpg")), decode_image(image("rgb_40x30.png"))));
   EXPECT_TRUE(at::equal(decode_image(dir.file("really_a_jpeg.PNG")), decode_image(image("gray_28x28.jpg"))));
   const std::vector<uint8_t> bytes = read_raw(image("rgb_40x30.png"));
-  EXPECT_TRUE(at::equal(decode_image_bytes(bytes.data(), bytes.size(), "memory"), decode_image(image("rgb_40x30.png"))));
+  EXPECT_TRUE(
+      at::equal(decode_image_bytes(bytes.data(), bytes.size(), "memory"), decode_image(image("rgb_40x30.png"))));
 }
 
 TEST(DataImageDecode, DefectiveFilesRaiseDataErrorNamingTheFile) {
   const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
-      {"truncated.png", {"corrupt or truncated PNG"}},
-      {"bad_crc.png", {"corrupt or truncated PNG", "CRC"}},
-      {"random_bytes.png", {"neither a PNG nor a JPEG"}},
-      {"broken_header.jpg", {"corrupt or truncated JPEG"}},
-      {"truncated.jpg", {"truncated JPEG", "Premature end"}},
-      {"cmyk_8x8.jpg", {"unsupported JPEG colour space CMYK"}},
+      {"truncated.png", {"corrupt or truncated PNG"}},        {"bad_crc.png", {"corrupt or truncated PNG", "CRC"}},
+      {"random_bytes.png", {"neither a PNG nor a JPEG"}},     {"broken_header.jpg", {"corrupt or truncated JPEG"}},
+      {"truncated.jpg", {"truncated JPEG", "Premature end"}}, {"cmyk_8x8.jpg", {"unsupported JPEG colour space CMYK"}},
   };
   for (const auto& [name, parts] : cases) {
     SCOPED_TRACE(name);
@@ -146,8 +144,9 @@ std::vector<uint8_t> png_declaring(uint32_t width, uint32_t height) {
     for (int s = 24; s >= 0; s -= 8) ihdr.push_back(static_cast<uint8_t>(v >> s));
   }
   ihdr.insert(ihdr.end(), {8, 2, 0, 0, 0});
-  for (const auto& c : {png_chunk("IHDR", ihdr), png_chunk("IDAT", {0x78, 0x9c, 0x63, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01}),
-                        png_chunk("IEND", {})}) {
+  for (const auto& c :
+       {png_chunk("IHDR", ihdr), png_chunk("IDAT", {0x78, 0x9c, 0x63, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01}),
+        png_chunk("IEND", {})}) {
     png.insert(png.end(), c.begin(), c.end());
   }
   return png;
@@ -324,8 +323,9 @@ TEST(DataImagePreprocess, CenterCropOffsetsRoundHalfToEven) {
 TEST(DataImagePreprocess, AResizeBelowTheCropRaisesDataErrorNamingTheSizes) {
   const at::Tensor img = at::zeros({3, 40, 30}, at::kByte);  // 30 wide, 40 high
   // Shorter side 30 -> 20, longer 40 -> int(20 * 40 / 30) = 26 < 28.
-  EXPECT_TRUE(contains_all(message_of<DataError>([&] { preprocess_image(img, make_preprocess(3, 28, 20, 20), "a.png"); }),
-                           {"'a.png'", "30 x 40", "20 x 26", "20 x 28"}));
+  EXPECT_TRUE(
+      contains_all(message_of<DataError>([&] { preprocess_image(img, make_preprocess(3, 28, 20, 20), "a.png"); }),
+                   {"'a.png'", "30 x 40", "20 x 26", "20 x 28"}));
 }
 
 // Only the crop is computed: a 1 x 32768 image with resize 224 would be 224 x 7340032 resized.
@@ -356,7 +356,8 @@ TEST(DataImagePreprocess, CheckPreprocessNamesTheBadField) {
   p.std = {1.0, std::numeric_limits<double>::infinity(), 1.0};
   EXPECT_TRUE(contains_all(error_of(p), {"std[1]", "not finite"}));
   EXPECT_THROW(preprocess_image(at::zeros({4, 8, 8}, at::kByte), make_preprocess(3, 8, 8), "x"), std::invalid_argument);
-  EXPECT_THROW(preprocess_image(at::zeros({3, 8, 8}, at::kFloat), make_preprocess(3, 8, 8), "x"), std::invalid_argument);
+  EXPECT_THROW(preprocess_image(at::zeros({3, 8, 8}, at::kFloat), make_preprocess(3, 8, 8), "x"),
+               std::invalid_argument);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -400,9 +401,9 @@ TEST(DataImageFolder, FilesAreReadInSortedOrderAndOtherEntriesSkipped) {
   put(dir, "b/z.jpg", "rgb_40x30.jpg");
   put(dir, "b/a.PNG", "rgba_30x40.png");
   put(dir, "b/m.JPEG", "gray_28x28.jpg");
-  put(dir, "b/.hidden.png", "truncated.png");     // hidden: skipped
-  put(dir, "b/nested/x.png", "truncated.png");    // not DIR/<class>/file: skipped
-  put(dir, ".cache/y.png", "truncated.png");      // hidden folder: skipped
+  put(dir, "b/.hidden.png", "truncated.png");   // hidden: skipped
+  put(dir, "b/nested/x.png", "truncated.png");  // not DIR/<class>/file: skipped
+  put(dir, ".cache/y.png", "truncated.png");    // hidden folder: skipped
   put(dir, "a/7.png", "gray_7x5.png");
   testing::write_text(dir.file("b/notes.txt"), "not an image");
   testing::write_text(dir.file("README"), "top-level file, skipped");
@@ -476,8 +477,8 @@ TEST(DataImageFolder, ProblemsRaiseDataErrorNamingTheFolderOrFile) {
   fs::remove_all(dir.file("set/03"));
   ImageFolderOptions known = folder_options();
   known.known = {{"cat", 3}};
-  EXPECT_TRUE(contains_all(message_of<DataError>([&] { load_image_folder(dir.file("set"), known); }),
-                           {"both get class id 3"}));
+  EXPECT_TRUE(
+      contains_all(message_of<DataError>([&] { load_image_folder(dir.file("set"), known); }), {"both get class id 3"}));
   EXPECT_NO_THROW(load_image_folder(dir.file("set"), folder_options()));
 
   ImageFolderOptions bad_options = folder_options();
@@ -490,9 +491,10 @@ TEST(DataImageFolder, ProblemsRaiseDataErrorNamingTheFolderOrFile) {
 
 /// A folder of 3 classes and 45 images of assorted kinds and sizes.
 void fill_many(const TempDir& dir) {
-  const std::vector<std::string> kinds = {"gray_7x5.png", "rgb_40x30.png", "rgba_30x40.png", "palette_28x28.png",
-                                          "rgb_40x30.jpg", "progressive_30x40.jpg", "interlaced_rgb_23x17.png",
-                                          "gray16_12x9.png", "rgb444_17x13.jpg"};
+  const std::vector<std::string> kinds = {
+      "gray_7x5.png",    "rgb_40x30.png",         "rgba_30x40.png",           "palette_28x28.png",
+      "rgb_40x30.jpg",   "progressive_30x40.jpg", "interlaced_rgb_23x17.png", "gray16_12x9.png",
+      "rgb444_17x13.jpg"};
   for (int i = 0; i < 45; ++i) {
     const std::string cls = i % 3 == 0 ? "0" : (i % 3 == 1 ? "birds" : "cars");
     const std::string fixture = kinds[static_cast<size_t>(i) % kinds.size()];
@@ -539,8 +541,8 @@ TEST(DataImageFolder, TheFirstBadFileInSampleOrderIsReportedWithAnyThreadCount) 
     SCOPED_TRACE(threads);
     ImageFolderOptions o = folder_options();
     o.threads = threads;
-    EXPECT_TRUE(contains_all(message_of<DataError>([&] { load_image_folder(dir.str(), o); }),
-                             {dir.file("birds/img120.png")}));
+    EXPECT_TRUE(
+        contains_all(message_of<DataError>([&] { load_image_folder(dir.str(), o); }), {dir.file("birds/img120.png")}));
   }
 }
 

@@ -9,13 +9,13 @@
 //
 // Build and run: tests/fuzz/README.md.
 
-#include "data/image_folder.h"
-
 #include <zlib.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <vector>
+
+#include "data/image_folder.h"
 
 namespace {
 
@@ -51,7 +51,8 @@ bool fix_png_crcs(std::vector<uint8_t>& png) {
   bool changed = false;
   size_t at = 8;
   while (at + 12 <= png.size()) {
-    const size_t length = (size_t{png[at]} << 24) | (size_t{png[at + 1]} << 16) | (size_t{png[at + 2]} << 8) | png[at + 3];
+    const size_t length =
+        (size_t{png[at]} << 24) | (size_t{png[at + 1]} << 16) | (size_t{png[at + 2]} << 8) | png[at + 3];
     if (length > png.size() - at - 12) break;
     const uint32_t crc = static_cast<uint32_t>(crc32(0, png.data() + at + 4, static_cast<uInt>(length + 4)));
     uint8_t* out = png.data() + at + 8 + length;

@@ -5,6 +5,9 @@
 #include "serialization/torchscript_import.h"
 
 #include "serialization/checkpoint.h"
+#include "serialization/export.h"
+#include "serialization/trunk.h"
+#include "tests/engine/synthetic.h"
 #include "tests/serialization/helpers.h"
 
 #include <gtest/gtest.h>
@@ -132,10 +135,13 @@ struct Refusal {
 
 class ImportRefused : public ::testing::TestWithParam<Refusal> {};
 
+// With --trunk none, what does not map is refused, naming the module and its type.
 TEST_P(ImportRefused, NamesTheModuleAndItsType) {
   const Refusal r = GetParam();
+  den::io::ImportOptions options;
+  options.trunk = "none";
   try {
-    den::io::import_torchscript(fixture(std::string("refused_") + r.fixture));
+    den::io::import_torchscript(fixture(std::string("refused_") + r.fixture), options);
     FAIL() << r.fixture << " was imported";
   } catch (const ImportError& e) {
     EXPECT_EQ(e.kind(), ImportError::Kind::Unsupported);
@@ -151,7 +157,6 @@ INSTANTIATE_TEST_SUITE_P(
                       Refusal{"residual", "uses a value twice"},
                       Refusal{"no_relu_between", "without a ReLU between"},
                       Refusal{"ends_with_relu", "ends with a ReLU"},
-                      Refusal{"one_linear", "has 1 Conv2d and Linear layer;"},
                       Refusal{"relu_first", "module '0' (torch.nn.ReLU) comes before any Conv2d or Linear"},
                       Refusal{"depthwise", "module '0' (torch.nn.Conv2d) is a grouped (or depthwise) convolution"},
                       Refusal{"dilated", "module '0' (torch.nn.Conv2d) is dilated"},
@@ -159,6 +164,82 @@ INSTANTIATE_TEST_SUITE_P(
                       Refusal{"conv_after_linear", "module '2' (torch.nn.Unflatten)"},
                       Refusal{"pool_to_2x2", "module '2' (torch.nn.AdaptiveAvgPool2d) pools to another size than 1x1"},
                       Refusal{"batchnorm_batch_statistics", "module '1' (torch.nn.BatchNorm2d) has no running statistics"}));
+
+// NOTE: [frozen trunk] By default, what does not map becomes a frozen trunk: the shortest prefix of
+// the model's forward after which the rest maps. Task 1's outputs on the trunk's features are the
+// model's own.
+struct TrunkCase {
+  const char* fixture;
+  std::vector<int64_t> input;  ///< one sample's dims
+  const char* cut;             ///< the last module of the trunk ("" for none)
+  const char* layers;          ///< den's layers after it
+};
+
+class ImportTrunk : public ::testing::TestWithParam<TrunkCase> {};
+
+TEST_P(ImportTrunk, OutputsOnTheTrunksFeaturesAreTheModelsOwn) {
+  const TrunkCase& c = GetParam();
+  den::io::ImportOptions options;
+  // A flat model that starts with a Linear gives its width itself; the others are told.
+  if (c.input.size() != 1 || std::string(c.fixture) == "relu_first") options.config.input_shape = c.input;
+  const std::string file = fixture(std::string("refused_") + c.fixture);
+  const den::io::ImportedModel m = den::io::import_torchscript(file, options);
+  ASSERT_EQ(m.trunk.has_value(), std::string(c.cut) != "") << c.fixture;
+  EXPECT_EQ(den::engine::layers_to_text(m.engine.config().layers), c.layers);
+  std::vector<int64_t> batch = c.input;
+  batch.insert(batch.begin(), 12);
+  const at::Tensor x = at::randn(batch);
+  const at::Tensor expected = torch::jit::load(file).forward({x}).toTensor();
+  at::Tensor features = x.reshape({12, -1});
+  if (m.trunk) {
+    EXPECT_EQ(m.trunk->cut, c.cut);
+    EXPECT_EQ(m.trunk->input_shape, c.input);
+    features = den::io::trunk_features(*m.trunk, features);
+  }
+  const at::Tensor got = m.engine.predict(1, features);
+  EXPECT_TRUE(at::allclose(got, expected, 1e-5, 1e-5)) << c.fixture << ": " << (got - expected).abs().max().item<double>();
+  for (int64_t l = 0; l < m.engine.graph().num_layers(); ++l) {
+    for (const den::graph::Unit& u : m.engine.graph().units(l)) EXPECT_EQ(u.origin, den::graph::Origin::Imported);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    WhatDoesNotMap, ImportTrunk,
+    ::testing::Values(TrunkCase{"sigmoid", {6}, "1", "fc:8"},  // Linear, Sigmoid | Linear: a pass-through layer
+                      TrunkCase{"tanh", {6}, "1", "fc:8"},
+                      TrunkCase{"batchnorm_after_relu", {6}, "2", "fc:8"},
+                      TrunkCase{"no_relu_between", {6}, "0", "fc:8"},
+                      TrunkCase{"relu_first", {6}, "0", "fc:4"},  // ReLU | Linear, ReLU, Linear
+                      TrunkCase{"one_linear", {6}, "", "fc:12"},  // a linear classifier, no trunk
+                      TrunkCase{"conv", {1, 6}, "1", "fc:16"},   // Conv1d, ReLU | Flatten, Linear
+                      TrunkCase{"depthwise", {2, 10, 10}, "1", "fc:256"},
+                      TrunkCase{"dilated", {1, 10, 10}, "1", "fc:144"},
+                      TrunkCase{"overlapping_pool", {1, 10, 10}, "2", "fc:36"},
+                      TrunkCase{"pool_to_2x2", {1, 10, 10}, "2", "fc:16"},
+                      TrunkCase{"conv_after_linear", {6}, "2", "conv1x1:2"}));  // ... Unflatten | Conv2d
+
+TEST(ImportTrunkChoice, TheTrunkCanBeNamedOrRefused) {
+  den::io::ImportOptions options;
+  options.config.input_shape = {6};
+  options.trunk = "2";  // relu_first: ReLU, Linear, ReLU | Linear
+  const den::io::ImportedModel m = den::io::import_torchscript(fixture("refused_relu_first"), options);
+  EXPECT_EQ(m.trunk->cut, "2");
+  EXPECT_EQ(den::engine::layers_to_text(m.engine.config().layers), "fc:8");
+  options.trunk = "7";
+  EXPECT_THROW(den::io::import_torchscript(fixture("refused_relu_first"), options), std::invalid_argument);
+  options.trunk = "0";  // ReLU | Linear, ReLU, Linear maps
+  EXPECT_EQ(den::engine::layers_to_text(den::io::import_torchscript(fixture("refused_relu_first"), options)
+                                            .engine.config().layers),
+            "fc:4");
+  // Nothing at the end maps: refused with what the last attempt found.
+  try {
+    den::io::import_torchscript(fixture("refused_ends_with_relu"));
+    FAIL();
+  } catch (const ImportError& e) {
+    EXPECT_EQ(e.kind(), ImportError::Kind::Unsupported);
+    EXPECT_NE(std::string(e.what()).find("no part of its end maps"), std::string::npos) << e.what();
+  }
+}
 
 TEST(Import, MissingAndNonTorchScriptFilesAreUnreadable) {
   const den::io::testing::TempDir dir;
@@ -195,6 +276,55 @@ TEST(Import, ACheckpointOfTheImportKeepsOriginAndOutputs) {
   EXPECT_EQ(c.engine.graph().unit(0, 0).origin, den::graph::Origin::Imported);
   const at::Tensor x = at::randn({5, 6});
   EXPECT_TRUE(at::equal(c.engine.predict(1, x), m.engine.predict(1, x)));
+}
+
+// The trunk travels in the checkpoint (checksummed with the rest) and in the TorchScript export,
+// which then takes the model's own inputs; den learns on after it, task 1 staying the model's.
+TEST(ImportTrunkCheckpoint, TheTrunkRoundTripsAndTheExportRunsIt) {
+  const den::io::testing::TempDir dir;
+  den::io::ImportOptions options;
+  options.config = den::engine::preset("den").set_max_iter(60).set_eval_every(20);
+  options.config.input_shape = {2, 10, 10};
+  const std::string file = fixture("refused_depthwise");
+  den::io::ImportedModel m = den::io::import_torchscript(file, options);
+  ASSERT_TRUE(m.trunk.has_value());
+  den::io::CheckpointExtras extras;
+  extras.trunk = m.trunk;
+  const std::string path = (dir.path() / "trunk.den").string();
+  den::io::save_checkpoint(m.engine, path, extras);
+  den::io::LoadedCheckpoint c = den::io::load_checkpoint(path);
+  ASSERT_TRUE(c.extras.trunk.has_value());
+  EXPECT_EQ(c.extras.trunk->module, m.trunk->module);
+  EXPECT_EQ(c.extras.trunk->feature_shape, m.trunk->feature_shape);
+  EXPECT_EQ(c.extras.trunk->cut, "1");
+
+  const at::Tensor x = at::randn({7, 2, 10, 10});
+  const at::Tensor expected = torch::jit::load(file).forward({x}).toTensor();
+  const at::Tensor features = den::io::trunk_features(*c.extras.trunk, x.reshape({7, -1}));
+  EXPECT_TRUE(at::allclose(c.engine.predict(1, features), expected, 1e-5, 1e-5));
+  // A task learned on the features keeps task 1 exact, and the export runs trunk and network.
+  den::testing::SyntheticSpec spec;
+  spec.dim = spec.informative = c.engine.input_dim();
+  c.engine.add_task(den::testing::synthetic_task(3, spec));
+  EXPECT_TRUE(at::allclose(c.engine.predict(1, features), expected, 1e-5, 1e-5));
+  den::io::ExportInfo info;
+  info.trunk = c.extras.trunk;
+  den::io::export_torchscript(c.engine, den::io::kAllTasks, (dir.path() / "all.pt").string(), info);
+  torch::jit::Module exported = torch::jit::load((dir.path() / "all.pt").string());
+  EXPECT_TRUE(at::allclose(exported.forward({x.reshape({7, -1}), int64_t{1}}).toTensor(), expected, 1e-5, 1e-5));
+  EXPECT_TRUE(at::allclose(exported.forward({x.reshape({7, -1}), int64_t{2}}).toTensor(), c.engine.predict(2, features),
+                           1e-5, 1e-5));
+
+  // A trunk whose features are not the network's inputs is refused as corrupt.
+  extras.trunk->feature_shape = {3};
+  den::io::save_checkpoint(m.engine, path, extras);
+  try {
+    den::io::load_checkpoint(path);
+    FAIL();
+  } catch (const den::io::CheckpointError& e) {
+    EXPECT_EQ(e.kind(), den::io::CheckpointError::Kind::Corrupt);
+    EXPECT_NE(std::string(e.what()).find("frozen trunk"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

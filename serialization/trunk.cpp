@@ -1,0 +1,64 @@
+#include "serialization/trunk.h"
+
+#include <c10/core/InferenceMode.h>
+#include <torch/csrc/jit/serialization/import.h>
+
+#include <sstream>
+#include <stdexcept>
+
+namespace den::io {
+
+namespace {
+
+int64_t product(const std::vector<int64_t>& dims) {
+  int64_t p = 1;
+  for (int64_t d : dims) p *= d;
+  return p;
+}
+
+}  // namespace
+
+int64_t FrozenTrunk::input_dim() const { return product(input_shape); }
+int64_t FrozenTrunk::feature_dim() const { return product(feature_shape); }
+
+at::Tensor trunk_features(const FrozenTrunk& trunk, const at::Tensor& x, int64_t batch,
+                          const std::function<void(int64_t, int64_t)>& progress) {
+  if (x.dim() != 2 || x.size(1) != trunk.input_dim()) {
+    throw std::invalid_argument("the frozen trunk reads samples of " + std::to_string(trunk.input_dim()) +
+                                " values, got " + std::to_string(x.dim() == 2 ? x.size(1) : x.numel()));
+  }
+  torch::jit::Module module;
+  try {
+    std::istringstream bytes(trunk.module);
+    module = torch::jit::load(bytes, at::kCPU);
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    throw std::runtime_error("the frozen trunk does not load: " + what.substr(0, what.find('\n')));
+  }
+  module.eval();
+  const c10::InferenceMode inference;
+  const int64_t n = x.size(0);
+  at::Tensor out = at::empty({n, trunk.feature_dim()}, at::kFloat);
+  std::vector<int64_t> shape = trunk.input_shape;
+  shape.insert(shape.begin(), -1);
+  for (int64_t start = 0; start < n; start += batch) {
+    const int64_t rows = std::min(batch, n - start);
+    at::Tensor features;
+    try {
+      features = module.forward({x.narrow(0, start, rows).to(at::kFloat).reshape(shape)}).toTensor();
+    } catch (const c10::Error& e) {
+      const std::string what = e.what_without_backtrace();
+      throw std::runtime_error("the frozen trunk fails on samples " + std::to_string(start) + ".." +
+                               std::to_string(start + rows - 1) + ": " + what.substr(0, what.find('\n')));
+    }
+    if (features.numel() != rows * trunk.feature_dim()) {
+      throw std::runtime_error("the frozen trunk gives " + std::to_string(features.numel() / std::max<int64_t>(rows, 1)) +
+                               " features per sample, not " + std::to_string(trunk.feature_dim()));
+    }
+    out.narrow(0, start, rows).copy_(features.reshape({rows, -1}));
+    if (progress) progress(start + rows, n);
+  }
+  return out;
+}
+
+}  // namespace den::io

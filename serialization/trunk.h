@@ -1,0 +1,34 @@
+#pragma once
+
+// The frozen trunk of an imported model (NOTE: [frozen trunk] in serialization/torchscript_import.cpp):
+// a TorchScript module that runs before the den layers and never learns.
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace den::io {
+
+/// A frozen trunk as plain values: the TorchScript archive (torch.jit.save's bytes) and the shapes
+/// of one sample on its two sides.
+struct FrozenTrunk {
+  std::string module;                  ///< the TorchScript archive
+  std::vector<int64_t> input_shape;    ///< dims of one raw sample ([C, H, W], or [D])
+  std::vector<int64_t> feature_shape;  ///< dims of one sample's output
+  std::string cut;                     ///< the model's last module in the trunk, for messages
+
+  int64_t input_dim() const;    ///< product of input_shape
+  int64_t feature_dim() const;  ///< product of feature_shape
+};
+
+/// The trunk's features of `x` (float32 [N, input_dim], rows as den reads samples), computed in
+/// batches of `batch` without autograd: float32 [N, feature_dim]. `progress(done, total)` is called
+/// after each batch when given. Throws std::invalid_argument for rows of another width, and
+/// std::runtime_error when the archive does not load or the module fails on the samples.
+at::Tensor trunk_features(const FrozenTrunk& trunk, const at::Tensor& x, int64_t batch = 256,
+                          const std::function<void(int64_t, int64_t)>& progress = {});
+
+}  // namespace den::io
