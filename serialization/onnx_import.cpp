@@ -405,7 +405,8 @@ class Translator {
 
   /// Refuses any attribute but `allowed`.
   void allow_attributes(std::initializer_list<const char*> allowed) const {
-    for (const auto& [name, a] : attributes_) {
+    for (const auto& entry : attributes_) {
+      const std::string& name = entry.first;
       if (std::none_of(allowed.begin(), allowed.end(), [&](const char* n) { return name == n; })) {
         std::string list;
         for (const char* n : allowed) list += (list.empty() ? "" : ", ") + std::string(n);

@@ -330,10 +330,30 @@ class ChainReader {
     std::unordered_set<const Value*> earlier;  // values the chain has moved past
 
     for (Node* node : graph->nodes()) {
-      bool uses_current = false;
+      bool uses_current = false, uses_earlier = false;
       for (const Value* input : node->inputs()) {
-        if (earlier.count(input)) unsupported(where, type, "uses a value twice (" + kind_text(node) + "): not a chain");
+        uses_earlier = uses_earlier || earlier.count(input) > 0;
         uses_current = uses_current || input == current;
+      }
+      if (uses_earlier || (uses_current && node->outputs().size() != 1)) {
+        const std::string why = uses_earlier ? "uses a value twice (" + kind_text(node) + "): not a chain"
+                                             : "applies " + kind_text(node);
+        if (!top) unsupported(where, type, why);
+        // The model's own forward branches (a residual sum, say): only the trunk can run this node,
+        // and the chain goes on from its output (NOTE: [frozen trunk]).
+        TopItem item;
+        item.module = where;
+        item.type = kind_text(node);
+        item.first_step = item.end_step = steps_.size();
+        item.graph = graph.get();
+        item.output = node->outputs()[0];
+        item.error = "'" + file_ + "': module '" + where + "' (" + type + ") " + why + " cannot be mapped";
+        items_.push_back(item);
+        earlier.insert(current);
+        for (const Value* output : node->outputs()) earlier.insert(output);
+        earlier.erase(node->outputs()[0]);
+        current = node->outputs()[0];
+        continue;
       }
       if (!uses_current) {
         if (node->kind() == c10::prim::GetAttr) {
@@ -346,7 +366,6 @@ class ChainReader {
         }
         continue;  // constants and attribute reads; nothing else can reach the output
       }
-      if (node->outputs().size() != 1) unsupported(where, type, "applies " + kind_text(node));
       const c10::Symbol kind = node->kind();
       const bool self_method = kind == c10::prim::CallMethod && node->input(0) == graph->inputs()[0] &&
                                node->inputs().size() == 2 && node->input(1) == current;
@@ -653,7 +672,7 @@ FrozenTrunk cut_trunk(Module& model, const TopItem& last, const TopItem& final_i
   torch::jit::EliminateDeadCode(last.graph->block());
   FrozenTrunk trunk;
   trunk.input_shape = input;
-  trunk.cut = last.module;
+  trunk.cut = last.module == "<model>" ? last.type : last.module;  // an op of the model's own forward: its name
   std::vector<int64_t> batch = input;
   batch.insert(batch.begin(), 1);
   try {

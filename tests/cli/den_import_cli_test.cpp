@@ -192,7 +192,7 @@ TEST_F(DenImportCli, ImportRefusalsExitWithSevenAndWriteNothing) {
       {p("missing.pt"), "does not exist"},
       {p("text.pt"), "is not a TorchScript model"},
       {fixture("refused_sigmoid") + " --trunk none", "module '1' (torch.nn.Sigmoid)"},  // no trunk wanted
-      {fixture("refused_residual"), "not a chain"},
+      {fixture("refused_residual") + " --trunk none", "not a chain"},
       {fixture("refused_ends_with_relu"), "no part of its end maps"},
       {fixture("refused_relu_first") + " --trunk 9", "no top-level module"},
   };

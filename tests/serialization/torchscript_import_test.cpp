@@ -216,7 +216,8 @@ INSTANTIATE_TEST_SUITE_P(
                       TrunkCase{"dilated", {1, 10, 10}, "1", "fc:144"},
                       TrunkCase{"overlapping_pool", {1, 10, 10}, "2", "fc:36"},
                       TrunkCase{"pool_to_2x2", {1, 10, 10}, "2", "fc:16"},
-                      TrunkCase{"conv_after_linear", {6}, "2", "conv1x1:2"}));  // ... Unflatten | Conv2d
+                      TrunkCase{"conv_after_linear", {6}, "2", "conv1x1:2"},
+                      TrunkCase{"residual", {6}, "aten::add", "fc:12"}));  // out(relu(fc1(x)) + x)  // ... Unflatten | Conv2d
 
 TEST(ImportTrunkChoice, TheTrunkCanBeNamedOrRefused) {
   den::io::ImportOptions options;
@@ -276,6 +277,29 @@ TEST(Import, ACheckpointOfTheImportKeepsOriginAndOutputs) {
   EXPECT_EQ(c.engine.graph().unit(0, 0).origin, den::graph::Origin::Imported);
   const at::Tensor x = at::randn({5, 6});
   EXPECT_TRUE(at::equal(c.engine.predict(1, x), m.engine.predict(1, x)));
+}
+
+// torchvision's ResNet-18 (residual blocks) and MobileNetV2 (depthwise convolutions, ReLU6), as
+// users hold them: everything up to the global pooling runs as the frozen trunk, the last Linear
+// is task 1's head, and den's outputs are PyTorch's to 1e-4 on 224x224 RGB images.
+TEST(ImportTorchvision, ResNet18AndMobileNetV2ImportThroughTheTrunk) {
+  const den::io::testing::TempDir dir;
+  const std::string command = "/usr/bin/python3 " + std::string(DEN_SERIALIZATION_TEST_DATA) +
+                              "/../make_torchvision_models.py " + dir.path().string() + " 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0) << "needs python3-torch and python3-torchvision (scripts/install_deps.sh)";
+  for (const std::string name : {"resnet18", "mobilenet_v2"}) {
+    torch::jit::Module io = torch::jit::load((dir.path() / (name + ".io.pt")).string());
+    const at::Tensor x = io.attr("x").toTensor(), expected = io.attr("y").toTensor();
+    for (const std::string how : {"_script", "_trace"}) {
+      den::io::ImportOptions options;
+      options.config.input_shape = {3, 224, 224};
+      const den::io::ImportedModel m = den::io::import_torchscript((dir.path() / (name + how + ".pt")).string(), options);
+      ASSERT_TRUE(m.trunk.has_value()) << name << how;
+      EXPECT_EQ(m.trunk->feature_dim(), name == "resnet18" ? 512 : 1280);
+      const at::Tensor got = m.engine.predict(1, den::io::trunk_features(*m.trunk, x.reshape({3, -1})));
+      EXPECT_TRUE(at::allclose(got, expected, 1e-4, 1e-4)) << name << how << ": " << (got - expected).abs().max().item<double>();
+    }
+  }
 }
 
 // The trunk travels in the checkpoint (checksummed with the rest) and in the TorchScript export,
