@@ -7,6 +7,7 @@
 
 #include <cstdio>
 
+#include <algorithm>
 #include <set>
 
 namespace den::cli {
@@ -91,11 +92,14 @@ at::Tensor repeated_to(const at::Tensor& rows, int64_t count) {
 
 }  // namespace
 
-// NOTE: [negatives from exemplars] A task of one new class needs negatives, and den import keeps
-// no training data: only the exemplar memory of the task-agnostic classifier (M samples per known
-// class, from den import --data or earlier tasks' validation splits). Those exemplars are the
-// negatives, split for validation as the samples are and repeated to as many rows as the
-// positives, as the split protocol's --base-classes balances its negatives. The same exemplars
+// NOTE: [negatives from exemplars] A task of new classes learns from their samples only, and den
+// import keeps no training data: only the exemplar memory of the task-agnostic classifier (M samples
+// per known class, from den import --data or earlier tasks' validation splits). When the memory holds
+// samples of other classes, the task's head gets one more output, the "rest", whose samples are those
+// exemplars, split for validation as the samples are and repeated to as many rows as one of the
+// task's classes has (for one class: as the positives, as the split protocol's --base-classes
+// balances its negatives). Without them, a head of two or more classes has never seen an old-class
+// sample and claims them among all classes; a single class cannot be learned at all. The same exemplars
 // later calibrate the task-agnostic scores, so the new head has seen them: its scores on them are
 // a little more confident than on unseen samples of the old classes.
 engine::Task task_from_samples(const std::string& name, const data::Dataset& train, const data::Dataset& test,
@@ -110,7 +114,21 @@ engine::Task task_from_samples(const std::string& name, const data::Dataset& tra
   at::Tensor test_y;
   if (test.size() > 0) test_y = output_labels(test, classes, name + " (test)");
 
-  if (classes.size() >= 2) {
+  // The exemplars of the classes known before, which are none of this task's: the "rest" output.
+  std::vector<int64_t> others;
+  if (memory != nullptr && memory->memory_x.defined()) {
+    for (size_t i = 0; i < memory->memory_classes.size(); ++i) {
+      if (std::find(classes.begin(), classes.end(), memory->memory_classes[i]) == classes.end()) {
+        others.push_back(static_cast<int64_t>(i));
+      }
+    }
+  }
+  if (others.empty()) {
+    if (classes.size() == 1) {
+      throw data::DataError(name + ": a task of the single class " + std::to_string(classes.front()) +
+                            " needs negatives from the exemplars of the classes already known, and the checkpoint "
+                            "keeps none (import with --data DIR to keep exemplars, or give two or more classes)");
+    }
     task.num_classes = static_cast<int64_t>(classes.size());
     task.output_classes = classes;
     task.train_x = fit.features;
@@ -123,39 +141,30 @@ engine::Task task_from_samples(const std::string& name, const data::Dataset& tra
     }
     return task;
   }
-
-  const int64_t c = classes.front();
-  std::vector<int64_t> others;
-  if (memory != nullptr && memory->memory_x.defined()) {
-    for (size_t i = 0; i < memory->memory_classes.size(); ++i) {
-      if (memory->memory_classes[i] != c) others.push_back(static_cast<int64_t>(i));
-    }
-  }
-  if (others.empty()) {
-    throw data::DataError(name + ": a task of the single class " + std::to_string(c) +
-                          " needs negatives from the exemplars of the classes already known, and the checkpoint "
-                          "keeps none (import with --data DIR to keep exemplars, or give two or more classes)");
-  }
   data::Dataset negatives;
   negatives.features = memory->memory_x.index_select(0, at::tensor(others, at::kLong)).to(at::kFloat);
   negatives.labels = at::zeros({negatives.features.size(0)}, at::kLong);
   negatives.num_classes = 2;
   auto [neg_fit, neg_val] = data::split_train_val(negatives, val_fraction, seed + 1);
   if (neg_fit.size() == 0) neg_fit = negatives;  // too few exemplars to split: train on all of them
-  const auto both = [](const data::Dataset& positives, const data::Dataset& negatives, at::Tensor& x, at::Tensor& y) {
+  // Output 0 is the rest, output o + 1 class classes[o]; the rest weighs as one class does.
+  const auto k = static_cast<int64_t>(classes.size());
+  const auto both = [k](const data::Dataset& positives, const data::Dataset& negatives, at::Tensor& x, at::Tensor& y) {
     if (positives.size() == 0) return;
-    const at::Tensor nx = negatives.size() > 0 ? repeated_to(negatives.features, positives.size())
+    const int64_t rows = std::max<int64_t>(1, positives.size() / k);
+    const at::Tensor nx = negatives.size() > 0 ? repeated_to(negatives.features, rows)
                                                : at::zeros({0, positives.dim()}, at::kFloat);
     x = at::cat({positives.features, nx}).contiguous();
-    y = at::cat({at::ones({positives.size()}, at::kLong), at::zeros({nx.size(0)}, at::kLong)});
+    y = at::cat({positives.labels + 1, at::zeros({nx.size(0)}, at::kLong)});
   };
-  task.num_classes = 2;
-  task.output_classes = {-1, c};
+  task.num_classes = k + 1;
+  task.output_classes = {-1};
+  task.output_classes.insert(task.output_classes.end(), classes.begin(), classes.end());
   both(fit, neg_fit, task.train_x, task.train_y);
   both(val, neg_val, task.val_x, task.val_y);
   if (test_y.defined()) {
     task.test_x = test.features;
-    task.test_y = at::ones({test.size()}, at::kLong);
+    task.test_y = test_y + 1;
   }
   return task;
 }

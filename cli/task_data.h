@@ -32,13 +32,13 @@ at::Tensor output_labels(const data::Dataset& samples, const std::vector<int64_t
 at::Tensor network_input(const io::CheckpointExtras& extras, int64_t input_dim, const at::Tensor& raw,
                          const std::string& where, bool quiet);
 
-/// A task from a folder of the user's samples (den add-task --data DIR), its labels class ids.
-/// Two or more classes: one output per class. One class c: a binary task, c (label 1) against the
-/// classes already known (label 0) from `memory`, the checkpoint's exemplars, as the split
-/// protocol's --base-classes draws them from the data (NOTE: [negatives from exemplars]).
+/// A task from a folder of the user's samples (den add-task --data DIR), its labels class ids: one
+/// output per class, and, when `memory` (the checkpoint's exemplars) holds samples of other classes,
+/// output 0 for the "rest", learned from them (class -1; NOTE: [negatives from exemplars]). One class
+/// c is then c against the classes already known, as the split protocol's --base-classes draws them.
 /// Validation: `val_fraction` of the samples (and of the exemplars), seeded. `test`, when defined,
-/// becomes the test split (one class: positives only). data::DataError for labels outside
-/// `classes` and for a single class without exemplars of other classes.
+/// becomes the test split (the task's classes only). data::DataError for labels outside `classes`
+/// and for a single class without exemplars of other classes.
 engine::Task task_from_samples(const std::string& name, const data::Dataset& train, const data::Dataset& test,
                                const std::vector<int64_t>& classes, const engine::AgnosticState* memory,
                                double val_fraction, uint64_t seed);

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The request end to end (docs/image-request.md): PyTorch trains a conv net on Fashion-MNIST classes
-# 0-7, written as PNG class folders; den imports it with M PNGs per old class as its memory
+# The request end to end (docs/image-request.md): PyTorch trains two CNNs on Fashion-MNIST classes
+# 0-7, written as PNG class folders (a plain conv net, which den maps whole, and a residual CNN with
+# BatchNorm, whose residual blocks den runs as a frozen trunk); den imports each with M PNGs per old
+# class as its memory
 # (M = 0, 5, 20), learns a task of two new classes from folders named after them (bag, ankle_boot),
 # and predicts the whole PNG test set without task ids. Prints the figures of each M against the
 # model's own accuracy, retraining on all the data (the upper bound) and fine-tuning.
@@ -9,7 +11,8 @@
 #
 # Environment: DEN_REQUEST_DATA (default /usr/share/datasets/fashion-mnist, Debian's
 # dataset-fashion-mnist), DEN_REQUEST_EPOCHS (PyTorch epochs, default 4), DEN_REQUEST_MAX_ITER
-# (den's iterations per phase, default 1000), DEN_REQUEST_MEMORY (default "0 5 20").
+# (den's iterations per phase, default 1000), DEN_REQUEST_MEMORY (default "0 5 20"),
+# DEN_REQUEST_MODELS (default "plain residual").
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,21 +28,22 @@ if [ ! -d "$work/test" ]; then
   echo "== Fashion-MNIST as PNG class folders"
   "$python" "$script" prepare "$data" "$work"
 fi
-if [ ! -f "$work/plain.pt" ]; then
-  echo "== PyTorch: the plain conv net on classes 0-7, and the references on all ten"
-  "$python" "$script" train "$work"
+for model in ${DEN_REQUEST_MODELS:-plain residual}; do
+if [ ! -f "$work/$model.pt" ]; then
+  echo "== PyTorch: the $model net on classes 0-7, and the references on all ten"
+  "$python" "$script" train "$work" "$model"
 fi
 
 for memory in ${DEN_REQUEST_MEMORY:-0 5 20}; do
-  run=$work/plain-memory$memory
+  run=$work/$model-memory$memory
   mkdir -p "$run"
   start=$(date +%s)
   echo "== den import with $memory PNGs per old class"
   memory_flags=()
   if [ "$memory" -gt 0 ]; then memory_flags=(--data "$work/memory$memory" --exemplars "$memory"); fi
-  "$den" import "$work/plain.pt" -o "$run/run.den" --input-shape 1,28,28 --max-iter "$max_iter" "${memory_flags[@]}" \
+  "$den" import "$work/$model.pt" -o "$run/run.den" --input-shape 1,28,28 --max-iter "$max_iter" "${memory_flags[@]}" \
     > "$run/import.log"
-  tail -n 1 "$run/import.log"
+  grep -E "^frozen trunk|^imported|^note" "$run/import.log" || true
   echo "== den add-task: bag and ankle_boot from their own folders"
   "$den" add-task "$run/run.den" --data "$work/new" --quiet
   echo "== den predict --images: the whole test set, among all classes, and with task 1's head"
@@ -47,5 +51,6 @@ for memory in ${DEN_REQUEST_MEMORY:-0 5 20}; do
   "$den" predict "$run/run.den" --images "$work/test" --task 1 -o "$run/preds_task1.csv" --quiet
   echo "den: $(( $(date +%s) - start )) s for import, add-task and two predictions" | tee "$run/seconds.txt"
   "$den" inspect "$run/run.den" | grep -E "^network|^ +[0-9]+ +(imported|classes)"
-  "$python" "$script" check "$work" "$run"
+  "$python" "$script" check "$work" "$model" "$run"
+done
 done

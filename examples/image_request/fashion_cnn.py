@@ -7,12 +7,15 @@ knows its classes; teach it two more from a folder of photos and keep the rest",
                                          WORK/memory<M>/<0..7>/ (M = 5, 20 images per old class),
                                          WORK/new/{bag,ankle_boot}/ (NEW_PER_CLASS images each),
                                          WORK/test/<0..7|bag|ankle_boot>/ (the whole test set)
-    fashion_cnn.py train WORK            trains the plain conv net on WORK/train (classes 0-7), saves
-                                         WORK/plain.pt (TorchScript) and its test accuracy on classes
-                                         0-7; then the two references on all ten classes: retraining
-                                         from scratch on every training image (the upper bound) and
+    fashion_cnn.py train WORK MODEL      trains MODEL (plain: a conv net den maps whole; residual: a
+                                         small residual CNN with BatchNorm, whose residual blocks den
+                                         runs as a frozen trunk) on WORK/train (classes 0-7), saves
+                                         WORK/MODEL.pt (TorchScript; residual also WORK/residual.onnx)
+                                         and its test accuracy on classes 0-7; then the two references
+                                         on all ten classes: retraining from scratch on the old
+                                         classes' images and the new folders (the upper bound), and
                                          fine-tuning the 8-class model on the new folders only
-    fashion_cnn.py check WORK RUN        reads den predict's RUN/preds.csv (task-agnostic) and
+    fashion_cnn.py check WORK MODEL RUN  reads den predict's RUN/preds.csv (task-agnostic) and
                                          RUN/preds_task1.csv (task 1's head) and prints the figures
 
 Needs Debian's python3-torch, python3-torchvision (ImageFolder and transforms only; no weights are
@@ -95,6 +98,58 @@ class PlainNet(nn.Sequential):
                          nn.Linear(256, classes))
 
 
+class Block(nn.Module):
+    """A basic residual block with BatchNorm, as ResNet's."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+
+    def forward(self, x):
+        y = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(x + self.bn2(self.conv2(y)))
+
+
+class ResidualNet(nn.Module):
+    """A small residual CNN with BatchNorm. den maps the stem, the downsampling conv and the tail
+    (conv3x3p1:32,maxpool2,fc:128 and the head, BatchNorms folded); the residual blocks and what comes
+    before them run as the frozen trunk."""
+
+    def __init__(self, classes):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
+        self.block1 = Block(16)
+        self.down = nn.Sequential(nn.Conv2d(16, 32, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU())
+        self.block2 = Block(32)
+        self.tail = nn.Sequential(nn.Conv2d(32, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
+                                  nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 7 * 7, 128), nn.ReLU())
+        self.head = nn.Linear(128, classes)
+
+    def forward(self, x):
+        return self.head(self.tail(self.block2(self.down(self.block1(self.stem(x))))))
+
+
+MODELS = {"plain": PlainNet, "residual": ResidualNet}
+
+
+def widened(model, make, classes):
+    """`model` as a net of `classes` outputs: every weight kept, two more head outputs."""
+    wide = make(classes)
+    state = model.state_dict()
+    head = "head" if make is ResidualNet else "10"
+    wide_state = wide.state_dict()
+    for key, value in state.items():
+        if key.startswith(head + "."):
+            wide_state[key][:value.shape[0]] = value
+        else:
+            wide_state[key] = value
+    wide.load_state_dict(wide_state)
+    return wide
+
+
 def folder_tensors(root, class_ids):
     """Every PNG of root/<folder>/ as ToTensor() images and labels (class_ids maps folder names)."""
     dataset = datasets.ImageFolder(root, transform=transforms.Compose([transforms.Grayscale(), transforms.ToTensor()]))
@@ -129,9 +184,10 @@ def accuracy(model, x, y):
     return float((predicted == y).double().mean())
 
 
-def train(work):
+def train(work, name):
     torch.manual_seed(SEED)
     torch.set_num_threads(2)
+    make = MODELS[name]
     ids = class_ids()
     x, y = folder_tensors(os.path.join(work, "train"), ids)
     test_x, test_y = folder_tensors(os.path.join(work, "test"), ids)
@@ -139,21 +195,19 @@ def train(work):
     figures = {}
 
     start = time.time()
-    model = fit(PlainNet(OLD_CLASSES), x, y, EPOCHS)
+    model = fit(make(OLD_CLASSES), x, y, EPOCHS)
     figures["python_old_accuracy"] = accuracy(model, test_x[old_test], test_y[old_test])
     figures["python_train_seconds"] = time.time() - start
-    torch.jit.script(model).save(os.path.join(work, "plain.pt"))
-    print(f"plain conv net on classes 0-7: test accuracy {100 * figures['python_old_accuracy']:.2f}% "
+    torch.jit.script(model).save(os.path.join(work, name + ".pt"))
+    if name == "residual":
+        torch.onnx.export(model, x[:1], os.path.join(work, name + ".onnx"), opset_version=13,
+                          input_names=["images"], output_names=["logits"], dynamic_axes={"images": {0: "n"}})
+    print(f"{name} net on classes 0-7: test accuracy {100 * figures['python_old_accuracy']:.2f}% "
           f"({figures['python_train_seconds']:.0f} s)", flush=True)
 
     # Fine-tuning: the 8-class model with two more outputs, trained on the new folders only.
     new_x, new_y = folder_tensors(os.path.join(work, "new"), ids)
-    tuned = PlainNet(OLD_CLASSES + 2)
-    state = {k: v for k, v in model.state_dict().items() if not k.startswith("10.")}
-    tuned.load_state_dict(state, strict=False)
-    with torch.no_grad():
-        tuned[10].weight[:OLD_CLASSES] = model[10].weight
-        tuned[10].bias[:OLD_CLASSES] = model[10].bias
+    tuned = widened(model, make, OLD_CLASSES + 2)
     start = time.time()
     fit(tuned, new_x, new_y, EPOCHS)
     figures["finetune_all_accuracy"] = accuracy(tuned, test_x, test_y)
@@ -165,10 +219,10 @@ def train(work):
     images = torch.cat([x, new_x])  # old classes in full, new ones as the request has them
     labels = torch.cat([y, new_y])
     start = time.time()
-    retrained = fit(PlainNet(OLD_CLASSES + 2), images, labels, EPOCHS)
+    retrained = fit(make(OLD_CLASSES + 2), images, labels, EPOCHS)
     figures["retrain_all_accuracy"] = accuracy(retrained, test_x, test_y)
     figures["retrain_seconds"] = time.time() - start
-    with open(os.path.join(work, "python.json"), "w") as f:
+    with open(os.path.join(work, f"python-{name}.json"), "w") as f:
         json.dump(figures, f, indent=2)
     for name, value in figures.items():
         print(f"{name:28s} {value:.4f}")
@@ -186,8 +240,8 @@ def read_predictions(path):
     return rows
 
 
-def check(work, run):
-    figures = json.load(open(os.path.join(work, "python.json")))
+def check(work, name, run):
+    figures = json.load(open(os.path.join(work, f"python-{name}.json")))
     agnostic = read_predictions(os.path.join(run, "preds.csv"))
     task1 = read_predictions(os.path.join(run, "preds_task1.csv"))
 
@@ -220,9 +274,9 @@ if __name__ == "__main__":
     if len(sys.argv) < 3 or sys.argv[1] not in ("prepare", "train", "check"):
         sys.exit(__doc__)
     command = sys.argv[1]
-    os.makedirs(sys.argv[-1] if command != "check" else sys.argv[2], exist_ok=True)
+    os.makedirs(sys.argv[2] if command != "prepare" else sys.argv[3], exist_ok=True)
     if command == "prepare":
         sys.exit(prepare(sys.argv[2], sys.argv[3]))
     if command == "train":
-        sys.exit(train(sys.argv[2]))
-    sys.exit(check(sys.argv[2], sys.argv[3]))
+        sys.exit(train(sys.argv[2], sys.argv[3]))
+    sys.exit(check(sys.argv[2], sys.argv[3], sys.argv[4]))

@@ -166,7 +166,7 @@ TEST_F(DenImageCli, AddTaskFromNamedFoldersThenPredictImages) {
   EXPECT_EQ(c.extras.class_names, expected);
   ASSERT_TRUE(c.extras.images.has_value());
   EXPECT_EQ(c.engine.num_tasks(), 2);
-  EXPECT_EQ(c.extras.agnostic->output_classes.back(), (std::vector<int64_t>{3, 4}));
+  EXPECT_EQ(c.extras.agnostic->output_classes.back(), (std::vector<int64_t>{-1, 3, 4}));  // the rest: old exemplars
 
   write_folder(dir_ / "test", {"brad_pitt", "angelina jolie"}, {3, 4}, 10, 4);
   Result r = run_den("predict " + path("run.den") + " --images " + path("test") + " --task 2 -o " + path("p.csv"));

@@ -113,7 +113,8 @@ TEST_F(DenImportCli, ImportAddTasksPredictAndExportAgree) {
     for (int64_t i = 0; i < expected.size(0); ++i) EXPECT_EQ(std::stoll(rows[i + 1][1]), expected[i].item<int64_t>());
   }
 
-  // One class: negatives from the exemplars. Two classes given by --classes, with test samples.
+  // One class: negatives from the exemplars; two classes given by --classes, with test samples, and a
+  // "rest" output learned from the exemplars of the others.
   const Result one = run_den("add-task " + p("run.den") + " --data " + p("c3") + " --quiet --threads 1");
   ASSERT_EQ(one.code, 0) << one.output;
   const Result two = run_den("add-task " + p("run.den") + " --data " + p("c45") + " --classes 4,5 --quiet --threads 1");
@@ -121,7 +122,7 @@ TEST_F(DenImportCli, ImportAddTasksPredictAndExportAgree) {
   const io::LoadedCheckpoint c = io::load_checkpoint(p("run.den"));
   ASSERT_EQ(c.engine.num_tasks(), 3);
   EXPECT_EQ(c.extras.agnostic->output_classes[1], (std::vector<int64_t>{-1, 3}));
-  EXPECT_EQ(c.extras.agnostic->output_classes[2], (std::vector<int64_t>{4, 5}));
+  EXPECT_EQ(c.extras.agnostic->output_classes[2], (std::vector<int64_t>{-1, 4, 5}));  // and a rest output
   EXPECT_FALSE(std::isnan(c.extras.evaluations.back().accuracy.back()));  // c45 has test samples
 
   // Task-agnostic predictions among the 6 classes equal the classifier's in-process ones.
