@@ -4,6 +4,7 @@
 
 #include "cli/exit_codes.h"
 #include "cli/report.h"
+#include "engine/hyperparameters.h"
 #include "serialization/checkpoint.h"
 
 #include <nlohmann/json.hpp>
@@ -126,6 +127,18 @@ nlohmann::json inspect_json(const InspectOptions& o, const io::LoadedCheckpoint&
                         {"parameters", params},
                         {"tasks", tasks}};
   doc["run"] = c.extras.run ? run_json(*c.extras.run) : nlohmann::json();
+  if (c.extras.images) {
+    const io::ImageInput& i = *c.extras.images;
+    doc["image_input"] = {{"channels", i.channels}, {"height", i.height}, {"width", i.width},
+                          {"resize", i.resize}, {"mean", i.mean}, {"std", i.std}};
+  }
+  if (c.extras.trunk) {
+    doc["trunk"] = {{"cut", c.extras.trunk->cut}, {"input_shape", c.extras.trunk->input_shape},
+                    {"feature_shape", c.extras.trunk->feature_shape}, {"bytes", c.extras.trunk->module.size()}};
+  }
+  nlohmann::json names = nlohmann::json::object();
+  for (const auto& [id, name] : c.extras.class_names) names[std::to_string(id)] = name;
+  doc["class_names"] = names;
   return doc;
 }
 
@@ -142,6 +155,34 @@ void print_inspect(const InspectOptions& o, const io::LoadedCheckpoint& c) {
                 static_cast<long long>(den.base_params()));
   }
   std::printf(", loss %s\n", engine::to_string(cfg.loss).c_str());
+  if (c.extras.trunk) {
+    std::printf("frozen trunk: the imported model up to '%s', %s in, %s features out (%s)\n",
+                c.extras.trunk->cut.c_str(), engine::to_text(c.extras.trunk->input_shape).c_str(),
+                engine::to_text(c.extras.trunk->feature_shape).c_str(),
+                human_bytes(c.extras.trunk->module.size()).c_str());
+  }
+  if (c.extras.images) {
+    const io::ImageInput& i = *c.extras.images;
+    std::printf("image input: %s %lldx%lld, shorter side resized to %lld, center crop", i.channels == 1 ? "gray" : "RGB",
+                static_cast<long long>(i.height), static_cast<long long>(i.width),
+                static_cast<long long>(i.resize > 0 ? i.resize : std::max(i.height, i.width)));
+    const auto numbers = [](const std::vector<double>& values) {
+      std::vector<std::string> text;
+      char buf[32];
+      for (double v : values) {
+        std::snprintf(buf, sizeof buf, "%g", v);
+        text.emplace_back(buf);
+      }
+      return join(text, ",");
+    };
+    if (!i.mean.empty()) std::printf(", mean %s, std %s", numbers(i.mean).c_str(), numbers(i.std).c_str());
+    std::printf("\n");
+  }
+  if (!c.extras.class_names.empty()) {
+    std::string names;
+    for (const auto& [id, name] : c.extras.class_names) names += (names.empty() ? "" : ", ") + std::to_string(id) + " " + name;
+    std::printf("class names: %s\n", names.c_str());
+  }
   // Settings that are off by default are named only when on, so older checkpoints print as before.
   std::string later;
   if (cfg.prune_to_fixpoint) later += ", prune-fixpoint";

@@ -55,6 +55,18 @@ int main(int argc, char** argv) {
   den::io::SaveOptions chunked;
   chunked.max_record_bytes = 256;
   den::io::save_checkpoint(engine, dir + "/two-tasks-chunked.den", {r.evaluations, std::nullopt}, chunked);
+  // Format 4's image input, class names and a frozen trunk (its archive as opaque bytes: the loader
+  // never deserializes it), with the task-agnostic state, in small records.
+  den::io::CheckpointExtras images{r.evaluations, std::nullopt, r.agnostic};
+  images.images = den::io::ImageInput{1, 2, 2, 3, {0.5}, {0.25}};
+  images.class_names = {{0, "ant"}, {1, "bee, with a comma"}};
+  den::io::FrozenTrunk trunk;
+  trunk.module = std::string(300, 'z');
+  trunk.input_shape = {1, 2, 2};
+  trunk.feature_shape = {4};
+  trunk.cut = "layer4";
+  images.trunk = trunk;
+  den::io::save_checkpoint(engine, dir + "/two-tasks-images-trunk.den", images, chunked);
   std::printf("hidden %lld-%lld after 2 tasks; corpus written to %s\n",
               static_cast<long long>(engine.graph().layer_size(0)), static_cast<long long>(engine.graph().layer_size(1)),
               dir.c_str());
