@@ -643,6 +643,14 @@ class Translator {
     return {begin, end};
   }
 
+  /// `x` with its spatial dims (from dim 2 on) padded by `begin` and `end`.
+  static Shape padded(Shape x, const std::vector<int64_t>& begin, const std::vector<int64_t>& end) {
+    for (size_t i = 0; i < begin.size(); ++i) {
+      if (x[2 + i] >= 0) x[2 + i] += begin[i] + end[i];
+    }
+    return x;
+  }
+
   /// torch.constant_pad_nd's list for the last `begin.size()` dims: last dim first, begin then end.
   static std::vector<int64_t> torch_pads(const std::vector<int64_t>& begin, const std::vector<int64_t>& end) {
     std::vector<int64_t> out;
@@ -691,6 +699,7 @@ class Translator {
     std::string data = tensor(0);
     std::vector<int64_t> pads = begin;
     if (begin != end) {  // torch's conv pads both sides alike
+      check_elements(padded(x, begin, end), "node " + label() + "'s padded input");
       data = "torch.constant_pad_nd(" + data + ", " + ints_code(torch_pads(begin, end)) + ", 0.0)";
       pads.assign(k, 0);
     }
@@ -756,6 +765,10 @@ class Translator {
       if (input(1) != nullptr) low = scalar_input(1, "min");
       if (input(2) != nullptr) high = scalar_input(2, "max");
     }
+    if (!low && !high) {  // torch.clamp wants a bound; ONNX's Clip without one is the identity
+      emit(tensor(0), shape(0));
+      return;
+    }
     emit("torch.clamp(" + tensor(0) + ", " + (low ? float_code(*low) : "None") + ", " + (high ? float_code(*high) : "None") +
              ")",
          shape(0));
@@ -798,6 +811,9 @@ class Translator {
     Shape out = x;
     for (size_t i = 0; i < x.size(); ++i) {
       if (begin[i] < -kMaxDim || begin[i] > kMaxDim || end[i] < -kMaxDim || end[i] > kMaxDim) node_fail("pads " + list_text(pads) + " are too large");
+      if (x[i] < 0 && (begin[i] != 0 || end[i] != 0)) {
+        node_fail("it pads dimension " + std::to_string(i) + " of " + shape_text(x) + ", whose size is not known");
+      }
       if (x[i] >= 0) {
         out[i] = x[i] + begin[i] + end[i];
         if (out[i] < 1) node_fail("pads " + list_text(pads) + " leave nothing of input " + shape_text(x));
@@ -865,6 +881,7 @@ class Translator {
       emit(fn + x_code + settings + ints_code(begin) + tail, out);
       return;
     }
+    check_elements(padded(x, begin, end), "node " + label() + "'s padded input");
     const std::string zeros = ints_code(std::vector<int64_t>(k, 0));
     const std::string pads = ints_code(torch_pads(begin, end));
     if (max) {
@@ -1211,7 +1228,7 @@ class Translator {
   std::string input_name_;
   std::ostringstream code_;
   int64_t variables_ = 0, buffers_ = 0;
-  OnnxModule result_{torch::jit::Module("DenOnnxModel"), {}, {}, false, {}, {}, 0};  // every field: -Wextra
+  OnnxModule result_{torch::jit::Module("DenOnnxModel"), {}, {}, false, {}, {}, 0};
   const onnx::NodeProto* node_ = nullptr;
   int node_index_ = 0;
   std::map<std::string, const onnx::AttributeProto*> attributes_;

@@ -2,6 +2,8 @@
 
 #include "serialization/torchscript_import.h"
 
+#include "serialization/onnx_import.h"
+
 #include "engine/engine_state.h"
 #include "engine/hyperparameters.h"
 
@@ -77,6 +79,15 @@ struct TopItem {
   std::string error;                    ///< why it does not map (empty when it maps)
 };
 
+// The argument names of the ATen ops whose settings OpSettings reads.
+const std::vector<std::string> kConvArguments = {"input",    "weight",     "bias",           "stride", "padding",
+                                                 "dilation", "transposed", "output_padding", "groups"};
+const std::vector<std::string> kConv2dArguments = {"input", "weight", "bias", "stride", "padding", "dilation", "groups"};
+const std::vector<std::string> kMaxPoolArguments = {"input", "kernel_size", "stride", "padding", "dilation", "ceil_mode"};
+const std::vector<std::string> kAvgPoolArguments = {"input", "kernel_size", "stride", "padding", "ceil_mode"};
+const std::vector<std::string> kBatchNormArguments = {"input",       "weight",   "bias", "running_mean", "running_var",
+                                                      "training",    "momentum", "eps",  "cudnn_enabled"};
+
 /// The integers of an attribute or a constant: an int, or a tuple or list of ints.
 std::optional<std::vector<int64_t>> ints_of(const c10::IValue& v) {
   if (v.isInt()) return std::vector<int64_t>{v.toInt()};
@@ -116,23 +127,26 @@ std::optional<int64_t> square(const std::optional<std::vector<int64_t>>& v) {
 
 /// The settings of a module's 2-D op, from its attributes (torch.jit.script) or from the op's
 /// constant arguments in its forward graph (torch.jit.trace), by name; nullopt when neither holds it.
+/// A functional op of a forward (torch.conv2d(x, self.w, ...)) has its constant arguments only.
 class OpSettings {
  public:
   OpSettings(const Module& m, c10::Symbol op, std::vector<std::string> argument_names)
-      : module_(m), names_(std::move(argument_names)) {
+      : module_(&m), names_(std::move(argument_names)) {
     if (!m.find_method("forward")) return;
     for (const Node* node : m.get_method("forward").graph()->nodes()) {
       if (node->kind() == op) node_ = node;
     }
   }
+  OpSettings(const Node* node, std::vector<std::string> argument_names)
+      : names_(std::move(argument_names)), node_(node) {}
   std::optional<std::vector<int64_t>> ints(const std::string& name) const {
-    if (module_.hasattr(name)) return ints_of(module_.attr(name));
+    if (module_ != nullptr && module_->hasattr(name)) return ints_of(module_->attr(name));
     const Value* argument = traced_argument(name);
     return argument != nullptr ? constant_ints(argument) : std::nullopt;
   }
   /// A bool or string setting from the attributes, or from the traced op's constant.
   std::optional<c10::IValue> value(const std::string& name) const {
-    if (module_.hasattr(name)) return module_.attr(name);
+    if (module_ != nullptr && module_->hasattr(name)) return module_->attr(name);
     const Value* argument = traced_argument(name);
     if (argument == nullptr) return std::nullopt;
     const auto constant = torch::jit::toIValue(argument);
@@ -148,7 +162,7 @@ class OpSettings {
     return i < node_->inputs().size() ? node_->input(i) : nullptr;
   }
 
-  const Module& module_;
+  const Module* module_ = nullptr;
   std::vector<std::string> names_;
   const Node* node_ = nullptr;
 };
@@ -166,14 +180,23 @@ class ChainReader {
       const c10::IValue bias = m.hasattr("bias") ? m.attr("bias") : c10::IValue();
       add_linear(path, display_type(type), m.attr("weight").toTensor(), bias.isTensor() ? bias.toTensor() : at::Tensor());
     } else if (cls == "Conv2d") {
-      add_conv(m, path, display_type(type));
+      const c10::IValue bias = m.hasattr("bias") ? m.attr("bias") : c10::IValue();
+      add_conv(OpSettings(m, c10::aten::_convolution, kConvArguments), path, display_type(type),
+               m.attr("weight").toTensor(), bias.isTensor() ? bias.toTensor() : at::Tensor());
     } else if (cls == "MaxPool2d" || cls == "AvgPool2d") {
-      add_pool(m, path, display_type(type), cls == "MaxPool2d" ? engine::PoolKind::Max : engine::PoolKind::Avg);
+      const bool max = cls == "MaxPool2d";
+      add_pool(OpSettings(m, max ? c10::aten::max_pool2d : c10::aten::avg_pool2d,
+                          max ? kMaxPoolArguments : kAvgPoolArguments),
+               path, display_type(type), max ? engine::PoolKind::Max : engine::PoolKind::Avg);
     } else if (cls == "AdaptiveAvgPool2d") {
       const OpSettings settings(m, c10::aten::adaptive_avg_pool2d, {"input", "output_size"});
       add_global_pool(path, display_type(type), settings.ints("output_size"));
     } else if (cls == "BatchNorm2d" || cls == "BatchNorm1d") {
-      add_batch_norm(m, path, display_type(type));
+      const auto tensor = [&](const char* name) {
+        return m.hasattr(name) && m.attr(name).isTensor() ? m.attr(name).toTensor() : at::Tensor();
+      };
+      add_batch_norm(OpSettings(m, c10::aten::batch_norm, kBatchNormArguments), path, display_type(type),
+                     tensor("weight"), tensor("bias"), tensor("running_mean"), tensor("running_var"));
     } else if (cls == "ReLU") {
       steps_.push_back({Step::Kind::Relu, path, display_type(type), {}, {}, {}});
     } else if (cls == "Flatten") {
@@ -221,12 +244,8 @@ class ChainReader {
 
   /// A Conv2d maps when it is a plain 2-D convolution: groups 1, dilation 1, zero padding, and the
   /// same stride and padding in both directions.
-  void add_conv(const Module& m, const std::string& path, const std::string& type) {
-    const OpSettings settings(m, c10::aten::_convolution,
-                              {"input", "weight", "bias", "stride", "padding", "dilation", "transposed", "output_padding",
-                               "groups"});
-    const at::Tensor weight = m.attr("weight").toTensor();
-    const c10::IValue bias = m.hasattr("bias") ? m.attr("bias") : c10::IValue();
+  void add_conv(const OpSettings& settings, const std::string& path, const std::string& type, const at::Tensor& weight,
+                const at::Tensor& bias) {
     if (weight.dim() != 4) unsupported(path, type, "has a weight of " + std::to_string(weight.dim()) + " dimensions");
     const std::optional<std::vector<int64_t>> groups = settings.ints("groups"), dilation = settings.ints("dilation");
     if (!groups || groups->front() != 1) unsupported(path, type, "is a grouped (or depthwise) convolution");
@@ -241,7 +260,7 @@ class ChainReader {
     if (!stride || !padding) {
       unsupported(path, type, "has a stride or padding den cannot map (different in the two directions, or 'same'/'valid')");
     }
-    add_linear(path, type, weight.flatten(1), bias.isTensor() ? bias.toTensor() : at::Tensor());
+    add_linear(path, type, weight.flatten(1), bias);
     Step& step = steps_.back();
     step.kind = Step::Kind::Conv;
     step.weight = step.weight.view(weight.sizes());
@@ -250,12 +269,8 @@ class ChainReader {
   }
 
   /// A pooling maps when its stride is its window, square, without padding or ceil mode.
-  void add_pool(const Module& m, const std::string& path, const std::string& type, engine::PoolKind kind) {
+  void add_pool(const OpSettings& settings, const std::string& path, const std::string& type, engine::PoolKind kind) {
     const bool max = kind == engine::PoolKind::Max;
-    const OpSettings settings(m, max ? c10::aten::max_pool2d : c10::aten::avg_pool2d,
-                              max ? std::vector<std::string>{"input", "kernel_size", "stride", "padding", "dilation",
-                                                             "ceil_mode"}
-                                  : std::vector<std::string>{"input", "kernel_size", "stride", "padding", "ceil_mode"});
     const std::optional<int64_t> window = square(settings.ints("kernel_size"));
     std::optional<std::vector<int64_t>> stride = settings.ints("stride");
     if (!stride || stride->empty()) stride = settings.ints("kernel_size");  // None or [] means the window
@@ -284,20 +299,17 @@ class ChainReader {
 
   /// A BatchNorm at inference is a per-channel affine map of its running statistics:
   /// y = (x - mean) / sqrt(var + eps) * gamma + beta. It is folded into the Conv2d or Linear before it.
-  void add_batch_norm(const Module& m, const std::string& path, const std::string& type) {
-    const OpSettings settings(m, c10::aten::batch_norm,
-                              {"input", "weight", "bias", "running_mean", "running_var", "training", "momentum", "eps",
-                               "cudnn_enabled"});
-    const auto tensor = [&](const char* name) {
-      return m.hasattr(name) && m.attr(name).isTensor() ? m.attr(name).toTensor().detach().to(at::kDouble) : at::Tensor();
-    };
-    const at::Tensor mean = tensor("running_mean"), var = tensor("running_var");
+  void add_batch_norm(const OpSettings& settings, const std::string& path, const std::string& type,
+                      const at::Tensor& weight, const at::Tensor& bias, const at::Tensor& running_mean,
+                      const at::Tensor& running_var) {
+    const auto as_double = [](const at::Tensor& t) { return t.defined() ? t.detach().to(at::kDouble) : at::Tensor(); };
+    const at::Tensor mean = as_double(running_mean), var = as_double(running_var);
     if (!mean.defined() || !var.defined()) {
       unsupported(path, type, "has no running statistics (track_running_stats=False normalizes by each batch's own)");
     }
     const std::optional<c10::IValue> eps = settings.value("eps");
     if (!eps || !eps->isDouble()) unsupported(path, type, "has no eps den can read");
-    at::Tensor gamma = tensor("weight"), beta = tensor("bias");
+    at::Tensor gamma = as_double(weight), beta = as_double(bias);
     if (!gamma.defined()) gamma = at::ones_like(mean);  // affine=False
     if (!beta.defined()) beta = at::zeros_like(mean);
     if (mean.dim() != 1 || var.sizes() != mean.sizes() || gamma.sizes() != mean.sizes() || beta.sizes() != mean.sizes()) {
@@ -363,6 +375,10 @@ class ChainReader {
             attributes[node->output()] = owner->second.toObject()->getAttr(attr);
             names[node->output()] = names[node->input(0)].empty() ? attr : names[node->input(0)] + "." + attr;
           }
+        } else if (node->kind() == c10::aten::t && node->outputs().size() == 1) {
+          // A parameter transposed for a product (torch.addmm(b, x, torch.t(self.w))): folded here.
+          const auto owner = attributes.find(node->input(0));
+          if (owner != attributes.end() && owner->second.isTensor()) attributes[node->output()] = owner->second.toTensor().t();
         }
         continue;  // constants and attribute reads; nothing else can reach the output
       }
@@ -405,6 +421,16 @@ class ChainReader {
     }
   }
 
+  /// A parameter argument of a functional op: the tensor an attribute read gave (or a transposed
+  /// one), an undefined tensor for None, nullopt for anything else.
+  static std::optional<at::Tensor> parameter(const Value* v, const std::unordered_map<const Value*, c10::IValue>& attributes) {
+    const auto known = attributes.find(v);
+    if (known != attributes.end()) return known->second.isTensor() ? std::optional<at::Tensor>(known->second.toTensor()) : std::nullopt;
+    const std::optional<c10::IValue> constant = torch::jit::toIValue(v);
+    if (constant && constant->isNone()) return at::Tensor();
+    return std::nullopt;
+  }
+
   /// Reads one node applied to the data `current` of `m`'s graph; `item` gets its module and type.
   void read_node(Node* node, const std::string& where, const std::string& type, const Value* current,
                  const std::unordered_map<const Value*, c10::IValue>& attributes,
@@ -424,8 +450,76 @@ class ChainReader {
         item.module = names.at(node->input(0));
         item.type = display_type(type_name(child));
         read_module(child, item.module);
+      } else if (kind == c10::aten::addmm && node->inputs().size() == 5 && node->input(1) == current) {
+        // x @ W^T + b, a Linear written out (ONNX's Gemm): beta and alpha must be 1.
+        const std::optional<c10::IValue> beta = torch::jit::toIValue(node->input(3));
+        const std::optional<c10::IValue> alpha = torch::jit::toIValue(node->input(4));
+        const std::optional<at::Tensor> bias = parameter(node->input(0), attributes);
+        const std::optional<at::Tensor> weight_t = parameter(node->input(2), attributes);
+        if (!beta || !alpha || beta->toScalar().toDouble() != 1.0 || alpha->toScalar().toDouble() != 1.0 || !bias ||
+            !weight_t || !weight_t->defined() || weight_t->dim() != 2) {
+          unsupported(where, type, "applies aten::addmm other than x W^T + b with its own parameters");
+        }
+        add_linear(where, "aten::addmm", weight_t->t(), *bias);
       } else if (node->input(data_input(node)) != current) {
         unsupported(where, type, "applies " + kind_text(node) + " to the data in another place than its input");
+      } else if (kind == c10::aten::conv2d && node->inputs().size() == 7) {
+        const std::optional<at::Tensor> weight = parameter(node->input(1), attributes);
+        const std::optional<at::Tensor> bias = parameter(node->input(2), attributes);
+        if (!weight || !weight->defined() || !bias) unsupported(where, type, "applies aten::conv2d with weights that are not its parameters");
+        add_conv(OpSettings(node, kConv2dArguments), where, "aten::conv2d", *weight, *bias);
+      } else if (kind == c10::aten::batch_norm && node->inputs().size() == 9) {
+        const OpSettings settings(node, kBatchNormArguments);
+        const std::optional<c10::IValue> training = settings.value("training");
+        std::optional<at::Tensor> p[4];
+        for (int i = 0; i < 4; ++i) p[i] = parameter(node->input(static_cast<size_t>(i) + 1), attributes);
+        if (!training || !training->isBool() || training->toBool() || !p[0] || !p[1] || !p[2] || !p[3]) {
+          unsupported(where, type, "applies aten::batch_norm in training mode or with tensors that are not its parameters");
+        }
+        add_batch_norm(settings, where, "aten::batch_norm", *p[0], *p[1], *p[2], *p[3]);
+      } else if ((kind == c10::aten::max_pool2d && node->inputs().size() == 6) ||
+                 (kind == c10::aten::avg_pool2d && node->inputs().size() == 7)) {
+        const bool max = kind == c10::aten::max_pool2d;
+        if (!max) {  // count_include_pad and divisor_override matter only with padding, which is refused
+          const std::optional<c10::IValue> divisor = torch::jit::toIValue(node->input(6));
+          if (!divisor || !divisor->isNone()) unsupported(where, type, "applies aten::avg_pool2d with a divisor override");
+        }
+        add_pool(OpSettings(node, max ? kMaxPoolArguments : kAvgPoolArguments), where, kind_text(node),
+                 max ? engine::PoolKind::Max : engine::PoolKind::Avg);
+      } else if (kind == c10::aten::mean && node->inputs().size() == 4) {
+        // The mean over H and W (ONNX's GlobalAveragePool), with or without the kept dimensions.
+        std::optional<std::vector<int64_t>> dims = constant_ints(node->input(1));
+        if (dims) {
+          for (int64_t& d : *dims) d = d < 0 ? d + 4 : d;
+          std::sort(dims->begin(), dims->end());
+        }
+        if (!dims || *dims != std::vector<int64_t>{2, 3}) unsupported(where, type, "applies aten::mean over other dimensions than H and W");
+        add_global_pool(where, "aten::mean", std::vector<int64_t>{1, 1});
+      } else if (kind == c10::aten::matmul && node->inputs().size() == 2) {
+        // x @ W (ONNX's MatMul, as tf2onnx writes a Keras Dense layer): a Linear of W^T; its bias, if
+        // any, is the aten::add that follows.
+        const std::optional<at::Tensor> weight = parameter(node->input(1), attributes);
+        if (!weight || !weight->defined() || weight->dim() != 2) unsupported(where, type, "applies aten::matmul with a weight that is not a parameter matrix");
+        add_linear(where, "aten::matmul", weight->t(), at::Tensor());
+      } else if ((kind == c10::aten::add || kind == c10::aten::sub) && node->inputs().size() == 3) {
+        // x + b (a bias added apart, as ONNX's MatMul then Add): folded into the layer before it.
+        const std::optional<at::Tensor> b = parameter(node->input(1), attributes);
+        const std::optional<c10::IValue> alpha = torch::jit::toIValue(node->input(2));
+        if (!b || !b->defined() || !alpha || alpha->toScalar().toDouble() != 1.0) {
+          unsupported(where, type, "applies " + kind_text(node) + " to something else than a parameter");
+        }
+        const at::Tensor shift = (kind == c10::aten::sub ? -*b : *b).detach().to(at::kDouble).reshape({-1});
+        steps_.push_back({Step::Kind::Norm, where, kind_text(node), at::ones_like(shift), shift, {}});
+      } else if ((kind == c10::aten::reshape || kind == c10::aten::view) && node->inputs().size() == 2) {
+        // To [N, D]: the flatten before a Linear (the Linear's width checks D).
+        const std::optional<std::vector<int64_t>> shape = constant_ints(node->input(1));
+        if (!shape || shape->size() != 2 || (*shape)[0] != -1) unsupported(where, type, "applies " + kind_text(node) + " other than a flatten to [-1, D]");
+        steps_.push_back({Step::Kind::Flatten, where, kind_text(node), {}, {}, {}});
+      } else if ((kind == c10::aten::softmax || kind == c10::aten::log_softmax) &&
+                 node->owningGraph()->outputs().size() == 1 && node->owningGraph()->outputs()[0] == node->output()) {
+        // The model's last op turns logits into probabilities; den's head gives the logits, whose
+        // argmax is the same class.
+        steps_.push_back({Step::Kind::Identity, where, kind_text(node) + " (dropped: den's head gives logits)", {}, {}, {}});
       } else if (kind == c10::aten::relu || kind == c10::aten::relu_ ||
                  function_name(node) == "torch.nn.functional.relu") {
         steps_.push_back({Step::Kind::Relu, where, kind_text(node), {}, {}, {}});
@@ -692,19 +786,7 @@ FrozenTrunk cut_trunk(Module& model, const TopItem& last, const TopItem& final_i
 
 }  // namespace
 
-ImportedModel import_torchscript(const std::string& path, const ImportOptions& options) {
-  if (!std::filesystem::is_regular_file(path)) {
-    throw ImportError(ImportError::Kind::Unreadable, "model '" + path + "' does not exist or is not a file");
-  }
-  Module model;
-  try {
-    model = torch::jit::load(path, at::kCPU);
-  } catch (const c10::Error& e) {
-    const std::string what = e.what_without_backtrace();
-    throw ImportError(ImportError::Kind::Unreadable,
-                      "'" + path + "' is not a TorchScript model torch::jit::load can read (save it with "
-                      "torch.jit.save of torch.jit.script or torch.jit.trace): " + what.substr(0, what.find('\n')));
-  }
+ImportedModel import_module(torch::jit::Module model, const std::string& path, const ImportOptions& options) {
   model.eval();
   engine::EngineConfig config = options.config;
   if (config.loss != engine::LossKind::Softmax) {
@@ -828,6 +910,39 @@ ImportedModel import_torchscript(const std::string& path, const ImportOptions& o
   state.rng_state = at::make_generator<at::CPUGeneratorImpl>(config.seed).get_state();
   return ImportedModel{engine::Engine::from_state(std::move(state)), std::move(classes), std::move(layers),
                        std::move(trunk)};
+}
+
+ImportedModel import_torchscript(const std::string& path, const ImportOptions& options) {
+  if (!std::filesystem::is_regular_file(path)) {
+    throw ImportError(ImportError::Kind::Unreadable, "model '" + path + "' does not exist or is not a file");
+  }
+  Module model;
+  try {
+    model = torch::jit::load(path, at::kCPU);
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    throw ImportError(ImportError::Kind::Unreadable,
+                      "'" + path + "' is not a TorchScript model torch::jit::load can read (save it with "
+                      "torch.jit.save of torch.jit.script or torch.jit.trace): " + what.substr(0, what.find('\n')));
+  }
+  return import_module(std::move(model), path, options);
+}
+
+ImportedModel import_onnx(const std::string& path, const ImportOptions& options) {
+  OnnxModule translated = translate_onnx(path);
+  if (translated.channels_last) {
+    // den's samples are C,H,W: the model's leading NHWC -> NCHW transpose goes, its input is NCHW.
+    const std::shared_ptr<torch::jit::Graph> graph = translated.module.get_method("forward").graph();
+    Value* input = graph->inputs()[1];
+    for (Node* node : graph->nodes()) {
+      if (node->kind() != c10::aten::permute || node->input(0) != input) continue;
+      node->output()->replaceAllUsesWith(input);
+      node->destroy();
+      break;
+    }
+    torch::jit::EliminateDeadCode(graph);
+  }
+  return import_module(std::move(translated.module), path, options);
 }
 
 }  // namespace den::io

@@ -4,6 +4,8 @@
 #include "engine/engine.h"
 #include "serialization/trunk.h"
 
+#include <torch/csrc/jit/api/module.h>
+
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -85,5 +87,17 @@ struct ImportedModel {
 /// ImportError, and std::invalid_argument for bad options (classes of the wrong count, repeated or
 /// negative; an invalid config).
 ImportedModel import_torchscript(const std::string& path, const ImportOptions& options = {});
+
+/// import_torchscript() of a module already loaded (or built: the ONNX translator's); `path` names it
+/// in messages. The module's forward graph is cut when a trunk is (NOTE: [frozen trunk]).
+ImportedModel import_module(torch::jit::Module model, const std::string& path, const ImportOptions& options = {});
+
+/// An ONNX model (torch.onnx.export, or tf2onnx for Keras models) imported as import_torchscript()
+/// imports its translation into TorchScript (serialization/onnx_import.h): the operators den maps
+/// become den layers, the rest the frozen trunk, a final Softmax is dropped. A graph that transposes
+/// an NHWC input to NCHW first (tf2onnx's Keras layout) is imported without that transpose: den's
+/// samples are C,H,W. Throws ImportError (exit 7) naming the node and its op type for an operator
+/// the translator does not take.
+ImportedModel import_onnx(const std::string& path, const ImportOptions& options = {});
 
 }  // namespace den::io

@@ -235,6 +235,22 @@ TEST_F(DenImportCli, AModelThatDoesNotMapImportsWithAFrozenTrunk) {
   EXPECT_EQ(run_den("export " + p("trunk.den") + " -o " + p("t.pt")).code, 0);
 }
 
+// `den import model.onnx`: the translator's model imports like TorchScript (the Keras layout
+// included), and an operator it does not take is exit 7 naming the node.
+TEST_F(DenImportCli, OnnxModelsImportAndTheirRefusalsExitWithSeven) {
+  const std::string onnx = std::string(DEN_IMPORT_FIXTURES) + "/../onnx/";
+  Result r = run_den("import " + onnx + "keras_layout.onnx -o " + p("keras.den") + " --input-shape 3,12,12");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("aten::softmax (dropped"), std::string::npos) << r.output;
+  EXPECT_TRUE(io::load_checkpoint(p("keras.den")).extras.trunk.has_value());
+  r = run_den("import " + onnx + "refused_unsupported_op.onnx -o " + p("x.den") + " --input-shape 1,4,4");
+  EXPECT_EQ(r.code, 7) << r.output;
+  EXPECT_NE(r.output.find("(op "), std::string::npos) << r.output;
+  r = run_den("import " + onnx + "random.onnx -o " + p("x.den"));
+  EXPECT_EQ(r.code, 7) << r.output;
+  EXPECT_FALSE(fs::exists(p("x.den")));
+}
+
 TEST_F(DenImportCli, AddTaskAndPredictRefusalsHaveTheirExitCodes) {
   // Imported without --data: no exemplars, so a single-class task has no negatives.
   ASSERT_EQ(run_den("import " + fixture("chain_script") + " -o " + p("run.den") + kFast).code, 0);

@@ -296,6 +296,31 @@ TEST(OnnxImport, RefusesOperatorsAndGraphsItDoesNotTranslate) {
                        ImportError::Kind::Unsupported, {"2 outputs"});
 }
 
+// What the fuzz campaign found: padding the symbolic batch (its size cannot be budgeted), and a padded
+// input far larger than the conv's output, which the memory figure must count.
+TEST(OnnxImport, RefusesPaddingItCannotSize) {
+  expect_bytes_refused(model_bytes([](onnx::GraphProto& g) {
+                         onnx::TensorProto& pads = add_tensor(g, "pads", onnx::TensorProto::INT64, {8});
+                         for (int i = 0; i < 8; ++i) pads.set_int64_data(i, i == 0 ? 2555904 : 0);
+                         add_node(g, "Pad", {"x", "pads"}, "y", "pad_batch");
+                       }),
+                       ImportError::Kind::Unsupported, {"node 'pad_batch' (op Pad)", "dimension 0", "not known"});
+  expect_bytes_refused(model_bytes([](onnx::GraphProto& g) {
+                         add_tensor(g, "w", onnx::TensorProto::FLOAT, {2, 4, 1, 1});
+                         onnx::NodeProto& conv = add_node(g, "Conv", {"x", "w"}, "y", "conv_far");
+                         set_ints(conv, "pads", {0, 0, int64_t{1} << 30, int64_t{1} << 30});
+                         set_ints(conv, "strides", {int64_t{1} << 30, int64_t{1} << 30});
+                       }),
+                       ImportError::Kind::Unsupported, {"node 'conv_far' (op Conv)'s padded input", "2^40"});
+}
+
+TEST(OnnxImport, AClipWithoutBoundsIsTheIdentity) {
+  OnnxModule m = translate_onnx_bytes(model_bytes([](onnx::GraphProto& g) { add_node(g, "Clip", {"x"}, "y", "clip"); }),
+                                      "built.onnx");
+  const at::Tensor x = at::randn({2, 4, 6, 6});
+  EXPECT_TRUE(at::equal(forward(m, x), x));
+}
+
 TEST(OnnxImport, RefusesTensorsThatDoNotHoldWhatTheyClaim) {
   expect_bytes_refused(model_bytes([](onnx::GraphProto& g) {
                          add_tensor(g, "mask", onnx::TensorProto::BOOL, {4});

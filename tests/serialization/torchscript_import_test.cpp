@@ -302,6 +302,58 @@ TEST(ImportTorchvision, ResNet18AndMobileNetV2ImportThroughTheTrunk) {
   }
 }
 
+#ifdef DEN_HAVE_ONNX
+// ONNX models (tests/serialization/make_onnx_fixtures.py: torch.onnx.export, and a model in the
+// layout tf2onnx writes for Keras) import through the translator: what maps becomes den layers,
+// the rest the trunk, a final Softmax is dropped; den's outputs are the reference's.
+struct OnnxCase {
+  const char* fixture;
+  std::vector<int64_t> input;  ///< C,H,W
+  const char* layers;          ///< den's layers
+  bool softmax;                ///< the model ends in a Softmax (den gives the logits)
+  bool nhwc;                   ///< the reference's inputs are NHWC
+};
+
+class ImportOnnx : public ::testing::TestWithParam<OnnxCase> {};
+
+TEST_P(ImportOnnx, OutputsAreTheReferences) {
+  const OnnxCase& c = GetParam();
+  const std::string dir = std::string(DEN_SERIALIZATION_TEST_DATA) + "/onnx/";
+  den::io::ImportOptions options;
+  options.config.input_shape = c.input;
+  const den::io::ImportedModel m = den::io::import_onnx(dir + c.fixture + ".onnx", options);
+  EXPECT_EQ(den::engine::layers_to_text(m.engine.config().layers), c.layers) << c.fixture;
+  torch::jit::Module io = torch::jit::load(dir + c.fixture + ".io.pt");
+  at::Tensor x = io.attr("x").toTensor();
+  if (c.nhwc) x = x.permute({0, 3, 1, 2}).contiguous();
+  at::Tensor features = x.reshape({x.size(0), -1});
+  if (m.trunk) features = den::io::trunk_features(*m.trunk, features);
+  at::Tensor got = m.engine.predict(1, features);
+  if (c.softmax) got = at::softmax(got, 1);
+  const at::Tensor expected = io.attr("y").toTensor();
+  EXPECT_TRUE(at::allclose(got, expected, 1e-5, 1e-5)) << c.fixture << ": " << (got - expected).abs().max().item<double>();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    TranslatedModels, ImportOnnx,
+    ::testing::Values(OnnxCase{"plain_conv", {1, 12, 12}, "conv3x3p1:4,maxpool2,conv3x3:6", false, false},
+                      OnnxCase{"residual_bn", {3, 10, 10}, "fc:16", false, false},
+                      OnnxCase{"keras_layout", {3, 12, 12}, "conv1x1:6,gap", true, true},
+                      OnnxCase{"softmax", {1, 11, 11}, "fc:8", true, false}));
+
+TEST(ImportOnnxRefusals, AnOperatorTheTranslatorDoesNotTakeIsNamed) {
+  const std::string dir = std::string(DEN_SERIALIZATION_TEST_DATA) + "/onnx/";
+  try {
+    den::io::import_onnx(dir + "refused_unsupported_op.onnx");
+    FAIL();
+  } catch (const ImportError& e) {
+    EXPECT_EQ(e.kind(), ImportError::Kind::Unsupported);
+    EXPECT_NE(std::string(e.what()).find("(op "), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(den::io::import_onnx(dir + "truncated.onnx"), ImportError);
+}
+#endif
+
 // The trunk travels in the checkpoint (checksummed with the rest) and in the TorchScript export,
 // which then takes the model's own inputs; den learns on after it, task 1 staying the model's.
 TEST(ImportTrunkCheckpoint, TheTrunkRoundTripsAndTheExportRunsIt) {
