@@ -15,7 +15,6 @@
 #include "serialization/torchscript_import.h"
 
 #include <algorithm>
-#include <fstream>
 #include <cstdio>
 #include <optional>
 
@@ -45,15 +44,9 @@ data::Dataset imported_classes_from_folder(const std::string& dir, const data::I
   return std::move(images.dataset);
 }
 
-/// Whether `path` is an ONNX model rather than TorchScript: a TorchScript archive is a zip file (its
-/// first bytes "PK\3\4"), an ONNX model a protobuf message, named .onnx by convention.
+/// Whether `path` names an ONNX model (.onnx) rather than a TorchScript archive.
 bool is_onnx(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  char magic[4] = {};
-  in.read(magic, sizeof magic);
-  const bool zip = in.gcount() == 4 && std::string(magic, 4) == std::string("PK\3\4", 4);
-  const bool named = path.size() >= 5 && path.compare(path.size() - 5, 5, ".onnx") == 0;
-  return named || (in.gcount() == 4 && !zip);
+  return path.size() >= 5 && path.compare(path.size() - 5, 5, ".onnx") == 0;
 }
 
 }  // namespace
@@ -63,7 +56,7 @@ CLI::App* add_import_command(CLI::App& app, ImportOptions& o) {
       "import", "Make a checkpoint whose task 1 is a PyTorch model (TorchScript of Conv2d, BatchNorm, pooling, Linear and ReLU layers)");
   engine::EngineConfig& c = o.engine;
   cmd->add_option("model", o.model, "TorchScript file (torch.jit.save of torch.jit.script or torch.jit.trace), or an "
-                                    "ONNX model (.onnx; torch.onnx.export, tf2onnx for Keras)")
+                                    "ONNX model (named .onnx; torch.onnx.export, tf2onnx for Keras)")
       ->required();
   cmd->add_option("-o,--output", o.output, "Checkpoint to write")->required();
   cmd->add_option("--classes", o.classes, "Class id of each model output, comma separated (default 0..c-1)");

@@ -33,15 +33,18 @@ if [ ! -f "$work/$model.pt" ]; then
   echo "== PyTorch: the $model net on classes 0-7, and the references on all ten"
   "$python" "$script" train "$work" "$model"
 fi
+files=("$model.pt")
+if [ "$model" = residual ]; then files+=("$model.onnx"); fi  # the Keras route: the same model through ONNX
 
+for file in "${files[@]}"; do
 for memory in ${DEN_REQUEST_MEMORY:-0 5 20}; do
-  run=$work/$model-memory$memory
+  run=$work/${file/./-}-memory$memory
   mkdir -p "$run"
   start=$(date +%s)
-  echo "== den import with $memory PNGs per old class"
+  echo "== den import $file with $memory PNGs per old class"
   memory_flags=()
   if [ "$memory" -gt 0 ]; then memory_flags=(--data "$work/memory$memory" --exemplars "$memory"); fi
-  "$den" import "$work/$model.pt" -o "$run/run.den" --input-shape 1,28,28 --max-iter "$max_iter" "${memory_flags[@]}" \
+  "$den" import "$work/$file" -o "$run/run.den" --input-shape 1,28,28 --max-iter "$max_iter" "${memory_flags[@]}" \
     > "$run/import.log"
   grep -E "^frozen trunk|^imported|^note" "$run/import.log" || true
   echo "== den add-task: bag and ankle_boot from their own folders"
@@ -50,7 +53,8 @@ for memory in ${DEN_REQUEST_MEMORY:-0 5 20}; do
   "$den" predict "$run/run.den" --images "$work/test" -o "$run/preds.csv" --quiet
   "$den" predict "$run/run.den" --images "$work/test" --task 1 -o "$run/preds_task1.csv" --quiet
   echo "den: $(( $(date +%s) - start )) s for import, add-task and two predictions" | tee "$run/seconds.txt"
-  "$den" inspect "$run/run.den" | grep -E "^network|^ +[0-9]+ +(imported|classes)"
+  "$den" inspect "$run/run.den" | grep -E "^network|^frozen"
   "$python" "$script" check "$work" "$model" "$run"
+done
 done
 done

@@ -923,7 +923,8 @@ ImportedModel import_torchscript(const std::string& path, const ImportOptions& o
     const std::string what = e.what_without_backtrace();
     throw ImportError(ImportError::Kind::Unreadable,
                       "'" + path + "' is not a TorchScript model torch::jit::load can read (save it with "
-                      "torch.jit.save of torch.jit.script or torch.jit.trace): " + what.substr(0, what.find('\n')));
+                      "torch.jit.save of torch.jit.script or torch.jit.trace; an ONNX model is read when its name ends "
+                      "in .onnx): " + what.substr(0, what.find('\n')));
   }
   return import_module(std::move(model), path, options);
 }

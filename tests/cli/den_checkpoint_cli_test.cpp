@@ -200,7 +200,7 @@ TEST_F(DenCheckpointCli, ResumeRefusalsInspectExportAndAddTaskFromAnotherStream)
 
   const Result text = run_den("inspect " + p("c.den"));
   ASSERT_EQ(text.code, 0) << text.output;
-  for (const char* part : {"format version 3", "tasks", "live units per birth stage", "parameters", "growth history",
+  for (const char* part : {"format version 4", "tasks", "live units per birth stage", "parameters", "growth history",
                            "layer.0", "head.2", "permuted-2"}) {
     EXPECT_NE(text.output.find(part), std::string::npos) << part;
   }
