@@ -20,6 +20,15 @@ namespace den::cli {
 
 namespace {
 
+/// Copies what a checkpoint says about its inputs into the extras written next: the normalization,
+/// the image input, the class names and the frozen trunk.
+void keep_inputs(const io::CheckpointExtras& from, io::CheckpointExtras& to) {
+  to.normalization = from.normalization;  // the inputs the network was first trained on
+  to.images = from.images;
+  to.class_names = from.class_names;
+  to.trunk = from.trunk;
+}
+
 
 /// Learns `task`, which is no step of the checkpoint's stream, on `c`'s engine: the task-agnostic
 /// state grows by the task (keeping `exemplars` per class) and is refitted, the earlier metrics are
@@ -41,10 +50,7 @@ io::CheckpointExtras learn_outside_stream(io::LoadedCheckpoint& c, const engine:
     classifier.fit(den);
     extras.agnostic = classifier.state();
   }
-  extras.normalization = c.extras.normalization;  // the inputs the network was first trained on
-  extras.images = c.extras.images;
-  extras.class_names = c.extras.class_names;
-  extras.trunk = c.extras.trunk;
+  keep_inputs(c.extras, extras);
   // Earlier rows as stored; tasks learned without measured metrics get NaN rows.
   for (int64_t j = 1; j < t; ++j) {
     engine::TaskEvaluation row;
@@ -253,10 +259,8 @@ int add_task_command(AddTaskOptions& o) {
     extras.run->num_tasks = std::max(stored->num_tasks, index);
     extras.run->seconds = result.seconds;
     extras.agnostic = result.agnostic;
+    keep_inputs(c.extras, extras);
     extras.normalization = feature_normalization(r.normalization, scaling);
-    extras.images = c.extras.images;
-    extras.class_names = c.extras.class_names;
-    extras.trunk = c.extras.trunk;
   } else {
     engine::Task task = stream.task(index);
     task.name += " (add-task)";

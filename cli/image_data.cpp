@@ -87,9 +87,10 @@ io::ImageInput to_image_input(const data::ImagePreprocess& p) {
 
 data::ImagePreprocess checkpoint_preprocess(const io::LoadedCheckpoint& c, const std::string& where) {
   if (c.extras.images) return to_preprocess(*c.extras.images);
-  const std::vector<int64_t>& shape = c.engine.config().input_shape;
+  // Without a stored image input, images are what the model reads: its trunk's input, or the network's.
+  const std::vector<int64_t>& shape = c.extras.trunk ? c.extras.trunk->input_shape : c.engine.config().input_shape;
   if (shape.size() != 3 || (shape[0] != 1 && shape[0] != 3)) {
-    throw std::invalid_argument(where + ": the checkpoint's network reads " + std::to_string(c.engine.input_dim()) +
+    throw std::invalid_argument(where + ": the checkpoint's model reads " + std::to_string(c.engine.input_dim()) +
                                 " flat features, not images; image folders need a network of 1- or 3-channel images "
                                 "(den import --input-shape C,H,W, or den run on IDX images)");
   }

@@ -54,7 +54,8 @@ for memory in ${DEN_REQUEST_MEMORY:-0 5 20}; do
   "$den" predict "$run/run.den" --images "$work/test" --task 1 -o "$run/preds_task1.csv" --quiet
   echo "den: $(( $(date +%s) - start )) s for import, add-task and two predictions" | tee "$run/seconds.txt"
   "$den" inspect "$run/run.den" | grep -E "^network|^frozen"
-  "$python" "$script" check "$work" "$model" "$run"
+  "$python" "$script" check "$work" "$model" "$run" || status=1
 done
 done
 done
+exit "${status:-0}"

@@ -210,6 +210,19 @@ TEST_F(DenImageCli, AddTaskFromNamedFoldersThenPredictImages) {
   EXPECT_EQ(r.output.find("accuracy"), std::string::npos) << r.output;
 }
 
+// A model with a frozen trunk imported without images: its trunk's input says how images come in.
+TEST_F(DenImageCli, ImagesFeedAFrozenTrunk) {
+  const std::string model = std::string(DEN_IMPORT_FIXTURES) + "/refused_dilated.pt";  // dilated Conv2d | ReLU, Flatten, Linear
+  Result r = run_den("import " + model + " -o " + path("trunk.den") + " --input-shape 1,10,10 --max-iter 60");
+  ASSERT_EQ(r.code, 0) << r.output;
+  write_folder(dir_ / "new", {"left", "right"}, {3, 4}, 30, 5);
+  r = run_den("add-task " + path("trunk.den") + " --data " + path("new") + " --quiet");
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_den("predict " + path("trunk.den") + " --images " + path("new") + " --task 2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("left/000.png"), std::string::npos) << r.output;
+}
+
 TEST_F(DenImageCli, BadImagesAndFoldersAreDataErrorsThatWriteNothing) {
   write_folder(dir_ / "old", {"0", "1", "2"}, {0, 1, 2}, 2, 1);
   const std::string import = "import " + conv_model() + " -o " + path("out.den") + " --input-shape 1,10,10 --data ";
