@@ -218,9 +218,25 @@ TEST_F(DenImageCli, ImagesFeedAFrozenTrunk) {
   write_folder(dir_ / "new", {"left", "right"}, {3, 4}, 30, 5);
   r = run_den("add-task " + path("trunk.den") + " --data " + path("new") + " --quiet");
   ASSERT_EQ(r.code, 0) << r.output;
-  r = run_den("predict " + path("trunk.den") + " --images " + path("new") + " --task 2");
+  r = run_den("predict " + path("trunk.den") + " --images " + path("new") + " --task 2 -o " + path("p.csv"));
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_NE(r.output.find("left/000.png"), std::string::npos) << r.output;
+  const auto rows = read_rows(path("p.csv"));
+  ASSERT_EQ(rows.size(), 61u);
+  EXPECT_EQ(rows[1][0], "left/000.png");
+  // The exported module, trunk included, takes the raw decoded images and gives den predict's scores.
+  r = run_den("export " + path("trunk.den") + " --task 2 -o " + path("task2.pt"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  torch::jit::Module exported = torch::jit::load(path("task2.pt"));
+  std::vector<at::Tensor> raw;
+  for (size_t i = 1; i < rows.size(); ++i) raw.push_back(den::data::decode_image((dir_ / "new" / rows[i][0]).string()));
+  const at::Tensor scores = exported.run_method("scores", at::stack(raw)).toTensor();
+  const io::LoadedCheckpoint c = io::load_checkpoint(path("trunk.den"));
+  const std::vector<int64_t>& outputs = c.extras.agnostic->output_classes[1];  // no exemplars: no rest output
+  for (size_t i = 1; i < rows.size(); ++i) {
+    const int64_t best = scores[static_cast<int64_t>(i - 1)].argmax().item<int64_t>();
+    EXPECT_EQ(c.extras.class_names.at(outputs[static_cast<size_t>(best)]), rows[i][1]) << rows[i][0];
+    EXPECT_NEAR(scores[static_cast<int64_t>(i - 1)].max().item<double>(), std::stod(rows[i][2]), 1e-4) << rows[i][0];
+  }
 }
 
 TEST_F(DenImageCli, BadImagesAndFoldersAreDataErrorsThatWriteNothing) {
