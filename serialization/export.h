@@ -34,7 +34,8 @@ struct ExportInfo {
   /// The frozen trunk of an imported model (NOTE: [frozen trunk]): a TorchScript export runs it
   /// first, as a submodule `trunk`, so that it takes the model's own inputs; ONNX refuses it.
   std::optional<FrozenTrunk> trunk = std::nullopt;
-  /// Class id -> name, recorded by the exports (TorchScript attribute `class_names`, ONNX metadata).
+  /// Class id -> name, recorded by the exports (TorchScript attributes `class_name_ids` and
+  /// `class_names`, ONNX metadata `class_name_<id>`).
   std::map<int64_t, std::string> class_names = {};
 };
 

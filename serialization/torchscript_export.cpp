@@ -145,9 +145,16 @@ void add_common_attributes(torch::jit::Module& m, const engine::Engine& engine, 
   m.register_attribute("loss", c10::StringType::get(), engine::to_string(engine.config().loss));
   m.register_attribute("normalization", c10::StringType::get(), info.normalization);
   m.register_attribute("description", c10::StringType::get(), describe(engine, task, info));
-  c10::Dict<int64_t, std::string> names;
-  for (const auto& [id, name] : info.class_names) names.insert(id, name);
-  m.register_attribute("class_names", c10::DictType::create(c10::IntType::get(), c10::StringType::get()), names);
+  // Two parallel lists rather than a Dict[int, str]: LibTorch's Dict type pulls in c10::DynamicType,
+  // whose typeinfo libc10 does not export, so a UBSan (vptr) build would not link.
+  std::vector<int64_t> ids;
+  c10::List<std::string> names;
+  for (const auto& [id, name] : info.class_names) {
+    ids.push_back(id);
+    names.push_back(name);
+  }
+  m.register_attribute("class_name_ids", c10::ListType::ofInts(), c10::List<int64_t>(c10::ArrayRef<int64_t>(ids)));
+  m.register_attribute("class_names", c10::ListType::ofStrings(), names);
 }
 
 /// The line that reads flat inputs `h` as images, when a conv layer comes first.

@@ -191,7 +191,7 @@ TEST_F(DenImageCli, AddTaskFromNamedFoldersThenPredictImages) {
   r = run_den("export " + path("run.den") + " --task agnostic -o " + path("agnostic.pt"));
   ASSERT_EQ(r.code, 0) << r.output;
   torch::jit::Module exported = torch::jit::load(path("agnostic.pt"));
-  EXPECT_EQ(exported.attr("class_names").toGenericDict().size(), 2u);
+  EXPECT_EQ(exported.attr("class_names").toListRef().size(), 2u);
   std::vector<at::Tensor> raw;
   for (size_t i = 1; i < all.size(); ++i) raw.push_back(den::data::decode_image((dir_ / "test" / all[i][0]).string()));
   const at::Tensor classes = exported.run_method("predict", at::stack(raw)).toTensor();

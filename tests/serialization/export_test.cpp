@@ -252,7 +252,7 @@ TEST_F(Export, TorchScriptOfImageInputPreparesRawImagesAsDenDoes) {
   export_torchscript(e, kAllTasks, path("all.pt"), info);
   torch::jit::Module one = torch::jit::load(path("task.pt"));
   torch::jit::Module every = torch::jit::load(path("all.pt"));
-  EXPECT_EQ(one.attr("class_names").toGenericDict().size(), 2u);
+  EXPECT_EQ(one.attr("class_names").toListRef().size(), 2u);
   EXPECT_NE(one.attr("description").toStringRef().find("raw images"), std::string::npos);
   data::ImagePreprocess preprocess;
   preprocess.height = preprocess.width = 10;
