@@ -21,10 +21,8 @@ knows its classes; teach it two more from a folder of photos and keep the rest",
 Needs Debian's python3-torch, python3-torchvision (ImageFolder and transforms only; no weights are
 downloaded) and python3-pil.
 """
-import gzip
 import json
 import os
-import struct
 import sys
 import time
 
@@ -34,28 +32,15 @@ import torch.nn as nn
 from PIL import Image
 from torchvision import datasets, transforms
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "import_demo"))
+from fashion_mlp import load  # noqa: E402  (Fashion-MNIST's IDX files as numpy arrays)
+
 OLD_CLASSES = 8
 NEW_NAMES = {8: "bag", 9: "ankle_boot"}  # the "two celebrities": folders named, not numbered
 NEW_PER_CLASS = int(os.environ.get("DEN_REQUEST_NEW_PER_CLASS", "300"))
 MEMORY_SIZES = (5, 20)
 EPOCHS = int(os.environ.get("DEN_REQUEST_EPOCHS", "4"))
 SEED = 15
-
-
-def read_idx(path):
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    dims = data[3]
-    shape = struct.unpack(">" + "I" * dims, data[4:4 + 4 * dims])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
-
-
-def load(data, half):
-    prefix = "train" if half == "train" else "t10k"
-    images = read_idx(os.path.join(data, prefix + "-images-idx3-ubyte.gz"))
-    labels = read_idx(os.path.join(data, prefix + "-labels-idx1-ubyte.gz"))
-    return images, labels.astype(np.int64)
 
 
 def folder_name(label):

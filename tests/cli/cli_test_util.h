@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <chrono>
 #include <csignal>
@@ -72,6 +73,21 @@ inline int wait_exit(pid_t pid) {
   int status = 0;
   ::waitpid(pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+/// The rows of a CSV file split at every comma (predictions: sample or file, class, score, ...).
+inline std::vector<std::vector<std::string>> read_rows(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::vector<std::vector<std::string>> rows;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> fields;
+    std::stringstream s(line);
+    std::string f;
+    while (std::getline(s, f, ',')) fields.push_back(f);
+    rows.push_back(fields);
+  }
+  return rows;
 }
 
 inline nlohmann::json read_json(const std::filesystem::path& path) {

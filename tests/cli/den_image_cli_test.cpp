@@ -25,6 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 namespace io = den::io;
 using den::testing::Result;
+using den::testing::read_rows;
 using den::testing::run_den;
 
 std::string conv_model() { return std::string(DEN_IMPORT_FIXTURES) + "/conv_sequential_script.pt"; }
@@ -84,20 +85,6 @@ void write_folder(const fs::path& dir, const std::vector<std::string>& folders, 
       write_png(dir / folders[k] / name, pixels, size);
     }
   }
-}
-
-std::vector<std::vector<std::string>> read_rows(const fs::path& path) {
-  std::ifstream in(path);
-  std::vector<std::vector<std::string>> rows;
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> fields;
-    std::stringstream s(line);
-    std::string f;
-    while (std::getline(s, f, ',')) fields.push_back(f);
-    rows.push_back(fields);
-  }
-  return rows;
 }
 
 class DenImageCli : public ::testing::Test {

@@ -21,6 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 namespace io = den::io;
 using den::testing::Result;
+using den::testing::read_rows;
 using den::testing::run_den;
 
 constexpr int kFeatures = 6;
@@ -41,21 +42,6 @@ void write_csv(const fs::path& path, const std::vector<int>& classes, int per_cl
       out << "\n";
     }
   }
-}
-
-/// The rows of a predictions CSV: class ids (column 2) and every further column.
-std::vector<std::vector<std::string>> read_rows(const fs::path& path) {
-  std::ifstream in(path);
-  std::vector<std::vector<std::string>> rows;
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> fields;
-    std::stringstream s(line);
-    std::string f;
-    while (std::getline(s, f, ',')) fields.push_back(f);
-    rows.push_back(fields);
-  }
-  return rows;
 }
 
 /// Features of an unlabelled CSV as a tensor.

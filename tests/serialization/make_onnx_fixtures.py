@@ -27,11 +27,8 @@ from onnx import TensorProto, helper, numpy_helper
 torch.manual_seed(31)
 
 
-class Tensors(nn.Module):
-    def __init__(self, x, y):
-        super().__init__()
-        self.register_buffer("x", x)
-        self.register_buffer("y", y)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_import_fixtures import Tensors  # noqa: E402  (buffers x and y, as the C++ tests read them)
 
 
 def with_statistics(model):
