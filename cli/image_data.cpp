@@ -1,8 +1,7 @@
 #include "cli/image_data.h"
 
+#include "cli/progress.h"
 #include "engine/hyperparameters.h"
-
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -94,11 +93,7 @@ data::ImagePreprocess checkpoint_preprocess(const io::LoadedCheckpoint& c, const
                                 " flat features, not images; image folders need a network of 1- or 3-channel images "
                                 "(den import --input-shape C,H,W, or den run on IDX images)");
   }
-  data::ImagePreprocess p;
-  p.channels = shape[0];
-  p.height = shape[1];
-  p.width = shape[2];
-  return p;
+  return preprocess_from_flags(ImageFlags{}, shape);  // the defaults: [0, 1], no mean or std
 }
 
 ImageSamples load_image_samples(const std::string& dir, const data::ImagePreprocess& preprocess,
@@ -110,16 +105,9 @@ ImageSamples load_image_samples(const std::string& dir, const data::ImagePreproc
   options.first_free_id = first_free_id;
   options.allow_unlabelled = allow_unlabelled;
   // One updating line on a terminal; a log gets the final count only.
-  const bool tty = !quiet && ::isatty(STDERR_FILENO) != 0;
-  if (tty) {
-    options.progress = [&dir](int64_t done, int64_t total) {
-      std::fprintf(stderr, "\rdecoding %s: %lld/%lld images", dir.c_str(), static_cast<long long>(done),
-                   static_cast<long long>(total));
-      if (done == total) std::fputc('\n', stderr);
-    };
-  }
+  options.progress = count_on_terminal("decoding " + dir, "images", quiet);
   data::ImageFolder folder = data::load_image_folder(dir, options);
-  if (!quiet && !tty) {
+  if (!quiet && !options.progress) {
     std::fprintf(stderr, "decoded %s: %zu images\n", dir.c_str(), folder.files.size());
   }
   // Only names that are no class id are names; folder "3" is class 3.

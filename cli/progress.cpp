@@ -56,6 +56,15 @@ nlohmann::json curve_json(const std::vector<engine::ProgressEvent>& events) {
 
 }  // namespace
 
+std::function<void(int64_t, int64_t)> count_on_terminal(const std::string& prefix, const std::string& unit, bool quiet) {
+  if (quiet || ::isatty(STDERR_FILENO) == 0) return {};
+  return [prefix, unit](int64_t done, int64_t total) {
+    std::fprintf(stderr, "\r%s: %lld/%lld %s", prefix.c_str(), static_cast<long long>(done),
+                 static_cast<long long>(total), unit.c_str());
+    if (done == total) std::fputc('\n', stderr);
+  };
+}
+
 std::string clock_text(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
   const auto total = static_cast<long long>(std::llround(seconds));

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -111,6 +112,11 @@ class RunProgress {
   /// changes or its iteration count goes back).
   std::map<int64_t, std::vector<std::vector<engine::ProgressEvent>>> events_;
 };
+
+/// A counter for work over many items, `prefix: done/total unit` ("decoding old/: 12/50 images") on
+/// one updating stderr line, ended when done == total: the progress callback of work that calls it
+/// with (done, total). Empty (no output) when `quiet` or when stderr is no terminal.
+std::function<void(int64_t, int64_t)> count_on_terminal(const std::string& prefix, const std::string& unit, bool quiet);
 
 /// `seconds` as "m:ss" or "h:mm:ss"; "?" when not finite.
 std::string clock_text(double seconds);

@@ -1,11 +1,8 @@
 #include "cli/task_data.h"
 
+#include "cli/progress.h"
 #include "data/normalize.h"
 #include "engine/hyperparameters.h"
-
-#include <unistd.h>
-
-#include <cstdio>
 
 #include <algorithm>
 #include <set>
@@ -66,16 +63,8 @@ at::Tensor network_input(const io::CheckpointExtras& extras, int64_t input_dim, 
     if (extras.normalization) scaling = {extras.normalization->shift, extras.normalization->scale};
     return data::apply_scaling(raw, scaling);
   }
-  std::function<void(int64_t, int64_t)> progress;
-  if (!quiet && ::isatty(STDERR_FILENO) != 0) {
-    progress = [](int64_t done, int64_t total) {
-      std::fprintf(stderr, "\rthe frozen trunk's features: %lld/%lld samples", static_cast<long long>(done),
-                   static_cast<long long>(total));
-      if (done == total) std::fputc('\n', stderr);
-    };
-  }
   try {
-    return io::trunk_features(*extras.trunk, raw, 256, progress);
+    return io::trunk_features(*extras.trunk, raw, 256, count_on_terminal("the frozen trunk's features", "samples", quiet));
   } catch (const std::runtime_error& e) {
     throw data::DataError(where + ": " + e.what());
   }

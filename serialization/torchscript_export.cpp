@@ -108,7 +108,7 @@ std::string prepare_method(torch::jit::Module& m, const ExportInfo& info) {
 /// Registers the normalization's statistics (or the frozen trunk) and returns the first lines of a
 /// forward that prepare raw images (prepare_method) and apply the statistics (or run the trunk) on
 /// `x`; empty without any.
-std::string normalize_line(torch::jit::Module& m, const ExportInfo& info) {
+std::string input_lines(torch::jit::Module& m, const ExportInfo& info) {
   std::string lines = info.images ? "    x = self.prepare(x)\n" : "";
   if (info.trunk) {
     std::istringstream archive(info.trunk->module);
@@ -197,7 +197,7 @@ torch::jit::Module single_task_module(const engine::Engine& engine, int64_t task
   const TaskNetwork net = task_network(engine, task);
   torch::jit::Module m("DenTaskNetwork");
   std::ostringstream code;
-  code << "def forward(self, x):\n" << normalize_line(m, info) << "    h = x\n" << image_line(net.input_shape);
+  code << "def forward(self, x):\n" << input_lines(m, info) << "    h = x\n" << image_line(net.input_shape);
   bool image = false;
   for (size_t l = 0; l < net.hidden.size(); ++l) {
     const std::string w = "layer_" + std::to_string(l) + "_weight";
@@ -252,7 +252,7 @@ torch::jit::Module all_tasks_module(const engine::Engine& engine, const ExportIn
   const size_t last = net.heads.size();
   code << "def forward(self, x, task: int):\n"
        << "    assert task >= 1 and task <= " << last << ", \"den: unknown task id; this module has tasks 1.." << last
-       << "\"\n" << normalize_line(m, info);
+       << "\"\n" << input_lines(m, info);
   for (size_t s = 1; s < last; ++s) {
     code << "    if task == " << s << ":\n        return self.task_" << s << "(x)\n";
   }
@@ -299,7 +299,7 @@ torch::jit::Module agnostic_module(const engine::Engine& engine, const engine::T
                            ". forward(x) returns calibrated class scores [N, " +
                            std::to_string(classifier.classes().size()) + "] in the order of `classes`, predict(x) the "
                            "class ids, scores(x) their softmax. " + input_text(engine, info));
-  code << "def forward(self, x):\n" << normalize_line(m, info) << "    e = torch.cat([";
+  code << "def forward(self, x):\n" << input_lines(m, info) << "    e = torch.cat([";
   for (size_t s = 1; s <= classifier.output_classes().size(); ++s) {
     code << (s > 1 ? ", " : "") << "self.evidence_" << s << "(x)";
   }

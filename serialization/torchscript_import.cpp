@@ -533,15 +533,12 @@ class ChainReader {
                  function_name(node) == "torch.nn.functional.dropout") {
         steps_.push_back({Step::Kind::Identity, where, kind_text(node), {}, {}, {}});
       } else if (kind == c10::aten::linear && node->inputs().size() == 3) {
-        const auto weight = attributes.find(node->input(1));
-        const auto bias = attributes.find(node->input(2));
-        const std::optional<c10::IValue> bias_constant = torch::jit::toIValue(node->input(2));
-        const bool no_bias = bias_constant && bias_constant->isNone();
-        if (weight == attributes.end() || !weight->second.isTensor() ||
-            (!no_bias && (bias == attributes.end() || !bias->second.isTensor()))) {
+        const std::optional<at::Tensor> weight = parameter(node->input(1), attributes);
+        const std::optional<at::Tensor> bias = parameter(node->input(2), attributes);
+        if (!weight || !weight->defined() || !bias) {
           unsupported(where, type, "applies aten::linear with weights that are not its parameters");
         }
-        add_linear(where, "aten::linear", weight->second.toTensor(), no_bias ? at::Tensor() : bias->second.toTensor());
+        add_linear(where, "aten::linear", *weight, *bias);
       } else {
         unsupported(where, type, "applies " + kind_text(node));
       }
