@@ -215,10 +215,12 @@ int add_task_command(AddTaskOptions& o) {
   r.quiet = o.quiet;
   engine::configure_threads(o.threads);
 
-  data::FeatureScaling scaling;
-  data::TrainTest files = load_files(r, &scaling);
-  const uint32_t fingerprint = data_fingerprint(files);
-  const data::TaskStream stream(std::move(files.train), std::move(files.test), r.stream);
+  // Image folders are prepared as the checkpoint's images were, so that the same images give the
+  // same samples.
+  if (c.extras.images) r.stored_images = to_preprocess(*c.extras.images);
+  RunData data = load_files(r);
+  const uint32_t fingerprint = data_fingerprint(data.files);
+  const data::TaskStream stream(std::move(data.files.train), std::move(data.files.test), r.stream);
   if (stream.input_dim() != den.input_dim()) {
     throw data::DataError("the data has " + std::to_string(stream.input_dim()) + " features but the checkpoint's "
                           "network takes " + std::to_string(den.input_dim()));
@@ -260,7 +262,7 @@ int add_task_command(AddTaskOptions& o) {
     extras.run->seconds = result.seconds;
     extras.agnostic = result.agnostic;
     keep_inputs(c.extras, extras);
-    extras.normalization = feature_normalization(r.normalization, scaling);
+    extras.normalization = feature_normalization(r.normalization, data.scaling);
   } else {
     engine::Task task = stream.task(index);
     task.name += " (add-task)";
@@ -268,6 +270,8 @@ int add_task_command(AddTaskOptions& o) {
                                                                     : RunOptions{}.exemplars;
     extras = learn_outside_stream(c, task, exemplars, callbacks.progress);
   }
+  if (!extras.images && data.images) extras.images = to_image_input(*data.images);
+  extras.class_names.insert(data.class_names.begin(), data.class_names.end());  // keeps the names it has
   io::save_checkpoint(den, output, extras);
   print_learned(t, started, output, den);
   return kOk;

@@ -190,8 +190,8 @@ int compare_command(CompareOptions& o) {
 
   auto err = spdlog::stderr_color_mt("den.cli");
   err->set_pattern("%v");
-  data::TrainTest files = load_data_set(r);
-  const data::TaskStream stream(std::move(files.train), std::move(files.test), r.stream);
+  RunData data = load_data_set(r);
+  const data::TaskStream stream(std::move(data.files.train), std::move(data.files.test), r.stream);
   const auto make_task = [&stream](int64_t t) { return stream.task(t); };
   // What one network per task and one shared network would hold: no need to train STL or MTL.
   const std::vector<int64_t> classes = stream.task_classes();

@@ -160,6 +160,15 @@ RunCheckpoints::RunCheckpoints(RunOptions& o) : options_(o) {
                                 "checkpoint '" + o.resume_path + "' lacks the test metrics of some tasks");
     }
     o = next;
+    if (resumed_->extras.images) {
+      for (const char* flag : {"--image-size", "--mean", "--std"}) {
+        if (flag_given(o.command, flag)) {
+          throw std::invalid_argument(std::string("--resume ") + o.resume_path + ": a resumed run prepares its images "
+                                      "as the checkpoint says; leave " + flag + " out");
+        }
+      }
+      o.stored_images = to_preprocess(*resumed_->extras.images);
+    }
     evaluations_ = resumed_->extras.evaluations;
     prior_reports_ = resumed_->engine.history();
     prior_seconds_ = run.seconds;
@@ -174,10 +183,12 @@ std::optional<io::FeatureNormalization> feature_normalization(const std::string&
   return io::FeatureNormalization{mode, scaling.shift, scaling.scale};
 }
 
-void RunCheckpoints::check_data(const data::TrainTest& files, const data::FeatureScaling& scaling) {
+void RunCheckpoints::check_data(const RunData& data) {
   if (save_path_.empty() && !resumed_) return;
-  normalization_ = feature_normalization(options_.normalization, scaling);
-  fingerprint_ = data_fingerprint(files);
+  normalization_ = feature_normalization(options_.normalization, data.scaling);
+  if (data.images) images_ = to_image_input(*data.images);
+  class_names_ = data.class_names;
+  fingerprint_ = data_fingerprint(data.files);
   if (resumed_) {
     const io::RunInfo& run = *resumed_->extras.run;
     if (run.data_crc32 && *run.data_crc32 != *fingerprint_) {
@@ -231,7 +242,8 @@ engine::RunResult RunCheckpoints::run(engine::Engine& engine, int64_t num_tasks,
                                                            const engine::TaskEvaluation& evaluation) {
       evaluations_.push_back(evaluation);
       const auto start = std::chrono::steady_clock::now();
-      io::save_checkpoint(engine, save_path_, {evaluations_, run_info(num_tasks), agnostic_, normalization_},
+      io::save_checkpoint(engine, save_path_,
+                          {evaluations_, run_info(num_tasks), agnostic_, normalization_, images_, class_names_},
                           save_options());
       if (!options_.quiet) {
         std::error_code ec;

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,9 +34,9 @@ class RunCheckpoints {
   explicit RunCheckpoints(RunOptions& o);
 
   /// Fingerprints the data set the run reads (after normalization), and for a resumed run checks
-  /// it is the data the checkpoint was trained on (data::DataError otherwise). `scaling`: the
-  /// normalization's statistics, which the checkpoints keep.
-  void check_data(const data::TrainTest& files, const data::FeatureScaling& scaling);
+  /// it is the data the checkpoint was trained on (data::DataError otherwise). The checkpoints keep
+  /// the normalization's statistics, the image preprocessing and the class names of `data`.
+  void check_data(const RunData& data);
 
   /// The engine to train: the restored one (its input width checked against the data), or a new one.
   engine::Engine make_engine(int64_t input_dim);
@@ -59,6 +60,8 @@ class RunCheckpoints {
   std::vector<engine::TaskEvaluation> evaluations_;
   std::optional<uint32_t> fingerprint_;
   std::optional<io::FeatureNormalization> normalization_;
+  std::optional<io::ImageInput> images_;
+  std::map<int64_t, std::string> class_names_;
   std::optional<engine::AgnosticState> agnostic_;  ///< after the last task learned
   double prior_seconds_ = 0.0;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

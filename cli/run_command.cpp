@@ -48,10 +48,9 @@ int run_command(RunOptions& o) {
 
   auto err = spdlog::stderr_color_mt("den.cli");
   err->set_pattern("%v");
-  data::FeatureScaling scaling;
-  data::TrainTest files = load_data_set(o, &scaling);
-  checkpoints.check_data(files, scaling);
-  const data::TaskStream stream(std::move(files.train), std::move(files.test), o.stream);
+  RunData data = load_data_set(o);
+  checkpoints.check_data(data);
+  const data::TaskStream stream(std::move(data.files.train), std::move(data.files.test), o.stream);
 
   // DEN may come from a checkpoint; the other methods start afresh.
   std::unique_ptr<engine::Method> method;

@@ -4,10 +4,12 @@
 #include "cli/hyperparameter_flags.h"
 #include "cli/report.h"
 #include "data/idx_reader.h"
+#include "data/image_folder.h"
 #include "engine/hyperparameters.h"
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 
 namespace den::cli {
 
@@ -43,9 +45,11 @@ void add_run_flags(CLI::App* cmd, RunOptions& o) {
 
   add_config_flags(cmd, o.config_path, o.print_config);
 
-  cmd->add_option("--data", o.data_dir, "Data directory: IDX files (train-/t10k-images/labels, .gz or raw) "
-                                        "or train.csv/test.csv (label in column 0)")
+  cmd->add_option("--data", o.data_dir, "Data directory: IDX files (train-/t10k-images/labels, .gz or raw), "
+                                        "train.csv/test.csv (label in column 0), or image folders: DIR/train/<class>/ "
+                                        "and DIR/test/<class>/ (or val/), or DIR/<class>/ alone (20% held out for testing)")
       ->capture_default_str();
+  add_image_flags(cmd, o.images);
   cmd->add_option("--protocol", o.protocol, "Task stream: permuted, split or one-vs-rest")
       ->check(CLI::IsMember({"permuted", "split", "one-vs-rest"}))
       ->capture_default_str();
@@ -203,31 +207,108 @@ void resolve_options(RunOptions& o) {
   if (!o.print_config) o.engine.resolved_device();
 }
 
-data::TrainTest load_files(const RunOptions& o, data::FeatureScaling* scaling) {
-  if (!o.quiet) std::fprintf(stderr, "loading %s\n", o.data_dir.c_str());
-  data::DirectoryOptions directory;
-  directory.allow_label_gaps = o.allow_label_gaps;
-  data::TrainTest files = data::load_directory(o.data_dir, directory);
-  if (o.holdout > 0) {
-    // Seeded apart from the stream's own validation split, so that the two never coincide.
-    auto [fit, held_out] = data::split_train_val(files.train, o.holdout, o.engine.seed ^ 0x5eedf00dULL);
-    files.train = std::move(fit);
-    files.test = std::move(held_out);
+std::optional<ImageLayout> image_layout(const std::string& dir) {
+  if (data::has_half(dir, data::Half::Train)) return std::nullopt;  // IDX or CSV
+  const std::filesystem::path root(dir);
+  if (data::is_image_folder((root / "train").string())) {
+    for (const char* test : {"test", "val"}) {
+      std::error_code ec;
+      if (std::filesystem::is_directory(root / test, ec)) return ImageLayout{(root / "train").string(), (root / test).string()};
+    }
+    return ImageLayout{(root / "train").string(), ""};
   }
-  const data::FeatureScaling stats = data::normalize_(files.train, files.test, data::parse_normalization(o.normalization));
-  if (scaling != nullptr) *scaling = stats;
-  return files;
+  if (data::is_image_folder(dir)) return ImageLayout{dir, ""};
+  return std::nullopt;
 }
 
-data::TrainTest load_data_set(RunOptions& o, data::FeatureScaling* scaling) {
-  data::TrainTest files = load_files(o, scaling);
+namespace {
+
+/// How a run trained from scratch prepares its images: --input-shape C,H,W if given, else the first
+/// image's channels and size (H = W = --image-size when that is given).
+data::ImagePreprocess run_preprocess(const RunOptions& o, const std::string& train_dir) {
+  std::vector<int64_t> shape = o.engine.input_shape;
+  if (shape.empty()) {
+    const std::string first = data::first_image(train_dir);
+    const at::Tensor image = data::decode_image((std::filesystem::path(train_dir) / first).string());
+    shape = {image.size(0), image.size(1), image.size(2)};
+    if (o.images.image_size > 0) shape[1] = shape[2] = o.images.image_size;
+    if (!o.quiet) {
+      std::fprintf(stderr, "images as %lld x %lld x %lld (C x H x W), as the first image '%s' (--input-shape to choose)\n",
+                   static_cast<long long>(shape[0]), static_cast<long long>(shape[1]), static_cast<long long>(shape[2]),
+                   first.c_str());
+    }
+  }
+  return preprocess_from_flags(o.images, shape);
+}
+
+/// The training and test images of `layout`, one class id per folder name in both.
+RunData load_image_run(const RunOptions& o, const ImageLayout& layout) {
+  RunData d;
+  d.images = o.stored_images ? *o.stored_images : run_preprocess(o, layout.train);
+  ImageSamples train = load_image_samples(layout.train, *d.images, {}, 0, false, o.quiet);
+  d.class_names = train.class_names;
+  d.files.train = std::move(train.dataset);
+  if (layout.test.empty()) {
+    // One folder: its test samples are a seeded part of it (--holdout F, else 20%), drawn apart
+    // from the stream's own validation split.
+    const double fraction = o.holdout > 0 ? o.holdout : kImageTestFraction;
+    auto [fit, test] = data::split_train_val(d.files.train, fraction, o.engine.seed ^ 0x5eedf00dULL);
+    d.files.train = std::move(fit);
+    d.files.test = std::move(test);
+    if (!o.quiet) {
+      std::fprintf(stderr, "testing on a seeded %.0f%% of '%s' (%lld images; DIR/train/ and DIR/test/ to choose)\n",
+                   100 * fraction, layout.train.c_str(), static_cast<long long>(d.files.test.size()));
+    }
+    return d;
+  }
+  const ImageSamples test = load_image_samples(layout.test, *d.images, train.class_names, 0, false, o.quiet);
+  for (const auto& [id, name] : test.class_names) {
+    if (d.class_names.count(id) == 0) {
+      throw data::DataError("class folder '" + name + "' of test folder '" + layout.test + "' is not in training "
+                            "folder '" + layout.train + "'");
+    }
+  }
+  d.files.test = test.dataset;
+  const int64_t classes = std::max(d.files.train.num_classes, d.files.test.num_classes);
+  d.files.train.num_classes = d.files.test.num_classes = classes;
+  return d;
+}
+
+}  // namespace
+
+RunData load_files(const RunOptions& o) {
+  if (!o.quiet) std::fprintf(stderr, "loading %s\n", o.data_dir.c_str());
+  RunData d;
+  const std::optional<ImageLayout> layout = image_layout(o.data_dir);
+  const bool tested_on_part = layout && layout->test.empty();
+  if (layout) {
+    d = load_image_run(o, *layout);
+    if (!o.allow_label_gaps) data::check_no_label_gaps(d.files.train, "image folder '" + layout->train + "'");
+  } else {
+    data::DirectoryOptions directory;
+    directory.allow_label_gaps = o.allow_label_gaps;
+    d.files = data::load_directory(o.data_dir, directory);
+  }
+  if (o.holdout > 0 && !tested_on_part) {
+    // Seeded apart from the stream's own validation split, so that the two never coincide.
+    auto [fit, held_out] = data::split_train_val(d.files.train, o.holdout, o.engine.seed ^ 0x5eedf00dULL);
+    d.files.train = std::move(fit);
+    d.files.test = std::move(held_out);
+  }
+  d.scaling = data::normalize_(d.files.train, d.files.test, data::parse_normalization(o.normalization));
+  return d;
+}
+
+RunData load_data_set(RunOptions& o) {
+  RunData d = load_files(o);
+  const data::TrainTest& files = d.files;
   set_input_shape(o.engine, files.train);
   if (o.stream.base_classes > 0 && !flag_given(o.command, "--tasks")) {
     const int64_t classes = std::max(files.train.num_classes, files.test.num_classes);
     // Out of range, the task stream refuses the base classes (with the valid range).
     if (o.stream.base_classes < classes) o.stream.num_tasks = 1 + classes - o.stream.base_classes;
   }
-  return files;
+  return d;
 }
 
 std::vector<int64_t> image_shape(const data::Dataset& samples) {

@@ -3,6 +3,7 @@
 // The CLI's shared vocabulary below the commands: the options of a stream run (den run, and per
 // method den compare), the flags they share, presets, data loading and the output error.
 
+#include "cli/image_data.h"
 #include "data/idx_reader.h"
 #include "data/normalize.h"
 #include "data/task_stream.h"
@@ -13,6 +14,8 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -40,6 +43,10 @@ struct RunOptions {
   int threads = 0;  ///< 0: all hardware threads
   bool quiet = false;
   bool allow_label_gaps = false;  ///< --allow-label-gaps (data::DirectoryOptions)
+  ImageFlags images;  ///< --image-size, --mean, --std: how image folders become samples
+  /// How images were prepared by the checkpoint a run continues (--resume, add-task): it replaces
+  /// the flags, so that the same images give the same samples.
+  std::optional<data::ImagePreprocess> stored_images;
   std::string checkpoint_path;  ///< --checkpoint: save after every task (cli/run_checkpoints.h)
   std::string resume_path;      ///< --resume: continue the run stored there
   std::string config_path;  ///< --config: a TOML or INI file of flag values (cli/config_file.h)
@@ -76,17 +83,42 @@ void add_preset_option(CLI::App* command, std::string& preset);
 /// --config) to its value in preset `name`.
 void apply_preset(const std::string& name, const CLI::App* command, engine::EngineConfig& config);
 
+/// The part of a single image folder that a run tests on when no --holdout is given.
+constexpr double kImageTestFraction = 0.2;
+
+/// The image folders a run reads from --data DIR: DIR/train/<class>/ with DIR/test/<class>/ (or
+/// DIR/val/), or DIR/<class>/ alone, whose test samples are then a seeded part (`test` empty).
+struct ImageLayout {
+  std::string train, test;
+};
+
+/// The image layout of `dir`, or none for IDX and CSV directories (and anything else, which
+/// data::load_directory then refuses).
+std::optional<ImageLayout> image_layout(const std::string& dir);
+
+/// A run's data as read: the samples, the normalization's statistics, and for image folders how
+/// images became samples and the names their class folders gave.
+struct RunData {
+  data::TrainTest files;
+  data::FeatureScaling scaling;
+  std::optional<data::ImagePreprocess> images;  ///< image folders only
+  std::map<int64_t, std::string> class_names;   ///< folders whose name is no class id
+};
+
 /// Reads and normalizes the data of `options`; with --base-classes and no --tasks, the stream
-/// gets all the tasks the data allows (1 + classes - base classes). `scaling`, when given, receives
-/// the normalization's statistics.
-data::TrainTest load_data_set(RunOptions& options, data::FeatureScaling* scaling = nullptr);
+/// gets all the tasks the data allows (1 + classes - base classes).
+RunData load_data_set(RunOptions& options);
 /// The C,H,W of `samples` read as images: 1,rows,columns for IDX images, empty for flat rows (CSV).
 std::vector<int64_t> image_shape(const data::Dataset& samples);
 /// Sets `config.input_shape` from the training data's sample shape (IDX images: 1,rows,columns)
 /// when conv layers need one and none was given; std::invalid_argument for flat data (CSV).
 void set_input_shape(engine::EngineConfig& config, const data::Dataset& train);
-/// The data directory of `options`, read and normalized (a progress line unless quiet).
-data::TrainTest load_files(const RunOptions& options, data::FeatureScaling* scaling = nullptr);
+/// The data directory of `options`, read and normalized (a progress line unless quiet). Image
+/// folders (image_layout) are read with stored_images, else as the image flags and --input-shape
+/// say, else at the first image's shape; a folder without a test folder is tested on a seeded part
+/// of it (--holdout F, else kImageTestFraction), which is then not trained on. data::DataError for
+/// a test class folder the training folder lacks, and (unless allowed) label gaps.
+RunData load_files(const RunOptions& options);
 
 /// The protocol for headers: "split", or "split (base classes 7, then one new class per task)".
 std::string stream_description(const RunOptions& options);

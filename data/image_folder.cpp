@@ -791,6 +791,16 @@ ImageFolder load_image_folder(const std::string& dir, const ImageFolderOptions& 
   return result;
 }
 
+std::string first_image(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw DataError("image folder " + in_quotes(dir) + " does not exist");
+  for (const auto& name : list_folder(dir).folders) {
+    const Listing inside = list_folder(fs::path(dir) / name);
+    if (!inside.images.empty()) return name + "/" + inside.images.front();
+  }
+  throw DataError("image folder " + in_quotes(dir) + " holds no class folder with an image (DIR/<class>/*.png|jpg|jpeg)");
+}
+
 bool is_image_folder(const std::string& dir, bool allow_unlabelled) {
   try {
     std::error_code ec;

@@ -112,6 +112,11 @@ struct ImageFolderOptions {
 /// (the first such file in sample order). Throws std::invalid_argument for bad options.
 ImageFolder load_image_folder(const std::string& dir, const ImageFolderOptions& options);
 
+/// The first image of labelled image folder `dir` in load_image_folder's sample order, relative to
+/// `dir` ("ankle_boot/0001.png"): what a network trained from scratch takes its input shape from.
+/// Throws DataError when `dir` is missing or holds no class folder with an image.
+std::string first_image(const std::string& dir);
+
 /// Whether `dir` looks like an image folder: it holds a (non-hidden) subfolder with an image file
 /// in it, or (allow_unlabelled) an image file. Reads names only, no image.
 bool is_image_folder(const std::string& dir, bool allow_unlabelled = false);

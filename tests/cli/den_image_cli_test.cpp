@@ -226,6 +226,65 @@ TEST_F(DenImageCli, ImagesFeedAFrozenTrunk) {
   }
 }
 
+// den run from scratch on DIR/train/<class>/ and DIR/test/<class>/: the input shape from the first
+// image, class ids from the sorted folder names, and a checkpoint that predicts images by name.
+TEST_F(DenImageCli, RunLearnsAStreamFromTrainAndTestFolders) {
+  const std::vector<std::string> names = {"coat", "bag", "dress", "boot"};
+  write_folder(dir_ / "data" / "train", names, {0, 1, 2, 3}, 30, 1);
+  write_folder(dir_ / "data" / "test", names, {0, 1, 2, 3}, 8, 2);
+  Result r = run_den("run --data " + path("data") + " --protocol split --tasks 2 --layers conv3x3:4,maxpool2,fc:16 "
+                     "--max-iter 150 --eval-every 50 --checkpoint " + path("run.den"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("images as 1 x 10 x 10 (C x H x W), as the first image 'bag/000.png'"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("split-2[2,3]"), std::string::npos) << r.output;
+  const io::LoadedCheckpoint c = io::load_checkpoint(path("run.den"));
+  const std::map<int64_t, std::string> expected = {{0, "bag"}, {1, "boot"}, {2, "coat"}, {3, "dress"}};
+  EXPECT_EQ(c.extras.class_names, expected);
+  ASSERT_TRUE(c.extras.images.has_value());
+  EXPECT_EQ(c.extras.images->channels, 1);
+  EXPECT_EQ(c.extras.images->height, 10);
+  EXPECT_EQ(c.engine.num_tasks(), 2);
+
+  // Task 1 (bag, boot) tells its two squares apart on the test images, named by folder.
+  fs::create_directories(dir_ / "first");
+  for (const char* name : {"bag", "boot"}) fs::copy(dir_ / "data" / "test" / name, dir_ / "first" / name);
+  r = run_den("predict " + path("run.den") + " --images " + path("first") + " --task 1 -o " + path("p.csv"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto rows = read_rows(path("p.csv"));
+  ASSERT_EQ(rows.size(), 17u);
+  int correct = 0;
+  for (size_t i = 1; i < rows.size(); ++i) correct += rows[i][0].substr(0, rows[i][0].find('/')) == rows[i][1];
+  EXPECT_GE(correct, 14) << r.output;
+
+  // A resumed run prepares images as its checkpoint says.
+  r = run_den("run --resume " + path("run.den") + " --tasks 2 --image-size 12");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("leave --image-size out"), std::string::npos) << r.output;
+
+  // A test class the training folder lacks: a data error naming it.
+  write_folder(dir_ / "data" / "test", {"hat"}, {4}, 2, 3);
+  r = run_den("run --data " + path("data") + " --protocol split --tasks 2 --layers fc:8 --max-iter 10 --checkpoint " +
+              path("other.den"));
+  EXPECT_EQ(r.code, 3) << r.output;
+  EXPECT_NE(r.output.find("class folder 'hat'"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(path("other.den")));
+}
+
+// den compare on one folder DIR/<class>/: tested on a seeded fifth of it; images of another size
+// are resized to the first image's.
+TEST_F(DenImageCli, CompareTestsOnAHeldOutPartOfOneFolder) {
+  write_folder(dir_ / "data", {"0", "1", "2", "3"}, {0, 1, 2, 3}, 20, 1);
+  std::vector<uint8_t> big(14 * 14, 30);
+  write_png(dir_ / "data" / "2" / "big.png", big, 14);
+  const Result r = run_den("compare --data " + path("data") + " --methods den,finetune --protocol split --tasks 2 "
+                           "--layers fc:16 --max-iter 60 --eval-every 20");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("testing on a seeded 20% of '" + path("data") + "' (16 images"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("finetune "), std::string::npos) << r.output;
+}
+
 TEST_F(DenImageCli, BadImagesAndFoldersAreDataErrorsThatWriteNothing) {
   write_folder(dir_ / "old", {"0", "1", "2"}, {0, 1, 2}, 2, 1);
   const std::string import = "import " + conv_model() + " -o " + path("out.den") + " --input-shape 1,10,10 --data ";
