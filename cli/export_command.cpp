@@ -141,10 +141,6 @@ int export_command(const ExportOptions& o) {
     info.shift = c.extras.normalization->shift;
     info.scale = c.extras.normalization->scale;
   }
-  if (c.extras.trunk && o.format == "onnx") {
-    throw std::invalid_argument("--format onnx: this checkpoint runs a frozen TorchScript trunk before its layers, "
-                                "which ONNX export does not write; export --format torchscript");
-  }
   info.images = c.extras.images;  // the exported module takes raw images, as den predict --images
   info.trunk = c.extras.trunk;
   info.class_names = c.extras.class_names;

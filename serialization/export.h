@@ -32,7 +32,8 @@ struct ExportInfo {
   /// input]); ONNX records the preprocessing in its metadata.
   std::optional<ImageInput> images = std::nullopt;
   /// The frozen trunk of an imported model (NOTE: [frozen trunk]): a TorchScript export runs it
-  /// first, as a submodule `trunk`, so that it takes the model's own inputs; ONNX refuses it.
+  /// first, as a submodule `trunk`, so that it takes the model's own inputs; ONNX writes it as
+  /// nodes (NOTE: [trunk as ONNX] in onnx_trunk.cpp).
   std::optional<FrozenTrunk> trunk = std::nullopt;
   /// Class id -> name, recorded by the exports (TorchScript attributes `class_name_ids` and
   /// `class_names`, ONNX metadata `class_name_<id>`).
@@ -105,9 +106,10 @@ void export_torchscript_agnostic(const engine::Engine& engine, const engine::Tas
 bool onnx_supported();
 /// The ONNX model (opset 13, serialized onnx::ModelProto) of task `task`: input "input"
 /// `[N, input_dim]`, output "logits" `[N, c]` through Gemm and Relu nodes. kAllTasks: one output
-/// "logits_task_<s>" per task, each through Slice nodes over the shared weights. The model passes
-/// onnx::checker::check_model before it is returned. Throws std::runtime_error when ONNX support is
-/// not built in.
+/// "logits_task_<s>" per task, each through Slice nodes over the shared weights. With a frozen trunk
+/// (info.trunk) the input is the trunk's `[N, trunk input_dim]` and the trunk's nodes come first.
+/// The model passes onnx::checker::check_model before it is returned. Throws std::runtime_error when
+/// ONNX support is not built in, std::invalid_argument for a trunk op it does not write.
 std::string onnx_model(const engine::Engine& engine, int64_t task, const ExportInfo& info = {});
 /// Writes onnx_model() to `path` atomically.
 void export_onnx(const engine::Engine& engine, int64_t task, const std::string& path, const ExportInfo& info = {});

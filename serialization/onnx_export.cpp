@@ -1,5 +1,6 @@
 // ONNX export with Debian's libonnx (onnx::ModelProto), checked by onnx::checker.
 
+#include "engine/hyperparameters.h"
 #include "serialization/checkpoint.h"
 #include "serialization/export.h"
 
@@ -7,54 +8,25 @@
 #include <stdexcept>
 
 #ifdef DEN_HAVE_ONNX
+#include "serialization/internal/onnx_graph.h"
+
 #include <onnx/checker.h>
-#include <onnx/onnx_pb.h>
 #endif
 
 namespace den::io {
 
 #ifdef DEN_HAVE_ONNX
 
+using internal::float_initializer;
+using internal::int64_initializer;
+using internal::ints_attribute;
+using internal::node;
+using internal::tensor_value;
+
 namespace {
 
 constexpr int kOpset = 13;
 constexpr int kIrVersion = 7;  // the first IR version of opset 13; widest reader support
-
-void float_initializer(onnx::GraphProto& g, const std::string& name, const at::Tensor& t) {
-  const at::Tensor data = t.contiguous().to(at::kFloat);
-  onnx::TensorProto* init = g.add_initializer();
-  init->set_name(name);
-  init->set_data_type(onnx::TensorProto::FLOAT);
-  for (int64_t d : data.sizes()) init->add_dims(d);
-  // raw_data is little-endian by the ONNX spec; den only builds on little-endian hosts' LibTorch.
-  init->set_raw_data(std::string(static_cast<const char*>(data.data_ptr()), static_cast<size_t>(data.numel()) * 4));
-}
-
-void int64_initializer(onnx::GraphProto& g, const std::string& name, const std::vector<int64_t>& values) {
-  onnx::TensorProto* init = g.add_initializer();
-  init->set_name(name);
-  init->set_data_type(onnx::TensorProto::INT64);
-  init->add_dims(static_cast<int64_t>(values.size()));
-  for (int64_t v : values) init->add_int64_data(v);
-}
-
-void tensor_value(onnx::ValueInfoProto& v, const std::string& name, int64_t width) {
-  v.set_name(name);
-  auto* type = v.mutable_type()->mutable_tensor_type();
-  type->set_elem_type(onnx::TensorProto::FLOAT);
-  type->mutable_shape()->add_dim()->set_dim_param("N");
-  type->mutable_shape()->add_dim()->set_dim_value(width);
-}
-
-onnx::NodeProto& node(onnx::GraphProto& g, const std::string& op, const std::vector<std::string>& inputs,
-                      const std::string& output) {
-  onnx::NodeProto* n = g.add_node();
-  n->set_op_type(op);
-  n->set_name(output + "_" + op);
-  for (const std::string& in : inputs) n->add_input(in);
-  n->add_output(output);
-  return *n;
-}
 
 /// `x` flattened to `[N, C*H*W]` when it holds images (then `image` is cleared), else `x`.
 std::string flat(onnx::GraphProto& g, const std::string& x, bool& image) {
@@ -68,19 +40,9 @@ std::string flat(onnx::GraphProto& g, const std::string& x, bool& image) {
 std::string gemm(onnx::GraphProto& g, const std::string& x, const std::string& w, const std::string& b,
                  const std::string& out, bool relu) {
   const std::string pre = relu ? out + "_pre" : out;
-  onnx::AttributeProto* trans_b = node(g, "Gemm", {x, w, b}, pre).add_attribute();
-  trans_b->set_name("transB");
-  trans_b->set_type(onnx::AttributeProto::INT);
-  trans_b->set_i(1);
+  internal::int_attribute(node(g, "Gemm", {x, w, b}, pre), "transB", 1);
   if (relu) node(g, "Relu", {pre}, out);
   return out;
-}
-
-void ints_attribute(onnx::NodeProto& n, const std::string& name, const std::vector<int64_t>& values) {
-  onnx::AttributeProto* a = n.add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INTS);
-  for (int64_t v : values) a->add_ints(v);
 }
 
 /// Nodes that take `x` (images when `image`) through one hidden layer of `spec` with weight and
@@ -150,8 +112,15 @@ std::string onnx_model(const engine::Engine& engine, int64_t task, const ExportI
                  ";mean=" + mean + ";std=" + std);
   }
   for (const auto& [id, name] : info.class_names) metadata(model, "class_name_" + std::to_string(id), name);
-  model.set_doc_string("DEN network (Yoon et al., ICLR 2018) exported by den. Input: float32 [N, " +
-                       std::to_string(engine.input_dim()) + "] features" +
+  std::string trunk_text;
+  if (info.trunk) {
+    trunk_text = "Input: float32 [N, " + std::to_string(info.trunk->input_dim()) + "] samples (" +
+                 engine::to_text(info.trunk->input_shape) + " each, flattened), which the frozen trunk (the imported "
+                 "model up to '" + info.trunk->cut + "') turns into the network's ";
+  }
+  model.set_doc_string("DEN network (Yoon et al., ICLR 2018) exported by den. " +
+                       (info.trunk ? trunk_text : "Input: float32 [N, ") + std::to_string(engine.input_dim()) +
+                       (info.trunk ? " features" : "] features") +
                        (engine.network().spec(0).kind == engine::LayerKind::Conv
                             ? " (images " + std::to_string(shape[0]) + "x" + std::to_string(shape[1]) + "x" +
                                   std::to_string(shape[2]) + ", flattened channel by channel)"
@@ -168,13 +137,14 @@ std::string onnx_model(const engine::Engine& engine, int64_t task, const ExportI
                        " for class scores.");
 
   onnx::GraphProto& g = *model.mutable_graph();
-  tensor_value(*g.add_input(), "input", engine.input_dim());
-  // Raw inputs: (input - shift) * scale before the first layer.
-  std::string input = "input";
+  tensor_value(*g.add_input(), "input", info.trunk ? info.trunk->input_dim() : engine.input_dim());
+  // The model's own inputs through its frozen trunk, then raw inputs: (input - shift) * scale before
+  // the first layer.
+  std::string input = info.trunk ? internal::write_trunk(g, *info.trunk, "input") : "input";
   if (info.shift.defined()) {
     float_initializer(g, "input_shift", info.shift);
     float_initializer(g, "input_scale", info.scale);
-    node(g, "Sub", {"input", "input_shift"}, "input_centered");
+    node(g, "Sub", {input, "input_shift"}, "input_centered");
     input = "input_normalized";
     node(g, "Mul", {"input_centered", "input_scale"}, input);
   }

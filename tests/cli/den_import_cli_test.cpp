@@ -217,8 +217,16 @@ TEST_F(DenImportCli, AModelThatDoesNotMapImportsWithAFrozenTrunk) {
   const Result predicted = run_den("predict " + p("trunk.den") + " --data " + p("c45") + " --split train --task 2");
   ASSERT_EQ(predicted.code, 0) << predicted.output;
   EXPECT_NE(predicted.output.find("accuracy"), std::string::npos) << predicted.output;
-  EXPECT_EQ(run_den("export " + p("trunk.den") + " --format onnx -o " + p("t.onnx")).code, 2);
+  EXPECT_EQ(run_den("export " + p("trunk.den") + " --format onnx -o " + p("t.onnx")).code, 0);
   EXPECT_EQ(run_den("export " + p("trunk.den") + " -o " + p("t.pt")).code, 0);
+  // A trunk op that ONNX export does not write (an adaptive pool to 2x2): exit 2 naming it, no file.
+  ASSERT_EQ(run_den("import " + fixture("refused_pool_to_2x2") + " -o " + p("pool.den") + " --input-shape 1,10,10" +
+                    kFast).code, 0);
+  const Result refused = run_den("export " + p("pool.den") + " --format onnx -o " + p("pool.onnx"));
+  EXPECT_EQ(refused.code, 2) << refused.output;
+  EXPECT_NE(refused.output.find("aten::adaptive_avg_pool2d with an adaptive pool to a size other than 1"),
+            std::string::npos) << refused.output;
+  EXPECT_FALSE(fs::exists(p("pool.onnx")));
 }
 
 // `den import model.onnx`: the translator's model imports like TorchScript (the Keras layout

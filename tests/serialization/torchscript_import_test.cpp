@@ -6,6 +6,7 @@
 
 #include "serialization/checkpoint.h"
 #include "serialization/export.h"
+#include "serialization/onnx_import.h"
 #include "serialization/trunk.h"
 #include "tests/engine/synthetic.h"
 #include "tests/serialization/helpers.h"
@@ -282,6 +283,18 @@ TEST(Import, ACheckpointOfTheImportKeepsOriginAndOutputs) {
 // torchvision's ResNet-18 (residual blocks) and MobileNetV2 (depthwise convolutions, ReLU6), as
 // users hold them: everything up to the global pooling runs as the frozen trunk, the last Linear
 // is task 1's head, and den's outputs are PyTorch's to 1e-4 on 224x224 RGB images.
+#ifdef DEN_HAVE_ONNX
+/// Task `task`'s logits on raw samples `x` [N, trunk input_dim] by the ONNX export of `engine` with
+/// `trunk` (NOTE: [trunk as ONNX]), run through den's own ONNX reader.
+at::Tensor onnx_logits(const den::engine::Engine& engine, int64_t task, const den::io::FrozenTrunk& trunk,
+                       const at::Tensor& x) {
+  den::io::ExportInfo info;
+  info.trunk = trunk;
+  den::io::OnnxModule m = den::io::translate_onnx_bytes(den::io::onnx_model(engine, task, info), "export");
+  return m.module.forward({x}).toTensor();
+}
+#endif
+
 TEST(ImportTorchvision, ResNet18AndMobileNetV2ImportThroughTheTrunk) {
   const den::io::testing::TempDir dir;
   const std::string command = "/usr/bin/python3 " + std::string(DEN_SERIALIZATION_TEST_DATA) +
@@ -298,6 +311,11 @@ TEST(ImportTorchvision, ResNet18AndMobileNetV2ImportThroughTheTrunk) {
       EXPECT_EQ(m.trunk->feature_dim(), name == "resnet18" ? 512 : 1280);
       const at::Tensor got = m.engine.predict(1, den::io::trunk_features(*m.trunk, x.reshape({3, -1})));
       EXPECT_TRUE(at::allclose(got, expected, 1e-4, 1e-4)) << name << how << ": " << (got - expected).abs().max().item<double>();
+#ifdef DEN_HAVE_ONNX
+      // The ONNX export writes the trunk's nodes too: the model's raw inputs in, its outputs out.
+      const at::Tensor onnx = onnx_logits(m.engine, 1, *m.trunk, x.reshape({3, -1}));
+      EXPECT_TRUE(at::allclose(onnx, expected, 1e-4, 1e-4)) << name << how << ": " << (onnx - expected).abs().max().item<double>();
+#endif
     }
   }
 }
@@ -332,6 +350,12 @@ TEST_P(ImportOnnx, OutputsAreTheReferences) {
   if (c.softmax) got = at::softmax(got, 1);
   const at::Tensor expected = io.attr("y").toTensor();
   EXPECT_TRUE(at::allclose(got, expected, 1e-5, 1e-5)) << c.fixture << ": " << (got - expected).abs().max().item<double>();
+  if (m.trunk) {
+    // Exported back to ONNX, trunk included: the model's own inputs in, the reference out.
+    at::Tensor onnx = onnx_logits(m.engine, 1, *m.trunk, x.reshape({x.size(0), -1}));
+    if (c.softmax) onnx = at::softmax(onnx, 1);
+    EXPECT_TRUE(at::allclose(onnx, expected, 1e-5, 1e-5)) << c.fixture << ": " << (onnx - expected).abs().max().item<double>();
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -390,6 +414,11 @@ TEST(ImportTrunkCheckpoint, TheTrunkRoundTripsAndTheExportRunsIt) {
   EXPECT_TRUE(at::allclose(exported.forward({x.reshape({7, -1}), int64_t{1}}).toTensor(), expected, 1e-5, 1e-5));
   EXPECT_TRUE(at::allclose(exported.forward({x.reshape({7, -1}), int64_t{2}}).toTensor(), c.engine.predict(2, features),
                            1e-5, 1e-5));
+#ifdef DEN_HAVE_ONNX
+  EXPECT_TRUE(at::allclose(onnx_logits(c.engine, 1, *c.extras.trunk, x.reshape({7, -1})), expected, 1e-5, 1e-5));
+  EXPECT_TRUE(at::allclose(onnx_logits(c.engine, 2, *c.extras.trunk, x.reshape({7, -1})), c.engine.predict(2, features),
+                           1e-5, 1e-5));
+#endif
 
   // A trunk whose features are not the network's inputs is refused as corrupt.
   extras.trunk->feature_shape = {3};
