@@ -91,12 +91,15 @@ int add_own_task(AddTaskOptions& o, io::LoadedCheckpoint& c, const std::string& 
   }
   const std::string& dir = o.run.data_dir;
   data::Dataset train, test;
+  bool through_trunk = false;  // image folders go through the trunk as they decode
   if (data::is_image_folder(dir)) {
     // Images prepared as the checkpoint's network expects; a class folder with a new name gets the
     // next free class id, and the checkpoint keeps its name.
     const data::ImagePreprocess preprocess = checkpoint_preprocess(c, "--data " + dir);
     ImageSamples images = load_image_samples(dir, preprocess, c.extras.class_names, next_free_class(c),
-                                             /*allow_unlabelled=*/false, o.quiet);
+                                             /*allow_unlabelled=*/false, o.quiet,
+                                             c.extras.trunk ? &*c.extras.trunk : nullptr);
+    through_trunk = images.through_trunk;
     train = std::move(images.dataset);
     for (const auto& [id, name] : images.class_names) {
       if (!c.extras.class_names.count(id) && !o.quiet) {
@@ -112,7 +115,8 @@ int add_own_task(AddTaskOptions& o, io::LoadedCheckpoint& c, const std::string& 
   const std::vector<int64_t> classes = o.classes.empty() ? classes_in(train) : parse_classes(o.classes, "--classes");
   // Raw samples get the normalization the network was trained with, or go through its frozen trunk.
   data::Dataset scaled_train = train, scaled_test = test;
-  scaled_train.features = network_input(c.extras, den.input_dim(), train.features, "--data " + dir, o.quiet);
+  scaled_train.features =
+      network_input(c.extras, den.input_dim(), train.features, "--data " + dir, o.quiet, through_trunk);
   if (test.size() > 0) {
     scaled_test.features = network_input(c.extras, den.input_dim(), test.features, "--data " + dir, o.quiet);
   }

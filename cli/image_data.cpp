@@ -98,14 +98,30 @@ data::ImagePreprocess checkpoint_preprocess(const io::LoadedCheckpoint& c, const
 
 ImageSamples load_image_samples(const std::string& dir, const data::ImagePreprocess& preprocess,
                                 const std::map<int64_t, std::string>& names, int64_t first_free_id,
-                                bool allow_unlabelled, bool quiet) {
+                                bool allow_unlabelled, bool quiet, const io::FrozenTrunk* trunk) {
   data::ImageFolderOptions options;
   options.preprocess = preprocess;
   for (const auto& [id, name] : names) options.known[name] = id;
   options.first_free_id = first_free_id;
   options.allow_unlabelled = allow_unlabelled;
   // One updating line on a terminal; a log gets the final count only.
-  options.progress = count_on_terminal("decoding " + dir, "images", quiet);
+  options.progress = count_on_terminal("decoding " + dir + (trunk ? " through the frozen trunk" : ""), "images", quiet);
+  if (trunk) {
+    // Features chunk by chunk: the full images of one chunk are held at once, not of the folder.
+    auto runner = std::make_shared<io::TrunkRunner>(*trunk);
+    options.transform = [runner, trunk, dir](const at::Tensor& rows) {
+      if (rows.size(1) != trunk->input_dim()) {
+        throw data::DataError(dir + ": images are prepared as " + std::to_string(rows.size(1)) + " values but the "
+                              "model's frozen trunk takes " + std::to_string(trunk->input_dim()) + " (" +
+                              engine::to_text(trunk->input_shape) + ")");
+      }
+      try {
+        return runner->features(rows);
+      } catch (const std::runtime_error& e) {
+        throw data::DataError(dir + ": " + e.what());
+      }
+    };
+  }
   data::ImageFolder folder = data::load_image_folder(dir, options);
   if (!quiet && !options.progress) {
     std::fprintf(stderr, "decoded %s: %zu images\n", dir.c_str(), folder.files.size());
@@ -115,7 +131,8 @@ ImageSamples load_image_samples(const std::string& dir, const data::ImagePreproc
   for (const auto& [id, name] : folder.class_names) {
     if (name != std::to_string(id)) named[id] = name;
   }
-  return ImageSamples{std::move(folder.dataset), std::move(folder.files), std::move(named), folder.labelled};
+  return ImageSamples{std::move(folder.dataset), std::move(folder.files), std::move(named), folder.labelled,
+                      trunk != nullptr};
 }
 
 int64_t next_free_class(const io::LoadedCheckpoint& c) {

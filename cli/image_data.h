@@ -49,15 +49,19 @@ struct ImageSamples {
   std::vector<std::string> files;              ///< each sample's file, relative to the folder
   std::map<int64_t, std::string> class_names;  ///< the class folders read whose name is no class id
   bool labelled = true;
+  bool through_trunk = false;  ///< the features are the frozen trunk's, the network's inputs
 };
 
 /// Reads image folder `dir`. Folders named by an integer are that class; a named folder takes its
 /// id from `names` (the checkpoint's class names), and a name it lacks the next id above
-/// `first_free_id` and every known id. data::DataError naming the file for an image that does not
-/// decode, an empty class folder, or a folder with no image.
+/// `first_free_id` and every known id. With `trunk`, the images go through it as they decode, a
+/// chunk at a time (NOTE: [frozen trunk]: thousands of ImageNet-sized photos never sit in memory
+/// at once), and the samples are its features. data::DataError naming the file for an image that
+/// does not decode, an empty class folder, or a folder with no image, and naming `dir` when the
+/// trunk fails.
 ImageSamples load_image_samples(const std::string& dir, const data::ImagePreprocess& preprocess,
                                 const std::map<int64_t, std::string>& names, int64_t first_free_id,
-                                bool allow_unlabelled, bool quiet);
+                                bool allow_unlabelled, bool quiet, const io::FrozenTrunk* trunk = nullptr);
 
 /// Every class id a checkpoint knows: its tasks' output classes and its class names. The next new
 /// class gets the id above the largest.

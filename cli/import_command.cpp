@@ -28,7 +28,8 @@ namespace {
 /// o-th is output o, class output_classes[o], and keeps its name in `extras`.
 data::Dataset imported_classes_from_folder(const std::string& dir, const data::ImagePreprocess& preprocess,
                                            const std::vector<int64_t>& output_classes, io::CheckpointExtras& extras) {
-  ImageSamples images = load_image_samples(dir, preprocess, {}, 0, /*allow_unlabelled=*/false, /*quiet=*/false);
+  ImageSamples images = load_image_samples(dir, preprocess, {}, 0, /*allow_unlabelled=*/false, /*quiet=*/false,
+                                           extras.trunk ? &*extras.trunk : nullptr);
   if (images.class_names.empty()) return std::move(images.dataset);
   const auto outputs = static_cast<int64_t>(output_classes.size());
   if (images.class_names.size() != output_classes.size() || images.class_names.rbegin()->first != outputs - 1) {
@@ -155,7 +156,9 @@ int import_command(const ImportOptions& o) {
   task.num_classes = static_cast<int64_t>(imported.output_classes.size());
   task.output_classes = imported.output_classes;
   if (samples) {
-    task.val_x = network_input(extras, den.input_dim(), samples->features, "--data " + o.data_dir, false);
+    // An image folder went through the trunk as it decoded.
+    task.val_x = network_input(extras, den.input_dim(), samples->features, "--data " + o.data_dir, false,
+                               image_folder && extras.trunk);
     task.val_y = output_labels(*samples, imported.output_classes, "--data " + o.data_dir);
     const double accuracy = engine::accuracy(den.predict(1, task.val_x), task.val_y);
     std::printf("the imported model's accuracy on the %lld samples of %s: %.4f\n",

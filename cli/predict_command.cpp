@@ -19,7 +19,8 @@ namespace den::cli {
 
 namespace {
 
-/// The samples to predict, raw as the user has them (images prepared as the checkpoint says), and
+/// The samples to predict, raw as the user has them (images prepared as the checkpoint says, and
+/// with a frozen trunk its features), and
 /// their labels when the input has some; `files` receives an image folder's file names.
 data::Dataset read_inputs(const PredictOptions& o, const io::LoadedCheckpoint& c, std::vector<std::string>& files) {
   if (static_cast<int>(!o.data_dir.empty()) + static_cast<int>(!o.csv.empty()) + static_cast<int>(!o.images.empty()) != 1) {
@@ -33,7 +34,8 @@ data::Dataset read_inputs(const PredictOptions& o, const io::LoadedCheckpoint& c
   if (!o.images.empty()) {
     const data::ImagePreprocess preprocess = checkpoint_preprocess(c, "--images " + o.images);
     ImageSamples samples = load_image_samples(o.images, preprocess, c.extras.class_names, next_free_class(c),
-                                              /*allow_unlabelled=*/true, o.quiet);
+                                              /*allow_unlabelled=*/true, o.quiet,
+                                              c.extras.trunk ? &*c.extras.trunk : nullptr);
     for (const auto& [id, name] : samples.class_names) {
       if (!c.extras.class_names.count(id) && !o.quiet) {
         std::fprintf(stderr, "note: class folder '%s' names no class the checkpoint knows; its images count as "
@@ -91,7 +93,9 @@ int predict_command(const PredictOptions& o) {
   const int64_t n = inputs.features.size(0);  // inputs.size() counts labels, which a CSV to predict has none of
   const std::string source = !o.csv.empty() ? o.csv : !o.images.empty() ? o.images : o.data_dir;
   // Raw inputs get the normalization the network was trained with, or go through its frozen trunk.
-  const at::Tensor x = network_input(c.extras, den.input_dim(), inputs.features, source, o.quiet);
+  // Images went through the trunk as they decoded.
+  const at::Tensor x = network_input(c.extras, den.input_dim(), inputs.features, source, o.quiet,
+                                     !o.images.empty() && c.extras.trunk);
 
   // Scores per column, and the class of each column (-1: a one-vs-rest task's "rest").
   at::Tensor scores, best_column;

@@ -51,13 +51,15 @@ at::Tensor output_labels(const data::Dataset& samples, const std::vector<int64_t
 }
 
 at::Tensor network_input(const io::CheckpointExtras& extras, int64_t input_dim, const at::Tensor& raw,
-                         const std::string& where, bool quiet) {
-  const int64_t expected = extras.trunk ? extras.trunk->input_dim() : input_dim;
+                         const std::string& where, bool quiet, bool through_trunk) {
+  const bool into_trunk = extras.trunk && !through_trunk;
+  const int64_t expected = into_trunk ? extras.trunk->input_dim() : input_dim;
   if (raw.size(1) != expected) {
     throw data::DataError(where + ": samples have " + std::to_string(raw.size(1)) + " values but the " +
-                          (extras.trunk ? "model's frozen trunk" : "network") + " takes " + std::to_string(expected) +
-                          (extras.trunk ? " (" + engine::to_text(extras.trunk->input_shape) + ")" : ""));
+                          (into_trunk ? "model's frozen trunk" : "network") + " takes " + std::to_string(expected) +
+                          (into_trunk ? " (" + engine::to_text(extras.trunk->input_shape) + ")" : ""));
   }
+  if (through_trunk) return raw;
   if (!extras.trunk) {
     data::FeatureScaling scaling;
     if (extras.normalization) scaling = {extras.normalization->shift, extras.normalization->scale};

@@ -27,10 +27,12 @@ at::Tensor output_labels(const data::Dataset& samples, const std::vector<int64_t
 /// What the network of a checkpoint reads for raw samples `raw` [N, D] (as den reads data: images
 /// flattened): the frozen trunk's features when it has one (NOTE: [frozen trunk]; computed once,
 /// with a progress line on a terminal unless `quiet`), else the samples with the checkpoint's
-/// normalization. data::DataError naming `where` for samples of another width than the trunk or
-/// the network takes.
+/// normalization. `through_trunk`: the rows already are the trunk's features (image folders read
+/// through it, load_image_samples) and are only checked. data::DataError naming `where` for
+/// samples of another width than the trunk or the network takes.
 at::Tensor network_input(const io::CheckpointExtras& extras, int64_t input_dim, const at::Tensor& raw,
-                         const std::string& where, bool quiet);
+                         const std::string& where, bool quiet,
+                         bool through_trunk = false);
 
 /// A task from a folder of the user's samples (den add-task --data DIR), its labels class ids: one
 /// output per class, and, when `memory` (the checkpoint's exemplars) holds samples of other classes,

@@ -768,17 +768,39 @@ ImageFolder load_image_folder(const std::string& dir, const ImageFolderOptions& 
   const ImagePreprocess& p = options.preprocess;
   const int64_t n = static_cast<int64_t>(samples.size());
   const int64_t row_size = p.channels * p.height * p.width;
-  at::Tensor features;
-  try {
-    features = at::empty({n, row_size}, at::kFloat);
-  } catch (const std::exception&) {
-    throw DataError("image folder " + in_quotes(dir) + ": cannot allocate " + std::to_string(n) + " x " +
-                    std::to_string(row_size) + " floats for its images");
+  const auto allocate = [&](int64_t rows, int64_t width) {
+    try {
+      return at::empty({rows, width}, at::kFloat);
+    } catch (const std::exception&) {
+      throw DataError("image folder " + in_quotes(dir) + ": cannot allocate " + std::to_string(rows) + " x " +
+                      std::to_string(width) + " floats for its images");
+    }
+  };
+  if (!options.transform) {
+    result.dataset.features = allocate(n, row_size);
+    decode_all(root, samples, options, result.dataset.features.data_ptr<float>(), row_size);
+    result.dataset.sample_shape = {p.channels, p.height, p.width};
+  } else {
+    const int64_t chunk =
+        options.chunk > 0 ? options.chunk : std::max<int64_t>(1, kTransformChunkBytes / (row_size * 4));
+    const at::Tensor images = allocate(std::min(chunk, n), row_size);
+    ImageFolderOptions part = options;
+    for (int64_t start = 0; start < n; start += chunk) {
+      const int64_t rows = std::min(chunk, n - start);
+      const std::vector<Sample> slice(samples.begin() + start, samples.begin() + start + rows);
+      if (options.progress) part.progress = [&](int64_t done, int64_t) { options.progress(start + done, n); };
+      decode_all(root, slice, part, images.data_ptr<float>(), row_size);
+      const at::Tensor out = options.transform(images.narrow(0, 0, rows));
+      if (out.dim() != 2 || out.size(0) != rows || out.scalar_type() != at::kFloat ||
+          (start > 0 && out.size(1) != result.dataset.features.size(1))) {
+        throw std::invalid_argument("image folder: the transform gave " + c10::str(out.sizes()) + " for " +
+                                    std::to_string(rows) + " images");
+      }
+      if (start == 0) result.dataset.features = allocate(n, out.size(1));
+      result.dataset.features.narrow(0, start, rows).copy_(out);
+    }
+    result.dataset.sample_shape = {result.dataset.features.size(1)};
   }
-  decode_all(root, samples, options, features.data_ptr<float>(), row_size);
-
-  result.dataset.features = features;
-  result.dataset.sample_shape = {p.channels, p.height, p.width};
   result.files.reserve(samples.size());
   for (const auto& s : samples) result.files.push_back(s.relative);
   if (result.labelled) {

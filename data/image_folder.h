@@ -76,8 +76,9 @@ at::Tensor preprocess_image(const at::Tensor& image, const ImagePreprocess& prep
 
 /// A folder of images read as a data set (load_image_folder).
 struct ImageFolder {
-  /// features float32 [N, C*H*W] (channel-major, as den flattens images), labels int64 [N] class ids,
-  /// sample_shape {C, H, W}, num_classes = max id + 1. Unlabelled: labels undefined, num_classes 0
+  /// features float32 [N, C*H*W] (channel-major, as den flattens images; [N, D] after a transform),
+  /// labels int64 [N] class ids, sample_shape {C, H, W} ({D} after a transform), num_classes = max
+  /// id + 1. Unlabelled: labels undefined, num_classes 0
   /// (Dataset::size() is then 0: count features.size(0) or files).
   Dataset dataset;
   std::vector<std::string> files;  ///< each sample's path relative to DIR ("brad_pitt/001.jpg"), in sample order
@@ -95,7 +96,17 @@ struct ImageFolderOptions {
   /// Called on the calling thread about ten times a second while images decode, and once at the end
   /// with done == total.
   std::function<void(int64_t done, int64_t total)> progress;
+  /// When set, images are decoded a chunk at a time and each chunk's rows (float32 [rows, C*H*W])
+  /// are replaced by what this returns (float32 [rows, D], the same D for every chunk), so that only
+  /// one chunk of full images is held at once: a frozen trunk's features, for thousands of
+  /// ImageNet-sized photos. Called on the calling thread, chunks in sample order.
+  std::function<at::Tensor(const at::Tensor& rows)> transform;
+  /// Images per chunk with `transform`; 0: as many as fit in kTransformChunkBytes.
+  int64_t chunk = 0;
 };
+
+/// The bytes of full images held at once when ImageFolderOptions::transform is set and no chunk is given.
+constexpr int64_t kTransformChunkBytes = int64_t{256} << 20;
 
 /// Reads DIR/<class>/*.{png,jpg,jpeg} (extensions case-insensitive; hidden entries, other files and
 /// folders inside a class folder are skipped), or with `allow_unlabelled`, DIR/*.{png,jpg,jpeg} when

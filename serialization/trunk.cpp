@@ -21,21 +21,24 @@ int64_t product(const std::vector<int64_t>& dims) {
 int64_t FrozenTrunk::input_dim() const { return product(input_shape); }
 int64_t FrozenTrunk::feature_dim() const { return product(feature_shape); }
 
-at::Tensor trunk_features(const FrozenTrunk& trunk, const at::Tensor& x, int64_t batch,
-                          const std::function<void(int64_t, int64_t)>& progress) {
-  if (x.dim() != 2 || x.size(1) != trunk.input_dim()) {
-    throw std::invalid_argument("the frozen trunk reads samples of " + std::to_string(trunk.input_dim()) +
-                                " values, got " + std::to_string(x.dim() == 2 ? x.size(1) : x.numel()));
-  }
-  torch::jit::Module module;
+TrunkRunner::TrunkRunner(const FrozenTrunk& trunk)
+    : shapes_{std::string(), trunk.input_shape, trunk.feature_shape, trunk.cut} {
   try {
     std::istringstream bytes(trunk.module);
-    module = torch::jit::load(bytes, at::kCPU);
+    module_ = torch::jit::load(bytes, at::kCPU);
   } catch (const c10::Error& e) {
     const std::string what = e.what_without_backtrace();
     throw std::runtime_error("the frozen trunk does not load: " + what.substr(0, what.find('\n')));
   }
-  module.eval();
+  module_.eval();
+}
+
+at::Tensor TrunkRunner::features(const at::Tensor& x, int64_t batch, const std::function<void(int64_t, int64_t)>& progress) {
+  const FrozenTrunk& trunk = shapes_;
+  if (x.dim() != 2 || x.size(1) != trunk.input_dim()) {
+    throw std::invalid_argument("the frozen trunk reads samples of " + std::to_string(trunk.input_dim()) +
+                                " values, got " + std::to_string(x.dim() == 2 ? x.size(1) : x.numel()));
+  }
   const c10::InferenceMode inference;
   const int64_t n = x.size(0);
   at::Tensor out = at::empty({n, trunk.feature_dim()}, at::kFloat);
@@ -45,7 +48,7 @@ at::Tensor trunk_features(const FrozenTrunk& trunk, const at::Tensor& x, int64_t
     const int64_t rows = std::min(batch, n - start);
     at::Tensor features;
     try {
-      features = module.forward({x.narrow(0, start, rows).to(at::kFloat).reshape(shape)}).toTensor();
+      features = module_.forward({x.narrow(0, start, rows).to(at::kFloat).reshape(shape)}).toTensor();
     } catch (const c10::Error& e) {
       const std::string what = e.what_without_backtrace();
       throw std::runtime_error("the frozen trunk fails on samples " + std::to_string(start) + ".." +
@@ -59,6 +62,11 @@ at::Tensor trunk_features(const FrozenTrunk& trunk, const at::Tensor& x, int64_t
     if (progress) progress(start + rows, n);
   }
   return out;
+}
+
+at::Tensor trunk_features(const FrozenTrunk& trunk, const at::Tensor& x, int64_t batch,
+                          const std::function<void(int64_t, int64_t)>& progress) {
+  return TrunkRunner(trunk).features(x, batch, progress);
 }
 
 }  // namespace den::io

@@ -4,6 +4,7 @@
 // a TorchScript module that runs before the den layers and never learns.
 
 #include <ATen/ATen.h>
+#include <torch/csrc/jit/api/module.h>
 
 #include <cstdint>
 #include <functional>
@@ -24,10 +25,25 @@ struct FrozenTrunk {
   int64_t feature_dim() const;  ///< product of feature_shape
 };
 
-/// The trunk's features of `x` (float32 [N, input_dim], rows as den reads samples), computed in
-/// batches of `batch` without autograd: float32 [N, feature_dim]. `progress(done, total)` is called
-/// after each batch when given. Throws std::invalid_argument for rows of another width, and
-/// std::runtime_error when the archive does not load or the module fails on the samples.
+/// A frozen trunk ready to run: its archive deserialized once, for many calls.
+class TrunkRunner {
+ public:
+  /// Throws std::runtime_error when the archive does not load.
+  explicit TrunkRunner(const FrozenTrunk& trunk);
+
+  /// The trunk's features of `x` (float32 [N, input_dim], rows as den reads samples), computed in
+  /// batches of `batch` without autograd: float32 [N, feature_dim]. `progress(done, total)` is
+  /// called after each batch when given. Throws std::invalid_argument for rows of another width,
+  /// and std::runtime_error when the module fails on the samples.
+  at::Tensor features(const at::Tensor& x, int64_t batch = 256,
+                      const std::function<void(int64_t, int64_t)>& progress = {});
+
+ private:
+  FrozenTrunk shapes_;  ///< the trunk's shapes and name (its archive is in module_)
+  torch::jit::Module module_;
+};
+
+/// TrunkRunner(trunk).features(x, batch, progress): for one call.
 at::Tensor trunk_features(const FrozenTrunk& trunk, const at::Tensor& x, int64_t batch = 256,
                           const std::function<void(int64_t, int64_t)>& progress = {});
 

@@ -422,6 +422,44 @@ TEST(DataImageFolder, FilesAreReadInSortedOrderAndOtherEntriesSkipped) {
   }
 }
 
+// With a transform (a frozen trunk), images decode a chunk at a time and each chunk is replaced by
+// what the transform gives: the same rows as transforming the whole folder at once.
+TEST(DataImageFolder, ATransformSeesChunksInSampleOrder) {
+  TempDir dir;
+  for (int i = 0; i < 7; ++i) put(dir, "c" + std::to_string(i % 2) + "/" + std::to_string(i) + ".png", "gray_7x5.png");
+  put(dir, "c1/z.jpg", "rgb_40x30.jpg");
+  const ImageFolder whole = load_image_folder(dir.str(), folder_options());
+  const auto transform = [](const at::Tensor& rows) { return at::stack({rows.sum(1), rows.amax(1)}, 1); };
+  ImageFolderOptions o = folder_options();
+  o.chunk = 3;
+  std::vector<int64_t> chunk_rows, progress;
+  o.transform = [&](const at::Tensor& rows) {
+    chunk_rows.push_back(rows.size(0));
+    return transform(rows);
+  };
+  o.progress = [&](int64_t done, int64_t total) {
+    EXPECT_EQ(total, 8);
+    progress.push_back(done);
+  };
+  const ImageFolder chunked = load_image_folder(dir.str(), o);
+  EXPECT_EQ(chunk_rows, (std::vector<int64_t>{3, 3, 2}));
+  ASSERT_FALSE(progress.empty());
+  EXPECT_EQ(progress.back(), 8);
+  EXPECT_TRUE(std::is_sorted(progress.begin(), progress.end()));
+  EXPECT_EQ(chunked.files, whole.files);
+  EXPECT_TRUE(at::equal(chunked.dataset.labels, whole.dataset.labels));
+  EXPECT_EQ(chunked.dataset.sample_shape, (std::vector<int64_t>{2}));
+  EXPECT_TRUE(at::allclose(chunked.dataset.features, transform(whole.dataset.features)));
+
+  // A bad file in a later chunk is still named; a transform of the wrong shape is refused.
+  put(dir, "c1/8.png", "truncated.png");
+  o.progress = nullptr;
+  EXPECT_TRUE(contains_all(message_of<DataError>([&] { load_image_folder(dir.str(), o); }), {"8.png"}));
+  fs::remove(dir.file("c1/8.png"));
+  o.transform = [](const at::Tensor& rows) { return rows.narrow(0, 0, 1); };
+  EXPECT_THROW(load_image_folder(dir.str(), o), std::invalid_argument);
+}
+
 TEST(DataImageFolder, UnlabelledImagesDirectlyInTheFolder) {
   TempDir dir;
   put(dir, "b.jpg", "rgb_40x30.jpg");
