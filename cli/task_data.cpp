@@ -66,7 +66,7 @@ at::Tensor network_input(const io::CheckpointExtras& extras, int64_t input_dim, 
     return data::apply_scaling(raw, scaling);
   }
   try {
-    return io::trunk_features(*extras.trunk, raw, 256, count_on_terminal("the frozen trunk's features", "samples", quiet));
+    return io::trunk_features(*extras.trunk, raw, 0, count_on_terminal("the frozen trunk's features", "samples", quiet));
   } catch (const std::runtime_error& e) {
     throw data::DataError(where + ": " + e.what());
   }

@@ -3,6 +3,7 @@
 #include <c10/core/InferenceMode.h>
 #include <torch/csrc/jit/serialization/import.h>
 
+#include <algorithm>
 #include <sstream>
 #include <stdexcept>
 
@@ -41,6 +42,7 @@ at::Tensor TrunkRunner::features(const at::Tensor& x, int64_t batch, const std::
   }
   const c10::InferenceMode inference;
   const int64_t n = x.size(0);
+  if (batch <= 0) batch = std::clamp<int64_t>(kTrunkBatchBytes / (trunk.input_dim() * 4), 1, 256);
   at::Tensor out = at::empty({n, trunk.feature_dim()}, at::kFloat);
   std::vector<int64_t> shape = trunk.input_shape;
   shape.insert(shape.begin(), -1);

@@ -25,6 +25,10 @@ struct FrozenTrunk {
   int64_t feature_dim() const;  ///< product of feature_shape
 };
 
+/// The input bytes of one batch through a trunk when no batch size is given: 32 MiB, 55 RGB images
+/// of 224 x 224, whose ResNet-18 activations then take a few hundred MB.
+constexpr int64_t kTrunkBatchBytes = int64_t{32} << 20;
+
 /// A frozen trunk ready to run: its archive deserialized once, for many calls.
 class TrunkRunner {
  public:
@@ -32,10 +36,11 @@ class TrunkRunner {
   explicit TrunkRunner(const FrozenTrunk& trunk);
 
   /// The trunk's features of `x` (float32 [N, input_dim], rows as den reads samples), computed in
-  /// batches of `batch` without autograd: float32 [N, feature_dim]. `progress(done, total)` is
-  /// called after each batch when given. Throws std::invalid_argument for rows of another width,
-  /// and std::runtime_error when the module fails on the samples.
-  at::Tensor features(const at::Tensor& x, int64_t batch = 256,
+  /// batches of `batch` without autograd (0: kTrunkBatchBytes of input, at most 256 samples, since
+  /// an image model's activations are many times its input): float32 [N, feature_dim].
+  /// `progress(done, total)` is called after each batch when given. Throws std::invalid_argument
+  /// for rows of another width, and std::runtime_error when the module fails on the samples.
+  at::Tensor features(const at::Tensor& x, int64_t batch = 0,
                       const std::function<void(int64_t, int64_t)>& progress = {});
 
  private:
@@ -44,7 +49,7 @@ class TrunkRunner {
 };
 
 /// TrunkRunner(trunk).features(x, batch, progress): for one call.
-at::Tensor trunk_features(const FrozenTrunk& trunk, const at::Tensor& x, int64_t batch = 256,
+at::Tensor trunk_features(const FrozenTrunk& trunk, const at::Tensor& x, int64_t batch = 0,
                           const std::function<void(int64_t, int64_t)>& progress = {});
 
 }  // namespace den::io
