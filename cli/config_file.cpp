@@ -4,6 +4,7 @@
 #include "cli/run_options.h"
 #include "engine/hyperparameters.h"
 
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <set>
@@ -17,21 +18,27 @@ bool ends_with(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-/// The 1-based line of `lines` that sets `key` (CLI11's items carry no line numbers); 0 if none.
-size_t line_of(const std::vector<std::string>& lines, const std::string& key) {
-  for (size_t i = 0; i < lines.size(); ++i) {
+/// The 1-based lines of `lines` that set `key` (CLI11's items carry no line numbers), from the
+/// `first`-th (0-based) line on.
+std::vector<size_t> lines_of(const std::vector<std::string>& lines, const std::string& key, size_t first = 0) {
+  std::vector<size_t> found;
+  for (size_t i = first; i < lines.size(); ++i) {
     std::string line = CLI::detail::trim_copy(lines[i]);
     if (line.size() >= 2 && (line.front() == '"' || line.front() == '\'') && line.compare(1, key.size(), key) == 0) {
       line = line.substr(1, key.size()) + line.substr(key.size() + 2);
     }
     if (line.compare(0, key.size(), key) != 0) continue;
     const std::string rest = CLI::detail::trim_copy(line.substr(key.size()));
-    if (rest.empty() || rest.front() == '=' || rest.front() == '#' || rest.front() == ';') return i + 1;
+    if (rest.empty() || rest.front() == '=' || rest.front() == '#' || rest.front() == ';') found.push_back(i + 1);
   }
-  return 0;
+  return found;
 }
 
 std::vector<std::string> read_lines(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw std::invalid_argument("--config " + path + ": is a directory, not a TOML or INI file");
+  }
   std::ifstream in(path);
   if (!in) throw std::invalid_argument("--config " + path + ": cannot read the file");
   std::vector<std::string> lines;
@@ -62,13 +69,20 @@ void apply_config_file(CLI::App* command, const std::string& path) {
   for (const CLI::ConfigItem& item : items) {
     if (item.name == "++" || item.name == "--") continue;  // CLI11's marks of a [section]'s start and end
     const std::string key = item.fullname();
-    const std::string where = "--config " + path + " line " + std::to_string(line_of(lines, item.name));
+    const std::vector<size_t> at = lines_of(lines, item.name);
+    const std::string where = "--config " + path + " line " + std::to_string(at.empty() ? 0 : at.front());
     CLI::Option* option = item.parents.empty() ? command->get_option_no_throw("--" + item.name) : nullptr;
     if (option == nullptr || !option->get_configurable()) {
       throw std::invalid_argument(where + ": unknown key '" + key + "' (keys are the long flags of den " +
                                   command->get_name() + " without their dashes, outside any [section])");
     }
-    if (!seen.insert(item.name).second) throw std::invalid_argument(where + ": '" + key + "' is set twice");
+    // CLI11 merges a key given on adjacent lines into one list item: the lines tell.
+    if (!seen.insert(item.name).second || at.size() > 1) {
+      throw std::invalid_argument("--config " + path + ": '" + key + "' is set twice" +
+                                  (at.size() >= 2 ? ", on lines " + std::to_string(at[0]) + " and " + std::to_string(at[1])
+                                                  : std::string()) +
+                                  "; keep one");
+    }
     if (option->count() > 0) continue;  // the command line wins
     try {
       if (option->get_expected_min() == 0) {

@@ -204,13 +204,23 @@ TEST_F(DenConfigCli, BadConfigFilesAreUsageErrorsNamingTheKeyAndLine) {
   expect_usage_error("k = 3\nkk = 4\n", {"line 2", "unknown key 'kk'"});
   expect_usage_error("max-iter = lots\n", {"line 1", "max-iter", "'lots' is not an integer"});
   expect_usage_error("# comment\nmu = -1\n", {"line 2", "--mu", "must be >= 0"});
-  expect_usage_error("k = 3\nlr = 0.1\nk = 4\n", {"line 1", "'k' is set twice"});
+  expect_usage_error("k = 3\nlr = 0.1\nk = 4\n", {"'k' is set twice, on lines 1 and 3"});
+  // A list flag twice is no longer two layers, and an integer twice no list.
+  expect_usage_error("hidden = 100\nmax-iter = 20\nhidden = 50\n", {"'hidden' is set twice, on lines 1 and 3"});
+  expect_usage_error("max-iter = 20\nmax-iter = 30\n", {"'max-iter' is set twice, on lines 1 and 2"});
   expect_usage_error("[run]\nk = 3\n", {"unknown key 'run.k'"});
   expect_usage_error("max-iter 100\n", {"line 1", "unknown key 'max-iter 100'"});
   expect_usage_error("print-config = true\n", {"unknown key 'print-config'"});
   const Result missing = run_den("run --config " + p("none.toml"));
   EXPECT_EQ(missing.code, 2) << missing.output;
   EXPECT_NE(missing.output.find("none.toml"), std::string::npos) << missing.output;
+  // A directory is refused, not read as an empty file (run and compare alike).
+  fs::create_directories(p("confdir"));
+  for (const std::string command : {"run", "compare"}) {
+    const Result dir = run_den(command + " --config " + p("confdir") + " --print-config");
+    EXPECT_EQ(dir.code, 2) << dir.output;
+    EXPECT_NE(dir.output.find("confdir: is a directory"), std::string::npos) << dir.output;
+  }
 }
 
 // A flag's value is checked against the table's rule, and the message names the flag.
