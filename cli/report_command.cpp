@@ -34,11 +34,10 @@ void write_report_html(const std::string& path, const nlohmann::json& doc, const
 
 int report_command(const ReportOptions& o) {
   check_writable(o.output);  // before any work, as the other commands do
-  std::ifstream in(o.input, std::ios::binary);
-  if (!in) throw data::DataError("cannot read report '" + o.input + "'");
+  const std::string text = data::read_input_file(o.input, "report");
   nlohmann::json doc;
   try {
-    doc = nlohmann::json::parse(in);
+    doc = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     throw data::DataError("'" + o.input + "' is not JSON: " + e.what());
   }

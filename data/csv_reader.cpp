@@ -45,11 +45,7 @@ bool is_blank(std::string_view line) { return trim(line).empty(); }
 }  // namespace
 
 Dataset load_csv(const std::string& path, const CsvOptions& options) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw DataError("cannot open CSV file '" + path + "'");
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  const std::string text = buf.str();
+  const std::string text = read_input_file(path, "CSV file");
 
   auto where = [&](int64_t line_no, size_t col) {
     return "'" + path + "' line " + std::to_string(line_no) + " column " + std::to_string(col + 1);

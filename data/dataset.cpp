@@ -1,11 +1,25 @@
 #include "data/dataset.h"
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <random>
 #include <sstream>
 
 namespace den::data {
+
+std::string read_input_file(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw DataError(what + " '" + path + "' is a directory, not a file");
+  if (!std::filesystem::exists(path, ec)) throw DataError(what + " '" + path + "' does not exist");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw DataError("cannot open " + what + " '" + path + "'");
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (in.bad()) throw DataError("cannot read " + what + " '" + path + "'");
+  return bytes.str();
+}
 
 namespace {
 

@@ -17,6 +17,10 @@ class DataError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// The bytes of file `path` (`what` names it in messages: "CSV file", "report"). DataError when it
+/// is missing, a directory, or cannot be read.
+std::string read_input_file(const std::string& path, const std::string& what);
+
 /// A labelled data set held in memory: features float32 `[N, D]` (D = product of sample_shape),
 /// labels int64 `[N]` in `[0, num_classes)`.
 struct Dataset {

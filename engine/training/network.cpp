@@ -2,7 +2,11 @@
 
 #include "engine/training/threads.h"
 
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdio>
+#include <stdexcept>
 
 namespace den::engine {
 
@@ -18,6 +22,38 @@ at::Tensor affine_relu(const at::Tensor& x, const at::Tensor& augmented) {
   return z.relu_();
 }
 
+namespace {
+
+/// This machine's physical memory in bytes (0 when unknown).
+double physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 0.0;
+}
+
+/// Refuses hidden layers whose training could not fit in memory, before anything is allocated:
+/// their parameters as float32, times the copies training keeps (weights, gradients, two Adam
+/// moments, the previous task's weights).
+void check_fits_memory(const Layers& layers, const std::vector<LayerGeometry>& geometry, int64_t below) {
+  constexpr double kTrainingCopies = 5.0;
+  double params = 0.0;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    params += static_cast<double>(layers[l].units) * (static_cast<double>(below) * geometry[l].block + 1.0);
+    below = layers[l].units;
+  }
+  const double bytes = params * 4.0 * kTrainingCopies, memory = physical_memory_bytes();
+  if (memory > 0.0 && bytes > memory) {
+    char text[256];
+    std::snprintf(text, sizeof text,
+                  "hidden layers %s would hold %.3g parameters: %.1f GiB to train (%.0fx the %.1f GiB of parameters "
+                  "as float32), more than this machine's %.1f GiB of memory; use fewer or smaller layers",
+                  layers_to_text(layers).c_str(), params, bytes / (1 << 30), kTrainingCopies, params * 4.0 / (1 << 30),
+                  memory / (1 << 30));
+    throw std::invalid_argument(text);
+  }
+}
+
+}  // namespace
+
 Network::Network(int64_t input_dim, const Layers& layers, at::Generator generator, at::Device device,
                  const std::vector<int64_t>& input_shape)
     : input_dim_(input_dim),
@@ -27,6 +63,7 @@ Network::Network(int64_t input_dim, const Layers& layers, at::Generator generato
       device_(device),
       generator_(std::move(generator)) {
   int64_t below = input_units(layers, input_shape, input_dim);
+  check_fits_memory(layers, geometry_, below);
   for (size_t l = 0; l < layers.size(); ++l) {
     const int64_t fan_in = below * geometry_[l].block;
     layers_.push_back(random_block(layers[l].units, fan_in, fan_in + 1));

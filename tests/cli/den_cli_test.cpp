@@ -90,6 +90,11 @@ TEST_F(DenCli, UsageErrorsExitWithTwo) {
   EXPECT_EQ(hidden.code, 2);
   // --hidden is the older name of --layers; the message names the flag and the layer.
   EXPECT_NE(hidden.output.find("--layers: 312,0: layer 2 'fc:0' has no units"), std::string::npos) << hidden.output;
+  // A network too large to train is sized and refused before anything is allocated.
+  const Result huge = run_den("run --hidden 100000000 --quiet");
+  EXPECT_EQ(huge.code, 2) << huge.output;
+  EXPECT_NE(huge.output.find("hidden layers fc:100000000 would hold 7.85e+10 parameters"), std::string::npos)
+      << huge.output;
   EXPECT_EQ(run_den("run --protocol rotated").code, 2);
   EXPECT_EQ(run_den("run --lr -1").code, 2);
   EXPECT_EQ(run_den("run --early-stop-patience -1").code, 2);

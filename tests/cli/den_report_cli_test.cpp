@@ -186,6 +186,10 @@ TEST_F(DenReportCli, BadInputIsADataErrorAndAnUnwritablePageAnOutputError) {
   const Result schema = run_den("report " + p("other.json") + " -o " + page.string());
   EXPECT_EQ(schema.code, 3) << schema.output;
   EXPECT_NE(schema.output.find("not a den run report"), std::string::npos) << schema.output;
+  fs::create_directories(dir_ / "folder.json");
+  const Result folder = run_den("report " + p("folder.json") + " -o " + page.string());
+  EXPECT_EQ(folder.code, 3) << folder.output;
+  EXPECT_NE(folder.output.find("folder.json' is a directory"), std::string::npos) << folder.output;
   EXPECT_EQ(read_text(page), "old page");  // nothing overwritten
 
   const Result unwritable = run_den("report " + p("run.json") + " -o " + p("no/dir/r.html"));

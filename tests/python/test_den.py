@@ -64,6 +64,11 @@ def test_config_starts_from_a_preset():
         den.EngineConfig(preset="fast")
 
 
+def test_a_network_too_large_to_train_is_refused_before_allocating():
+    with pytest.raises(ValueError, match="would hold 7.85e\\+10 parameters"):
+        den.Engine(den.EngineConfig(hidden=[100000000]), input_dim=784)
+
+
 def test_every_flag_of_the_table_is_a_flag_of_den_run():
     help_text = subprocess.run([os.environ["DEN_CLI"], "run", "--help"], capture_output=True, text=True).stdout
     for h in den.hyperparameters():
