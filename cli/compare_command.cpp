@@ -186,6 +186,9 @@ int compare_command(CompareOptions& o) {
   if (!o.csv_path.empty()) check_writable(o.csv_path);
   if (!o.html_path.empty()) check_writable(o.html_path);
   if (!r.log_path.empty()) check_writable(r.log_path);
+  // --resume reads --report and writes it again: the one output that may be an input.
+  check_distinct_files({{"--report", r.report_path}, {"--csv", o.csv_path}, {"--html", o.html_path}, {"--log", r.log_path}},
+                       {{"--config", r.config_path}});
   engine::configure_threads(r.threads);
 
   auto err = spdlog::stderr_color_mt("den.cli");

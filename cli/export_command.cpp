@@ -128,6 +128,7 @@ int export_command(const ExportOptions& o) {
     throw std::invalid_argument("--per-unit is a flag of --format dot and svg, not " + o.format);
   }
   check_writable(o.output);
+  check_distinct_files({{"-o", o.output}}, {{"checkpoint", o.checkpoint}});
   const io::LoadedCheckpoint c = io::load_checkpoint(o.checkpoint);
   io::check_export_task(c.engine, task, true);
   io::ExportInfo info;

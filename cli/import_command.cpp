@@ -113,6 +113,7 @@ CLI::App* add_import_command(CLI::App& app, ImportOptions& o) {
 
 int import_command(const ImportOptions& o) {
   check_writable(o.output);
+  check_distinct_files({{"-o", o.output}}, {{"model", o.model}});
   io::ImportOptions options;
   if (!o.classes.empty()) options.classes = parse_classes(o.classes, "--classes");
   options.config = o.engine;

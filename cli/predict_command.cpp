@@ -82,6 +82,7 @@ CLI::App* add_predict_command(CLI::App& app, PredictOptions& o) {
 
 int predict_command(const PredictOptions& o) {
   if (!o.output.empty()) check_writable(o.output);
+  check_distinct_files({{"-o", o.output}}, {{"checkpoint", o.checkpoint}, {"--csv", o.csv}});
   const io::LoadedCheckpoint c = io::load_checkpoint(o.checkpoint);
   const engine::Engine& den = c.engine;
   if (o.task > den.num_tasks()) {

@@ -193,6 +193,33 @@ void check_writable(const std::string& path) {
   if (::access(dir.c_str(), W_OK) != 0) throw OutputError("cannot write '" + path + "': directory is not writable");
 }
 
+namespace {
+
+bool same_file(const std::string& a, const std::string& b) {
+  namespace fs = std::filesystem;
+  std::error_code ec_a, ec_b;
+  const fs::path x = fs::weakly_canonical(a, ec_a), y = fs::weakly_canonical(b, ec_b);
+  if (!ec_a && !ec_b && x == y) return true;
+  std::error_code ec;
+  return fs::exists(a, ec) && fs::exists(b, ec) && fs::equivalent(a, b, ec);
+}
+
+}  // namespace
+
+void check_distinct_files(const std::vector<NamedFile>& outputs, const std::vector<NamedFile>& inputs) {
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const NamedFile& out = outputs[i];
+    if (out.path.empty()) continue;
+    const auto clash = [&](const NamedFile& other, const char* what) {
+      if (other.path.empty() || !same_file(out.path, other.path)) return;
+      throw std::invalid_argument(out.flag + " '" + out.path + "' is the same file as " + what + " " + other.flag +
+                                  " '" + other.path + "': writing it would destroy that; give another path");
+    };
+    for (size_t j = i + 1; j < outputs.size(); ++j) clash(outputs[j], "the output");
+    for (const NamedFile& in : inputs) clash(in, "the input");
+  }
+}
+
 std::string json_text(const nlohmann::json& doc) {
   // A path or task name need not be UTF-8 (file names are bytes); an invalid byte becomes U+FFFD
   // instead of an exception after hours of training.

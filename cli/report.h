@@ -62,6 +62,17 @@ void write_text_file(const std::string& path, const std::string& text);
 /// run does not fail only at the end. Throws OutputError.
 void check_writable(const std::string& path);
 
+/// A file a command reads or writes, and the flag or argument that names it ("-o", "--report").
+struct NamedFile {
+  std::string flag, path;
+};
+
+/// Throws std::invalid_argument (a usage error, before any work) when an output of `outputs` is the
+/// same file as another output or as one of `inputs`: writing it would destroy the other. Paths
+/// are compared resolved (symlinks followed, `a/../b`), and existing files by identity (hard
+/// links). Empty paths are skipped.
+void check_distinct_files(const std::vector<NamedFile>& outputs, const std::vector<NamedFile>& inputs = {});
+
 /// Prints the header of the per-task results table.
 void print_table_header(std::FILE* out);
 /// Prints one row of the per-task results table.

@@ -34,6 +34,7 @@ void write_report_html(const std::string& path, const nlohmann::json& doc, const
 
 int report_command(const ReportOptions& o) {
   check_writable(o.output);  // before any work, as the other commands do
+  check_distinct_files({{"-o", o.output}}, {{"report", o.input}});
   const std::string text = data::read_input_file(o.input, "report");
   nlohmann::json doc;
   try {

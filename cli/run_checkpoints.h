@@ -38,6 +38,10 @@ class RunCheckpoints {
   /// the normalization's statistics, the image preprocessing and the class names of `data`.
   void check_data(const RunData& data);
 
+  /// Where the checkpoints go (empty: nowhere), and the flag that said so.
+  const std::string& save_path() const { return save_path_; }
+  std::string save_flag() const { return options_.checkpoint_path.empty() ? "--resume" : "--checkpoint"; }
+
   /// The engine to train: the restored one (its input width checked against the data), or a new one.
   engine::Engine make_engine(int64_t input_dim);
 

@@ -44,6 +44,10 @@ int run_command(RunOptions& o) {
   RunCheckpoints checkpoints(o);  // --checkpoint, --resume (NOTE: [resume] in cli/run_checkpoints.h)
   if (!o.report_path.empty()) check_writable(o.report_path);
   if (!o.log_path.empty()) check_writable(o.log_path);
+  // A resumed run saves to the checkpoint it read (NOTE: [resume]); nothing else may.
+  check_distinct_files({{checkpoints.save_flag(), checkpoints.save_path()}, {"--report", o.report_path}, {"--log", o.log_path}},
+                       {{"--config", o.config_path}});
+  check_distinct_files({{"--report", o.report_path}, {"--log", o.log_path}}, {{"--resume", o.resume_path}});
   engine::configure_threads(o.threads);
 
   auto err = spdlog::stderr_color_mt("den.cli");

@@ -199,6 +199,36 @@ TEST_F(DenReportCli, BadInputIsADataErrorAndAnUnwritablePageAnOutputError) {
   EXPECT_NE(log.output.find("no/dir"), std::string::npos) << log.output;
 }
 
+// An output that is also an input (or another output) is refused before any work, with exit 2, by
+// resolved path (a symlink or a `..` detour included); the input is untouched.
+TEST_F(DenReportCli, AnOutputThatIsAnInputIsRefusedBeforeAnyWork) {
+  ASSERT_EQ(run_.code, 0) << run_.output;
+  const auto bytes = [](const fs::path& f) { return read_text(f.string()); };
+  const std::string checkpoint = bytes(dir_ / "run.den"), report = bytes(dir_ / "run.json");
+  fs::create_symlink(dir_ / "run.den", dir_ / "link.den");
+  fs::create_directories(dir_ / "sub");
+  const std::string detour = p("sub") + "/../run.den";
+  for (const auto& [args, needle] : std::vector<std::pair<std::string, std::string>>{
+           {"predict " + p("run.den") + " --data " + p("data") + " -o " + p("link.den"), "-o '"},
+           {"export " + p("run.den") + " -o " + detour, "is the same file as the input checkpoint"},
+           {"import " + p("run.den") + " -o " + p("run.den"), "the input model"},
+           {"report " + p("run.json") + " -o " + p("run.json"), "the input report"},
+           {"run " + flags() + " --tasks 1 --checkpoint " + p("x.den") + " --report " + p("x.den"), "--report"},
+           {"run " + flags() + " --tasks 4 --resume " + p("run.den") + " --report " + p("link.den"), "--resume"},
+           {"run " + flags() + " --tasks 1 --log " + p("y.json") + " --report " + p("y.json"), "--log"},
+           {"compare " + flags() + " --methods den --tasks 1 --csv " + p("c.csv") + " --html " + p("c.csv"), "--html"}}) {
+    const Result r = run_den(args);
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find("writing it would destroy that"), std::string::npos) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find(needle), std::string::npos) << args << "\n" << r.output;
+  }
+  EXPECT_EQ(bytes(dir_ / "run.den"), checkpoint);
+  EXPECT_EQ(bytes(dir_ / "run.json"), report);
+  EXPECT_FALSE(fs::exists(dir_ / "x.den"));
+  EXPECT_FALSE(fs::exists(dir_ / "c.csv"));
+  fs::remove(dir_ / "link.den");
+}
+
 TEST_F(DenReportCli, ExportDrawsGroupsByDefaultAndUnitsOnRequest) {
   ASSERT_EQ(run_.code, 0) << run_.output;
   ASSERT_EQ(run_den("export " + p("run.den") + " --format dot -o " + p("groups.dot")).code, 0);
