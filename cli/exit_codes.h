@@ -15,6 +15,8 @@ enum ExitCode : int {
   kImportError = 7,        ///< den import: the model is missing, no TorchScript, or has a layer den cannot map
   kCheckpointLacksState = 8,  ///< a valid checkpoint without the state asked for (task-agnostic predict from
                               ///< a checkpoint before format 2)
+  kTrainingDiverged = 9,   ///< a loss became NaN or infinite (engine::TrainingDiverged); the last good
+                           ///< checkpoint is kept, no checkpoint of the diverged task is written
   kInterrupted = 130,      ///< stopped by SIGINT / SIGTERM (128 + SIGINT, as shells report it); work
                            ///< kept: checkpoint of the last task, report marked partial
 };

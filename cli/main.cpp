@@ -13,6 +13,7 @@
 #include "den/version.h"
 #include "engine/task_check.h"
 #include "engine/training/threads.h"
+#include "engine/training/trainer.h"
 #include "serialization/checkpoint.h"
 #include "serialization/torchscript_import.h"
 
@@ -84,6 +85,9 @@ int main(int argc, char** argv) {
   } catch (const den::data::DataError& e) {
     std::cerr << "den: data error: " << e.what() << "\n";
     return kDataError;
+  } catch (const den::engine::TrainingDiverged& e) {
+    std::cerr << "den: " << e.what() << "\n";
+    return kTrainingDiverged;
   } catch (const den::engine::TaskDataError& e) {  // before std::invalid_argument, its base
     std::cerr << "den: data error: " << e.what() << "\n";
     return kDataError;

@@ -9,6 +9,7 @@
 #include "engine/baselines/baselines.h"
 #include "engine/engine.h"
 #include "engine/evaluation/run.h"
+#include "engine/training/trainer.h"
 #include "engine/training/threads.h"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -106,6 +107,13 @@ int run_command(RunOptions& o) {
       std::fprintf(stderr, "partial report written to %s\n", o.report_path.c_str());
     }
     return kInterrupted;
+  } catch (const engine::TrainingDiverged&) {
+    // The tasks learned before are kept: their checkpoint (the last one written) and the report.
+    if (!o.report_path.empty()) {
+      write_json_file(o.report_path, partial_run_report_json(o, tasks));
+      std::fprintf(stderr, "partial report written to %s\n", o.report_path.c_str());
+    }
+    throw;
   }
   print_summary(stdout, result);
 

@@ -11,6 +11,7 @@
 #include "engine/hyperparameters.h"
 #include "engine/evaluation/run.h"
 #include "engine/training/threads.h"
+#include "engine/training/trainer.h"
 #include "serialization/checkpoint.h"
 #include "serialization/export.h"
 
@@ -236,11 +237,14 @@ PYBIND11_MODULE(_den, m) {
   m.attr("__version__") = kVersion;
 
   static py::exception<io::CheckpointError> checkpoint_error(m, "CheckpointError", PyExc_RuntimeError);
+  static py::exception<engine::TrainingDiverged> diverged(m, "TrainingDiverged", PyExc_ArithmeticError);
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const io::CheckpointError& e) {
       checkpoint_error(e.what());
+    } catch (const engine::TrainingDiverged& e) {
+      diverged(e.what());
     } catch (const io::WriteError& e) {
       PyErr_SetString(PyExc_OSError, e.what());
     } catch (const data::DataError& e) {

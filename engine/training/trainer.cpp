@@ -12,8 +12,27 @@
 #include <deque>
 #include <numeric>
 #include <optional>
+#include <sstream>
 
 namespace den::engine {
+
+namespace {
+
+std::string diverged_text(int64_t task, const std::string& phase, int64_t step, const std::string& which, double loss,
+                          double lr) {
+  std::ostringstream text;
+  text << "training diverged: task " << task << ", phase " << phase << ", step " << step << ": the " << which
+       << " loss is " << (std::isnan(loss) ? "NaN" : loss > 0 ? "infinite" : "-infinite") << " (learning rate " << lr
+       << "); lower the learning rate (--lr), or check the "
+       << "data for extreme values (--normalize standardize)";
+  return text.str();
+}
+
+}  // namespace
+
+TrainingDiverged::TrainingDiverged(int64_t task, const std::string& phase, int64_t step, const std::string& which,
+                                   double loss, double lr)
+    : std::runtime_error(diverged_text(task, phase, step, which, loss, lr)), task_(task), phase_(phase), step_(step) {}
 
 at::Tensor data_loss(const at::Tensor& logits, const at::Tensor& labels, LossKind loss) {
   if (loss == LossKind::Softmax) return at::cross_entropy_loss(logits, labels);
@@ -274,9 +293,10 @@ PhaseResult Trainer::train(const Objective& objective, int64_t task_id, const Ph
                                     /*create_graph=*/false, /*allow_unused=*/true);
       batch_loss = loss.item<double>();
     }
+    const double lr = config_.lr * std::pow(config_.lr_decay, static_cast<double>(epoch));
+    if (!std::isfinite(batch_loss)) throw TrainingDiverged(task_id, spec.name, it + 1, "training", batch_loss, lr);
     smoothed_loss = std::isnan(smoothed_loss) ? batch_loss : 0.95 * smoothed_loss + 0.05 * batch_loss;
 
-    const double lr = config_.lr * std::pow(config_.lr_decay, static_cast<double>(epoch));
     const double prox_scale = config_.prox_scale_by_lr ? lr : 1.0;
     const auto optimizer_started = std::chrono::steady_clock::now();
     {
@@ -310,6 +330,9 @@ PhaseResult Trainer::train(const Objective& objective, int64_t task_id, const Ph
     const bool last = it + 1 == spec.max_iter;
     if ((it + 1) % config_.eval_every == 0 || last) {
       result.val_loss = objective.validation_loss();
+      if (!std::isfinite(result.val_loss)) {
+        throw TrainingDiverged(task_id, spec.name, it + 1, "validation", result.val_loss, lr);
+      }
       if (progress) progress({task_id, spec.name, it + 1, spec.max_iter, smoothed_loss, result.val_loss});
       // With patience the state at the last evaluation is the phase's end, and needs no copy.
       const bool stop = use_patience

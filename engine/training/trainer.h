@@ -10,10 +10,28 @@
 
 #include <cstdint>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace den::engine {
+
+/// Training diverged: a training or validation loss that is not finite (NaN or infinite), named
+/// with the task, the phase and the step, so no method goes on to save what it would give. The CLI
+/// exits with its own code (docs/exit-codes.md); Python raises den.TrainingDiverged.
+class TrainingDiverged : public std::runtime_error {
+ public:
+  TrainingDiverged(int64_t task, const std::string& phase, int64_t step, const std::string& which, double loss,
+                   double lr);
+  int64_t task() const { return task_; }
+  const std::string& phase() const { return phase_; }
+  int64_t step() const { return step_; }
+
+ private:
+  int64_t task_;
+  std::string phase_;
+  int64_t step_;
+};
 
 /// One tensor trained in a phase, with what may change and how it is regularized.
 struct TrainableParam {

@@ -15,11 +15,11 @@ import torch as _torch  # before the extension: it registers the tensor types th
 
 from . import _den
 from ._den import (CheckpointError, Engine, EngineConfig, Loss, PhaseResult, SplitPair, SplitPolicy, Subnetwork,
-                   TaskReport, TaskStream, __version__, configure_threads, hyperparameters)
+                   TaskReport, TaskStream, TrainingDiverged, __version__, configure_threads, hyperparameters)
 
 __all__ = ["CheckpointError", "Engine", "EngineConfig", "Loss", "PhaseResult", "SplitPair", "SplitPolicy",
-           "Subnetwork", "Task", "TaskReport", "TaskStream", "__version__", "configure_threads", "hyperparameters",
-           "report_dict"]
+           "Subnetwork", "Task", "TaskReport", "TaskStream", "TrainingDiverged", "__version__", "configure_threads",
+           "hyperparameters", "report_dict"]
 
 
 def _features(a):

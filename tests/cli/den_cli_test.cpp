@@ -109,6 +109,25 @@ TEST_F(DenCli, UsageErrorsExitWithTwo) {
   }
 }
 
+// A run that diverges stops with exit 9 naming the task, phase and step; the checkpoint file it
+// would have replaced keeps the last good run.
+TEST_F(DenCli, ADivergingRunExitsWithNineAndKeepsTheLastGoodCheckpoint) {
+  write_idx_pair(dir_, "train", 200, 1);
+  write_idx_pair(dir_, "t10k", 40, 2);
+  const std::string base = "run --data " + dir_.string() + " --hidden 16 --max-iter 40 --eval-every 20 --tasks 1 "
+                           "--quiet --checkpoint " + (dir_ / "run.den").string();
+  ASSERT_EQ(run_den(base).code, 0);
+  std::ifstream before_file(dir_ / "run.den", std::ios::binary);
+  const std::string before((std::istreambuf_iterator<char>(before_file)), std::istreambuf_iterator<char>());
+  const Result r = run_den(base + " --lr 1e30 --report " + (dir_ / "run.json").string());
+  EXPECT_EQ(r.code, 9) << r.output;
+  EXPECT_NE(r.output.find("training diverged: task 1, phase train, step "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("lower the learning rate (--lr)"), std::string::npos) << r.output;
+  std::ifstream after_file(dir_ / "run.den", std::ios::binary);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(after_file)), std::istreambuf_iterator<char>()), before);
+  EXPECT_TRUE(fs::exists(dir_ / "run.json"));  // the partial report
+}
+
 TEST_F(DenCli, DataErrorsExitWithThree) {
   const Result missing = run_den("run --data " + (dir_ / "nowhere").string());
   EXPECT_EQ(missing.code, 3);

@@ -64,6 +64,13 @@ def test_config_starts_from_a_preset():
         den.EngineConfig(preset="fast")
 
 
+def test_a_diverging_task_raises_training_diverged_naming_task_phase_and_step():
+    engine = den.Engine(den.EngineConfig(hidden=[16, 8], max_iter=200, eval_every=50, lr=1e30), input_dim=8)
+    with pytest.raises(den.TrainingDiverged, match="task 1, phase .*, step [0-9]+: the .* loss is"):
+        engine.add_task(small_task(1))
+    assert issubclass(den.TrainingDiverged, ArithmeticError)
+
+
 def test_a_network_too_large_to_train_is_refused_before_allocating():
     with pytest.raises(ValueError, match="would hold 7.85e\\+10 parameters"):
         den.Engine(den.EngineConfig(hidden=[100000000]), input_dim=784)
