@@ -109,7 +109,7 @@ CLI::App* add_export_command(CLI::App& app, ExportOptions& o) {
   cmd->add_option("--format", o.format, "torchscript, onnx, dot or svg (DOT rendered by Graphviz)")
       ->check(CLI::IsMember({"torchscript", "onnx", "dot", "svg"}))
       ->capture_default_str();
-  cmd->add_option("-o,--output", o.output, "Output file")->required();
+  cmd->add_option("-o,--output", o.output, "Output file (- : standard output, for --format dot and svg)")->required();
   cmd->add_flag("--per-unit", o.per_unit,
                 "dot, svg: one node per unit (default: one node per layer and birth stage, sized by its units)");
   return cmd;
@@ -127,8 +127,14 @@ int export_command(const ExportOptions& o) {
   if (o.per_unit && o.format != "dot" && o.format != "svg") {
     throw std::invalid_argument("--per-unit is a flag of --format dot and svg, not " + o.format);
   }
-  check_writable(o.output);
-  check_distinct_files({{"-o", o.output}}, {{"checkpoint", o.checkpoint}});
+  // -o -: the text formats go to standard output.
+  const bool to_stdout = o.output == "-";
+  if (to_stdout && o.format != "dot" && o.format != "svg") {
+    throw std::invalid_argument("-o -: --format " + o.format + " is binary; give a file name (standard output takes "
+                                "--format dot or svg)");
+  }
+  if (!to_stdout) check_writable(o.output);
+  check_distinct_files({{"-o", to_stdout ? std::string() : o.output}}, {{"checkpoint", o.checkpoint}});
   const io::LoadedCheckpoint c = io::load_checkpoint(o.checkpoint);
   io::check_export_task(c.engine, task, true);
   io::ExportInfo info;
@@ -151,14 +157,19 @@ int export_command(const ExportOptions& o) {
     io::export_torchscript(c.engine, task, o.output, info);
   } else if (o.format == "onnx") {
     io::export_onnx(c.engine, task, o.output, info);
-  } else if (o.format == "dot") {
-    io::export_dot(c.engine, task, o.output, view);
   } else {
-    io::write_file_atomically(o.output, render_svg(io::dot_graph(c.engine, task, view)));
+    const std::string text =
+        o.format == "dot" ? io::dot_graph(c.engine, task, view) : render_svg(io::dot_graph(c.engine, task, view));
+    if (to_stdout) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+    } else {
+      io::write_file_atomically(o.output, text);
+    }
   }
-  std::printf("exported %s of %s as %s to %s\n",
+  // The note goes where it does not mix with the export.
+  std::fprintf(to_stdout ? stderr : stdout, "exported %s of %s as %s to %s\n",
               agnostic ? "the task-agnostic classifier" : task == io::kAllTasks ? "all tasks" : ("task " + o.task).c_str(),
-              o.checkpoint.c_str(), o.format.c_str(), o.output.c_str());
+              o.checkpoint.c_str(), o.format.c_str(), to_stdout ? "standard output" : o.output.c_str());
   return kOk;
 }
 

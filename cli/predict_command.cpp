@@ -75,14 +75,15 @@ CLI::App* add_predict_command(CLI::App& app, PredictOptions& o) {
   cmd->add_flag("-q,--quiet", o.quiet, "No progress line while images decode");
   cmd->add_option("--task", o.task, "Task-aware: this task's head only (default: task-agnostic)")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("-o,--output", o.output, "CSV of predictions (default: stdout)");
+  cmd->add_option("-o,--output", o.output, "CSV of predictions (default or -: standard output)");
   cmd->add_flag("--scores", o.scores, "Add every class's score to each row");
   return cmd;
 }
 
 int predict_command(const PredictOptions& o) {
-  if (!o.output.empty()) check_writable(o.output);
-  check_distinct_files({{"-o", o.output}}, {{"checkpoint", o.checkpoint}, {"--csv", o.csv}});
+  const std::string output = o.output == "-" ? std::string() : o.output;  // -o -: standard output
+  if (!output.empty()) check_writable(output);
+  check_distinct_files({{"-o", output}}, {{"checkpoint", o.checkpoint}, {"--csv", o.csv}});
   const io::LoadedCheckpoint c = io::load_checkpoint(o.checkpoint);
   const engine::Engine& den = c.engine;
   if (o.task > den.num_tasks()) {
@@ -151,10 +152,10 @@ int predict_command(const PredictOptions& o) {
     }
     out << "\n";
   }
-  if (o.output.empty()) {
+  if (output.empty()) {
     std::fputs(out.str().c_str(), stdout);
   } else {
-    io::write_file_atomically(o.output, out.str());
+    io::write_file_atomically(output, out.str());
   }
 
   std::string summary = std::to_string(n) + " samples predicted " +
@@ -166,7 +167,7 @@ int predict_command(const PredictOptions& o) {
     std::snprintf(text, sizeof text, "; accuracy %.4f", accuracy);
     summary += text;
   }
-  std::fprintf(stderr, "%s%s\n", summary.c_str(), o.output.empty() ? "" : ("; written to " + o.output).c_str());
+  std::fprintf(stderr, "%s%s\n", summary.c_str(), output.empty() ? "" : ("; written to " + output).c_str());
   return kOk;
 }
 

@@ -185,7 +185,14 @@ nlohmann::json partial_run_report_json(const RunOptions& o, const nlohmann::json
 
 void check_writable(const std::string& path) {
   namespace fs = std::filesystem;
-  const fs::path target(path);
+  std::string resolved;
+  try {
+    if (io::is_stream_output(path)) return;  // a device or pipe is written to as it is
+    resolved = io::resolve_output(path);     // a link is written through to its target
+  } catch (const io::WriteError& e) {
+    throw OutputError(e.what());
+  }
+  const fs::path target(resolved);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw OutputError("cannot write '" + path + "': directory '" + dir.string() + "' does not exist");

@@ -56,8 +56,44 @@ void remove_stale_temps(const fs::path& dir, const std::string& prefix) {
 
 }  // namespace
 
+std::string resolve_output(const std::string& path) {
+  fs::path p(path);
+  for (int hops = 0;; ++hops) {
+    std::error_code ec;
+    if (!fs::is_symlink(p, ec)) return p.string();
+    if (hops == 40) throw WriteError("cannot write '" + path + "': too many levels of symbolic links");
+    const fs::path next = fs::read_symlink(p, ec);
+    if (ec) throw WriteError("cannot write '" + path + "': " + ec.message());
+    p = next.is_absolute() || !p.has_parent_path() ? next : p.parent_path() / next;
+  }
+}
+
+bool is_stream_output(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return false;
+  if (S_ISBLK(st.st_mode) || S_ISSOCK(st.st_mode)) {
+    throw WriteError("cannot write '" + path + "': it is a " + (S_ISBLK(st.st_mode) ? "block device" : "socket") +
+                     ", which den does not write to");
+  }
+  return S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode);
+}
+
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
-  const fs::path target(path_);
+  // stat follows the links: /dev/stdout leads to /proc/self/fd/1 and on to a pipe, no file name.
+  if (is_stream_output(path_)) {
+    // A device or a pipe takes the bytes as they come; replacing it would break what reads it.
+    stream_ = true;
+    const int fd = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+    file_ = fd >= 0 ? ::fdopen(fd, "wb") : nullptr;
+    if (file_ == nullptr) {
+      const int err = errno;
+      if (fd >= 0) ::close(fd);
+      throw WriteError("cannot write '" + path_ + "': " + std::strerror(err));
+    }
+    return;
+  }
+  target_ = resolve_output(path_);
+  const fs::path target(target_);
   if (target.filename().empty()) throw WriteError("cannot write '" + path_ + "': not a file name");
   std::error_code ec;
   if (fs::is_directory(target, ec)) throw WriteError("cannot write '" + path_ + "': it is a directory");
@@ -104,7 +140,7 @@ void AtomicFile::fail(const std::string& what) {
   const int err = errno;
   if (file_ != nullptr) std::fclose(file_);
   file_ = nullptr;
-  ::unlink(temp_path_.c_str());
+  if (!temp_path_.empty()) ::unlink(temp_path_.c_str());
   temp_path_.clear();
   throw WriteError("cannot write '" + path_ + "': " + what + (err ? std::string(": ") + std::strerror(err) : ""));
 }
@@ -119,14 +155,20 @@ void AtomicFile::commit() {
   if (file_ == nullptr) throw WriteError("cannot write '" + path_ + "': file already closed");
   errno = 0;
   if (std::fflush(file_) != 0) fail("flush failed");
+  if (stream_) {  // nothing to sync or rename: the bytes went where they were sent
+    const int closed = std::fclose(file_);
+    file_ = nullptr;
+    if (closed != 0) fail("close failed");
+    return;
+  }
   if (::fsync(::fileno(file_)) != 0) fail("fsync failed");
   const int closed = std::fclose(file_);
   file_ = nullptr;
   if (closed != 0) fail("close failed");
-  if (std::rename(temp_path_.c_str(), path_.c_str()) != 0) fail("rename failed");
+  if (std::rename(temp_path_.c_str(), target_.c_str()) != 0) fail("rename failed");
   temp_path_.clear();
   // Make the rename itself durable; a failure here leaves a complete file, so it is not an error.
-  const fs::path target(path_);
+  const fs::path target(target_);
   const std::string dir = target.has_parent_path() ? target.parent_path().string() : std::string(".");
   const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
   if (dir_fd >= 0) {

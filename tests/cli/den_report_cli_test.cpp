@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <sys/stat.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -227,6 +229,53 @@ TEST_F(DenReportCli, AnOutputThatIsAnInputIsRefusedBeforeAnyWork) {
   EXPECT_FALSE(fs::exists(dir_ / "x.den"));
   EXPECT_FALSE(fs::exists(dir_ / "c.csv"));
   fs::remove(dir_ / "link.den");
+}
+
+// Outputs that are not plain files: a symlink is written through to its target (atomically
+// there), a FIFO or a device is written to and never replaced, `-o -` is standard output for
+// predict and the text exports.
+TEST_F(DenReportCli, LinksPipesAndDevicesAsOutputsAreWrittenThroughNeverReplaced) {
+  ASSERT_EQ(run_.code, 0) << run_.output;
+  fs::create_directories(dir_ / "real");
+  fs::create_symlink("real/page.html", dir_ / "page-link.html");  // relative, dangling until written
+  Result r = run_den("report " + p("run.json") + " -o " + p("page-link.html"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(fs::is_symlink(dir_ / "page-link.html"));
+  EXPECT_NE(read_text(p("real/page.html")).find("<html"), std::string::npos);
+
+  ASSERT_EQ(::mkfifo(p("pipe").c_str(), 0600), 0);
+  std::string piped;
+  std::thread reader([&] { piped = read_text(p("pipe")); });
+  r = run_den("export " + p("run.den") + " --format dot -o " + p("pipe"));
+  reader.join();
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(piped.rfind("digraph", 0), 0u) << piped.substr(0, 80);
+  struct stat st {};
+  ASSERT_EQ(::stat(p("pipe").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+
+  r = run_den("export " + p("run.den") + " --format dot -o /dev/null");
+  EXPECT_EQ(r.code, 0) << r.output;
+  if (fs::exists("/dev/full")) {
+    r = run_den("export " + p("run.den") + " --format dot -o /dev/full");
+    EXPECT_EQ(r.code, 4) << r.output;
+    EXPECT_NE(r.output.find("No space left on device"), std::string::npos) << r.output;
+    ASSERT_EQ(::stat("/dev/full", &st), 0);
+    EXPECT_TRUE(S_ISCHR(st.st_mode));
+  }
+
+  r = run_den("export " + p("run.den") + " --format dot -o -");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("digraph network {"), std::string::npos) << r.output.substr(0, 80);
+  EXPECT_NE(r.output.find("to standard output"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "-"));
+  r = run_den("export " + p("run.den") + " -o -");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("is binary"), std::string::npos) << r.output;
+  r = run_den("predict " + p("run.den") + " --data " + p("data") + " -o -");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("sample,class,score"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "-"));
 }
 
 TEST_F(DenReportCli, ExportDrawsGroupsByDefaultAndUnitsOnRequest) {
