@@ -18,11 +18,10 @@ bool ends_with(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-/// The 1-based lines of `lines` that set `key` (CLI11's items carry no line numbers), from the
-/// `first`-th (0-based) line on.
-std::vector<size_t> lines_of(const std::vector<std::string>& lines, const std::string& key, size_t first = 0) {
+/// The 1-based lines of `lines` that set `key` (CLI11's items carry no line numbers).
+std::vector<size_t> lines_of(const std::vector<std::string>& lines, const std::string& key) {
   std::vector<size_t> found;
-  for (size_t i = first; i < lines.size(); ++i) {
+  for (size_t i = 0; i < lines.size(); ++i) {
     std::string line = CLI::detail::trim_copy(lines[i]);
     if (line.size() >= 2 && (line.front() == '"' || line.front() == '\'') && line.compare(1, key.size(), key) == 0) {
       line = line.substr(1, key.size()) + line.substr(key.size() + 2);

@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
     std::cerr << "den: data error: " << e.what() << "\n";
     return kDataError;
   } catch (const den::engine::TrainingDiverged& e) {
-    std::cerr << "den: " << e.what() << "\n";
+    std::cerr << "den: training error: " << e.what() << "\n";
     return kTrainingDiverged;
   } catch (const den::engine::TaskDataError& e) {  // before std::invalid_argument, its base
     std::cerr << "den: data error: " << e.what() << "\n";

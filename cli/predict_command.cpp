@@ -20,8 +20,8 @@ namespace den::cli {
 namespace {
 
 /// The samples to predict, raw as the user has them (images prepared as the checkpoint says, and
-/// with a frozen trunk its features), and
-/// their labels when the input has some; `files` receives an image folder's file names.
+/// with a frozen trunk its features), and their labels when the input has some; `files` receives
+/// an image folder's file names.
 data::Dataset read_inputs(const PredictOptions& o, const io::LoadedCheckpoint& c, std::vector<std::string>& files) {
   if (static_cast<int>(!o.data_dir.empty()) + static_cast<int>(!o.csv.empty()) + static_cast<int>(!o.images.empty()) != 1) {
     throw std::invalid_argument("predict: give exactly one of --data DIR, --csv FILE and --images DIR");

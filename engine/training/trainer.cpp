@@ -21,7 +21,7 @@ namespace {
 std::string diverged_text(int64_t task, const std::string& phase, int64_t step, const std::string& which, double loss,
                           double lr) {
   std::ostringstream text;
-  text << "training diverged: task " << task << ", phase " << phase << ", step " << step << ": the " << which
+  text << "training diverged at task " << task << ", phase " << phase << ", step " << step << ": the " << which
        << " loss is " << (std::isnan(loss) ? "NaN" : loss > 0 ? "infinite" : "-infinite") << " (learning rate " << lr
        << "); lower the learning rate (--lr), or check the "
        << "data for extreme values (--normalize standardize)";

@@ -121,7 +121,7 @@ TEST_F(DenCli, ADivergingRunExitsWithNineAndKeepsTheLastGoodCheckpoint) {
   const std::string before((std::istreambuf_iterator<char>(before_file)), std::istreambuf_iterator<char>());
   const Result r = run_den(base + " --lr 1e30 --report " + (dir_ / "run.json").string());
   EXPECT_EQ(r.code, 9) << r.output;
-  EXPECT_NE(r.output.find("training diverged: task 1, phase train, step "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("den: training error: training diverged at task 1, phase train, step "), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("lower the learning rate (--lr)"), std::string::npos) << r.output;
   std::ifstream after_file(dir_ / "run.den", std::ios::binary);
   EXPECT_EQ(std::string((std::istreambuf_iterator<char>(after_file)), std::istreambuf_iterator<char>()), before);
