@@ -3,6 +3,7 @@
 #include "cli/add_task_command.h"
 
 #include "cli/exit_codes.h"
+#include "cli/flag_checks.h"
 #include "cli/image_data.h"
 #include "cli/progress.h"
 #include "cli/report.h"
@@ -158,22 +159,22 @@ CLI::App* add_add_task_command(CLI::App& app, AddTaskOptions& o) {
   cmd->add_option("--protocol", r.protocol, "Task stream: permuted, split or one-vs-rest (default: the checkpoint's)")
       ->check(CLI::IsMember({"permuted", "split", "one-vs-rest"}));
   cmd->add_option("--exemplars", o.exemplars, "With --data of the task's own samples: exemplars kept per class")
-      ->check(CLI::NonNegativeNumber)
+      ->check(at_least(0))
       ->capture_default_str();
   cmd->add_option("--task-index", o.task_index,
                   "Which task of the stream to learn (default: the one after the checkpoint's last)")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   cmd->add_option("--classes-per-task", r.stream.classes_per_task, "Classes per task (split protocol)")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   cmd->add_option("--train-limit", r.stream.train_limit, "At most N training samples (0 = all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   cmd->add_option("--val-fraction", r.stream.val_fraction, "Fraction of the training file held out for validation")
-      ->check(CLI::Range(0.0, 0.9));
+      ->check(between(0.0, 0.9));
   cmd->add_option("--normalize", r.normalization, "Feature normalization: none, minmax or standardize")
       ->check(CLI::IsMember({"none", "minmax", "standardize"}));
   cmd->add_option("--seed", r.stream.seed, "Seed of the task stream (default: the checkpoint's)");
   cmd->add_option("--threads", o.threads, "Threads for the matrix products (0 = all cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   cmd->add_flag("--quiet", o.quiet, "No progress output");
   add_label_gaps_flag(cmd, r.allow_label_gaps);
   o.command = cmd;

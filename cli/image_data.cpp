@@ -1,5 +1,6 @@
 #include "cli/image_data.h"
 
+#include "cli/flag_checks.h"
 #include "cli/progress.h"
 #include "engine/hyperparameters.h"
 
@@ -36,7 +37,7 @@ void add_image_flags(CLI::App* command, ImageFlags& flags) {
   command->add_option("--image-size", flags.image_size,
                       "Image folders: resize the shorter side to this, then center-crop to the input's H,W "
                       "(default: the crop's size; an image of the input's size is kept as it is)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   command->add_option("--mean", flags.mean,
                       "Image folders: per-channel mean subtracted after pixels are taken to [0, 1] (e.g. "
                       "0.485,0.456,0.406; default: none)");

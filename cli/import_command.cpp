@@ -3,6 +3,7 @@
 #include "cli/import_command.h"
 
 #include "cli/exit_codes.h"
+#include "cli/flag_checks.h"
 #include "cli/image_data.h"
 #include "cli/report.h"
 #include "cli/run_options.h"
@@ -68,7 +69,7 @@ CLI::App* add_import_command(CLI::App& app, ImportOptions& o) {
                   "single-class tasks; the model's accuracy on them is printed");
   add_image_flags(cmd, o.images);
   cmd->add_option("--exemplars", o.exemplars, "Samples kept per class from --data")
-      ->check(CLI::NonNegativeNumber)
+      ->check(at_least(0))
       ->capture_default_str();
   // The settings of the tasks learned next (den add-task reads them from the checkpoint): the
   // preset's, as in den run, with the flags given taking precedence.

@@ -23,13 +23,38 @@
 #include <cstdio>
 #include <iostream>
 
+namespace {
+
+/// CLI11's parse errors in den's words: what was wrong, and where to look.
+std::string parse_error_text(const CLI::ParseError& e, const CLI::App& app, int argc, char** argv) {
+  const std::string what = e.what();
+  std::string commands;
+  for (const CLI::App* sub : app.get_subcommands({})) commands += (commands.empty() ? "" : ", ") + sub->get_name();
+  if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr && what.find("subcommand") != std::string::npos) {
+    if (argc > 1 && argv[1][0] != '-') return "unknown command '" + std::string(argv[1]) + "'; the commands are " + commands;
+    return "give a command: " + commands + " (den --help)";
+  }
+  if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
+    const size_t colon = what.find(": ");
+    return "unexpected argument(s) " + (colon == std::string::npos ? what : what.substr(colon + 2)) +
+           " (den COMMAND --help lists the flags)";
+  }
+  const std::string at_most = ": At Most 1 required but received ";
+  if (const size_t at = what.find(at_most); at != std::string::npos) {
+    return what.substr(0, at) + " is given " + what.substr(at + at_most.size()) + " times; give it once";
+  }
+  return what;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace den::cli;
   den::engine::keep_freed_buffers_in_heap();
   CLI::App app{"den: lifelong learning with Dynamically Expandable Networks (Yoon et al., ICLR 2018).\n"
                "Exit codes: 0 ok, 1 internal error, 2 usage error, 3 data error, 4 output file error,\n"
                "5 bad checkpoint, 6 checkpoint from a newer den, 7 model cannot be imported, 8 checkpoint lacks the\n"
-               "state asked for, 130 interrupted (SIGINT, SIGTERM)."};
+               "state asked for, 9 training diverged, 130 interrupted (SIGINT, SIGTERM)."};
   app.set_version_flag("--version", std::string("den ") + den::kVersion);
   app.require_subcommand(1);
   RunOptions run_options;
@@ -58,7 +83,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
+    std::cerr << "den: usage error: " << parse_error_text(e, app, argc, argv) << "\n";
     return kUsageError;
   }
 

@@ -3,6 +3,7 @@
 #include "cli/predict_command.h"
 
 #include "cli/exit_codes.h"
+#include "cli/flag_checks.h"
 #include "cli/image_data.h"
 #include "cli/task_data.h"
 #include "cli/report.h"
@@ -74,7 +75,7 @@ CLI::App* add_predict_command(CLI::App& app, PredictOptions& o) {
                   "in DIR; each row names its file");
   cmd->add_flag("-q,--quiet", o.quiet, "No progress line while images decode");
   cmd->add_option("--task", o.task, "Task-aware: this task's head only (default: task-agnostic)")
-      ->check(CLI::PositiveNumber);
+      ->check(at_least(1));
   cmd->add_option("-o,--output", o.output, "CSV of predictions (default or -: standard output)");
   cmd->add_flag("--scores", o.scores, "Add every class's score to each row");
   return cmd;

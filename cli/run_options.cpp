@@ -1,6 +1,7 @@
 #include "cli/run_options.h"
 
 #include "cli/config_file.h"
+#include "cli/flag_checks.h"
 #include "cli/hyperparameter_flags.h"
 #include "cli/report.h"
 #include "data/idx_reader.h"
@@ -54,25 +55,25 @@ void add_run_flags(CLI::App* cmd, RunOptions& o) {
       ->check(CLI::IsMember({"permuted", "split", "one-vs-rest"}))
       ->capture_default_str();
   cmd->add_option("--tasks", s.num_tasks, "Number of tasks (with --base-classes: default all the data allows)")
-      ->check(CLI::PositiveNumber)
+      ->check(at_least(1))
       ->capture_default_str();
   cmd->add_option("--classes-per-task", s.classes_per_task, "Classes per task (split protocol)")
-      ->check(CLI::PositiveNumber)
+      ->check(at_least(1))
       ->capture_default_str();
   cmd->add_option("--base-classes", s.base_classes,
                   "New-classes scenario (split protocol): task 1 learns classes 0..K-1, each later task adds one "
                   "new class, as a binary task against as many samples of the classes known so far")
       ->type_name("K");
   cmd->add_option("--train-limit", s.train_limit, "At most N training samples per task (0 = all)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(at_least(0))
       ->capture_default_str();
   cmd->add_option("--val-fraction", s.val_fraction, "Fraction of the training file held out for validation")
-      ->check(CLI::Range(0.0, 0.9))
+      ->check(between(0.0, 0.9))
       ->capture_default_str();
   cmd->add_option("--holdout", o.holdout,
                   "Evaluate on this fraction of the training file, held out from training, instead of the test "
                   "file, which is then not read (for choosing hyperparameters; 0 = off)")
-      ->check(CLI::Range(0.0, 0.5))
+      ->check(between(0.0, 0.5))
       ->capture_default_str();
   cmd->add_option("--normalize", o.normalization, "Feature normalization: none, minmax or standardize "
                                                   "(IDX bytes are already scaled to [0,1])")
@@ -88,16 +89,16 @@ void add_run_flags(CLI::App* cmd, RunOptions& o) {
   cmd->add_option("--ewc-lambda", o.baseline.ewc_lambda, "ewc: lambda of (lambda/2)*sum F (W - W*)^2")
       ->capture_default_str();
   cmd->add_option("--ewc-samples", o.baseline.fisher_samples, "ewc: training samples the diagonal Fisher is estimated on")
-      ->check(CLI::PositiveNumber)
+      ->check(at_least(1))
       ->capture_default_str();
 
   cmd->add_option("--exemplars", o.exemplars,
                   "Task-agnostic prediction: validation samples kept per class to calibrate the task heads "
                   "against each other (0 = off)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(at_least(0))
       ->capture_default_str();
   cmd->add_option("--threads", o.threads, "Threads for the matrix products; element-wise ops use one (0 = all cores)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(at_least(0))
       ->capture_default_str();
   cmd->add_flag("--quiet", o.quiet, "No progress output (results table only)");
   cmd->add_option("--log", o.log_path,

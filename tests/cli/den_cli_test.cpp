@@ -90,6 +90,22 @@ TEST_F(DenCli, UsageErrorsExitWithTwo) {
   EXPECT_EQ(hidden.code, 2);
   // --hidden is the older name of --layers; the message names the flag and the layer.
   EXPECT_NE(hidden.output.find("--layers: 312,0: layer 2 'fc:0' has no units"), std::string::npos) << hidden.output;
+  // Parse errors in den's own form, never CLI11's texts or a 309-digit range.
+  for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {"run 1 --bogus", "den: usage error: unexpected argument(s) --bogus 1"},
+           {"bogus", "den: usage error: unknown command 'bogus'; the commands are run, compare, add-task"},
+           {"", "den: usage error: give a command: run, compare"},
+           {"predict x.den --task 0", "den: usage error: --task: must be >= 1, got 0"},
+           {"run --tasks 0", "den: usage error: --tasks: must be >= 1, got 0"},
+           {"run --threads -1", "den: usage error: --threads: must be >= 0, got -1"},
+           {"run --exemplars -1", "den: usage error: --exemplars: must be >= 0, got -1"},
+           {"run --val-fraction 2", "den: usage error: --val-fraction: must be in [0, 0.9], got 2"},
+           {"run --tasks 1 --tasks 2", "den: usage error: --tasks is given 2 times; give it once"}}) {
+    const Result r = run_den(args);
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find(message), std::string::npos) << args << "\n" << r.output;
+    EXPECT_EQ(r.output.find("Run with --help"), std::string::npos) << args << "\n" << r.output;
+  }
   // A network too large to train is sized and refused before anything is allocated.
   const Result huge = run_den("run --hidden 100000000 --quiet");
   EXPECT_EQ(huge.code, 2) << huge.output;

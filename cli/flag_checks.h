@@ -1,0 +1,50 @@
+#pragma once
+
+// Checks of numeric flag values whose messages read as den's own ("--tasks: must be >= 1, got 0"),
+// in place of CLI11's range validators, which print the largest double in full.
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <sstream>
+#include <string>
+
+namespace den::cli {
+
+namespace detail {
+
+inline std::string number_text(double v) {
+  std::ostringstream text;
+  text << v;
+  return text.str();
+}
+
+}  // namespace detail
+
+/// A value of at least `min` (integers or reals).
+inline CLI::Validator at_least(double min) {
+  return CLI::Validator(
+      [min](std::string& value) -> std::string {
+        double v = 0.0;
+        if (!CLI::detail::lexical_cast(value, v)) return "'" + value + "' is not a number";
+        if (v < min) return "must be >= " + detail::number_text(min) + ", got " + value;
+        return {};
+      },
+      ">= " + detail::number_text(min));
+}
+
+/// A value in [lo, hi].
+inline CLI::Validator between(double lo, double hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& value) -> std::string {
+        double v = 0.0;
+        if (!CLI::detail::lexical_cast(value, v)) return "'" + value + "' is not a number";
+        if (!(v >= lo && v <= hi)) {
+          return "must be in [" + detail::number_text(lo) + ", " + detail::number_text(hi) + "], got " + value;
+        }
+        return {};
+      },
+      "in [" + detail::number_text(lo) + ", " + detail::number_text(hi) + "]");
+}
+
+}  // namespace den::cli
