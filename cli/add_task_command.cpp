@@ -183,8 +183,10 @@ CLI::App* add_add_task_command(CLI::App& app, AddTaskOptions& o) {
 
 int add_task_command(AddTaskOptions& o) {
   const std::string output = o.output.empty() ? o.checkpoint : o.output;
-  check_writable(output);
+  // The checkpoint first: a directory or a pipe named as the checkpoint is a checkpoint error (exit
+  // 5), not an output one. Still before any training.
   io::LoadedCheckpoint c = io::load_checkpoint(o.checkpoint);
+  check_writable(output);
   engine::Engine& den = c.engine;
 
   // The task's own samples: asked for with --classes, and the only kind of data a checkpoint
@@ -217,6 +219,7 @@ int add_task_command(AddTaskOptions& o) {
   const int64_t index = o.task_index > 0 ? o.task_index : t;
   r.stream.protocol = data::parse_protocol(r.protocol);
   r.stream.num_tasks = index;
+  if (o.task_index > 0) r.stream.tasks_flag = "--task-index";
   r.quiet = o.quiet;
   engine::configure_threads(o.threads);
 

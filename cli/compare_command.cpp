@@ -94,6 +94,22 @@ Row row_from_json(const nlohmann::json& j) {
 /// `doc` as it reads back from a report file (bytes that are not UTF-8 replaced, NOTE in json_text).
 nlohmann::json as_written(const nlohmann::json& doc) { return nlohmann::json::parse(json_text(doc)); }
 
+/// What differs between the settings a report was run with and today's: the keys that differ, each
+/// as "key then -> now", not the two whole objects.
+std::string differences(const nlohmann::json& then, const nlohmann::json& now) {
+  if (!then.is_object() || !now.is_object()) return then.dump() + " -> " + now.dump();
+  std::string text;
+  const auto add = [&](const std::string& key) {
+    const nlohmann::json a = then.value(key, nlohmann::json()), b = now.value(key, nlohmann::json());
+    if (a != b) text += (text.empty() ? "" : ", ") + key + " " + a.dump() + " -> " + b.dump();
+  };
+  for (auto it = now.begin(); it != now.end(); ++it) add(it.key());
+  for (auto it = then.begin(); it != then.end(); ++it) {
+    if (!now.contains(it.key())) add(it.key());
+  }
+  return text;
+}
+
 /// The methods a `--report` file of an earlier, interrupted `den compare` finished, with their
 /// reports and table rows, checked to be the same comparison. Empty when the file does not exist.
 std::map<std::string, std::pair<nlohmann::json, Row>> finished_methods(const CompareOptions& o,
@@ -115,14 +131,16 @@ std::map<std::string, std::pair<nlohmann::json, Row>> finished_methods(const Com
       for (auto it = settings.begin(); it != settings.end(); ++it) {
         if (!report.contains(it.key()) || report.at(it.key()) != it.value()) {
           throw std::invalid_argument("--resume: method " + method + " in '" + path + "' was run with other " +
-                                      it.key() + " settings (" + report.value(it.key(), nlohmann::json()).dump() +
-                                      ", now " + it.value().dump() + "); resume with the same flags");
+                                      it.key() + " settings (" +
+                                      differences(report.value(it.key(), nlohmann::json()), it.value()) +
+                                      "); resume with the same flags");
         }
       }
       done[method] = {report, row_from_json(row)};
     }
   } catch (const nlohmann::json::exception& e) {
-    throw OutputError("--resume: '" + path + "' is not a den compare report: " + e.what());
+    // An input that is not what it should be: a data error, as `den report` says of the same file.
+    throw data::DataError("--resume: '" + path + "' is not a den compare report: " + e.what());
   }
   return done;
 }

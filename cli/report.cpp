@@ -195,7 +195,10 @@ void check_writable(const std::string& path) {
   const fs::path target(resolved);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) throw OutputError("cannot write '" + path + "': directory '" + dir.string() + "' does not exist");
+  if (!fs::is_directory(dir, ec)) {
+    throw OutputError("cannot write '" + path + "': '" + dir.string() + "' " +
+                      (fs::exists(dir, ec) ? "is a file, not a directory" : "does not exist"));
+  }
   if (fs::is_directory(target, ec)) throw OutputError("cannot write '" + path + "': it is a directory");
   if (::access(dir.c_str(), W_OK) != 0) throw OutputError("cannot write '" + path + "': directory is not writable");
 }

@@ -120,9 +120,13 @@ Dataset load_csv(const std::string& path, const CsvOptions& options) {
       }
       if (c == label_col) {
         // Labels up to 2^24 are exact in float; anything larger is not a class index.
-        if (v < 0 || v != std::floor(v) || v >= 16777216.0f) {
+        if (v < 0 || v != std::floor(v)) {
           throw DataError(where(line_no, c) + ": label '" + std::string(trim(fields[c])) +
                           "' is not a non-negative integer");
+        }
+        if (v >= 16777216.0f) {
+          throw DataError(where(line_no, c) + ": label '" + std::string(trim(fields[c])) +
+                          "' is above the largest class id den reads from CSV, 16777215 (2^24 - 1, exact as float)");
         }
         const auto label = static_cast<int64_t>(v);
         if (options.num_classes > 0 && label >= options.num_classes) {

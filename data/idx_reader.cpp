@@ -23,6 +23,13 @@ using GzHandle = std::unique_ptr<gzFile_s, GzCloser>;
 
 std::string quoted(const std::string& path) { return "'" + path + "'"; }
 
+/// Why `dir` is no data directory: missing, or a file.
+std::string missing_directory(const std::string& dir) {
+  std::error_code ec;
+  if (fs::exists(dir, ec)) return "data directory " + quoted(dir) + " is a file, not a directory (--data takes the folder that holds it)";
+  return "data directory " + quoted(dir) + " does not exist";
+}
+
 std::string hex_byte(unsigned char b) {
   char buf[8];
   std::snprintf(buf, sizeof buf, "0x%02x", b);
@@ -264,7 +271,7 @@ bool has_half(const std::string& dir, Half half) {
 }
 
 Dataset load_half(const std::string& dir, Half half) {
-  if (!fs::is_directory(dir)) throw DataError("data directory " + quoted(dir) + " does not exist");
+  if (!fs::is_directory(dir)) throw DataError(missing_directory(dir));
   const HalfFiles f = half_files(dir, half);
   const std::string prefix = half == Half::Train ? "train" : "t10k";
   if (!f.images.empty() || !f.labels.empty()) {
@@ -282,7 +289,7 @@ Dataset load_half(const std::string& dir, Half half) {
 
 TrainTest load_directory(const std::string& dir, const DirectoryOptions& options) {
   const fs::path root(dir);
-  if (!fs::is_directory(root)) throw DataError("data directory " + quoted(dir) + " does not exist");
+  if (!fs::is_directory(root)) throw DataError(missing_directory(dir));
 
   const std::vector<std::string> idx_names = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                                               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};

@@ -167,7 +167,7 @@ TaskStream::TaskStream(Dataset train, Dataset test, StreamOptions options) : opt
                                 " classes of the data (at least one class must be left to add)");
   }
   if (options.num_tasks < 1) {
-    throw std::invalid_argument("--tasks " + std::to_string(options.num_tasks) + " must be at least 1");
+    throw std::invalid_argument(options.tasks_flag + " " + std::to_string(options.num_tasks) + " must be at least 1");
   }
   if (options.classes_per_task < 1) {
     throw std::invalid_argument("--classes-per-task " + std::to_string(options.classes_per_task) +
@@ -188,7 +188,7 @@ TaskStream::TaskStream(Dataset train, Dataset test, StreamOptions options) : opt
   }
   const int64_t limit = max_tasks(options.protocol, num_classes, options.classes_per_task, options.base_classes);
   if (options.num_tasks > limit) {
-    std::string msg = "--tasks " + std::to_string(options.num_tasks) + " is larger than the " + std::to_string(limit) +
+    std::string msg = options.tasks_flag + " " + std::to_string(options.num_tasks) + " is larger than the " + std::to_string(limit) +
                       " tasks protocol " + protocol + " allows";
     if (new_classes) {
       msg += " for " + std::to_string(num_classes) + " classes with --base-classes " +

@@ -25,6 +25,7 @@ std::string to_string(Protocol protocol);
 struct StreamOptions {
   Protocol protocol = Protocol::Permuted;
   int64_t num_tasks = 10;
+  std::string tasks_flag = "--tasks";  ///< the flag that set num_tasks, for messages (add-task's --task-index)
   int64_t classes_per_task = 2;  ///< Split only
   /// Split only; 0 = off. The "new classes" scenario: task 1 learns classes [0, K) (K =
   /// base_classes, labels 0..K-1); each later task t adds one new class c = K + t - 2 as a binary

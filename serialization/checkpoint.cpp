@@ -504,6 +504,11 @@ LoadedCheckpoint load_checkpoint(const std::string& path, const LoadOptions& opt
   if (fs::is_directory(path, ec)) {
     throw CheckpointError(CheckpointError::Kind::Missing, "checkpoint '" + path + "' is a directory");
   }
+  // A pipe or device has no size to check the records against (and opening a FIFO would wait).
+  if (fs::exists(path, ec) && !fs::is_regular_file(path, ec)) {
+    throw CheckpointError(CheckpointError::Kind::Missing,
+                          "checkpoint '" + path + "' is not a regular file (a pipe or a device); give the file itself");
+  }
   std::FILE* file = std::fopen(path.c_str(), "rb");
   if (file == nullptr) {
     const int err = errno;

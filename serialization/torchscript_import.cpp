@@ -626,6 +626,10 @@ MappedChain map_chain(const std::vector<Step>& steps, const ChainReader& reader,
         if (step.kind == Step::Kind::Conv && (flattened || (last != nullptr && last->kind == Step::Kind::Linear))) {
           reader.unsupported(step.module, step.type, "comes after the flatten; den's conv layers come first");
         }
+        if (step.weight.size(0) == 0 || step.weight.size(1) == 0) {
+          reader.unsupported(step.module, step.type, "has a weight of " + c10::str(step.weight.sizes()) +
+                             ": a layer without units or inputs");
+        }
         if (step.kind == Step::Kind::Conv && conv_below && step.weight.size(1) != last->weight.size(0)) {
           reader.unsupported(step.module, step.type, "takes " + std::to_string(step.weight.size(1)) + " channels but '" +
                              last->module + "' gives " + std::to_string(last->weight.size(0)));

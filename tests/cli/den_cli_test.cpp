@@ -144,6 +144,27 @@ TEST_F(DenCli, ADivergingRunExitsWithNineAndKeepsTheLastGoodCheckpoint) {
   EXPECT_TRUE(fs::exists(dir_ / "run.json"));  // the partial report
 }
 
+// Common mistakes are named for what they are, with the code of their kind.
+TEST_F(DenCli, CommonMistakesAreNamedForWhatTheyAre) {
+  write_file(dir_ / "afile", "x");
+  const std::string file = (dir_ / "afile").string();
+  const auto expect = [](const Result& r, int code, const std::string& text) {
+    EXPECT_EQ(r.code, code) << r.output;
+    EXPECT_NE(r.output.find(text), std::string::npos) << text << " in\n" << r.output;
+  };
+  expect(run_den("run --quiet --report " + file + "/r.json"), 4, "'" + file + "' is a file, not a directory");
+  expect(run_den("run --quiet --data " + file), 3, "is a file, not a directory (--data takes the folder");
+  ASSERT_EQ(::mkfifo((dir_ / "pipe.den").c_str(), 0600), 0);
+  expect(run_den("inspect " + (dir_ / "pipe.den").string()), 5, "is not a regular file (a pipe or a device)");
+  fs::create_directories(dir_ / "ckpt.den");
+  expect(run_den("add-task " + (dir_ / "ckpt.den").string() + " --data " + dir_.string()), 5, "is a directory");
+  fs::create_directories(dir_ / "csv");
+  write_file(dir_ / "csv" / "train.csv", "99999999999,1\n0,2\n");
+  write_file(dir_ / "csv" / "test.csv", "0,1\n");
+  expect(run_den("run --quiet --data " + (dir_ / "csv").string()), 3,
+         "label '99999999999' is above the largest class id den reads from CSV");
+}
+
 TEST_F(DenCli, DataErrorsExitWithThree) {
   const Result missing = run_den("run --data " + (dir_ / "nowhere").string());
   EXPECT_EQ(missing.code, 3);

@@ -70,8 +70,20 @@ TEST_F(DenCompareCli, AnInterruptedComparisonKeepsFinishedMethodsAndResumes) {
   EXPECT_EQ(partial["table"][0]["method"], "finetune");
   EXPECT_TRUE(partial["methods"].contains("finetune"));
 
-  // Other settings than the report's are refused; the same ones skip finetune.
-  expect_usage_error(args + " --resume --max-iter 60", "--resume: method finetune");
+  // Other settings than the report's are refused, naming the one that differs (not both whole
+  // configurations); the same ones skip finetune.
+  const Result other = run_den(args + " --resume --max-iter 60");
+  EXPECT_EQ(other.code, 2) << other.output;
+  EXPECT_NE(other.output.find("--resume: method finetune"), std::string::npos) << other.output;
+  EXPECT_NE(other.output.find("max_iter 4000 -> 60"), std::string::npos) << other.output;
+  EXPECT_LT(other.output.size(), 400u) << other.output;
+  // A report that is no compare report is a data error, as `den report` says of it.
+  std::ofstream(p("garbage.json")) << "garbage";
+  const std::string garbage_args = "compare --methods finetune --tasks 1 --data " + p("data") +
+                                   " --hidden 16,8 --quiet --threads 1 --resume --report " + p("garbage.json");
+  const Result garbage = run_den(garbage_args);
+  EXPECT_EQ(garbage.code, 3) << garbage.output;
+  EXPECT_NE(garbage.output.find("is not a den compare report"), std::string::npos) << garbage.output;
   const Result done = run_den(args + " --resume --max-iter 4000");
   ASSERT_EQ(done.code, 0) << done.output;
   EXPECT_NE(done.output.find("finetune (1/2): done"), std::string::npos) << done.output;

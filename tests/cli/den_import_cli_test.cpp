@@ -200,6 +200,19 @@ TEST_F(DenImportCli, ImportRefusalsExitWithSevenAndWriteNothing) {
   EXPECT_FALSE(fs::exists(p("x.den")));
 }
 
+// A layer without units is a model den cannot import (exit 7), not a usage error. The model is made
+// here with python3-torch, as the fixtures are.
+TEST_F(DenImportCli, AZeroWidthLayerIsAnImportError) {
+  const std::string model = p("zero.pt");
+  const std::string make = "/usr/bin/python3 -W ignore -c \"import torch; torch.jit.script(torch.nn.Sequential("
+                           "torch.nn.Linear(6, 0), torch.nn.ReLU(), torch.nn.Linear(0, 3))).save('" + model + "')\"";
+  ASSERT_EQ(std::system(make.c_str()), 0) << "needs python3-torch (scripts/install_deps.sh)";
+  const Result r = run_den("import " + model + " -o " + p("zero.den"));
+  EXPECT_EQ(r.code, 7) << r.output;
+  EXPECT_NE(r.output.find("a layer without units or inputs"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(p("zero.den")));
+}
+
 // NOTE: [frozen trunk] What does not map runs frozen before den's layers: the checkpoint carries it,
 // add-task and predict feed raw samples through it.
 TEST_F(DenImportCli, AModelThatDoesNotMapImportsWithAFrozenTrunk) {
