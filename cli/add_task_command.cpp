@@ -5,6 +5,7 @@
 #include "cli/exit_codes.h"
 #include "cli/flag_checks.h"
 #include "cli/image_data.h"
+#include "cli/interrupt.h"
 #include "cli/progress.h"
 #include "cli/report.h"
 #include "cli/run_checkpoints.h"
@@ -133,7 +134,7 @@ int add_own_task(AddTaskOptions& o, io::LoadedCheckpoint& c, const std::string& 
   RunProgress progress("den", t, o.quiet, nullptr);  // task t of t: the ETA is this task's
   print_table_header(stdout);
   const auto started = std::chrono::steady_clock::now();
-  const io::CheckpointExtras extras = learn_outside_stream(c, task, o.exemplars, progress.callback());
+  const io::CheckpointExtras extras = learn_outside_stream(c, task, o.exemplars, interruptible(progress.callback()));
   io::save_checkpoint(den, output, extras);
   print_learned(t, started, output, den);
   return kOk;
@@ -181,7 +182,9 @@ CLI::App* add_add_task_command(CLI::App& app, AddTaskOptions& o) {
   return cmd;
 }
 
-int add_task_command(AddTaskOptions& o) {
+namespace {
+
+int add_task(AddTaskOptions& o) {
   const std::string output = o.output.empty() ? o.checkpoint : o.output;
   // The checkpoint first: a directory or a pipe named as the checkpoint is a checkpoint error (exit
   // 5), not an output one. Still before any training.
@@ -246,7 +249,7 @@ int add_task_command(AddTaskOptions& o) {
                          static_cast<int64_t>(c.extras.evaluations.size()) == den.num_tasks();
   engine::RunCallbacks callbacks;
   RunProgress progress("den", t, o.quiet, nullptr);  // task t of t: the ETA is this task's
-  callbacks.progress = progress.callback();
+  callbacks.progress = interruptible(progress.callback());
   print_table_header(stdout);
   io::CheckpointExtras extras;
   const auto started = std::chrono::steady_clock::now();
@@ -285,5 +288,18 @@ int add_task_command(AddTaskOptions& o) {
   return kOk;
 }
 
+}  // namespace
+
+int add_task_command(AddTaskOptions& o) {
+  // NOTE: [interrupts]: the checkpoint is written only once the task is learned, so a stop before
+  // leaves it as it was. Installed even when a script started den with SIGINT ignored.
+  install_interrupt_handlers();
+  try {
+    return add_task(o);
+  } catch (const Interrupted&) {
+    std::fprintf(stderr, "den: interrupted; '%s' is unchanged\n", o.checkpoint.c_str());
+    return kInterrupted;
+  }
+}
 
 }  // namespace den::cli

@@ -4,13 +4,16 @@
 #include "engine/hyperparameters.h"
 #include "serialization/checkpoint.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <numeric>
 #include <sstream>
 #include <type_traits>
-#include <unistd.h>
 
 namespace den::cli {
 
@@ -201,6 +204,15 @@ void check_writable(const std::string& path) {
   }
   if (fs::is_directory(target, ec)) throw OutputError("cannot write '" + path + "': it is a directory");
   if (::access(dir.c_str(), W_OK) != 0) throw OutputError("cannot write '" + path + "': directory is not writable");
+  // access() says yes to root everywhere, /proc included: create the temporary the write will need.
+  std::string probe = (dir / ".den-write-check-XXXXXX").string();
+  const int fd = ::mkstemp(probe.data());
+  if (fd < 0) {
+    throw OutputError("cannot write '" + path + "': cannot create a file in '" + dir.string() + "': " +
+                      std::strerror(errno));
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
 }
 
 namespace {

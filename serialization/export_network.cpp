@@ -49,7 +49,7 @@ void check_export_task(const engine::Engine& engine, int64_t task, bool allow_al
   if (engine.num_tasks() == 0) throw std::invalid_argument("the checkpoint holds no task yet; nothing to export");
   if (allow_all && task == kAllTasks) return;
   if (task < 1 || task > engine.num_tasks()) {
-    throw std::invalid_argument("--task " + std::to_string(task) + " does not exist: the network has tasks 1.." +
+    throw std::invalid_argument("task " + std::to_string(task) + " does not exist: the network has tasks 1.." +
                                 std::to_string(engine.num_tasks()) + (allow_all ? " (or all)" : ""));
   }
 }

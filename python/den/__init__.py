@@ -26,8 +26,26 @@ def _features(a):
     return None if a is None else _torch.as_tensor(a, dtype=_torch.float32)
 
 
-def _labels(a):
-    return None if a is None else _torch.as_tensor(a, dtype=_torch.int64)
+def _labels(a, what="labels"):
+    """Class ids as int64 [N]; a ValueError saying what is wrong for anything else (as_tensor would
+    truncate 0.5 to 0 and wrap huge values)."""
+    if a is None:
+        return None
+    t = _torch.as_tensor(a)
+    if t.dim() != 1:
+        hint = "; flatten them (y.reshape(-1))" if t.dim() == 2 and t.shape[1] == 1 else ""
+        raise ValueError(f"{what} must be 1-D [N], got shape {list(t.shape)}{hint}")
+    if t.dtype == _torch.bool or t.is_complex():
+        raise ValueError(f"{what} must be integer class ids, got {t.dtype}")
+    if t.is_floating_point():
+        bad = (~_torch.isfinite(t)) | (t != t.round())
+        if bool(bad.any()):
+            i = int(bad.nonzero()[0])
+            raise ValueError(f"{what} must be integer class ids, got {t[i].item()} at index {i}")
+    if t.numel() and float(t.max()) > 2**31 - 1:
+        i = int(t.argmax())
+        raise ValueError(f"{what}: {t[i].item()} at index {i} is above the largest class id, {2**31 - 1}")
+    return t.to(_torch.int64)
 
 
 def Task(train_x, train_y, val_x, val_y, test_x=None, test_y=None, num_classes=0, name="", output_classes=()):
@@ -35,9 +53,9 @@ def Task(train_x, train_y, val_x, val_y, test_x=None, test_y=None, num_classes=0
     the largest training label + 1; output_classes: the class each head output stands for."""
     empty_x, empty_y = _torch.empty(0, 0), _torch.empty(0, dtype=_torch.int64)
     test_x = _features(test_x) if test_x is not None else empty_x
-    test_y = _labels(test_y) if test_y is not None else empty_y
-    return _den.Task(_features(train_x), _labels(train_y), _features(val_x), _labels(val_y), test_x, test_y,
-                     int(num_classes), name, list(output_classes))
+    test_y = _labels(test_y, "test_y") if test_y is not None else empty_y
+    return _den.Task(_features(train_x), _labels(train_y, "train_y"), _features(val_x), _labels(val_y, "val_y"),
+                     test_x, test_y, int(num_classes), name, list(output_classes))
 
 
 def _predict(self, task_id, x):

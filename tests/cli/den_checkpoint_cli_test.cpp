@@ -183,6 +183,22 @@ TEST_F(DenCheckpointCli, SigintKeepsTheCheckpointAndAPartialReportAndExits130) {
   EXPECT_EQ(read_bytes(p("c.den")), before);
   // Complete: task 4's, or a later one's. (A temporary that the exit cut short is removed by the next save.)
   EXPECT_GE(io::load_checkpoint(p("d.den")).engine.num_tasks(), 4);
+
+  // add-task stops on SIGINT too, even started with SIGINT ignored (as a script's background job
+  // is), and writes nothing. Signals come, once the shell has become den, until it ends: before its
+  // handler is installed they are ignored, after it the first stops it at a validation step, or a
+  // second at once.
+  const pid_t added = spawn_den("add-task " + p("c.den") + " -o " + p("e.den") + " --quiet", "trap '' INT; ");
+  const std::string comm = "/proc/" + std::to_string(added) + "/comm";
+  wait_for([&] {
+    std::string name;
+    std::ifstream(comm) >> name;
+    if (name == "den") ::kill(added, SIGINT);
+    return false;
+  }, added, 300);
+  EXPECT_EQ(wait_exit(added), 130);
+  EXPECT_FALSE(fs::exists(p("e.den")));
+  EXPECT_EQ(read_bytes(p("c.den")), before);
 }
 
 TEST_F(DenCheckpointCli, ResumeRefusalsInspectExportAndAddTaskFromAnotherStream) {

@@ -154,6 +154,9 @@ TEST_F(DenCli, CommonMistakesAreNamedForWhatTheyAre) {
   };
   expect(run_den("run --quiet --report " + file + "/r.json"), 4, "'" + file + "' is a file, not a directory");
   expect(run_den("run --quiet --data " + file), 3, "is a file, not a directory (--data takes the folder");
+  if (fs::is_directory("/proc")) {  // writable to root by access(), yet no file can be made there
+    expect(run_den("run --quiet --tasks 1 --report /proc/den.json"), 4, "cannot create a file in '/proc'");
+  }
   ASSERT_EQ(::mkfifo((dir_ / "pipe.den").c_str(), 0600), 0);
   expect(run_den("inspect " + (dir_ / "pipe.den").string()), 5, "is not a regular file (a pipe or a device)");
   fs::create_directories(dir_ / "ckpt.den");

@@ -71,6 +71,31 @@ def test_a_diverging_task_raises_training_diverged_naming_task_phase_and_step():
     assert issubclass(den.TrainingDiverged, ArithmeticError)
 
 
+def test_a_task_without_test_data_learns_as_the_docs_show_it():
+    train_x, train_y = synthetic(5, 256)
+    val_x, val_y = synthetic(105, 64)
+    report = small_engine().add_task(den.Task(train_x, train_y, val_x, val_y))
+    assert report.task == 1
+
+
+def test_labels_that_are_no_class_ids_get_a_clear_value_error():
+    x, y = synthetic(6, 32)
+    for labels, message in [(y.astype(np.float32) + 0.5, "must be integer class ids, got 0.5"),
+                            (y.reshape(-1, 1), r"must be 1-D \[N\], got shape \[32, 1\]; flatten them"),
+                            (np.full(32, 1e12), "above the largest class id"),
+                            (y.astype(bool), "must be integer class ids")]:
+        with pytest.raises(ValueError, match=message):
+            den.Task(x, labels, x, y)
+
+
+def test_python_errors_name_no_cli_flags():
+    engine = small_engine()
+    engine.add_task(small_task(1))
+    with pytest.raises(ValueError) as error:
+        engine.export("/tmp/den_no_such_task.pt", task=99)
+    assert "--task" not in str(error.value) and "task 99 does not exist" in str(error.value)
+
+
 def test_a_network_too_large_to_train_is_refused_before_allocating():
     with pytest.raises(ValueError, match="would hold 7.85e\\+10 parameters"):
         den.Engine(den.EngineConfig(hidden=[100000000]), input_dim=784)
