@@ -74,13 +74,9 @@ Task check_task(const Task& task, int64_t input_dim, at::Device device) {
       checked_split(task.train_x, task.train_y, "training set", task.name, input_dim, task.num_classes, device);
   std::tie(out.val_x, out.val_y) =
       checked_split(task.val_x, task.val_y, "validation set", task.name, input_dim, task.num_classes, device);
-  // The test set is optional: none, or one without samples (Python's den.Task without one).
-  if (task.test_x.defined() && task.test_x.numel() > 0) {
+  if (task.test_x.defined()) {
     std::tie(out.test_x, out.test_y) =
         checked_split(task.test_x, task.test_y, "test set", task.name, input_dim, task.num_classes, device);
-  } else {
-    out.test_x = at::Tensor();
-    out.test_y = at::Tensor();
   }
   return out;
 }

@@ -34,8 +34,12 @@ engine::Task make_task(at::Tensor train_x, at::Tensor train_y, at::Tensor val_x,
   task.train_y = std::move(train_y);
   task.val_x = std::move(val_x);
   task.val_y = std::move(val_y);
-  task.test_x = std::move(test_x);
-  task.test_y = std::move(test_y);
+  // den.Task without test data passes two empty tensors: no test set (the engine refuses a test set
+  // without samples, as a stream task whose classes the test file lacks).
+  if (!(test_x.defined() && test_x.numel() == 0 && test_y.defined() && test_y.numel() == 0)) {
+    task.test_x = std::move(test_x);
+    task.test_y = std::move(test_y);
+  }
   // Default: every label seen in training, 0..max.
   task.num_classes = num_classes > 0 ? num_classes
                                      : (task.train_y.defined() && task.train_y.numel() > 0

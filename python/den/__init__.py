@@ -51,9 +51,11 @@ def _labels(a, what="labels"):
 def Task(train_x, train_y, val_x, val_y, test_x=None, test_y=None, num_classes=0, name="", output_classes=()):
     """One task. Features [N, input_dim] float32, labels [N] int64 (numpy or torch); num_classes 0 =
     the largest training label + 1; output_classes: the class each head output stands for."""
-    empty_x, empty_y = _torch.empty(0, 0), _torch.empty(0, dtype=_torch.int64)
-    test_x = _features(test_x) if test_x is not None else empty_x
-    test_y = _labels(test_y, "test_y") if test_y is not None else empty_y
+    if (test_x is None) != (test_y is None):
+        raise ValueError("give test_x and test_y together, or neither")
+    # No test set: empty tensors, which the module reads as none (not as a test set without samples).
+    test_x = _features(test_x) if test_x is not None else _torch.empty(0, 0)
+    test_y = _labels(test_y, "test_y") if test_y is not None else _torch.empty(0, dtype=_torch.int64)
     return _den.Task(_features(train_x), _labels(train_y, "train_y"), _features(val_x), _labels(val_y, "val_y"),
                      test_x, test_y, int(num_classes), name, list(output_classes))
 
