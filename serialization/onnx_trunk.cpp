@@ -29,12 +29,10 @@
 #include <torch/csrc/jit/passes/freeze_module.h>
 #include <torch/csrc/jit/passes/inliner.h>
 #include <torch/csrc/jit/passes/remove_mutation.h>
-#include <torch/csrc/jit/serialization/import.h>
 
 #include <algorithm>
 #include <cmath>
 #include <optional>
-#include <sstream>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -478,16 +476,7 @@ Dims probe_dims(const torch::jit::Module& frozen, const std::shared_ptr<torch::j
 }  // namespace
 
 std::string write_trunk(onnx::GraphProto& g, const FrozenTrunk& trunk, const std::string& input) {
-  torch::jit::Module module;
-  try {
-    std::istringstream bytes(trunk.module);
-    module = torch::jit::load(bytes, at::kCPU);
-  } catch (const c10::Error& e) {
-    const std::string what = e.what_without_backtrace();
-    throw std::runtime_error("the frozen trunk does not load: " + what.substr(0, what.find('\n')));
-  }
-  module.eval();
-  const torch::jit::Module frozen = torch::jit::freeze_module(module);
+  const torch::jit::Module frozen = torch::jit::freeze_module(load_trunk_module(trunk));
   std::shared_ptr<torch::jit::Graph> graph = frozen.get_method("forward").graph()->copy();
   torch::jit::Inline(*graph);
   torch::jit::RemoveTensorMutation(graph);

@@ -22,17 +22,21 @@ int64_t product(const std::vector<int64_t>& dims) {
 int64_t FrozenTrunk::input_dim() const { return product(input_shape); }
 int64_t FrozenTrunk::feature_dim() const { return product(feature_shape); }
 
-TrunkRunner::TrunkRunner(const FrozenTrunk& trunk)
-    : shapes_{std::string(), trunk.input_shape, trunk.feature_shape, trunk.cut} {
+torch::jit::Module load_trunk_module(const FrozenTrunk& trunk) {
+  torch::jit::Module module;
   try {
     std::istringstream bytes(trunk.module);
-    module_ = torch::jit::load(bytes, at::kCPU);
+    module = torch::jit::load(bytes, at::kCPU);
   } catch (const c10::Error& e) {
     const std::string what = e.what_without_backtrace();
     throw std::runtime_error("the frozen trunk does not load: " + what.substr(0, what.find('\n')));
   }
-  module_.eval();
+  module.eval();
+  return module;
 }
+
+TrunkRunner::TrunkRunner(const FrozenTrunk& trunk)
+    : shapes_{std::string(), trunk.input_shape, trunk.feature_shape, trunk.cut}, module_(load_trunk_module(trunk)) {}
 
 at::Tensor TrunkRunner::features(const at::Tensor& x, int64_t batch, const std::function<void(int64_t, int64_t)>& progress) {
   const FrozenTrunk& trunk = shapes_;

@@ -25,6 +25,9 @@ struct FrozenTrunk {
   int64_t feature_dim() const;  ///< product of feature_shape
 };
 
+/// The trunk's archive as a module in eval mode. Throws std::runtime_error when it does not load.
+torch::jit::Module load_trunk_module(const FrozenTrunk& trunk);
+
 /// The input bytes of one batch through a trunk when no batch size is given: 32 MiB, 55 RGB images
 /// of 224 x 224, whose ResNet-18 activations then take a few hundred MB.
 constexpr int64_t kTrunkBatchBytes = int64_t{32} << 20;
