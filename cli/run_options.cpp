@@ -242,26 +242,15 @@ data::ImagePreprocess run_preprocess(const RunOptions& o, const std::string& tra
   return preprocess_from_flags(o.images, shape);
 }
 
-/// The training and test images of `layout`, one class id per folder name in both.
+/// The training and test images of `layout`, one class id per folder name in both; no test images
+/// for a single folder.
 RunData load_image_run(const RunOptions& o, const ImageLayout& layout) {
   RunData d;
   d.images = o.stored_images ? *o.stored_images : run_preprocess(o, layout.train);
   ImageSamples train = load_image_samples(layout.train, *d.images, {}, 0, false, o.quiet);
   d.class_names = train.class_names;
   d.files.train = std::move(train.dataset);
-  if (layout.test.empty()) {
-    // One folder: its test samples are a seeded part of it (--holdout F, else 20%), drawn apart
-    // from the stream's own validation split.
-    const double fraction = o.holdout > 0 ? o.holdout : kImageTestFraction;
-    auto [fit, test] = data::split_train_val(d.files.train, fraction, o.engine.seed ^ 0x5eedf00dULL);
-    d.files.train = std::move(fit);
-    d.files.test = std::move(test);
-    if (!o.quiet) {
-      std::fprintf(stderr, "testing on a seeded %.0f%% of '%s' (%lld images; DIR/train/ and DIR/test/ to choose)\n",
-                   100 * fraction, layout.train.c_str(), static_cast<long long>(d.files.test.size()));
-    }
-    return d;
-  }
+  if (layout.test.empty()) return d;  // load_files holds a part out for testing
   const ImageSamples test = load_image_samples(layout.test, *d.images, train.class_names, 0, false, o.quiet);
   for (const auto& [id, name] : test.class_names) {
     if (d.class_names.count(id) == 0) {
@@ -284,18 +273,25 @@ RunData load_files(const RunOptions& o) {
   const bool tested_on_part = layout && layout->test.empty();
   if (layout) {
     d = load_image_run(o, *layout);
-    if (!o.allow_label_gaps) data::check_no_label_gaps(d.files.train, "image folder '" + layout->train + "'");
   } else {
     data::DirectoryOptions directory;
     directory.allow_label_gaps = o.allow_label_gaps;
     d.files = data::load_directory(o.data_dir, directory);
   }
-  if (o.holdout > 0 && !tested_on_part) {
-    // Seeded apart from the stream's own validation split, so that the two never coincide.
-    auto [fit, held_out] = data::split_train_val(d.files.train, o.holdout, o.engine.seed ^ 0x5eedf00dULL);
+  // --holdout F tests on a part of the training data; a single image folder is tested on one
+  // anyway (kImageTestFraction unless --holdout says). Seeded apart from the stream's own
+  // validation split, so that the two never coincide.
+  const double held_out = o.holdout > 0 ? o.holdout : tested_on_part ? kImageTestFraction : 0.0;
+  if (held_out > 0) {
+    auto [fit, test] = data::split_train_val(d.files.train, held_out, o.engine.seed ^ 0x5eedf00dULL);
     d.files.train = std::move(fit);
-    d.files.test = std::move(held_out);
+    d.files.test = std::move(test);
+    if (tested_on_part && !o.quiet) {
+      std::fprintf(stderr, "testing on a seeded %.0f%% of '%s' (%lld images; DIR/train/ and DIR/test/ to choose)\n",
+                   100 * held_out, layout->train.c_str(), static_cast<long long>(d.files.test.size()));
+    }
   }
+  if (layout && !o.allow_label_gaps) data::check_no_label_gaps(d.files.train, "image folder '" + layout->train + "'");
   d.scaling = data::normalize_(d.files.train, d.files.test, data::parse_normalization(o.normalization));
   return d;
 }
