@@ -41,6 +41,13 @@ class Method {
   /// Weights and biases of the hidden layers now over those after task 1, heads apart, for methods
   /// that grow one network (DEN); 0 for the others, whose growth is counted in networks.
   virtual double hidden_growth() const { return 0.0; }
+  /// Whether the heads' logits are already comparable across tasks (trained in one output space,
+  /// or scores of one classifier), so that task-agnostic prediction takes them as they are rather
+  /// than calibrating them on a memory (NOTE: [task-agnostic prediction]).
+  virtual bool heads_comparable() const { return false; }
+  /// Samples the method itself keeps from earlier tasks (a rehearsal memory), and their bytes.
+  virtual int64_t memory_samples() const { return 0; }
+  virtual int64_t memory_bytes() const { return 0; }
   /// The settings it was built with (loss kind, seed, device).
   virtual const EngineConfig& config() const = 0;
 

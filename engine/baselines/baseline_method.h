@@ -58,5 +58,8 @@ class BaselineMethod : public Method {
 
 /// The Progressive Neural Networks baseline (engine/baselines/progressive.cpp).
 std::unique_ptr<Method> make_progressive(const EngineConfig& config, int64_t input_dim);
+/// lwf, icarl, der++, ncm or ranpac (engine/baselines/class_incremental.cpp); nullptr for another name.
+std::unique_ptr<Method> make_class_incremental(const std::string& name, const EngineConfig& config,
+                                               const BaselineOptions& options, int64_t input_dim);
 
 }  // namespace den::engine::detail

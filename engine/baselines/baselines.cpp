@@ -20,12 +20,23 @@ void BaselineOptions::validate() const {
   if (fisher_samples < 1) {
     throw std::invalid_argument("EWC Fisher samples must be >= 1, got " + std::to_string(fisher_samples));
   }
+  if (memory < 0) throw std::invalid_argument("memory must be >= 0 samples, got " + std::to_string(memory));
+  if (!(temperature > 0)) throw std::invalid_argument("distillation temperature must be > 0, got " + std::to_string(temperature));
+  if (!(lwf_lambda >= 0)) throw std::invalid_argument("lwf lambda must be >= 0, got " + std::to_string(lwf_lambda));
+  if (!(derpp_alpha >= 0) || !(derpp_beta >= 0)) {
+    throw std::invalid_argument("der++ alpha and beta must be >= 0, got " + std::to_string(derpp_alpha) + " and " +
+                                std::to_string(derpp_beta));
+  }
+  if (ranpac_dim < 1) throw std::invalid_argument("ranpac projection must be >= 1 wide, got " + std::to_string(ranpac_dim));
 }
 
 const std::vector<std::string>& method_names() {
-  static const std::vector<std::string> names = {"den", "stl", "mtl", "finetune", "l2", "ewc", "progressive"};
+  static const std::vector<std::string> names = {"den", "stl",   "mtl",   "finetune", "l2",    "ewc",
+                                                 "progressive", "lwf", "icarl", "der++",    "ncm", "ranpac"};
   return names;
 }
+
+bool needs_memory(const std::string& name) { return name == "icarl" || name == "der++"; }
 
 std::string method_names_text() {
   std::string text;
@@ -338,6 +349,7 @@ std::unique_ptr<Method> make_method(const std::string& name, const EngineConfig&
   if (name == "l2") return std::make_unique<SharedTrunk>(name, Transfer::L2, config, options, input_dim);
   if (name == "ewc") return std::make_unique<SharedTrunk>(name, Transfer::Ewc, config, options, input_dim);
   if (name == "progressive") return detail::make_progressive(config, input_dim);
+  if (auto method = detail::make_class_incremental(name, config, options, input_dim)) return method;
   throw std::invalid_argument("unknown method '" + name + "' (known: " + method_names_text() + ")");
 }
 

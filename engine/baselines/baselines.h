@@ -18,14 +18,24 @@ struct BaselineOptions {
   double l2_transfer = 0.5;      ///< `l2`: lambda of lambda * ||W - W^{t-1}||^2 (DEN's drift default)
   double ewc_lambda = 1000.0;    ///< `ewc`: lambda of (lambda / 2) * sum F (W - W*)^2
   int64_t fisher_samples = 1000; ///< `ewc`: training samples the diagonal Fisher is estimated on
+  /// Samples kept from earlier tasks by the methods that keep samples (icarl, der++; DEN and the
+  /// per-task-head baselines spend it on task-agnostic calibration, engine/evaluation/run.h). 0: none.
+  int64_t memory = 0;
+  double temperature = 2.0;       ///< `lwf`: distillation temperature T (Li and Hoiem 2016)
+  double lwf_lambda = 1.0;        ///< `lwf`: weight of the distillation loss (lambda_o)
+  double derpp_alpha = 0.1;       ///< `der++`: weight of the logit replay loss
+  double derpp_beta = 0.5;        ///< `der++`: weight of the label replay loss
+  int64_t ranpac_dim = 2048;      ///< `ranpac`: width M of the random projection
 
   /// Throws std::invalid_argument naming the first bad setting.
   void validate() const;
 };
 
-/// The methods of the DEN paper's comparison, in the order of its tables:
-/// den, stl, mtl, finetune, l2, ewc, progressive.
+/// The methods of the DEN paper's comparison, in the order of its tables (den, stl, mtl, finetune,
+/// l2, ewc, progressive), then the class-incremental ones (lwf, icarl, der++, ncm, ranpac).
 const std::vector<std::string>& method_names();
+/// Whether method `name` learns from a memory of old samples (icarl, der++): it needs memory > 0.
+bool needs_memory(const std::string& name);
 /// method_names() as one line for messages: "den, stl, mtl, ...".
 std::string method_names_text();
 

@@ -47,8 +47,10 @@ RunResult run_tasks(Method& method, int64_t num_tasks, const std::function<Task(
                     const RunCallbacks& callbacks, const RunSettings& settings, int64_t evaluate_from,
                     RunResult result, double prior_seconds, const std::optional<AgnosticState>& prior_agnostic) {
   const auto started = std::chrono::steady_clock::now();
-  TaskAgnosticClassifier agnostic = prior_agnostic ? TaskAgnosticClassifier::restore(settings.agnostic, *prior_agnostic)
-                                                   : TaskAgnosticClassifier(settings.agnostic);
+  AgnosticOptions agnostic_options = settings.agnostic;
+  agnostic_options.calibrate = !method.heads_comparable();
+  TaskAgnosticClassifier agnostic = prior_agnostic ? TaskAgnosticClassifier::restore(agnostic_options, *prior_agnostic)
+                                                   : TaskAgnosticClassifier(agnostic_options);
   if (prior_agnostic && agnostic.num_tasks() != method.num_tasks()) {
     throw std::invalid_argument("resume: task-agnostic state of " + std::to_string(agnostic.num_tasks()) +
                                 " tasks for " + std::to_string(method.num_tasks()) + " tasks learned");
@@ -119,6 +121,8 @@ RunResult run_tasks(Method& method, int64_t num_tasks, const std::function<Task(
   result.params = method.num_params();
   result.base_params = method.base_params();
   result.hidden_growth = method.hidden_growth();
+  result.memory_samples = method.memory_samples() + agnostic.memory_size();
+  result.memory_bytes = method.memory_bytes() + agnostic.memory_bytes();
   result.seconds =
       prior_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return result;

@@ -40,6 +40,10 @@ struct RunResult {
   /// Weights and biases of the hidden layers after the last task over those after task 1, heads
   /// apart (Method::hidden_growth); 0 for methods that do not report it.
   double hidden_growth = 0.0;
+  /// Samples kept from earlier tasks after the last one: the method's own memory
+  /// (Method::memory_samples) and the task-agnostic calibration's exemplars, and their bytes.
+  int64_t memory_samples = 0;
+  int64_t memory_bytes = 0;
   double seconds = 0.0;
   AgnosticState agnostic;  ///< the task-agnostic classifier after the last task (to checkpoint)
 };

@@ -45,7 +45,7 @@ void TaskAgnosticClassifier::add_task(int64_t task_id, const Task& task) {
   }
   register_outputs(outputs);
 
-  if (!enabled() || !task.val_x.defined() || task.val_x.size(0) == 0) return;
+  if (!enabled() || !options_.calibrate || !task.val_x.defined() || task.val_x.size(0) == 0) return;
   // Exemplars: a seeded draw of the validation split, up to M per class-bearing output.
   auto generator = at::make_generator<at::CPUGeneratorImpl>(options_.seed * 1000003ULL + static_cast<uint64_t>(task_id));
   const at::Tensor val_y = task.val_y.cpu();

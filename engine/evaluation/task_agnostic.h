@@ -15,6 +15,9 @@ struct AgnosticOptions {
   int64_t exemplars_per_class = 20;  ///< validation samples kept per class; 0 turns task-agnostic prediction off
   int64_t fit_steps = 500;           ///< full-batch Adam steps of the calibration fit
   uint64_t seed = 1;                 ///< which exemplars are kept
+  /// false for a method whose heads are already comparable (Method::heads_comparable): no exemplar
+  /// is kept and the calibration stays (1, 0), so classes compete on the raw logits.
+  bool calibrate = true;
 };
 
 // NOTE: [task-agnostic prediction] Every method keeps one head per task, and a head's scores are
@@ -81,6 +84,8 @@ class TaskAgnosticClassifier {
   const std::vector<std::vector<int64_t>>& output_classes() const { return output_classes_; }
 
   int64_t memory_size() const { return memory_x_.defined() ? memory_x_.size(0) : 0; }
+  /// Bytes of the exemplars: float32 features and an int64 class each.
+  int64_t memory_bytes() const { return memory_x_.defined() ? memory_x_.numel() * 4 + memory_size() * 8 : 0; }
   const at::Tensor& scales() const { return scale_; }
   const at::Tensor& shifts() const { return shift_; }
 
