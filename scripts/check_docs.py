@@ -5,6 +5,9 @@
                                   with the files that hold it (--write regenerates the index)
   check_docs.py links             every relative link in README.md and docs/*.md names a file that exists
   check_docs.py design-refs       nothing in the tree cites a design file outside the repository
+  check_docs.py refusals          every row of docs/refusals.md names a test in its `test` column, and each
+                                  exists: `Suite.Name` a TEST, TEST_F or TEST_P in tests/**/*.cpp (`Suite.*`:
+                                  any test of the suite), `test_name` a `def test_name` in tests/**/*.py
 """
 import pathlib
 import re
@@ -87,6 +90,60 @@ def check_design_refs():
     return 1 if bad else 0
 
 
+def table_rows(text):
+    """(line number, header, {column: cell}) of every row of every Markdown table in `text`."""
+    lines = text.splitlines()
+    cells = lambda line: [c.strip() for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
+    rows = []
+    for i in range(len(lines) - 1):
+        if not (lines[i].lstrip().startswith("|") and re.fullmatch(r"\s*\|[\s|:-]+\|\s*", lines[i + 1])):
+            continue
+        header = [h.lower() for h in cells(lines[i])]
+        j = i + 2
+        while j < len(lines) and lines[j].lstrip().startswith("|"):
+            rows.append((j + 1, header, dict(zip(header, cells(lines[j])))))
+            j += 1
+    return rows
+
+
+def check_refusals():
+    doc = ROOT / "docs" / "refusals.md"
+    gtests, suites = set(), set()
+    for path in sorted((ROOT / "tests").rglob("*.cpp")):
+        for suite, name in re.findall(r"\bTEST(?:_F|_P)?\(\s*(\w+)\s*,\s*(\w+)\s*\)",
+                                      path.read_text(encoding="utf-8", errors="replace")):
+            gtests.add(f"{suite}.{name}")
+            suites.add(suite)
+    pytests = set()
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        pytests.update(re.findall(r"^\s*def (test_\w+)\s*\(", path.read_text(encoding="utf-8", errors="replace"), re.M))
+    bad, named = [], 0
+    for line, header, row in table_rows(doc.read_text(encoding="utf-8")):
+        where = f"{doc.relative_to(ROOT)}:{line}"
+        if "test" not in header:
+            continue
+        tests = re.findall(r"`([^`]+)`", row.get("test", ""))
+        if not tests:
+            bad.append(f"{where}: no test named for '{row.get('refusal', '')}'")
+        for test in tests:
+            named += 1
+            if re.fullmatch(r"test_\w+", test):
+                found = test in pytests
+            elif re.fullmatch(r"\w+\.\*", test):
+                found = test[:-2] in suites
+            elif re.fullmatch(r"\w+\.\w+", test):
+                found = test in gtests
+            else:
+                bad.append(f"{where}: '{test}' is neither Suite.Name, Suite.* nor test_name")
+                continue
+            if not found:
+                bad.append(f"{where}: test {test} does not exist in tests/")
+    if named == 0:
+        bad.append(f"{doc.relative_to(ROOT)}: no table with a test column")
+    print("\n".join(bad), file=sys.stderr)
+    return 1 if bad else 0
+
+
 if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else ""
     if command == "notes":
@@ -95,4 +152,6 @@ if __name__ == "__main__":
         sys.exit(check_links())
     if command == "design-refs":
         sys.exit(check_design_refs())
+    if command == "refusals":
+        sys.exit(check_refusals())
     sys.exit(__doc__)
