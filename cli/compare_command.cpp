@@ -39,19 +39,25 @@ struct Row {
   double vs_stl = 0.0;  ///< params / parameters of one network per task
   double vs_mtl = 0.0;  ///< params / parameters of one shared network with a head per task
   double seconds = 0.0;
+  int64_t memory = 0;        ///< samples kept from earlier tasks (RunResult::memory_samples)
+  int64_t memory_bytes = 0;
 };
 
 void print_table(std::FILE* out, const std::vector<Row>& rows, int64_t stl, int64_t mtl) {
-  std::fprintf(out, "\n%-12s %9s %9s %12s %9s %11s %7s %7s %9s\n", "method", "auroc", "accuracy", "agnostic_acc",
-               "bwt_acc", "params", "x_stl", "x_mtl", "seconds");
+  // Task-agnostic accuracy first: classifying among all classes seen without the task id is what a
+  // model that learns new classes is used for.
+  std::fprintf(out, "\n%-12s %12s %9s %9s %9s %11s %7s %7s %8s %10s %9s\n", "method", "agnostic_acc", "auroc",
+               "accuracy", "bwt_acc", "params", "x_stl", "x_mtl", "memory", "memory_kb", "seconds");
   for (const Row& r : rows) {
     char agnostic[32] = "-";
     if (!std::isnan(r.agnostic)) std::snprintf(agnostic, sizeof agnostic, "%.4f", r.agnostic);
-    std::fprintf(out, "%-12s %9.4f %9.4f %12s %+9.4f %11lld %7.3f %7.3f %9.1f\n", r.method.c_str(), r.auroc,
-                 r.accuracy, agnostic, r.bwt, static_cast<long long>(r.params), r.vs_stl, r.vs_mtl, r.seconds);
+    std::fprintf(out, "%-12s %12s %9.4f %9.4f %+9.4f %11lld %7.3f %7.3f %8lld %10.1f %9.1f\n", r.method.c_str(), agnostic,
+                 r.auroc, r.accuracy, r.bwt, static_cast<long long>(r.params), r.vs_stl, r.vs_mtl,
+                 static_cast<long long>(r.memory), static_cast<double>(r.memory_bytes) / 1024.0, r.seconds);
   }
   std::fprintf(out, "x_stl, x_mtl: parameters relative to one network per task (%lld) and to one shared network "
-                    "with a head per task (%lld)\n",
+                    "with a head per task (%lld); memory: samples kept from earlier tasks (replayed, or calibrating "
+                    "task-agnostic prediction)\n",
                static_cast<long long>(stl), static_cast<long long>(mtl));
   std::fflush(out);
 }
@@ -59,11 +65,13 @@ void print_table(std::FILE* out, const std::vector<Row>& rows, int64_t stl, int6
 std::string table_csv(const std::vector<Row>& rows) {
   std::ostringstream out;
   out.precision(17);
-  out << "method,avg_auroc,avg_accuracy,task_agnostic_accuracy,bwt,params,params_vs_stl,params_vs_mtl,seconds\n";
+  out << "method,avg_auroc,avg_accuracy,task_agnostic_accuracy,bwt,params,params_vs_stl,params_vs_mtl,seconds,memory,"
+         "memory_bytes\n";
   for (const Row& r : rows) {
     out << r.method << ',' << r.auroc << ',' << r.accuracy << ',';
     if (!std::isnan(r.agnostic)) out << r.agnostic;
-    out << ',' << r.bwt << ',' << r.params << ',' << r.vs_stl << ',' << r.vs_mtl << ',' << r.seconds << '\n';
+    out << ',' << r.bwt << ',' << r.params << ',' << r.vs_stl << ',' << r.vs_mtl << ',' << r.seconds << ','
+        << r.memory << ',' << r.memory_bytes << '\n';
   }
   return out.str();
 }
@@ -79,7 +87,9 @@ nlohmann::json table_json(const std::vector<Row>& rows) {
                    {"params", r.params},
                    {"params_vs_stl", r.vs_stl},
                    {"params_vs_mtl", r.vs_mtl},
-                   {"seconds", r.seconds}});
+                   {"seconds", r.seconds},
+                   {"memory", r.memory},
+                   {"memory_bytes", r.memory_bytes}});
   }
   return out;
 }
@@ -88,7 +98,7 @@ Row row_from_json(const nlohmann::json& j) {
   const auto number = [&j](const char* key) { return j.at(key).is_null() ? std::nan("") : j.at(key).get<double>(); };
   return {j.at("method").get<std::string>(), number("avg_auroc"), number("avg_accuracy"),
           number("task_agnostic_accuracy"), number("bwt"), j.at("params").get<int64_t>(), number("params_vs_stl"),
-          number("params_vs_mtl"), number("seconds")};
+          number("params_vs_mtl"), number("seconds"), j.value("memory", int64_t{0}), j.value("memory_bytes", int64_t{0})};
 }
 
 /// `doc` as it reads back from a report file (bytes that are not UTF-8 replaced, NOTE in json_text).
@@ -170,14 +180,21 @@ std::vector<std::string> parse_methods(const std::string& text) {
   return methods;
 }
 
+std::vector<std::string> default_methods(int64_t memory) {
+  std::vector<std::string> methods;
+  for (const std::string& name : engine::method_names()) {
+    if (memory > 0 || !engine::needs_memory(name)) methods.push_back(name);
+  }
+  return methods;
+}
+
 CLI::App* add_compare_command(CLI::App& app, CompareOptions& o) {
   CLI::App* cmd = app.add_subcommand(
       "compare", "Learn the same task stream with several methods in turn and print the DEN paper's comparison table");
   add_run_flags(cmd, o.run);
-  o.methods = join(engine::method_names(), ",");
   cmd->add_option("--methods", o.methods,
-                  "Methods to compare, comma separated (known: " + engine::method_names_text() + ")")
-      ->capture_default_str();
+                  "Methods to compare, comma separated (known: " + engine::method_names_text() +
+                      "; default: all of them, icarl and der++ only with --memory)");
   cmd->add_option("--report", o.run.report_path,
                   "Write a JSON report to this file: each method's `den run` report and the table");
   cmd->add_option("--csv", o.csv_path, "Write the comparison table as CSV to this file");
@@ -192,7 +209,8 @@ int compare_command(CompareOptions& o) {
   install_interrupt_handlers();
   RunOptions& r = o.run;
   apply_config_file(r.command, r.config_path);
-  const std::vector<std::string> methods = parse_methods(o.methods);
+  const bool named = !o.methods.empty() || r.command->count("--methods") > 0;
+  const std::vector<std::string> methods = named ? parse_methods(o.methods) : default_methods(r.baseline.memory);
   check_method_flags(r.command, methods);
   resolve_options(r);
   if (r.print_config) {
@@ -213,6 +231,7 @@ int compare_command(CompareOptions& o) {
   err->set_pattern("%v");
   RunData data = load_data_set(r);
   const data::TaskStream stream(std::move(data.files.train), std::move(data.files.test), r.stream);
+  resolve_memory(r, stream);
   const auto make_task = [&stream](int64_t t) { return stream.task(t); };
   // What one network per task and one shared network would hold: no need to train STL or MTL.
   const std::vector<int64_t> classes = stream.task_classes();
@@ -278,7 +297,8 @@ int compare_command(CompareOptions& o) {
     print_summary(stdout, result);
     rows.push_back({run.method, result.avg_auroc, result.avg_accuracy, result.avg_agnostic_accuracy, result.bwt,
                     result.params, stl > 0 ? static_cast<double>(result.params) / static_cast<double>(stl) : 0.0,
-                    mtl > 0 ? static_cast<double>(result.params) / static_cast<double>(mtl) : 0.0, result.seconds});
+                    mtl > 0 ? static_cast<double>(result.params) / static_cast<double>(mtl) : 0.0, result.seconds,
+                    result.memory_samples, result.memory_bytes});
     reports[run.method] = run_report_json(run, tasks, result);
     write_report(i + 1 < methods.size());
   }

@@ -13,7 +13,7 @@ namespace den::cli {
 /// methods to compare and the output files.
 struct CompareOptions {
   RunOptions run;       ///< data, stream and training flags; `run.report_path` is --report
-  std::string methods;  ///< comma separated; default: every name of engine::method_names()
+  std::string methods;  ///< comma separated; empty: default_methods(--memory)
   std::string csv_path;
   std::string html_path;  ///< --html: the page of `den report` (cli/report_command.h)
   bool resume = false;  ///< --resume: skip the methods the --report file already holds
@@ -29,5 +29,8 @@ int compare_command(CompareOptions& options);
 /// The method names of a --methods list, checked: not empty, every name known (the message lists
 /// the known ones), no name twice. Throws std::invalid_argument.
 std::vector<std::string> parse_methods(const std::string& text);
+/// What `den compare` runs without --methods: every method, those that need a memory (icarl, der++)
+/// only when `memory` > 0.
+std::vector<std::string> default_methods(int64_t memory);
 
 }  // namespace den::cli

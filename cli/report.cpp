@@ -139,6 +139,8 @@ nlohmann::json final_json(const engine::RunResult& result) {
           {"base_params", result.base_params},
           {"params_ratio", result.base_params > 0 ? static_cast<double>(result.params) / result.base_params : 0.0},
           {"hidden_growth", result.hidden_growth},
+          {"memory_samples", result.memory_samples},
+          {"memory_bytes", result.memory_bytes},
           {"hidden_units", result.tasks.empty() ? std::vector<int64_t>{} : result.tasks.back().hidden_units},
           {"seconds", result.seconds}};
 }
@@ -157,11 +159,19 @@ nlohmann::json run_settings_json(const RunOptions& o) {
                           {"val_fraction", o.stream.val_fraction},
                           {"holdout", o.holdout},
                           {"normalize", o.normalization}}},
-                        {"exemplars_per_class", o.exemplars}};
+                        {"exemplars_per_class", o.exemplars},
+                        {"memory", o.baseline.memory}};
   if (o.method == "l2") doc["method_options"] = {{"l2_lambda", o.baseline.l2_transfer}};
   if (o.method == "ewc") {
     doc["method_options"] = {{"ewc_lambda", o.baseline.ewc_lambda}, {"ewc_samples", o.baseline.fisher_samples}};
   }
+  if (o.method == "lwf") {
+    doc["method_options"] = {{"lwf_lambda", o.baseline.lwf_lambda}, {"distill_temperature", o.baseline.temperature}};
+  }
+  if (o.method == "der++") {
+    doc["method_options"] = {{"derpp_alpha", o.baseline.derpp_alpha}, {"derpp_beta", o.baseline.derpp_beta}};
+  }
+  if (o.method == "ranpac") doc["method_options"] = {{"ranpac_dim", o.baseline.ranpac_dim}};
   return doc;
 }
 
@@ -278,12 +288,15 @@ void print_table_row(std::FILE* out, const engine::TaskReport& r, const engine::
 }
 
 void print_summary(std::FILE* out, const engine::RunResult& result) {
-  std::fprintf(out, "\naverage test accuracy %.4f, average AUROC %.4f over %zu tasks\n", result.avg_accuracy,
-               result.avg_auroc, result.tasks.size());
+  std::fputc('\n', out);
   if (!std::isnan(result.avg_agnostic_accuracy)) {
     std::fprintf(out, "task-agnostic accuracy %.4f (task not given, among all classes seen)\n",
                  result.avg_agnostic_accuracy);
   }
+  std::fprintf(out, "average test accuracy %.4f, average AUROC %.4f over %zu tasks (task given)\n", result.avg_accuracy,
+               result.avg_auroc, result.tasks.size());
+  std::fprintf(out, "memory: %lld samples kept from earlier tasks (%.1f KB)\n",
+               static_cast<long long>(result.memory_samples), static_cast<double>(result.memory_bytes) / 1024.0);
   std::fprintf(out, "backward transfer: accuracy %+.4f, AUROC %+.4f\n", result.bwt, result.bwt_auroc);
   if (!result.tasks.empty()) {
     std::fprintf(out, "hidden units %s, %lld parameters = %.3fx the base network (%lld); %lld units split\n",

@@ -33,6 +33,11 @@ const std::vector<MethodFlag>& method_flags() {
     f.push_back({"--l2-lambda", {"l2"}});
     f.push_back({"--ewc-lambda", {"ewc"}});
     f.push_back({"--ewc-samples", {"ewc"}});
+    f.push_back({"--lwf-lambda", {"lwf"}});
+    f.push_back({"--distill-temperature", {"lwf"}});
+    f.push_back({"--derpp-alpha", {"der++"}});
+    f.push_back({"--derpp-beta", {"der++"}});
+    f.push_back({"--ranpac-dim", {"ranpac"}});
     return f;
   }();
   return flags;
@@ -90,6 +95,23 @@ void add_run_flags(CLI::App* cmd, RunOptions& o) {
       ->capture_default_str();
   cmd->add_option("--ewc-samples", o.baseline.fisher_samples, "ewc: training samples the diagonal Fisher is estimated on")
       ->check(at_least(1))
+      ->capture_default_str();
+  cmd->add_option("--lwf-lambda", o.baseline.lwf_lambda, "lwf: weight of the distillation loss on the earlier heads")
+      ->capture_default_str();
+  cmd->add_option("--distill-temperature", o.baseline.temperature, "lwf: temperature of the distillation softmax")
+      ->capture_default_str();
+  cmd->add_option("--derpp-alpha", o.baseline.derpp_alpha, "der++: weight of the replayed logits' squared error")
+      ->capture_default_str();
+  cmd->add_option("--derpp-beta", o.baseline.derpp_beta, "der++: weight of the replayed labels' cross-entropy")
+      ->capture_default_str();
+  cmd->add_option("--ranpac-dim", o.baseline.ranpac_dim, "ranpac: width of the random projection")
+      ->check(at_least(1))
+      ->capture_default_str();
+  cmd->add_option("--memory", o.baseline.memory,
+                  "Samples kept from earlier tasks, the same budget for every method: icarl and der++ replay them, "
+                  "den and the methods with a head per task calibrate task-agnostic prediction on them (instead of "
+                  "--exemplars per class); lwf, ncm and ranpac keep none (0 = --exemplars)")
+      ->check(at_least(0))
       ->capture_default_str();
 
   cmd->add_option("--exemplars", o.exemplars,
@@ -330,6 +352,21 @@ std::string stream_description(const RunOptions& o) {
     text += " (base classes " + std::to_string(o.stream.base_classes) + ", then one new class per task)";
   }
   return text;
+}
+
+void resolve_memory(RunOptions& o, const data::TaskStream& stream) {
+  const int64_t memory = o.baseline.memory;
+  if (memory == 0) return;
+  int64_t outputs = 0;
+  for (int64_t c : stream.task_classes()) outputs += c;
+  // Outputs >= classes: a split stream has one output per class, a permuted one a class per output
+  // of every task, a one-vs-rest one a class and a rest per task.
+  if (memory < outputs) {
+    throw std::invalid_argument("--memory " + std::to_string(memory) + " is below the stream's " +
+                                std::to_string(outputs) + " head outputs (" + std::to_string(stream.num_classes()) +
+                                " classes): the memory must keep at least one sample of each");
+  }
+  o.exemplars = memory / outputs;
 }
 
 engine::RunSettings run_settings(const RunOptions& o) {

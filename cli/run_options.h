@@ -35,7 +35,7 @@ struct RunOptions {
   /// training and validation, instead of the test file, which is then not read: for choosing
   /// hyperparameters without looking at test data. 0 = off.
   double holdout = 0.0;
-  engine::BaselineOptions baseline;  ///< --l2-lambda, --ewc-lambda, --ewc-samples
+  engine::BaselineOptions baseline;  ///< --memory and the baselines' own flags (--l2-lambda, --ewc-lambda, ...)
   int64_t exemplars = 20;            ///< --exemplars: per class, for task-agnostic prediction (0 = off)
   std::string method = "den";
   std::string report_path;
@@ -125,6 +125,12 @@ std::string stream_description(const RunOptions& options);
 
 /// Settings of the stream run beyond the method's own: task-agnostic evaluation.
 engine::RunSettings run_settings(const RunOptions& options);
+
+/// --memory N against the stream: std::invalid_argument (a usage error naming --memory) when N is
+/// below the stream's classes. Otherwise the calibration exemplars of the methods with a head per
+/// task become N over the stream's head outputs each (--exemplars is then not used), so that no
+/// method keeps more than N samples.
+void resolve_memory(RunOptions& options, const data::TaskStream& stream);
 
 /// An output file cannot be written.
 class OutputError : public std::runtime_error {

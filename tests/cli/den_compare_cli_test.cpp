@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -132,6 +133,47 @@ TEST_F(DenCompareCli, BadMethodsAndMethodFlagsAreUsageErrors) {
   EXPECT_EQ(run_den("compare --methods den --csv " + p("no/dir/t.csv") + " " + flags()).code, 4);
 }
 
+TEST_F(DenCompareCli, TheClassIncrementalMethodsShareOneMemoryBudget) {
+  const std::string split = flags() + " --protocol split --tasks 2 --classes-per-task 2";
+  expect_usage_error("run --method icarl " + split, "--memory");  // a memory of old samples is its method
+  expect_usage_error("run --method der++ --memory 0 " + split, "--memory");
+  expect_usage_error("run --memory -1 " + split, "--memory");
+  expect_usage_error("run --method den --memory 3 " + split, "--memory 3 is below the stream's 4 head outputs");
+  expect_usage_error("run --method icarl --memory 20 --derpp-alpha 1 " + split, "--derpp-alpha");
+  expect_usage_error("compare --methods den,lwf --ranpac-dim 64 " + split, "--ranpac-dim");
+  expect_usage_error("run --method lwf --distill-temperature 0 " + split, "temperature");
+
+  const Result r = run_den("compare --methods den,lwf,icarl,der++,ncm,ranpac --memory 20 --ranpac-dim 64 --csv " +
+                           p("t.csv") + " --report " + p("r.json") + " " + split);
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::ifstream csv(p("t.csv"));
+  std::string line;
+  std::getline(csv, line);
+  std::map<std::string, std::vector<std::string>> rows;
+  while (std::getline(csv, line)) {
+    std::vector<std::string> cells;
+    std::stringstream in(line);
+    for (std::string cell; std::getline(in, cell, ',');) cells.push_back(cell);
+    ASSERT_EQ(cells.size(), 11u) << line;
+    rows[cells[0]] = cells;
+  }
+  ASSERT_EQ(rows.size(), 6u);
+  const auto memory = [&](const std::string& method) { return std::stoll(rows.at(method)[9]); };
+  EXPECT_EQ(memory("icarl"), 20);  // 20 / 4 outputs = 5 of each
+  EXPECT_EQ(memory("der++"), 20);  // the reservoir is full
+  EXPECT_GT(memory("den"), 0);     // its calibration exemplars: at most 5 of each output
+  EXPECT_LE(memory("den"), 20);
+  for (const char* none : {"lwf", "ncm", "ranpac"}) EXPECT_EQ(memory(none), 0) << none;
+  EXPECT_EQ(std::stoll(rows.at("icarl")[10]), 20 * 36 * 4);  // float32 samples of 6x6 features
+  for (const auto& [method, cells] : rows) {
+    const double agnostic = std::stod(cells[3]);
+    EXPECT_TRUE(agnostic >= 0 && agnostic <= 1) << method;
+  }
+  const nlohmann::json report = read_json(p("r.json"));
+  EXPECT_EQ(report.at("methods").at("icarl").at("memory"), 20);
+  EXPECT_EQ(report.at("methods").at("icarl").at("final").at("memory_samples"), 20);
+}
+
 TEST_F(DenCompareCli, BadBaseClassesAreUsageErrors) {
   expect_usage_error("run --protocol permuted --base-classes 2 " + flags(), "--base-classes 2");
   expect_usage_error("run --protocol one-vs-rest --base-classes 2 " + flags(), "split");
@@ -238,7 +280,7 @@ TEST_F(DenCompareCli, CompareRunsEachMethodOnTheSameStream) {
   for (std::string line; std::getline(csv, line);) lines.push_back(line);
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(lines[0], "method,avg_auroc,avg_accuracy,task_agnostic_accuracy,bwt,params,params_vs_stl,params_vs_mtl,"
-                      "seconds");
+                      "seconds,memory,memory_bytes");
   EXPECT_EQ(lines[1].rfind("den,", 0), 0u) << lines[1];
   EXPECT_EQ(lines[2].rfind("finetune,", 0), 0u) << lines[2];
 
