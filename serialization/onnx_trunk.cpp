@@ -19,6 +19,7 @@
 // den's own ONNX reader, which checks these exports, needs constant shapes.
 
 #include "serialization/internal/onnx_graph.h"
+#include "serialization/internal/torch_error.h"
 
 #include <c10/core/InferenceMode.h>
 #include <torch/csrc/jit/api/function_impl.h>
@@ -456,10 +457,10 @@ Dims probe_dims(const torch::jit::Module& frozen, const std::shared_ptr<torch::j
     torch::jit::Stack stack = {frozen._ivalue(), at::zeros(shape, at::kFloat)};
     try {
       probe.run(stack);
-    } catch (const c10::Error& e) {
-      const std::string what = e.what_without_backtrace();
+    } catch (const std::exception& e) {
+      const std::string what = internal::torch_error_line(e);
       throw std::runtime_error("the frozen trunk fails on samples of " + std::to_string(input_shape.size()) +
-                               " dims: " + what.substr(0, what.find('\n')));
+                               " dims: " + what);
     }
     for (const c10::IValue& v : stack.back().toTupleRef().elements()) {
       runs[batch - 1].push_back(v.isTensor() ? v.toTensor().sizes().vec() : std::vector<int64_t>{});

@@ -1,6 +1,7 @@
 // TorchScript import: a model trained by PyTorch becomes task 1 of a DEN engine (NOTE: [import mapping]).
 
 #include "serialization/torchscript_import.h"
+#include "serialization/internal/torch_error.h"
 
 #include "serialization/onnx_import.h"
 
@@ -405,8 +406,7 @@ class ChainReader {
         steps_.erase(steps_.begin() + static_cast<std::ptrdiff_t>(item.first_step), steps_.end());
       } catch (const c10::Error& e) {  // an attribute a module of a known type lacks, say
         if (!top) throw;
-        const std::string what = e.what_without_backtrace();
-        item.error = "'" + file_ + "': module '" + item.module + "' cannot be mapped: " + what.substr(0, what.find('\n'));
+        item.error = "'" + file_ + "': module '" + item.module + "' cannot be mapped: " + internal::torch_error_line(e);
         steps_.erase(steps_.begin() + static_cast<std::ptrdiff_t>(item.first_step), steps_.end());
       }
       if (top) {
@@ -774,10 +774,10 @@ FrozenTrunk cut_trunk(Module& model, const TopItem& last, const TopItem& final_i
     const c10::InferenceMode inference;
     const at::Tensor out = model.forward({at::zeros(batch, at::kFloat)}).toTensor();
     trunk.feature_shape.assign(out.sizes().begin() + 1, out.sizes().end());
-  } catch (const c10::Error& e) {
-    const std::string what = e.what_without_backtrace();
+  } catch (const std::exception& e) {
+    const std::string what = internal::torch_error_line(e);
     throw std::invalid_argument("'" + path + "': its trunk (up to '" + last.module + "') does not run on samples of " +
-                                engine::to_text(input) + ": " + what.substr(0, what.find('\n')));
+                                engine::to_text(input) + ": " + what);
   }
   std::ostringstream bytes;
   model.save(bytes);
@@ -797,9 +797,9 @@ ImportedModel import_module(torch::jit::Module model, const std::string& path, c
   ChainReader reader(path);
   try {
     reader.read_model(model);
-  } catch (const c10::Error& e) {
-    const std::string what = e.what_without_backtrace();
-    throw ImportError(ImportError::Kind::Unsupported, "'" + path + "' cannot be mapped: " + what.substr(0, what.find('\n')));
+  } catch (const c10::Error& e) {  // ImportError and our own errors pass through
+    const std::string what = internal::torch_error_line(e);
+    throw ImportError(ImportError::Kind::Unsupported, "'" + path + "' cannot be mapped: " + what);
   }
   const std::vector<TopItem>& items = reader.items();
   const std::vector<Step>& steps = reader.steps();
@@ -920,12 +920,12 @@ ImportedModel import_torchscript(const std::string& path, const ImportOptions& o
   Module model;
   try {
     model = torch::jit::load(path, at::kCPU);
-  } catch (const c10::Error& e) {
-    const std::string what = e.what_without_backtrace();
+  } catch (const std::exception& e) {
+    const std::string what = internal::torch_error_line(e);
     throw ImportError(ImportError::Kind::Unreadable,
                       "'" + path + "' is not a TorchScript model torch::jit::load can read (save it with "
                       "torch.jit.save of torch.jit.script or torch.jit.trace; an ONNX model is read when its name ends "
-                      "in .onnx): " + what.substr(0, what.find('\n')));
+                      "in .onnx): " + what);
   }
   return import_module(std::move(model), path, options);
 }

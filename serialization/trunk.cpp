@@ -1,4 +1,5 @@
 #include "serialization/trunk.h"
+#include "serialization/internal/torch_error.h"
 
 #include <c10/core/InferenceMode.h>
 #include <torch/csrc/jit/serialization/import.h>
@@ -27,9 +28,9 @@ torch::jit::Module load_trunk_module(const FrozenTrunk& trunk) {
   try {
     std::istringstream bytes(trunk.module);
     module = torch::jit::load(bytes, at::kCPU);
-  } catch (const c10::Error& e) {
-    const std::string what = e.what_without_backtrace();
-    throw std::runtime_error("the frozen trunk does not load: " + what.substr(0, what.find('\n')));
+  } catch (const std::exception& e) {
+    const std::string what = internal::torch_error_line(e);
+    throw std::runtime_error("the frozen trunk does not load: " + what);
   }
   module.eval();
   return module;
@@ -55,10 +56,10 @@ at::Tensor TrunkRunner::features(const at::Tensor& x, int64_t batch, const std::
     at::Tensor features;
     try {
       features = module_.forward({x.narrow(0, start, rows).to(at::kFloat).reshape(shape)}).toTensor();
-    } catch (const c10::Error& e) {
-      const std::string what = e.what_without_backtrace();
+    } catch (const std::exception& e) {
+      const std::string what = internal::torch_error_line(e);
       throw std::runtime_error("the frozen trunk fails on samples " + std::to_string(start) + ".." +
-                               std::to_string(start + rows - 1) + ": " + what.substr(0, what.find('\n')));
+                               std::to_string(start + rows - 1) + ": " + what);
     }
     if (features.numel() != rows * trunk.feature_dim()) {
       throw std::runtime_error("the frozen trunk gives " + std::to_string(features.numel() / std::max<int64_t>(rows, 1)) +

@@ -195,6 +195,14 @@ TEST_F(DenImportCli, ImportRefusalsExitWithSevenAndWriteNothing) {
     EXPECT_FALSE(fs::exists(p("x.den")));
   }
   EXPECT_EQ(run_den("import " + fixture("chain_script") + " -o " + p("x.den") + " --classes 1,2").code, 2);
+  // A trunk whose forward fails inside the TorchScript interpreter on samples of this shape (a 5x5
+  // kernel on 2x2 inputs): a usage error naming LibTorch's reason, not an internal error.
+  const Result tiny = run_den("import " + fixture("refused_dilated") + " -o " + p("x.den") + " --input-shape 1,2,2");
+  EXPECT_EQ(tiny.code, 2) << tiny.output;
+  EXPECT_NE(tiny.output.find("does not run on samples of 1,2,2: RuntimeError: Calculated padded input size"),
+            std::string::npos) << tiny.output;
+  EXPECT_EQ(tiny.output.find("Traceback"), std::string::npos) << tiny.output;
+  EXPECT_FALSE(fs::exists(p("x.den")));
   // --data whose labels are not the model's classes, or of another width.
   EXPECT_EQ(run_den("import " + fixture("chain_script") + " -o " + p("x.den") + " --data " + p("c3")).code, 3);
   EXPECT_FALSE(fs::exists(p("x.den")));
