@@ -47,4 +47,18 @@ inline CLI::Validator between(double lo, double hi) {
       "in [" + detail::number_text(lo) + ", " + detail::number_text(hi) + "]");
 }
 
+/// A value in (lo, hi]: above `lo`, at most `hi`.
+inline CLI::Validator above_up_to(double lo, double hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& value) -> std::string {
+        double v = 0.0;
+        if (!CLI::detail::lexical_cast(value, v)) return "'" + value + "' is not a number";
+        if (!(v > lo && v <= hi)) {
+          return "must be in (" + detail::number_text(lo) + ", " + detail::number_text(hi) + "], got " + value;
+        }
+        return {};
+      },
+      "in (" + detail::number_text(lo) + ", " + detail::number_text(hi) + "]");
+}
+
 }  // namespace den::cli

@@ -60,12 +60,13 @@ data::ImagePreprocess preprocess_from_flags(const ImageFlags& flags, const std::
   try {
     data::check_preprocess(p);
   } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(std::string("image preprocessing (--input-shape, --image-size, --mean, --std): ") +
-                                e.what());
+    throw std::invalid_argument(std::string(e.what()) + " (from --input-shape, --image-size, --mean and --std)");
   }
-  if (p.resize > 0 && p.resize < std::min(p.height, p.width)) {
+  // The shorter side becomes --image-size: only at least the crop's longer side fits every image.
+  if (p.resize > 0 && p.resize < std::max(p.height, p.width)) {
     throw std::invalid_argument("--image-size " + std::to_string(p.resize) + " is smaller than the crop " +
-                                std::to_string(p.height) + "x" + std::to_string(p.width));
+                                std::to_string(p.height) + "x" + std::to_string(p.width) +
+                                ": give at least its longer side, " + std::to_string(std::max(p.height, p.width)));
   }
   return p;
 }

@@ -73,7 +73,7 @@ void add_run_flags(CLI::App* cmd, RunOptions& o) {
       ->check(at_least(0))
       ->capture_default_str();
   cmd->add_option("--val-fraction", s.val_fraction, "Fraction of the training file held out for validation")
-      ->check(between(0.0, 0.9))
+      ->check(above_up_to(0.0, 0.9))
       ->capture_default_str();
   cmd->add_option("--holdout", o.holdout,
                   "Evaluate on this fraction of the training file, held out from training, instead of the test "
@@ -296,6 +296,15 @@ RunData load_files(const RunOptions& o) {
   if (layout) {
     d = load_image_run(o, *layout);
   } else {
+    // Image preprocessing has nothing to act on: say so rather than ignore it.
+    for (const auto& [flag, given] : {std::pair<const char*, bool>{"--image-size", o.images.image_size > 0},
+                                      {"--mean", !o.images.mean.empty()},
+                                      {"--std", !o.images.std.empty()}}) {
+      if (given) {
+        throw std::invalid_argument(std::string(flag) + " prepares image folders, but '" + o.data_dir +
+                                    "' holds IDX or CSV files, which are used as they are");
+      }
+    }
     data::DirectoryOptions directory;
     directory.allow_label_gaps = o.allow_label_gaps;
     d.files = data::load_directory(o.data_dir, directory);

@@ -104,8 +104,10 @@ std::pair<Dataset, Dataset> split_train_val(const Dataset& dataset, double val_f
   const int64_t n = dataset.size();
   const auto n_val = static_cast<int64_t>(std::llround(static_cast<double>(n) * val_fraction));
   if (n > 0 && n_val >= n) {
-    throw std::invalid_argument("val_fraction " + std::to_string(val_fraction) + " leaves no training rows out of " +
-                                std::to_string(n));
+    std::ostringstream msg;
+    msg << "a held-out fraction of " << val_fraction << " leaves no training sample of the " << n
+        << " (--val-fraction, --holdout)";
+    throw std::invalid_argument(msg.str());
   }
   const at::Tensor perm = seeded_permutation(n, seed);
   // Sorting keeps the file's order inside each part, so the split only decides membership.

@@ -182,6 +182,10 @@ TaskStream::TaskStream(Dataset train, Dataset test, StreamOptions options) : opt
     msg << "--val-fraction " << options.val_fraction << " must be in [0, 1)";
     throw std::invalid_argument(msg.str());
   }
+  if (options.protocol == Protocol::Split && !new_classes && options.classes_per_task < 2) {
+    throw std::invalid_argument("--classes-per-task " + std::to_string(options.classes_per_task) +
+                                ": a split task needs at least 2 classes to tell apart");
+  }
   if (options.protocol == Protocol::Split && !new_classes && options.classes_per_task > num_classes) {
     throw std::invalid_argument("--classes-per-task " + std::to_string(options.classes_per_task) +
                                 " is larger than the " + std::to_string(num_classes) + " classes of the data");

@@ -239,6 +239,20 @@ TEST_F(DenConfigCli, AFlagOutsideItsRuleIsAUsageErrorNamingTheFlag) {
   }
 }
 
+TEST_F(DenConfigCli, StreamAndImageFlagsThatCannotWorkAreRefusedBeforeTraining) {
+  const std::string data = " --data " + p("data") + " --hidden 8 --max-iter 10 --quiet --threads 1";
+  for (const auto& [args, needle] : std::vector<std::pair<std::string, std::string>>{
+           {"--val-fraction 0", "--val-fraction: must be in (0, 0.9], got 0"},  // every task validates
+           {"--protocol split --classes-per-task 1", "--classes-per-task 1: a split task needs at least 2 classes"},
+           {"--mean 0.5 --std 0.2", "--mean prepares image folders"},  // IDX data is used as it is
+           {"--image-size 32", "--image-size prepares image folders"}}) {
+    const Result r = run_den("run" + data + " " + args + " --report " + p("r.json"));
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find(needle), std::string::npos) << args << "\n" << r.output;
+    EXPECT_FALSE(fs::exists(p("r.json"))) << args;
+  }
+}
+
 // NOTE: [presets] Flags not given take the preset's values; --preset released is the field defaults.
 TEST_F(DenConfigCli, PresetsFillTheFlagsNotGivenAndUnknownOnesAreUsageErrors) {
   const Result den = run_den("run --print-config");

@@ -309,6 +309,14 @@ TEST_F(DenImageCli, BadImagesAndFoldersAreDataErrorsThatWriteNothing) {
   EXPECT_NE(r.output.find("--input-shape"), std::string::npos) << r.output;
   r = run_den(import + path("old") + " --mean 0.5,0.5 --std 1,1");
   EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("image preprocessing: mean has 2 values"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("image preprocessing (--input-shape"), std::string::npos) << r.output;  // said once
+  EXPECT_FALSE(fs::exists(path("out.den")));
+  // The shorter side becomes --image-size, so only the crop's longer side fits every image.
+  r = run_den("import " + conv_model() + " -o " + path("out.den") + " --data " + path("old") +
+              " --input-shape 1,10,10 --image-size 9");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("--image-size 9 is smaller than the crop 10x10"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(path("out.den")));
 
   // predict: exactly one input; images only for a network of images.

@@ -249,6 +249,9 @@ TEST(DataTaskStream, BadOptionsThrowInvalidArgument) {
   EXPECT_TRUE(contains_all(message_of<std::invalid_argument>([&] { (void)stream(o); }), {"--classes-per-task 0"}));
   o.classes_per_task = 11;
   EXPECT_TRUE(contains_all(message_of<std::invalid_argument>([&] { (void)stream(o); }), {"--classes-per-task 11"}));
+  o.classes_per_task = 1;  // one class is nothing to tell apart
+  EXPECT_TRUE(contains_all(message_of<std::invalid_argument>([&] { (void)stream(o); }),
+                           {"--classes-per-task 1", "at least 2 classes"}));
   o = options(Protocol::Permuted, 0);
   EXPECT_TRUE(contains_all(message_of<std::invalid_argument>([&] { (void)stream(o); }), {"--tasks 0"}));
   o = options(Protocol::Permuted, 2);
