@@ -158,7 +158,7 @@ CLI::App* add_add_task_command(CLI::App& app, AddTaskOptions& o) {
                   "The task's classes, comma separated (default: the labels in --data); one class learns it against "
                   "the exemplars of the classes already known");
   cmd->add_option("--protocol", r.protocol, "Task stream: permuted, split or one-vs-rest (default: the checkpoint's)")
-      ->check(CLI::IsMember({"permuted", "split", "one-vs-rest"}));
+      ->check(one_of({"permuted", "split", "one-vs-rest"}));
   cmd->add_option("--exemplars", o.exemplars, "With --data of the task's own samples: exemplars kept per class")
       ->check(at_least(0))
       ->capture_default_str();
@@ -172,7 +172,7 @@ CLI::App* add_add_task_command(CLI::App& app, AddTaskOptions& o) {
   cmd->add_option("--val-fraction", r.stream.val_fraction, "Fraction of the training file held out for validation")
       ->check(between(0.0, 0.9));
   cmd->add_option("--normalize", r.normalization, "Feature normalization: none, minmax or standardize")
-      ->check(CLI::IsMember({"none", "minmax", "standardize"}));
+      ->check(one_of({"none", "minmax", "standardize"}));
   cmd->add_option("--seed", r.stream.seed, "Seed of the task stream (default: the checkpoint's)");
   cmd->add_option("--threads", o.threads, "Threads for the matrix products (0 = all cores)")
       ->check(at_least(0));

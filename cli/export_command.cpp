@@ -1,6 +1,7 @@
 // `den export`.
 
 #include "cli/export_command.h"
+#include "cli/flag_checks.h"
 
 #include "cli/exit_codes.h"
 #include "cli/report.h"
@@ -107,7 +108,7 @@ CLI::App* add_export_command(CLI::App& app, ExportOptions& o) {
                   "scores every class seen, as den predict does)")
       ->capture_default_str();
   cmd->add_option("--format", o.format, "torchscript, onnx, dot or svg (DOT rendered by Graphviz)")
-      ->check(CLI::IsMember({"torchscript", "onnx", "dot", "svg"}))
+      ->check(one_of({"torchscript", "onnx", "dot", "svg"}))
       ->capture_default_str();
   cmd->add_option("-o,--output", o.output, "Output file (- : standard output, for --format dot and svg)")->required();
   cmd->add_flag("--per-unit", o.per_unit,

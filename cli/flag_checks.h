@@ -1,13 +1,15 @@
 #pragma once
 
-// Checks of numeric flag values whose messages read as den's own ("--tasks: must be >= 1, got 0"),
-// in place of CLI11's range validators, which print the largest double in full.
+// Checks of flag values whose messages read as den's own ("--tasks: must be >= 1, got 0"), in place
+// of CLI11's range validators, which print the largest double in full, and of its set validator.
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace den::cli {
 
@@ -59,6 +61,18 @@ inline CLI::Validator above_up_to(double lo, double hi) {
         return {};
       },
       "in (" + detail::number_text(lo) + ", " + detail::number_text(hi) + "]");
+}
+
+/// One of `values`; otherwise "unknown value 'x' (one of a, b, c)", in place of CLI11's set text.
+inline CLI::Validator one_of(std::vector<std::string> values) {
+  std::string list;
+  for (const std::string& v : values) list += (list.empty() ? "" : ", ") + v;
+  return CLI::Validator(
+      [values, list](std::string& value) -> std::string {
+        if (std::find(values.begin(), values.end(), value) != values.end()) return {};
+        return "unknown value '" + value + "' (one of " + list + ")";
+      },
+      "one of " + list);
 }
 
 }  // namespace den::cli

@@ -39,6 +39,11 @@ std::string parse_error_text(const CLI::ParseError& e, const CLI::App& app, int 
     return "unexpected argument(s) " + (colon == std::string::npos ? what : what.substr(colon + 2)) +
            " (den COMMAND --help lists the flags)";
   }
+  const std::string required = " is required";
+  if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr && what.size() > required.size() &&
+      what.compare(what.size() - required.size(), required.size(), required) == 0) {
+    return "missing " + what.substr(0, what.size() - required.size()) + ": this command needs it (den COMMAND --help)";
+  }
   const std::string at_most = ": At Most 1 required but received ";
   if (const size_t at = what.find(at_most); at != std::string::npos) {
     return what.substr(0, at) + " is given " + what.substr(at + at_most.size()) + " times; give it once";

@@ -67,7 +67,7 @@ CLI::App* add_predict_command(CLI::App& app, PredictOptions& o) {
   cmd->add_option("--data", o.data_dir, "Data directory: predicts its test files (t10k-* IDX or test.csv; --split) "
                                         "and prints the accuracy against their labels");
   cmd->add_option("--split", o.split, "Which half of --data: test or train")
-      ->check(CLI::IsMember({"test", "train"}))
+      ->check(one_of({"test", "train"}))
       ->capture_default_str();
   cmd->add_option("--csv", o.csv, "CSV of raw features, one sample per line, no label column");
   cmd->add_option("--images", o.images,

@@ -2,6 +2,7 @@
 
 #include "cli/run_checkpoints.h"
 #include "cli/config_file.h"
+#include "cli/flag_checks.h"
 #include "cli/exit_codes.h"
 #include "cli/interrupt.h"
 #include "cli/progress.h"
@@ -24,7 +25,7 @@ CLI::App* add_run_command(CLI::App& app, RunOptions& o) {
   CLI::App* run = app.add_subcommand("run", "Learn a stream of tasks with one method and print per-task results");
   add_run_flags(run, o);
   run->add_option("--method", o.method, "Learning method: " + engine::method_names_text())
-      ->check(CLI::IsMember(engine::method_names()))
+      ->check(one_of(engine::method_names()))
       ->capture_default_str();
   run->add_option("--report", o.report_path, "Write a JSON report to this file");
   run->add_option("--checkpoint", o.checkpoint_path, "den: save a checkpoint to this file after every task");

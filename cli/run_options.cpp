@@ -57,7 +57,7 @@ void add_run_flags(CLI::App* cmd, RunOptions& o) {
       ->capture_default_str();
   add_image_flags(cmd, o.images);
   cmd->add_option("--protocol", o.protocol, "Task stream: permuted, split or one-vs-rest")
-      ->check(CLI::IsMember({"permuted", "split", "one-vs-rest"}))
+      ->check(one_of({"permuted", "split", "one-vs-rest"}))
       ->capture_default_str();
   cmd->add_option("--tasks", s.num_tasks, "Number of tasks (with --base-classes: default all the data allows)")
       ->check(at_least(1))
@@ -82,7 +82,7 @@ void add_run_flags(CLI::App* cmd, RunOptions& o) {
       ->capture_default_str();
   cmd->add_option("--normalize", o.normalization, "Feature normalization: none, minmax or standardize "
                                                   "(IDX bytes are already scaled to [0,1])")
-      ->check(CLI::IsMember({"none", "minmax", "standardize"}))
+      ->check(one_of({"none", "minmax", "standardize"}))
       ->capture_default_str();
   add_preset_option(cmd, o.preset);
   // Every EngineConfig field with a flag, from the table; DEN's own settings after the common

@@ -99,7 +99,10 @@ TEST_F(DenCli, UsageErrorsExitWithTwo) {
            {"run --tasks 0", "den: usage error: --tasks: must be >= 1, got 0"},
            {"run --threads -1", "den: usage error: --threads: must be >= 0, got -1"},
            {"run --exemplars -1", "den: usage error: --exemplars: must be >= 0, got -1"},
-           {"run --val-fraction 2", "den: usage error: --val-fraction: must be in [0, 0.9], got 2"},
+           {"run --val-fraction 2", "den: usage error: --val-fraction: must be in (0, 0.9], got 2"},
+           {"run --method nope", "den: usage error: --method: unknown value 'nope' (one of den, stl,"},
+           {"run --protocol rotated", "den: usage error: --protocol: unknown value 'rotated' (one of permuted,"},
+           {"export x.den", "den: usage error: missing --output: this command needs it"},
            {"run --tasks 1 --tasks 2", "den: usage error: --tasks is given 2 times; give it once"}}) {
     const Result r = run_den(args);
     EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
