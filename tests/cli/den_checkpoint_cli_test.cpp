@@ -270,6 +270,45 @@ TEST_F(DenCheckpointCli, ResumeRefusalsInspectExportAndAddTaskFromAnotherStream)
   EXPECT_EQ(run_den("add-task " + p("c.den") + " --quiet").code, 2);  // no run record: --data needed
 }
 
+TEST_F(DenCheckpointCli, ArgumentsACheckpointCannotTakeAndAMissingDotAreRefused) {
+  {  // a checkpoint written in-process: no run record
+    den::engine::Engine engine(den::engine::EngineConfig().set_hidden({4, 3}).set_max_iter(10), 3);
+    den::engine::Task task;
+    task.name = "t";
+    task.num_classes = 2;
+    task.train_x = at::rand({16, 3});
+    task.train_y = at::randint(2, {16});
+    task.val_x = at::rand({8, 3});
+    task.val_y = at::randint(2, {8});
+    engine.add_task(task);
+    io::save_checkpoint(engine, p("c.den"));
+  }
+  const auto before = fs::last_write_time(p("c.den"));
+  for (const auto& [args, needle] : std::vector<std::pair<std::string, std::string>>{
+           {"export " + p("c.den") + " --task abc --format dot -o " + p("x.dot"), "--task"},
+           {"run --resume " + p("c.den"), "holds no `den run` record"},
+           {"add-task " + p("c.den") + " --classes 1,2", "give the task's samples with --data DIR"}}) {
+    const Result r = run_den(args);
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find(needle), std::string::npos) << args << "\n" << r.output;
+  }
+  EXPECT_FALSE(fs::exists(p("x.dot")));
+  EXPECT_EQ(fs::last_write_time(p("c.den")), before);
+
+  // --format svg without Graphviz on the PATH, or with a dot that fails: an output error, no file.
+  const std::string svg = "export " + p("c.den") + " --task 1 --format svg -o " + p("x.svg");
+  const Result no_dot = run_den(svg, "PATH=" + p("empty") + " ");
+  EXPECT_EQ(no_dot.code, 4) << no_dot.output;
+  EXPECT_NE(no_dot.output.find("needs Graphviz's 'dot' on the PATH"), std::string::npos) << no_dot.output;
+  fs::create_directories(p("bin"));
+  std::ofstream(p("bin/dot")) << "#!/bin/sh\nexit 3\n";
+  fs::permissions(p("bin/dot"), fs::perms::owner_all);
+  const Result failing = run_den(svg, "PATH=" + p("bin") + ":/usr/bin:/bin ");
+  EXPECT_EQ(failing.code, 4) << failing.output;
+  EXPECT_NE(failing.output.find("dot -Tsvg' failed (exit status 3)"), std::string::npos) << failing.output;
+  EXPECT_FALSE(fs::exists(p("x.svg")));
+}
+
 TEST_F(DenCheckpointCli, BadCheckpointsAndArgumentsHaveTheirOwnExitCodes) {
   // A checkpoint written in-process (no run record), to spare a `den run`.
   {

@@ -324,3 +324,44 @@ TEST(DataIdxReader, OneHalfOfADirectoryLoadsWithoutTheOther) {
 
 }  // namespace
 }  // namespace den::data
+
+namespace den::data {
+
+TEST(DataIdxReader, EveryHeaderDefectIsNamed) {
+  TempDir dir;
+  write_raw(dir.file("magic"), {0x00, 0x00});  // cut inside the magic number
+  EXPECT_TRUE(contains_all(message_of<DataError>([&] { read_idx(dir.file("magic")); }),
+                           {dir.file("magic"), "truncated inside its 4-byte magic"}));
+  write_raw(dir.file("zero"), {0x00, 0x00, 0x08, 0x00});
+  EXPECT_TRUE(contains_all(message_of<DataError>([&] { read_idx(dir.file("zero")); }), {"declares 0 dimensions"}));
+  write_raw(dir.file("overflow"), idx_bytes({0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu}, {}));
+  EXPECT_TRUE(contains_all(message_of<DataError>([&] { read_idx(dir.file("overflow")); }),
+                           {"dimensions overflow a 64-bit size"}));
+  // A pair with no image, and one whose images have no pixel.
+  write_raw(dir.file("none"), idx_bytes({0, 2, 2}, {}));
+  write_raw(dir.file("no-labels"), idx_bytes({0}, {}));
+  EXPECT_TRUE(contains_all(message_of<DataError>([&] { load_idx_pair(dir.file("none"), dir.file("no-labels")); }),
+                           {dir.file("none"), "holds no images"}));
+  write_raw(dir.file("flat"), idx_bytes({2, 0, 3}, {}));
+  write_raw(dir.file("two-labels"), idx_bytes({2}, {0, 1}));
+  EXPECT_TRUE(contains_all(message_of<DataError>([&] { load_idx_pair(dir.file("flat"), dir.file("two-labels")); }),
+                           {dir.file("flat"), "images of size 0"}));
+}
+
+TEST(DataIdxReader, ADirectoryWithHalfACsvPairOrTwoWidthsIsRefused) {
+  TempDir dir;
+  write_text(dir.file("train.csv"), "label,a,b\n0,1,2\n1,3,4\n");
+  EXPECT_TRUE(contains_all(message_of<DataError>([&] { load_directory(dir.str()); }),
+                           {"holds train.csv but no test.csv"}));
+  write_text(dir.file("test.csv"), "label,a\n1,7\n");
+  EXPECT_TRUE(contains_all(message_of<DataError>([&] { load_directory(dir.str()); }),
+                           {"train.csv rows have 2 features but test.csv rows have 1"}));
+  TempDir idx;
+  write_idx_dir(idx, /*gz=*/false, 0, 1);
+  write_raw(idx.file("t10k-images-idx3-ubyte"), idx_bytes({2, 3, 3}, ramp(18)));
+  write_raw(idx.file("t10k-labels-idx1-ubyte"), idx_bytes({2}, {0, 1}));
+  EXPECT_TRUE(contains_all(message_of<DataError>([&] { load_directory(idx.str()); }),
+                           {"training images have", "test images have 9"}));
+}
+
+}  // namespace den::data
