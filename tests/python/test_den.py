@@ -3,6 +3,7 @@ and DEN_CLI set to the den executable."""
 
 import json
 import os
+import re
 import subprocess
 
 import numpy as np
@@ -88,6 +89,13 @@ def test_labels_that_are_no_class_ids_get_a_clear_value_error():
             den.Task(x, labels, x, y)
 
 
+def test_test_x_without_test_y_or_the_reverse_is_a_value_error():
+    x, y = synthetic(6, 32)
+    for half in (dict(test_x=x), dict(test_y=y)):
+        with pytest.raises(ValueError, match="give test_x and test_y together, or neither"):
+            den.Task(x, y, x, y, **half)
+
+
 def test_python_errors_name_no_cli_flags():
     engine = small_engine()
     engine.add_task(small_task(1))
@@ -163,6 +171,29 @@ def test_save_load_and_export(tmp_path):
     assert torch.allclose(scripted(torch.from_numpy(x)), engine.predict(1, x), atol=1e-5)
 
 
+def test_an_unknown_export_format_is_a_value_error_naming_the_formats(tmp_path):
+    engine = small_engine()
+    engine.add_task(small_task(1))
+    path = tmp_path / "task1.x"
+    with pytest.raises(ValueError, match="export: format must be torchscript, onnx or dot, got 'x'"):
+        engine.export(str(path), task=1, format="x")
+    assert not path.exists()
+
+
+def test_saving_where_no_file_can_be_created_is_an_os_error_naming_the_path(tmp_path):
+    engine = small_engine()
+    engine.add_task(small_task(1))
+    (tmp_path / "afile").write_text("")
+    for parent, reason in (("nowhere", "No such file or directory"), ("afile", "Not a directory")):
+        path = tmp_path / parent / "run.den"
+        where = re.escape(f"cannot write '{path}': cannot create a file in '{path.parent}': {reason}")
+        with pytest.raises(OSError, match=where):
+            engine.save(str(path))
+    with pytest.raises(OSError, match="it is a directory"):
+        engine.save(str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
 def test_a_conv_network_learns_and_round_trips(tmp_path):
     # 1x6x6 images: a bright top half for class 1; the conv layers read them as images.
     def images(seed, n):
@@ -195,6 +226,33 @@ def test_clone_is_independent():
     copy = engine.clone()
     copy.add_task(small_task(2, feature=1))
     assert (engine.num_tasks, copy.num_tasks) == (1, 2)
+
+
+def csv_data(tmp_path):
+    """A data directory of train.csv and test.csv: 4 classes, 3 features, the label first."""
+    rng = np.random.default_rng(0)
+    for name, n in (("train.csv", 40), ("test.csv", 12)):
+        y = np.arange(n) % 4
+        np.savetxt(tmp_path / name, np.column_stack([y, rng.normal(size=(n, 3))]), delimiter=",", fmt="%g")
+    return str(tmp_path)
+
+
+def test_a_stream_of_an_unknown_protocol_or_a_missing_directory_is_a_value_error(tmp_path):
+    data = csv_data(tmp_path)
+    with pytest.raises(ValueError, match="'rotated' is not one of permuted, split, one-vs-rest"):
+        den.TaskStream(data, protocol="rotated")
+    with pytest.raises(ValueError, match=re.escape(f"data directory '{tmp_path / 'nowhere'}' does not exist")):
+        den.TaskStream(str(tmp_path / "nowhere"))
+    with pytest.raises(ValueError, match="data directory '.*train.csv' is a file, not a directory"):
+        den.TaskStream(str(tmp_path / "train.csv"))
+
+
+def test_a_stream_task_outside_its_range_is_an_index_error(tmp_path):
+    stream = den.TaskStream(csv_data(tmp_path), num_tasks=2)
+    assert stream.task(2).name == "permuted-2"
+    for t in (0, 3, -1):
+        with pytest.raises(IndexError, match=f"task {t} is outside 1..2"):
+            stream.task(t)
 
 
 @pytest.mark.skipif(not os.path.isdir(DATA), reason="needs Debian's dataset-fashion-mnist")
