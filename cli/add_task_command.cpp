@@ -222,7 +222,7 @@ int add_task(AddTaskOptions& o) {
   const int64_t index = o.task_index > 0 ? o.task_index : t;
   r.stream.protocol = data::parse_protocol(r.protocol);
   r.stream.num_tasks = index;
-  if (o.task_index > 0) r.stream.tasks_flag = "--task-index";
+  if (o.task_index > 0) r.stream.names.num_tasks = "--task-index";
   r.quiet = o.quiet;
   engine::configure_threads(o.threads);
 

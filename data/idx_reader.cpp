@@ -23,10 +23,12 @@ using GzHandle = std::unique_ptr<gzFile_s, GzCloser>;
 
 std::string quoted(const std::string& path) { return "'" + path + "'"; }
 
-/// Why `dir` is no data directory: missing, or a file.
-std::string missing_directory(const std::string& dir) {
+/// Why `dir` is no data directory: missing, or a file. `option`: how the caller names it.
+std::string missing_directory(const std::string& dir, const std::string& option = "--data") {
   std::error_code ec;
-  if (fs::exists(dir, ec)) return "data directory " + quoted(dir) + " is a file, not a directory (--data takes the folder that holds it)";
+  if (fs::exists(dir, ec)) {
+    return "data directory " + quoted(dir) + " is a file, not a directory (" + option + " takes the folder that holds it)";
+  }
   return "data directory " + quoted(dir) + " does not exist";
 }
 
@@ -289,7 +291,7 @@ Dataset load_half(const std::string& dir, Half half) {
 
 TrainTest load_directory(const std::string& dir, const DirectoryOptions& options) {
   const fs::path root(dir);
-  if (!fs::is_directory(root)) throw DataError(missing_directory(dir));
+  if (!fs::is_directory(root)) throw DataError(missing_directory(dir, options.option));
 
   const std::vector<std::string> idx_names = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                                               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};

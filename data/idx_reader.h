@@ -30,6 +30,8 @@ struct DirectoryOptions {
   /// Accept classes below the largest label that have no training sample. Refused by default:
   /// labels {0..3, 250..255} would build a 256-output head in which 246 outputs never see a sample.
   bool allow_label_gaps = false;
+  /// How the caller names the directory, for messages (the Python module: data_dir).
+  std::string option = "--data";
 };
 
 /// Loads a data directory. IDX layout: `train-images-idx3-ubyte[.gz]`,

@@ -112,11 +112,11 @@ std::vector<int64_t> class_range(int64_t lo, int64_t hi) {
 
 }  // namespace
 
-Protocol parse_protocol(const std::string& name) {
+Protocol parse_protocol(const std::string& name, const std::string& option) {
   if (name == "permuted") return Protocol::Permuted;
   if (name == "split") return Protocol::Split;
   if (name == "one-vs-rest") return Protocol::OneVsRest;
-  throw std::invalid_argument("--protocol '" + name + "' is not one of permuted, split, one-vs-rest");
+  throw std::invalid_argument(option + " '" + name + "' is not one of permuted, split, one-vs-rest");
 }
 
 std::string to_string(Protocol protocol) {
@@ -158,47 +158,47 @@ TaskStream::TaskStream(Dataset train, Dataset test, StreamOptions options) : opt
   const std::string protocol = to_string(options.protocol);
   const bool new_classes = options.base_classes != 0;
   if (new_classes && options.protocol != Protocol::Split) {
-    throw std::invalid_argument("--base-classes " + std::to_string(options.base_classes) +
-                                " needs --protocol split (the new-classes scenario), not " + protocol);
+    throw std::invalid_argument(options.names.base_classes + " " + std::to_string(options.base_classes) +
+                                " needs " + options.names.protocol + " split (the new-classes scenario), not " + protocol);
   }
   if (new_classes && (options.base_classes < 1 || options.base_classes > num_classes - 1)) {
-    throw std::invalid_argument("--base-classes " + std::to_string(options.base_classes) + " is outside 1.." +
+    throw std::invalid_argument(options.names.base_classes + " " + std::to_string(options.base_classes) + " is outside 1.." +
                                 std::to_string(num_classes - 1) + " for the " + std::to_string(num_classes) +
                                 " classes of the data (at least one class must be left to add)");
   }
   if (options.num_tasks < 1) {
-    throw std::invalid_argument(options.tasks_flag + " " + std::to_string(options.num_tasks) + " must be at least 1");
+    throw std::invalid_argument(options.names.num_tasks + " " + std::to_string(options.num_tasks) + " must be at least 1");
   }
   if (options.classes_per_task < 1) {
-    throw std::invalid_argument("--classes-per-task " + std::to_string(options.classes_per_task) +
+    throw std::invalid_argument(options.names.classes_per_task + " " + std::to_string(options.classes_per_task) +
                                 " must be at least 1");
   }
   if (options.train_limit < 0) {
-    throw std::invalid_argument("--train-limit " + std::to_string(options.train_limit) +
+    throw std::invalid_argument(options.names.train_limit + " " + std::to_string(options.train_limit) +
                                 " must be 0 (all) or positive");
   }
   if (!(options.val_fraction >= 0.0 && options.val_fraction < 1.0)) {
     std::ostringstream msg;
-    msg << "--val-fraction " << options.val_fraction << " must be in [0, 1)";
+    msg << options.names.val_fraction << " " << options.val_fraction << " must be in [0, 1)";
     throw std::invalid_argument(msg.str());
   }
   if (options.protocol == Protocol::Split && !new_classes && options.classes_per_task < 2) {
-    throw std::invalid_argument("--classes-per-task " + std::to_string(options.classes_per_task) +
+    throw std::invalid_argument(options.names.classes_per_task + " " + std::to_string(options.classes_per_task) +
                                 ": a split task needs at least 2 classes to tell apart");
   }
   if (options.protocol == Protocol::Split && !new_classes && options.classes_per_task > num_classes) {
-    throw std::invalid_argument("--classes-per-task " + std::to_string(options.classes_per_task) +
+    throw std::invalid_argument(options.names.classes_per_task + " " + std::to_string(options.classes_per_task) +
                                 " is larger than the " + std::to_string(num_classes) + " classes of the data");
   }
   const int64_t limit = max_tasks(options.protocol, num_classes, options.classes_per_task, options.base_classes);
   if (options.num_tasks > limit) {
-    std::string msg = options.tasks_flag + " " + std::to_string(options.num_tasks) + " is larger than the " + std::to_string(limit) +
+    std::string msg = options.names.num_tasks + " " + std::to_string(options.num_tasks) + " is larger than the " + std::to_string(limit) +
                       " tasks protocol " + protocol + " allows";
     if (new_classes) {
-      msg += " for " + std::to_string(num_classes) + " classes with --base-classes " +
+      msg += " for " + std::to_string(num_classes) + " classes with " + options.names.base_classes + " " +
              std::to_string(options.base_classes);
     } else if (options.protocol == Protocol::Split) {
-      msg += " for " + std::to_string(num_classes) + " classes with --classes-per-task " +
+      msg += " for " + std::to_string(num_classes) + " classes with " + options.names.classes_per_task + " " +
              std::to_string(options.classes_per_task);
     } else if (options.protocol == Protocol::OneVsRest) {
       msg += " for " + std::to_string(num_classes) + " classes";

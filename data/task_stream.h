@@ -17,15 +17,27 @@ enum class Protocol {
   OneVsRest,  ///< task t: class t-1 (label 1) against all others (label 0), negatives subsampled to balance
 };
 
-/// Parses "permuted", "split" or "one-vs-rest"; throws std::invalid_argument otherwise.
-Protocol parse_protocol(const std::string& name);
+/// Parses "permuted", "split" or "one-vs-rest"; throws std::invalid_argument naming `option`
+/// (how the caller spells the setting) otherwise.
+Protocol parse_protocol(const std::string& name, const std::string& option = "--protocol");
 std::string to_string(Protocol protocol);
+
+/// How the caller spells each StreamOptions setting, for messages: the CLI's flags by default
+/// (add-task sets num_tasks through --task-index), the Python module's argument names there.
+struct StreamOptionNames {
+  std::string protocol = "--protocol";
+  std::string num_tasks = "--tasks";
+  std::string classes_per_task = "--classes-per-task";
+  std::string base_classes = "--base-classes";
+  std::string train_limit = "--train-limit";
+  std::string val_fraction = "--val-fraction";
+};
 
 /// Options of a task stream.
 struct StreamOptions {
   Protocol protocol = Protocol::Permuted;
   int64_t num_tasks = 10;
-  std::string tasks_flag = "--tasks";  ///< the flag that set num_tasks, for messages (add-task's --task-index)
+  StreamOptionNames names;
   int64_t classes_per_task = 2;  ///< Split only
   /// Split only; 0 = off. The "new classes" scenario: task 1 learns classes [0, K) (K =
   /// base_classes, labels 0..K-1); each later task t adds one new class c = K + t - 2 as a binary

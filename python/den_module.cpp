@@ -175,14 +175,18 @@ void bind_data(py::module_& m) {
                        int64_t classes_per_task, int64_t base_classes, int64_t train_limit, double val_fraction,
                        uint64_t seed) {
              data::StreamOptions o;
-             o.protocol = data::parse_protocol(protocol);
+             // Messages name this constructor's arguments, not the CLI's flags.
+             o.names = {"protocol", "num_tasks", "classes_per_task", "base_classes", "train_limit", "val_fraction"};
+             o.protocol = data::parse_protocol(protocol, o.names.protocol);
              o.num_tasks = num_tasks;
              o.classes_per_task = classes_per_task;
              o.base_classes = base_classes;
              o.train_limit = train_limit;
              o.val_fraction = val_fraction;
              o.seed = seed;
-             data::TrainTest files = data::load_directory(data_dir);
+             data::DirectoryOptions directory;
+             directory.option = "data_dir";
+             data::TrainTest files = data::load_directory(data_dir, directory);
              return data::TaskStream(std::move(files.train), std::move(files.test), o);
            }),
            py::arg("data_dir") = "/usr/share/datasets/fashion-mnist", py::arg("protocol") = "permuted",

@@ -239,11 +239,17 @@ def csv_data(tmp_path):
 
 def test_a_stream_of_an_unknown_protocol_or_a_missing_directory_is_a_value_error(tmp_path):
     data = csv_data(tmp_path)
-    with pytest.raises(ValueError, match="'rotated' is not one of permuted, split, one-vs-rest"):
+    # Messages name the constructor's arguments, not the command line's flags.
+    with pytest.raises(ValueError, match="^protocol 'rotated' is not one of permuted, split, one-vs-rest"):
         den.TaskStream(data, protocol="rotated")
+    with pytest.raises(ValueError, match="^classes_per_task 1: a split task needs at least 2 classes"):
+        den.TaskStream(data, protocol="split", classes_per_task=1)
+    with pytest.raises(ValueError, match="^num_tasks 9 is larger than the 4 tasks") as error:
+        den.TaskStream(data, protocol="one-vs-rest", num_tasks=9)
+    assert "--" not in str(error.value)
     with pytest.raises(ValueError, match=re.escape(f"data directory '{tmp_path / 'nowhere'}' does not exist")):
         den.TaskStream(str(tmp_path / "nowhere"))
-    with pytest.raises(ValueError, match="data directory '.*train.csv' is a file, not a directory"):
+    with pytest.raises(ValueError, match=r"data directory '.*train.csv' is a file, not a directory \(data_dir takes"):
         den.TaskStream(str(tmp_path / "train.csv"))
 
 
