@@ -264,6 +264,7 @@ int add_task(AddTaskOptions& o) {
     const bool agnostic = !c.extras.evaluations.empty() && !c.extras.evaluations.back().agnostic_accuracy.empty();
     settings.agnostic.exemplars_per_class = stored->exemplars_per_class.value_or(agnostic ? RunOptions{}.exemplars : 0);
     settings.agnostic.seed = den.config().seed;
+    settings.negatives_from_memory = stored->negatives_from_memory;
     warn_if_rebuilt(prior, settings, o.checkpoint);
     const engine::RunResult result = engine::resume_stream(
         den, index, [&stream](int64_t j) { return stream.task(j); }, prior, callbacks, settings);

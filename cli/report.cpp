@@ -160,7 +160,8 @@ nlohmann::json run_settings_json(const RunOptions& o) {
                           {"holdout", o.holdout},
                           {"normalize", o.normalization}}},
                         {"exemplars_per_class", o.exemplars},
-                        {"memory", o.baseline.memory}};
+                        {"memory", o.baseline.memory},
+                        {"memory_negatives", o.memory_negatives}};
   if (o.method == "l2") doc["method_options"] = {{"l2_lambda", o.baseline.l2_transfer}};
   if (o.method == "ewc") {
     doc["method_options"] = {{"ewc_lambda", o.baseline.ewc_lambda}, {"ewc_samples", o.baseline.fisher_samples}};

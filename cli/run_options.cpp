@@ -119,6 +119,9 @@ void add_run_flags(CLI::App* cmd, RunOptions& o) {
                   "against each other (0 = off)")
       ->check(at_least(0))
       ->capture_default_str();
+  cmd->add_flag("--memory-negatives", o.memory_negatives,
+               "den and the methods with a head per task: every task after the first gets a 'rest' output learned "
+               "from the calibration memory's samples of the other classes, so that its head learns to reject them");
   cmd->add_option("--threads", o.threads, "Threads for the matrix products; element-wise ops use one (0 = all cores)")
       ->check(at_least(0))
       ->capture_default_str();
@@ -382,6 +385,7 @@ engine::RunSettings run_settings(const RunOptions& o) {
   engine::RunSettings settings;
   settings.agnostic.exemplars_per_class = o.exemplars;
   settings.agnostic.seed = o.engine.seed;
+  settings.negatives_from_memory = o.memory_negatives;
   return settings;
 }
 

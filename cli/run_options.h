@@ -37,6 +37,7 @@ struct RunOptions {
   double holdout = 0.0;
   engine::BaselineOptions baseline;  ///< --memory and the baselines' own flags (--l2-lambda, --ewc-lambda, ...)
   int64_t exemplars = 20;            ///< --exemplars: per class, for task-agnostic prediction (0 = off)
+  bool memory_negatives = false;     ///< --memory-negatives (engine::RunSettings::negatives_from_memory)
   std::string method = "den";
   std::string report_path;
   std::string log_path;  ///< --log: JSON lines of the progress (cli/progress.h)

@@ -72,27 +72,8 @@ at::Tensor network_input(const io::CheckpointExtras& extras, int64_t input_dim, 
   }
 }
 
-namespace {
-
-/// `rows` repeated (in order, then cut) to `count` rows: the few exemplars of the known classes
-/// weigh as much as the new class's samples in the loss.
-at::Tensor repeated_to(const at::Tensor& rows, int64_t count) {
-  const int64_t copies = (count + rows.size(0) - 1) / rows.size(0);
-  return rows.repeat({copies, 1}).narrow(0, 0, count);
-}
-
-}  // namespace
-
-// NOTE: [negatives from exemplars] A task of new classes learns from their samples only, and den
-// import keeps no training data: only the exemplar memory of the task-agnostic classifier (M samples
-// per known class, from den import --data or earlier tasks' validation splits). When the memory holds
-// samples of other classes, the task's head gets one more output, the "rest", whose samples are those
-// exemplars, split for validation as the samples are and repeated to as many rows as one of the
-// task's classes has (for one class: as the positives, as the split protocol's --base-classes
-// balances its negatives). Without them, a head of two or more classes has never seen an old-class
-// sample and claims them among all classes; a single class cannot be learned at all. The same exemplars
-// later calibrate the task-agnostic scores, so the new head has seen them: its scores on them are
-// a little more confident than on unseen samples of the old classes.
+// A task of new classes with the rest output of NOTE: [negatives from exemplars] (engine/evaluation/
+// task_agnostic.h), its negatives the memory's exemplars of the classes known before.
 engine::Task task_from_samples(const std::string& name, const data::Dataset& train, const data::Dataset& test,
                                const std::vector<int64_t>& classes, const engine::AgnosticState* memory,
                                double val_fraction, uint64_t seed) {
@@ -102,8 +83,16 @@ engine::Task task_from_samples(const std::string& name, const data::Dataset& tra
   auto [fit, val] = data::split_train_val(labelled, val_fraction, seed);
   engine::Task task;
   task.name = name;
-  at::Tensor test_y;
-  if (test.size() > 0) test_y = output_labels(test, classes, name + " (test)");
+  task.num_classes = static_cast<int64_t>(classes.size());
+  task.output_classes = classes;
+  task.train_x = fit.features;
+  task.train_y = fit.labels;
+  task.val_x = val.features;
+  task.val_y = val.labels;
+  if (test.size() > 0) {
+    task.test_x = test.features;
+    task.test_y = output_labels(test, classes, name + " (test)");
+  }
 
   // The exemplars of the classes known before, which are none of this task's: the "rest" output.
   std::vector<int64_t> others;
@@ -120,16 +109,6 @@ engine::Task task_from_samples(const std::string& name, const data::Dataset& tra
                             " needs negatives from the exemplars of the classes already known, and the checkpoint "
                             "keeps none (import with --data DIR to keep exemplars, or give two or more classes)");
     }
-    task.num_classes = static_cast<int64_t>(classes.size());
-    task.output_classes = classes;
-    task.train_x = fit.features;
-    task.train_y = fit.labels;
-    task.val_x = val.features;
-    task.val_y = val.labels;
-    if (test_y.defined()) {
-      task.test_x = test.features;
-      task.test_y = test_y;
-    }
     return task;
   }
   data::Dataset negatives;
@@ -138,26 +117,7 @@ engine::Task task_from_samples(const std::string& name, const data::Dataset& tra
   negatives.num_classes = 2;
   auto [neg_fit, neg_val] = data::split_train_val(negatives, val_fraction, seed + 1);
   if (neg_fit.size() == 0) neg_fit = negatives;  // too few exemplars to split: train on all of them
-  // Output 0 is the rest, output o + 1 class classes[o]; the rest weighs as one class does.
-  const auto k = static_cast<int64_t>(classes.size());
-  const auto both = [k](const data::Dataset& positives, const data::Dataset& negatives, at::Tensor& x, at::Tensor& y) {
-    if (positives.size() == 0) return;
-    const int64_t rows = std::max<int64_t>(1, positives.size() / k);
-    const at::Tensor nx = negatives.size() > 0 ? repeated_to(negatives.features, rows)
-                                               : at::zeros({0, positives.dim()}, at::kFloat);
-    x = at::cat({positives.features, nx}).contiguous();
-    y = at::cat({positives.labels + 1, at::zeros({nx.size(0)}, at::kLong)});
-  };
-  task.num_classes = k + 1;
-  task.output_classes = {-1};
-  task.output_classes.insert(task.output_classes.end(), classes.begin(), classes.end());
-  both(fit, neg_fit, task.train_x, task.train_y);
-  both(val, neg_val, task.val_x, task.val_y);
-  if (test_y.defined()) {
-    task.test_x = test.features;
-    task.test_y = test_y + 1;
-  }
-  return task;
+  return engine::with_rest_output(std::move(task), neg_fit.features, neg_val.features);
 }
 
 }  // namespace den::cli

@@ -46,6 +46,7 @@ struct RunInfo {
   double seconds = 0.0;                ///< wall time of the run so far
   int64_t base_classes = 0;            ///< split protocol's new-classes scenario (0 = off)
   std::optional<int64_t> exemplars_per_class;  ///< task-agnostic evaluation; unknown in older checkpoints
+  bool negatives_from_memory = false;  ///< --memory-negatives (RunSettings::negatives_from_memory)
 };
 
 /// The per-feature normalization a run applied to its data, x' = (x - shift) * scale

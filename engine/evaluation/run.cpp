@@ -3,6 +3,9 @@
 #include "engine/evaluation/metrics.h"
 #include "engine/task_check.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <numeric>
@@ -40,6 +43,19 @@ TestSet test_set(const Task& task, const TaskAgnosticClassifier& agnostic, int64
   return set;
 }
 
+/// `task` with the rest output of NOTE: [negatives from exemplars] when the memory holds samples of
+/// other classes: they are split for validation in the task's own proportion, seeded by the task.
+Task with_memory_negatives(Task task, const TaskAgnosticClassifier& agnostic, int64_t t, uint64_t seed) {
+  const at::Tensor rest = agnostic.exemplars_outside(resolved_output_classes(task));
+  if (!rest.defined() || rest.size(0) == 0) return task;
+  const double train = static_cast<double>(task.train_x.size(0)), val = static_cast<double>(task.val_x.size(0));
+  const int64_t n_val = std::min<int64_t>(rest.size(0) - 1, std::llround(rest.size(0) * val / (train + val)));
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed * 1000003ULL + static_cast<uint64_t>(t) + 7919ULL);
+  const at::Tensor order = at::randperm(rest.size(0), generator, at::kLong);
+  return with_rest_output(std::move(task), rest.index_select(0, order.narrow(0, n_val, rest.size(0) - n_val)),
+                          rest.index_select(0, order.narrow(0, 0, n_val)));
+}
+
 /// The stream loop behind run_stream and resume_stream. `evaluate_from`: the first task evaluated
 /// after each task (1 for a resumed run, method.num_tasks()+1 otherwise); `result` may already hold
 /// the earlier tasks' reports and evaluations.
@@ -58,7 +74,12 @@ RunResult run_tasks(Method& method, int64_t num_tasks, const std::function<Task(
   std::vector<TestSet> test_sets;
   const int64_t first = evaluate_from;
   for (int64_t j = 1; j <= method.num_tasks(); ++j) {  // earlier tasks of a resumed run: memory and test splits
-    const Task task = make_task(j);
+    Task task = make_task(j);
+    // A task that was learned with a rest output (its test labels move up by one with it).
+    if (prior_agnostic && prior_agnostic->output_classes[j - 1].size() == resolved_output_classes(task).size() + 1 &&
+        prior_agnostic->output_classes[j - 1].front() == -1) {
+      task = with_rest_output(std::move(task), at::Tensor(), at::Tensor());
+    }
     if (!prior_agnostic) {
       agnostic.add_task(j, task);
     } else if (prior_agnostic->output_classes[j - 1] != resolved_output_classes(task)) {
@@ -70,6 +91,9 @@ RunResult run_tasks(Method& method, int64_t num_tasks, const std::function<Task(
   for (int64_t t = method.num_tasks() + 1; t <= num_tasks; ++t) {
     Task task = make_task(t);
     require_test_split(task);  // before training, not after
+    if (settings.negatives_from_memory && agnostic_options.calibrate) {
+      task = with_memory_negatives(std::move(task), agnostic, t, agnostic_options.seed);
+    }
     TaskReport report = method.add_task(task, callbacks.progress);
     agnostic.add_task(t, task);
     test_sets.push_back(test_set(task, agnostic, t));

@@ -51,6 +51,9 @@ struct RunResult {
 /// Settings of a stream run beyond the method's own.
 struct RunSettings {
   AgnosticOptions agnostic;  ///< task-agnostic evaluation (exemplars_per_class 0: off)
+  /// Every task after the first gets a rest output learned from the calibration memory's samples of
+  /// the classes it does not have (NOTE: [negatives from exemplars]), for methods that calibrate.
+  bool negatives_from_memory = false;
 };
 
 /// Callbacks of a stream run: progress inside a task, and a task's report with its evaluation.

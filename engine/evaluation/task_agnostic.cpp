@@ -19,6 +19,47 @@ constexpr double kFitLr = 0.1;  ///< Adam moves each number by about this per st
 
 }  // namespace
 
+namespace {
+
+/// `rows` repeated (in order, then cut) to `count` rows.
+at::Tensor repeated_to(const at::Tensor& rows, int64_t count) {
+  const int64_t copies = (count + rows.size(0) - 1) / rows.size(0);
+  return rows.repeat({copies, 1}).narrow(0, 0, count);
+}
+
+/// `x`, `y` of a task's split with the rest rows appended: label 0 for them, the task's labels + 1.
+void append_rest(at::Tensor& x, at::Tensor& y, const at::Tensor& rest, int64_t classes) {
+  if (!x.defined() || x.size(0) == 0) return;
+  const int64_t rows = std::max<int64_t>(1, x.size(0) / classes);  // the rest weighs as one class does
+  const at::Tensor nx = rest.defined() && rest.size(0) > 0 ? repeated_to(rest.to(x.device(), x.scalar_type()), rows)
+                                                           : at::zeros({0, x.size(1)}, x.options());
+  x = at::cat({x, nx}).contiguous();
+  y = at::cat({y + 1, at::zeros({nx.size(0)}, y.options())});
+}
+
+}  // namespace
+
+Task with_rest_output(Task task, const at::Tensor& rest_train, const at::Tensor& rest_val) {
+  const std::vector<int64_t> classes = resolved_output_classes(task);
+  append_rest(task.train_x, task.train_y, rest_train, task.num_classes);
+  append_rest(task.val_x, task.val_y, rest_val, task.num_classes);
+  if (task.test_y.defined()) task.test_y = task.test_y + 1;
+  task.output_classes = {-1};
+  task.output_classes.insert(task.output_classes.end(), classes.begin(), classes.end());
+  task.num_classes += 1;
+  return task;
+}
+
+at::Tensor TaskAgnosticClassifier::exemplars_outside(const std::vector<int64_t>& classes) const {
+  if (!memory_x_.defined()) return {};
+  std::vector<int64_t> rows;
+  const auto columns = memory_column_.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < columns.size(0); ++i) {
+    if (std::find(classes.begin(), classes.end(), classes_[columns[i]]) == classes.end()) rows.push_back(i);
+  }
+  return memory_x_.index_select(0, at::tensor(rows, at::kLong));
+}
+
 TaskAgnosticClassifier::TaskAgnosticClassifier(AgnosticOptions options) : options_(options) {
   if (options_.exemplars_per_class < 0) {
     throw std::invalid_argument("exemplars per class must be >= 0, got " + std::to_string(options_.exemplars_per_class));

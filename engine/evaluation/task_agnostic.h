@@ -37,6 +37,22 @@ struct AgnosticOptions {
 // logits per input (Method::predict_all: T forward passes, or for DEN one shared first layer and T
 // upper parts), and a memory of M samples per class.
 
+// NOTE: [negatives from exemplars] A head trained on its task's classes alone has never seen a
+// sample of another class, and among all classes it claims them too; a task of one class cannot be
+// learned at all. When a memory holds samples of other classes, the task's head gets one more
+// output, the "rest" (output 0), whose samples are those: split for validation as the task's own are,
+// and repeated to as many rows as one of the task's classes has, so that the rest weighs as one
+// class does. Task-agnostic prediction then reads the head's evidence for a class as its log-odds
+// against the rest. The same exemplars later calibrate the task-agnostic scores, so the head has
+// seen them: its scores on them are a little more confident than on unseen samples of those classes.
+// den add-task uses it for every task of new classes (cli/task_data.cpp); a stream run with
+// RunSettings::negatives_from_memory for every task after the first.
+
+/// `task` with the rest output of NOTE: [negatives from exemplars]: output 0 stands for no class of
+/// its own (output_classes gets -1 first), the task's outputs move up by one (labels too, test
+/// labels included), and `rest_train` / `rest_val` `[M, D]` join the training and validation rows.
+Task with_rest_output(Task task, const at::Tensor& rest_train, const at::Tensor& rest_val);
+
 /// What a TaskAgnosticClassifier holds beyond its options, to save and restore it (checkpoints):
 /// a resumed run must calibrate from the same exemplars and the same starting calibration.
 struct AgnosticState {
@@ -84,6 +100,9 @@ class TaskAgnosticClassifier {
   const std::vector<std::vector<int64_t>>& output_classes() const { return output_classes_; }
 
   int64_t memory_size() const { return memory_x_.defined() ? memory_x_.size(0) : 0; }
+  /// The exemplars of classes that are none of `classes`, `[M, D]` (M may be 0; undefined when no
+  /// exemplar is kept).
+  at::Tensor exemplars_outside(const std::vector<int64_t>& classes) const;
   /// Bytes of the exemplars: float32 features and an int64 class each.
   int64_t memory_bytes() const { return memory_x_.defined() ? memory_x_.numel() * 4 + memory_size() * 8 : 0; }
   const at::Tensor& scales() const { return scale_; }

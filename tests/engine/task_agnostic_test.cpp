@@ -154,3 +154,54 @@ TEST(TaskAgnostic, RunStreamClassifiesAmongAllClassesWithoutTheTaskId) {
 }
 
 }  // namespace den::engine
+
+namespace den::engine {
+
+TEST(TaskAgnostic, ARestOutputAddsTheNegativesAsOneMoreClass) {
+  Task task = corner_task({2, 3}, 5);
+  std::tie(task.train_x, task.train_y) = corner_samples({2, 3}, 40, 6);
+  const at::Tensor rest_train = at::randn({7, 2}), rest_val = at::randn({3, 2});
+  const Task with_rest = with_rest_output(task, rest_train, rest_val);
+  EXPECT_EQ(with_rest.num_classes, 3);
+  EXPECT_EQ(with_rest.output_classes, (std::vector<int64_t>{-1, 2, 3}));
+  // 80 training rows of 2 classes: the rest weighs as one class, 40 rows (7 repeated in order).
+  ASSERT_EQ(with_rest.train_x.size(0), 120);
+  EXPECT_TRUE(at::equal(with_rest.train_x.narrow(0, 80, 7), rest_train));
+  EXPECT_TRUE(at::equal(with_rest.train_x.narrow(0, 87, 7), rest_train));
+  EXPECT_TRUE(at::equal(with_rest.train_y.narrow(0, 0, 80), task.train_y + 1));
+  EXPECT_EQ(with_rest.train_y.narrow(0, 80, 40).sum().item<int64_t>(), 0);
+  EXPECT_EQ(with_rest.val_x.size(0), 100 + 50);
+  EXPECT_TRUE(at::equal(with_rest.test_y, task.test_y + 1));
+}
+
+TEST(TaskAgnostic, AStreamWithNegativesFromMemoryGivesLaterHeadsARest) {
+  const EngineConfig config =
+      EngineConfig().set_hidden({24, 12}).set_max_iter(200).set_batch_size(64).set_eval_every(50).set_k(4);
+  const auto make_task = [](int64_t t) {
+    Task task = testing::synthetic_task(static_cast<uint64_t>(t));
+    task.output_classes = {3 * (t - 1), 3 * (t - 1) + 1, 3 * (t - 1) + 2};
+    return task;
+  };
+  RunSettings settings;
+  settings.negatives_from_memory = true;
+  Engine engine(config, testing::SyntheticSpec{}.dim);
+  const RunResult result = run_stream(engine, 2, make_task, {}, settings);
+  EXPECT_EQ(result.agnostic.output_classes[0], (std::vector<int64_t>{0, 1, 2}));  // no memory before task 1
+  EXPECT_EQ(result.agnostic.output_classes[1], (std::vector<int64_t>{-1, 3, 4, 5}));
+  EXPECT_EQ(engine.history()[1].num_classes, 4);
+  // Task 2's test samples are still all of its classes, scored among the 6 classes.
+  EXPECT_EQ(result.evaluations[1].agnostic_samples, (std::vector<int64_t>{300, 300}));
+  EXPECT_GT(result.avg_agnostic_accuracy, 0.8);
+
+  // A resumed stream rebuilds the earlier test sets with the rest output: same figures.
+  Engine first(config, testing::SyntheticSpec{}.dim);
+  RunPrior prior;
+  const RunResult one = run_stream(first, 1, make_task, {}, settings);
+  prior.evaluations = one.evaluations;
+  prior.agnostic = one.agnostic;
+  const RunResult resumed = resume_stream(first, 2, make_task, prior, {}, settings);
+  EXPECT_EQ(resumed.agnostic_matrix, result.agnostic_matrix);
+  EXPECT_EQ(resumed.accuracy_matrix, result.accuracy_matrix);
+}
+
+}  // namespace den::engine
