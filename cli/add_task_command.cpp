@@ -265,6 +265,7 @@ int add_task(AddTaskOptions& o) {
     settings.agnostic.exemplars_per_class = stored->exemplars_per_class.value_or(agnostic ? RunOptions{}.exemplars : 0);
     settings.agnostic.seed = den.config().seed;
     settings.negatives_from_memory = stored->negatives_from_memory;
+    settings.agnostic.memory = stored->memory;
     warn_if_rebuilt(prior, settings, o.checkpoint);
     const engine::RunResult result = engine::resume_stream(
         den, index, [&stream](int64_t j) { return stream.task(j); }, prior, callbacks, settings);

@@ -231,7 +231,7 @@ int compare_command(CompareOptions& o) {
   err->set_pattern("%v");
   RunData data = load_data_set(r);
   const data::TaskStream stream(std::move(data.files.train), std::move(data.files.test), r.stream);
-  resolve_memory(r, stream);
+  check_memory(r, stream);
   const auto make_task = [&stream](int64_t t) { return stream.task(t); };
   // What one network per task and one shared network would hold: no need to train STL or MTL.
   const std::vector<int64_t> classes = stream.task_classes();

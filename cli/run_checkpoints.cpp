@@ -37,6 +37,7 @@ std::vector<Setting> make_run_settings() {
       {"--classes-per-task", [](const RunOptions& o) { return std::to_string(o.stream.classes_per_task); }},
       {"--base-classes", [](const RunOptions& o) { return std::to_string(o.stream.base_classes); }},
       {"--exemplars", [](const RunOptions& o) { return std::to_string(o.exemplars); }},
+      {"--memory", [](const RunOptions& o) { return std::to_string(o.baseline.memory); }},
       {"--memory-negatives", [](const RunOptions& o) { return std::string(o.memory_negatives ? "true" : "false"); }},
       {"--train-limit", [](const RunOptions& o) { return std::to_string(o.stream.train_limit); }},
       {"--val-fraction", [](const RunOptions& o) { return number(o.stream.val_fraction); }},
@@ -95,6 +96,7 @@ RunOptions stored_options(const RunOptions& o, const engine::EngineConfig& confi
   s.stream.base_classes = run.base_classes;
   if (run.exemplars_per_class) s.exemplars = *run.exemplars_per_class;
   s.memory_negatives = run.negatives_from_memory;
+  s.baseline.memory = run.memory;
   s.stream.train_limit = run.train_limit;
   s.stream.val_fraction = run.val_fraction;
   s.stream.seed = run.seed;
@@ -162,11 +164,6 @@ RunCheckpoints::RunCheckpoints(RunOptions& o) : options_(o) {
                                 "checkpoint '" + o.resume_path + "' lacks the test metrics of some tasks");
     }
     o = next;
-    // The memory became the stored exemplars per output (resolve_memory) when the run began.
-    if (flag_given(o.command, "--memory")) {
-      throw std::invalid_argument("--resume " + o.resume_path + ": a resumed run keeps the memory it was started "
-                                  "with; leave --memory out");
-    }
     if (resumed_->extras.images) {
       for (const char* flag : {"--image-size", "--mean", "--std"}) {
         if (flag_given(o.command, flag)) {
@@ -230,6 +227,7 @@ io::RunInfo RunCheckpoints::run_info(int64_t num_tasks) const {
   run.base_classes = o.stream.base_classes;
   run.exemplars_per_class = o.exemplars;
   run.negatives_from_memory = o.memory_negatives;
+  run.memory = o.baseline.memory;
   run.train_limit = o.stream.train_limit;
   run.val_fraction = o.stream.val_fraction;
   run.normalize = o.normalization;

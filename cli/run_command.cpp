@@ -57,7 +57,7 @@ int run_command(RunOptions& o) {
   RunData data = load_data_set(o);
   checkpoints.check_data(data);
   const data::TaskStream stream(std::move(data.files.train), std::move(data.files.test), o.stream);
-  resolve_memory(o, stream);
+  check_memory(o, stream);
 
   // DEN may come from a checkpoint; the other methods start afresh.
   std::unique_ptr<engine::Method> method;

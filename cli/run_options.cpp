@@ -366,7 +366,7 @@ std::string stream_description(const RunOptions& o) {
   return text;
 }
 
-void resolve_memory(RunOptions& o, const data::TaskStream& stream) {
+void check_memory(const RunOptions& o, const data::TaskStream& stream) {
   const int64_t memory = o.baseline.memory;
   if (memory == 0) return;
   int64_t outputs = 0;
@@ -378,7 +378,6 @@ void resolve_memory(RunOptions& o, const data::TaskStream& stream) {
                                 std::to_string(outputs) + " head outputs (" + std::to_string(stream.num_classes()) +
                                 " classes): the memory must keep at least one sample of each");
   }
-  o.exemplars = memory / outputs;
 }
 
 engine::RunSettings run_settings(const RunOptions& o) {
@@ -386,6 +385,7 @@ engine::RunSettings run_settings(const RunOptions& o) {
   settings.agnostic.exemplars_per_class = o.exemplars;
   settings.agnostic.seed = o.engine.seed;
   settings.negatives_from_memory = o.memory_negatives;
+  settings.agnostic.memory = o.baseline.memory;
   return settings;
 }
 

@@ -128,10 +128,10 @@ std::string stream_description(const RunOptions& options);
 engine::RunSettings run_settings(const RunOptions& options);
 
 /// --memory N against the stream: std::invalid_argument (a usage error naming --memory) when N is
-/// below the stream's classes. Otherwise the calibration exemplars of the methods with a head per
-/// task become N over the stream's head outputs each (--exemplars is then not used), so that no
-/// method keeps more than N samples.
-void resolve_memory(RunOptions& options, const data::TaskStream& stream);
+/// below the stream's head outputs, which would leave an output without a sample. (The methods with
+/// a head per task keep N calibration exemplars in all, AgnosticOptions::memory, in place of
+/// --exemplars per output.)
+void check_memory(const RunOptions& options, const data::TaskStream& stream);
 
 /// An output file cannot be written.
 class OutputError : public std::runtime_error {

@@ -229,6 +229,7 @@ class Reader {
     a.scale.assign(m.scale().begin(), m.scale().end());
     a.shift.assign(m.shift().begin(), m.shift().end());
     a.memory_classes.assign(m.memory_classes().begin(), m.memory_classes().end());
+    a.memory_tasks.assign(m.memory_tasks().begin(), m.memory_tasks().end());
     a.memory_x = std::move(memory);
     try {
       engine::TaskAgnosticClassifier::restore({}, a);  // validates
@@ -395,6 +396,7 @@ void save_state(const engine::EngineState& state, const std::string& path, const
     for (double v : a.scale) m->add_scale(v);
     for (double v : a.shift) m->add_shift(v);
     append(m->mutable_memory_classes(), a.memory_classes);
+    append(m->mutable_memory_tasks(), a.memory_tasks);
   }
   if (extras.normalization) {
     pb::Normalization* m = header.mutable_normalization();

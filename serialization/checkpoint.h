@@ -47,6 +47,7 @@ struct RunInfo {
   int64_t base_classes = 0;            ///< split protocol's new-classes scenario (0 = off)
   std::optional<int64_t> exemplars_per_class;  ///< task-agnostic evaluation; unknown in older checkpoints
   bool negatives_from_memory = false;  ///< --memory-negatives (RunSettings::negatives_from_memory)
+  int64_t memory = 0;                  ///< --memory (AgnosticOptions::memory); 0 in older checkpoints
 };
 
 /// The per-feature normalization a run applied to its data, x' = (x - shift) * scale

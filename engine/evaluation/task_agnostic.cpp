@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <stdexcept>
 #include <string>
 
@@ -65,6 +66,7 @@ TaskAgnosticClassifier::TaskAgnosticClassifier(AgnosticOptions options) : option
     throw std::invalid_argument("exemplars per class must be >= 0, got " + std::to_string(options_.exemplars_per_class));
   }
   if (options_.fit_steps < 0) throw std::invalid_argument("fit steps must be >= 0");
+  if (options_.memory < 0) throw std::invalid_argument("memory must be >= 0, got " + std::to_string(options_.memory));
   scale_ = at::ones({0}, at::kDouble);
   shift_ = at::zeros({0}, at::kDouble);
 }
@@ -86,8 +88,14 @@ void TaskAgnosticClassifier::add_task(int64_t task_id, const Task& task) {
   }
   register_outputs(outputs);
 
-  if (!enabled() || !options_.calibrate || !task.val_x.defined() || task.val_x.size(0) == 0) return;
-  // Exemplars: a seeded draw of the validation split, up to M per class-bearing output.
+  if (!enabled() || !options_.calibrate) return;
+  // Exemplars: a seeded draw of the validation split, up to M per class-bearing output; with a
+  // memory budget, M is its share among every class-bearing output so far.
+  const auto bearing = static_cast<int64_t>(output_task_.size());
+  const int64_t per_output = options_.memory > 0 ? options_.memory / std::max<int64_t>(1, bearing)
+                                                 : options_.exemplars_per_class;
+  if (options_.memory > 0) shrink_memory(per_output);
+  if (!task.val_x.defined() || task.val_x.size(0) == 0) return;
   auto generator = at::make_generator<at::CPUGeneratorImpl>(options_.seed * 1000003ULL + static_cast<uint64_t>(task_id));
   const at::Tensor val_y = task.val_y.cpu();
   const at::Tensor order = at::randperm(val_y.size(0), generator, at::kLong);
@@ -97,7 +105,7 @@ void TaskAgnosticClassifier::add_task(int64_t task_id, const Task& task) {
   for (int64_t o = 0; o < task.num_classes; ++o) {
     if (outputs[o] < 0) continue;
     const at::Tensor rows = order.index_select(0, shuffled_y.eq(o).nonzero().view(-1));
-    const at::Tensor kept = rows.narrow(0, 0, std::min(options_.exemplars_per_class, rows.size(0)));
+    const at::Tensor kept = rows.narrow(0, 0, std::min(per_output, rows.size(0)));
     picked.push_back(kept);
     columns.insert(columns.end(), kept.size(0), column_of(outputs[o]));
   }
@@ -107,6 +115,24 @@ void TaskAgnosticClassifier::add_task(int64_t task_id, const Task& task) {
   const at::Tensor column = at::tensor(columns, at::kLong);
   memory_x_ = memory_x_.defined() ? at::cat({memory_x_, x}) : x;
   memory_column_ = memory_column_.defined() ? at::cat({memory_column_, column}) : column;
+  memory_task_.insert(memory_task_.end(), columns.size(), task_id);
+}
+
+void TaskAgnosticClassifier::shrink_memory(int64_t per_output) {
+  if (!memory_x_.defined()) return;
+  std::map<std::pair<int64_t, int64_t>, int64_t> seen;  // (task, class column) -> rows kept
+  std::vector<int64_t> keep;
+  const auto columns = memory_column_.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < columns.size(0); ++i) {
+    if (seen[{memory_task_[static_cast<size_t>(i)], columns[i]}]++ < per_output) keep.push_back(i);
+  }
+  if (static_cast<int64_t>(keep.size()) == columns.size(0)) return;
+  const at::Tensor rows = at::tensor(keep, at::kLong);
+  memory_x_ = memory_x_.index_select(0, rows);
+  memory_column_ = memory_column_.index_select(0, rows);
+  std::vector<int64_t> tasks;
+  for (int64_t i : keep) tasks.push_back(memory_task_[static_cast<size_t>(i)]);
+  memory_task_ = std::move(tasks);
 }
 
 void TaskAgnosticClassifier::register_outputs(const std::vector<int64_t>& outputs) {
@@ -176,8 +202,20 @@ TaskAgnosticClassifier TaskAgnosticClassifier::restore(AgnosticOptions options, 
     }
     columns.push_back(column);
   }
+  if (!state.memory_tasks.empty() && static_cast<int64_t>(state.memory_tasks.size()) != rows) {
+    throw std::invalid_argument("task-agnostic state: " + std::to_string(state.memory_tasks.size()) +
+                                " exemplar tasks for " + std::to_string(rows) + " exemplars");
+  }
+  for (int64_t t : state.memory_tasks) {
+    if (t < 1 || t > static_cast<int64_t>(tasks)) {
+      throw std::invalid_argument("task-agnostic state: an exemplar of task " + std::to_string(t) + ", which is not "
+                                  "one of the " + std::to_string(tasks) + " tasks");
+    }
+  }
   c.memory_x_ = state.memory_x.cpu().to(at::kFloat);
   c.memory_column_ = at::tensor(columns, at::kLong);
+  // Older checkpoints do not say: task 0, one group per class (they were written without a budget).
+  c.memory_task_ = state.memory_tasks.empty() ? std::vector<int64_t>(static_cast<size_t>(rows), 0) : state.memory_tasks;
   return c;
 }
 
@@ -188,6 +226,7 @@ AgnosticState TaskAgnosticClassifier::state() const {
   if (memory_column_.defined()) {
     const at::Tensor classes = at::tensor(classes_, at::kLong).index_select(0, memory_column_).contiguous();
     s.memory_classes.assign(classes.data_ptr<int64_t>(), classes.data_ptr<int64_t>() + classes.numel());
+    s.memory_tasks = memory_task_;
   }
   const at::Tensor scale = scale_.contiguous(), shift = shift_.contiguous();
   s.scale.assign(scale.data_ptr<double>(), scale.data_ptr<double>() + scale.numel());

@@ -13,6 +13,10 @@ namespace den::engine {
 /// Settings of task-agnostic prediction.
 struct AgnosticOptions {
   int64_t exemplars_per_class = 20;  ///< validation samples kept per class; 0 turns task-agnostic prediction off
+  /// > 0: a memory of this many samples in all instead, shared evenly among the class-bearing
+  /// outputs seen so far; each new task shrinks the earlier outputs' share (a prefix of their
+  /// seeded draw is kept), so that the memory never holds more.
+  int64_t memory = 0;
   int64_t fit_steps = 500;           ///< full-batch Adam steps of the calibration fit
   uint64_t seed = 1;                 ///< which exemplars are kept
   /// false for a method whose heads are already comparable (Method::heads_comparable): no exemplar
@@ -59,6 +63,7 @@ struct AgnosticState {
   std::vector<std::vector<int64_t>> output_classes;  ///< per task: class of each head output (-1: none)
   at::Tensor memory_x;                   ///< `[M, D]` float32 exemplars; undefined when none are kept
   std::vector<int64_t> memory_classes;   ///< class of each exemplar row
+  std::vector<int64_t> memory_tasks;     ///< task (1-based) each row came from; empty in older checkpoints
   std::vector<double> scale, shift;      ///< per task, as last fitted
 };
 
@@ -72,7 +77,7 @@ class TaskAgnosticClassifier {
   AgnosticState state() const;
   int64_t num_tasks() const { return static_cast<int64_t>(output_classes_.size()); }
 
-  bool enabled() const { return options_.exemplars_per_class > 0; }
+  bool enabled() const { return options_.exemplars_per_class > 0 || options_.memory > 0; }
   /// Registers task `task_id` (the next one) and keeps its exemplars from `task.val_x/val_y`.
   /// std::invalid_argument when task ids do not follow 1, 2, 3, ...
   void add_task(int64_t task_id, const Task& task);
@@ -120,6 +125,8 @@ class TaskAgnosticClassifier {
   at::Tensor scores_from_logits(const std::vector<at::Tensor>& logits, LossKind loss) const;
   /// Global class id of the highest score in each row of class scores `[N, classes]`.
   at::Tensor best_classes(const at::Tensor& scores) const;
+  /// Keeps at most `per_output` exemplars of each (task, class), the first ones.
+  void shrink_memory(int64_t per_output);
   /// Class scores from output evidence with the calibration `scale`, `shift` `[T]`.
   at::Tensor combine(const at::Tensor& evidence, const at::Tensor& scale, const at::Tensor& shift) const;
 
@@ -129,6 +136,7 @@ class TaskAgnosticClassifier {
   std::vector<int64_t> output_task_;                  ///< per class-bearing output: its task (0-based)
   at::Tensor class_outputs_;  ///< `[classes * P]`: each class's outputs, padded with `outputs` (see add_task)
   at::Tensor memory_x_, memory_column_;               ///< exemplars and their class columns
+  std::vector<int64_t> memory_task_;                  ///< task (1-based; 0: unknown) of each exemplar
   at::Tensor scale_, shift_;                          ///< `[T]` float64
 };
 

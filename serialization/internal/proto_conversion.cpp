@@ -69,6 +69,7 @@ void to_pb(const RunInfo& r, pb::RunInfo& m) {
   m.set_base_classes(r.base_classes);
   if (r.exemplars_per_class) m.set_exemplars_per_class(*r.exemplars_per_class);
   m.set_negatives_from_memory(r.negatives_from_memory);
+  m.set_memory(r.memory);
 }
 
 // Older checkpoints lack the fields added later and read proto3's zero: patience 0 (off), and
@@ -149,6 +150,7 @@ RunInfo from_pb(const pb::RunInfo& m) {
   r.base_classes = m.base_classes();
   if (m.has_exemplars_per_class()) r.exemplars_per_class = m.exemplars_per_class();
   r.negatives_from_memory = m.negatives_from_memory();
+  r.memory = m.memory();
   return r;
 }
 

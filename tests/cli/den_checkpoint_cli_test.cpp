@@ -147,6 +147,32 @@ TEST_F(DenCheckpointCli, AResumeFromAOneTaskCheckpointEqualsTheUninterruptedRunT
   EXPECT_TRUE(at::equal(a.extras.normalization->scale, b.extras.normalization->scale));
 }
 
+TEST_F(DenCheckpointCli, AResumedRunWithAMemoryAndNegativesFromItEqualsTheUninterruptedOne) {
+  // The memory shrinks its earlier tasks' share as tasks come, and the rest outputs of
+  // --memory-negatives come from it: both travel in the checkpoint.
+  const std::string split = " --protocol split --classes-per-task 2 --memory 8 --memory-negatives";
+  ASSERT_EQ(run_den("run --tasks 2 " + flags() + split + " --checkpoint " + p("full.den") + " --report " + p("full.json")).code, 0);
+  ASSERT_EQ(run_den("run --tasks 1 " + flags() + split + " --checkpoint " + p("one.den")).code, 0);
+  const Result resumed = run_den("run --resume " + p("one.den") + " --tasks 2 --quiet --threads 1 --checkpoint " +
+                                 p("resumed.den") + " --report " + p("resumed.json"));
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_EQ(without_seconds_and_curves(read_json(p("resumed.json"))), without_seconds_and_curves(read_json(p("full.json"))));
+  expect_same_network(p("resumed.den"), p("full.den"));
+  const io::LoadedCheckpoint one = io::load_checkpoint(p("one.den"));
+  const io::LoadedCheckpoint full = io::load_checkpoint(p("full.den"));
+  ASSERT_TRUE(full.extras.run && full.extras.agnostic && one.extras.agnostic);
+  EXPECT_TRUE(full.extras.run->negatives_from_memory);
+  EXPECT_EQ(full.extras.run->memory, 8);
+  EXPECT_EQ(one.extras.agnostic->memory_classes.size(), 8u);   // 8 / 2 outputs: 4 of each
+  EXPECT_EQ(full.extras.agnostic->memory_classes.size(), 8u);  // 8 / 4 outputs: 2 of each
+  EXPECT_EQ(full.extras.agnostic->memory_tasks, (std::vector<int64_t>{1, 1, 1, 1, 2, 2, 2, 2}));
+  EXPECT_EQ(full.extras.agnostic->output_classes[1], (std::vector<int64_t>{-1, 2, 3}));  // task 2's rest output
+  // Another memory on resume is refused, nothing written.
+  const Result other = run_den("run --resume " + p("one.den") + " --tasks 2 --memory 12 --quiet");
+  EXPECT_EQ(other.code, 2) << other.output;
+  EXPECT_NE(other.output.find("--memory 8"), std::string::npos) << other.output;
+}
+
 TEST_F(DenCheckpointCli, SigintKeepsTheCheckpointAndAPartialReportAndExits130) {
   // Long enough phases that the signal arrives inside task 2, after task 1's checkpoint.
   const std::string args = "run --tasks 3 " + flags(3000) + " --checkpoint " + p("c.den") +

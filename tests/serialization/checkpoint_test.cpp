@@ -229,6 +229,7 @@ TEST_F(Checkpoint, AResumedStreamRunEqualsTheUninterruptedOne) {
 void expect_same_agnostic(const engine::AgnosticState& a, const engine::AgnosticState& b) {
   EXPECT_EQ(a.output_classes, b.output_classes);
   EXPECT_EQ(a.memory_classes, b.memory_classes);
+  EXPECT_EQ(a.memory_tasks, b.memory_tasks);
   EXPECT_EQ(a.scale, b.scale);
   EXPECT_EQ(a.shift, b.shift);
   ASSERT_EQ(a.memory_x.defined(), b.memory_x.defined());
