@@ -13,15 +13,15 @@ namespace den::engine {
 /// Settings of task-agnostic prediction.
 struct AgnosticOptions {
   int64_t exemplars_per_class = 20;  ///< validation samples kept per class; 0 turns task-agnostic prediction off
-  /// > 0: a memory of this many samples in all instead, shared evenly among the class-bearing
-  /// outputs seen so far; each new task shrinks the earlier outputs' share (a prefix of their
-  /// seeded draw is kept), so that the memory never holds more.
-  int64_t memory = 0;
   int64_t fit_steps = 500;           ///< full-batch Adam steps of the calibration fit
   uint64_t seed = 1;                 ///< which exemplars are kept
   /// false for a method whose heads are already comparable (Method::heads_comparable): no exemplar
   /// is kept and the calibration stays (1, 0), so classes compete on the raw logits.
   bool calibrate = true;
+  /// > 0: a memory of this many samples in all instead, shared evenly among the class-bearing
+  /// outputs seen so far; each new task shrinks the earlier outputs' share (a prefix of their
+  /// seeded draw is kept), so that the memory never holds more.
+  int64_t memory = 0;
 };
 
 // NOTE: [task-agnostic prediction] Every method keeps one head per task, and a head's scores are
