@@ -310,6 +310,13 @@ TEST_F(DenImageCli, BadImagesAndFoldersAreDataErrorsThatWriteNothing) {
   r = run_den(import + path("old") + " --mean 0.5,0.5 --std 1,1");
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find("image preprocessing: mean has 2 values"), std::string::npos) << r.output;
+  for (const auto& [flags, needle] : std::vector<std::pair<std::string, std::string>>{
+           {" --mean abc --std 1", "--mean 'abc': 'abc' is not a number"},
+           {" --mean 0.5, --std 1", "--mean '0.5,' ends with a comma"}}) {
+    r = run_den(import + path("old") + flags);
+    EXPECT_EQ(r.code, 2) << flags << ": " << r.output;
+    EXPECT_NE(r.output.find(needle), std::string::npos) << r.output;
+  }
   EXPECT_EQ(r.output.find("image preprocessing (--input-shape"), std::string::npos) << r.output;  // said once
   EXPECT_FALSE(fs::exists(path("out.den")));
   // The shorter side becomes --image-size, so only the crop's longer side fits every image.

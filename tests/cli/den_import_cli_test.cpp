@@ -195,6 +195,12 @@ TEST_F(DenImportCli, ImportRefusalsExitWithSevenAndWriteNothing) {
     EXPECT_FALSE(fs::exists(p("x.den")));
   }
   EXPECT_EQ(run_den("import " + fixture("chain_script") + " -o " + p("x.den") + " --classes 1,2").code, 2);
+  // --classes that are no list of distinct class ids.
+  for (const char* classes : {"1,1,2", "-1,2,3", "a,b,c"}) {
+    const Result bad = run_den("import " + fixture("chain_script") + " -o " + p("x.den") + " --classes " + classes);
+    EXPECT_EQ(bad.code, 2) << classes << ": " << bad.output;
+    EXPECT_NE(bad.output.find("--classes"), std::string::npos) << bad.output;
+  }
   // A trunk whose forward fails inside the TorchScript interpreter on samples of this shape (a 5x5
   // kernel on 2x2 inputs): a usage error naming LibTorch's reason, not an internal error.
   const Result tiny = run_den("import " + fixture("refused_dilated") + " -o " + p("x.den") + " --input-shape 1,2,2");

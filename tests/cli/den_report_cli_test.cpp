@@ -234,6 +234,18 @@ TEST_F(DenReportCli, AnOutputThatIsAnInputIsRefusedBeforeAnyWork) {
 // Outputs that are not plain files: a symlink is written through to its target (atomically
 // there), a FIFO or a device is written to and never replaced, `-o -` is standard output for
 // predict and the text exports.
+TEST_F(DenReportCli, AnOutputThatFailsMidRunOrLoopsIsAnOutputError) {
+  // A log that cannot take the next line (the device is full): exit 4 during training.
+  const Result full = run_den("run " + flags() + " --tasks 1 --quiet --log /dev/full");
+  EXPECT_EQ(full.code, 4) << full.output;
+  EXPECT_NE(full.output.find("/dev/full"), std::string::npos) << full.output;
+  // A symlink that points at itself: refused before training.
+  fs::create_symlink("loop.json", dir_ / "loop.json");
+  const Result loop = run_den("run " + flags() + " --tasks 1 --quiet --report " + p("loop.json"));
+  EXPECT_EQ(loop.code, 4) << loop.output;
+  EXPECT_TRUE(fs::is_symlink(dir_ / "loop.json"));
+}
+
 TEST_F(DenReportCli, LinksPipesAndDevicesAsOutputsAreWrittenThroughNeverReplaced) {
   ASSERT_EQ(run_.code, 0) << run_.output;
   fs::create_directories(dir_ / "real");
