@@ -167,6 +167,11 @@ TEST_F(DenCheckpointCli, AResumedRunWithAMemoryAndNegativesFromItEqualsTheUninte
   EXPECT_EQ(full.extras.agnostic->memory_classes.size(), 8u);  // 8 / 4 outputs: 2 of each
   EXPECT_EQ(full.extras.agnostic->memory_tasks, (std::vector<int64_t>{1, 1, 1, 1, 2, 2, 2, 2}));
   EXPECT_EQ(full.extras.agnostic->output_classes[1], (std::vector<int64_t>{-1, 2, 3}));  // task 2's rest output
+  // Fewer tasks than the checkpoint has learned.
+  const Result fewer = run_den("run --resume " + p("full.den") + " --tasks 1 --quiet");
+  EXPECT_EQ(fewer.code, 2) << fewer.output;
+  EXPECT_NE(fewer.output.find("--tasks 1 is fewer than the 2 tasks the checkpoint has learned"), std::string::npos)
+      << fewer.output;
   // Another memory on resume is refused, nothing written.
   const Result other = run_den("run --resume " + p("one.den") + " --tasks 2 --memory 12 --quiet");
   EXPECT_EQ(other.code, 2) << other.output;

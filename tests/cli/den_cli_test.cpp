@@ -103,6 +103,7 @@ TEST_F(DenCli, UsageErrorsExitWithTwo) {
            {"run --method nope", "den: usage error: --method: unknown value 'nope' (one of den, stl,"},
            {"run --protocol rotated", "den: usage error: --protocol: unknown value 'rotated' (one of permuted,"},
            {"export x.den", "den: usage error: missing --output: this command needs it"},
+           {"run --device tpu", "den: usage error: --device: tpu must be cpu or cuda"},
            {"run --tasks 1 --tasks 2", "den: usage error: --tasks is given 2 times; give it once"}}) {
     const Result r = run_den(args);
     EXPECT_EQ(r.code, 2) << args << "\n" << r.output;

@@ -5,9 +5,13 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -244,6 +248,20 @@ TEST_F(DenReportCli, AnOutputThatFailsMidRunOrLoopsIsAnOutputError) {
   const Result loop = run_den("run " + flags() + " --tasks 1 --quiet --report " + p("loop.json"));
   EXPECT_EQ(loop.code, 4) << loop.output;
   EXPECT_TRUE(fs::is_symlink(dir_ / "loop.json"));
+  // A socket is never replaced by a file.
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  const std::string socket_path = p("report.sock");
+  ASSERT_LT(socket_path.size(), sizeof(address.sun_path));
+  std::strncpy(address.sun_path, socket_path.c_str(), sizeof(address.sun_path) - 1);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  const Result sock = run_den("run " + flags() + " --tasks 1 --quiet --report " + socket_path);
+  EXPECT_EQ(sock.code, 4) << sock.output;
+  EXPECT_NE(sock.output.find("it is a socket"), std::string::npos) << sock.output;
+  EXPECT_TRUE(fs::is_socket(socket_path));
+  ::close(fd);
 }
 
 TEST_F(DenReportCli, LinksPipesAndDevicesAsOutputsAreWrittenThroughNeverReplaced) {

@@ -598,5 +598,19 @@ TEST(DataImageFolder, IsImageFolderLooksAtNamesOnly) {
   EXPECT_TRUE(is_image_folder(dir.str()));
 }
 
+TEST(DataImageFolder, AClassIdBeyondInt32AndAFileOverOneGibibyteAreNamed) {
+  TempDir dir;
+  put(dir, "99999999999/a.png", "gray_7x5.png");
+  EXPECT_TRUE(contains_all(message_of<DataError>([&] { load_image_folder(dir.str(), folder_options()); }),
+                           {"99999999999", "above the largest class id 2147483647"}));
+  // A sparse file: its size is refused before a byte is read.
+  TempDir big;
+  const std::string huge = big.file("huge.png");
+  std::ofstream(huge, std::ios::binary) << "\x89PNG";
+  fs::resize_file(huge, (uint64_t{1} << 30) + 1);
+  EXPECT_TRUE(contains_all(message_of<DataError>([&] { decode_image(huge); }),
+                           {huge, "holds 1073741825 bytes, more than the limit of 1073741824"}));
+}
+
 }  // namespace
 }  // namespace den::data

@@ -274,6 +274,14 @@ TEST(DataTaskStream, BadDataThrowsDataError) {
   Dataset narrow = coded(100, 1000);
   narrow.features = narrow.features.slice(1, 0, 4).contiguous();
   EXPECT_THROW((void)TaskStream(coded(400, 0), narrow, StreamOptions{}), DataError);
+  // Classes the test file has and the training file lacks (label gaps let through): the split task
+  // of those classes has nothing to learn from.
+  Dataset low = coded(400, 0);
+  low.labels = low.labels.remainder(2);  // classes 0 and 1 only
+  StreamOptions split = options(Protocol::Split, 2);
+  const TaskStream s(low, coded(100, 1000), split);
+  EXPECT_NO_THROW(s.task(1));
+  EXPECT_TRUE(contains_all(message_of<DataError>([&] { (void)s.task(2); }), {"split-2", "has no training samples"}));
 }
 
 TEST(DataTaskStream, OutputClassesNameTheOriginalClassOfEveryOutput) {
