@@ -44,9 +44,12 @@ TestSet test_set(const Task& task, const TaskAgnosticClassifier& agnostic, int64
 }
 
 /// `task` with the rest output of NOTE: [negatives from exemplars] when the memory holds samples of
-/// other classes: they are split for validation in the task's own proportion, seeded by the task.
+/// other classes: they are split for validation in the task's own proportion, seeded by the task. A
+/// task that has a rest output already (one-vs-rest, a new class against the known ones) is kept.
 Task with_memory_negatives(Task task, const TaskAgnosticClassifier& agnostic, int64_t t, uint64_t seed) {
-  const at::Tensor rest = agnostic.exemplars_outside(resolved_output_classes(task));
+  const std::vector<int64_t> classes = resolved_output_classes(task);
+  if (std::find(classes.begin(), classes.end(), -1) != classes.end()) return task;
+  const at::Tensor rest = agnostic.exemplars_outside(classes);
   if (!rest.defined() || rest.size(0) == 0) return task;
   const double train = static_cast<double>(task.train_x.size(0)), val = static_cast<double>(task.val_x.size(0));
   const int64_t n_val = std::min<int64_t>(rest.size(0) - 1, std::llround(rest.size(0) * val / (train + val)));
