@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <stdexcept>
 
 namespace den::engine::detail {
@@ -145,13 +146,9 @@ class Rehearsal final : public BaselineMethod {
     objective.num_samples = x.size(0);
     objective.batch_loss = [&](const at::Tensor& idx) {
       const at::Tensor xb = x.index_select(0, idx), tb = target.index_select(0, idx);
+      if (recipe_ == Recipe::DerPp) return derpp_loss(t, xb, tb);
       const at::Tensor z = joint_logits(network_, network_.features(xb), t);
-      at::Tensor loss = task_loss(z, tb, old_train.defined() ? old_train.index_select(0, idx) : at::Tensor());
-      if (recipe_ == Recipe::DerPp) {
-        if (buffer_size_ > 0) loss = loss + replay_loss(t, idx.size(0));
-        remember(xb, tb, z.detach());
-      }
-      return loss;
+      return task_loss(z, tb, old_train.defined() ? old_train.index_select(0, idx) : at::Tensor());
     };
     objective.validation_loss = [&] {
       at::NoGradGuard no_grad;
@@ -186,21 +183,37 @@ class Rehearsal final : public BaselineMethod {
   int64_t nonzero_params() const override { return network_.num_nonzero_params(); }
 
  private:
-  /// DER++'s two replay terms on two independent draws of `batch` rows of the memory: alpha times
-  /// the squared error of the logits kept with each row (over the outputs there were then), and
-  /// beta times the cross-entropy of the kept labels.
-  at::Tensor replay_loss(int64_t t, int64_t batch) {
-    const int64_t draw = std::min(batch, buffer_size_);
-    const auto rows = [&] { return at::randperm(buffer_size_, generator_, at::kLong).narrow(0, 0, draw).to(device_); };
-    const at::Tensor r1 = rows(), r2 = rows();
-    const at::Tensor z1 = joint_logits(network_, network_.features(buffer_x_.index_select(0, r1)), t);
-    const at::Tensor kept = buffer_logits_.index_select(0, r1);
-    const at::Tensor valid = at::arange(kept.size(1), r1.options()).unsqueeze(0).lt(
-        buffer_width_.index_select(0, r1).unsqueeze(1)).to(kept.scalar_type());
-    const at::Tensor squared = ((z1 - kept) * valid).pow(2).sum() / valid.sum();
-    const at::Tensor z2 = joint_logits(network_, network_.features(buffer_x_.index_select(0, r2)), t);
-    return options_.derpp_alpha * squared +
-           options_.derpp_beta * data_loss(z2, buffer_target_.index_select(0, r2), config_.loss);
+  /// DER++'s loss on a batch `x`, `target` of the task: its cross-entropy in the joint output space,
+  /// plus, on two independent draws of as many rows of the memory, alpha times the squared error of
+  /// the logits kept with each row (over the outputs there were then) and beta times the
+  /// cross-entropy of the kept labels. One forward pass takes the three batches together. The batch
+  /// is then offered to the reservoir with the logits it had before this step.
+  at::Tensor derpp_loss(int64_t t, const at::Tensor& x, const at::Tensor& target) {
+    const int64_t b = x.size(0);
+    const int64_t draw = std::min(b, buffer_size_);
+    at::Tensor r1, r2, z;
+    if (draw == 0) {
+      z = joint_logits(network_, network_.features(x), t);
+    } else {
+      const auto rows = [&] { return at::randperm(buffer_size_, generator_, at::kLong).narrow(0, 0, draw).to(device_); };
+      r1 = rows();
+      r2 = rows();
+      const at::Tensor all = at::cat({x, buffer_x_.index_select(0, r1), buffer_x_.index_select(0, r2)});
+      z = joint_logits(network_, network_.features(all), t);
+    }
+    const at::Tensor zb = z.narrow(0, 0, b);
+    at::Tensor loss = data_loss(zb, target, config_.loss);
+    if (draw > 0) {
+      const at::Tensor z1 = z.narrow(0, b, draw), z2 = z.narrow(0, b + draw, draw);
+      const at::Tensor kept = buffer_logits_.index_select(0, r1);
+      const at::Tensor valid = at::arange(kept.size(1), r1.options()).unsqueeze(0).lt(
+          buffer_width_.index_select(0, r1).unsqueeze(1)).to(kept.scalar_type());
+      const at::Tensor squared = ((z1 - kept) * valid).pow(2).sum() / valid.sum();
+      loss = loss + options_.derpp_alpha * squared +
+             options_.derpp_beta * data_loss(z2, buffer_target_.index_select(0, r2), config_.loss);
+    }
+    remember(x, target, zb.detach());
+    return loss;
   }
 
   /// Offers the batch's rows to the reservoir (NOTE in replay.h: every row of the stream is kept
@@ -212,16 +225,27 @@ class Rehearsal final : public BaselineMethod {
       buffer_logits_ = at::zeros({options_.memory, z.size(1)}, z.options());
       buffer_width_ = at::zeros({options_.memory}, target.options());
     }
-    for (int64_t i = 0; i < x.size(0); ++i) {
-      const int64_t slot = reservoir_slot(seen_++, options_.memory, generator_);
-      if (slot < 0) continue;
-      buffer_x_[slot].copy_(x[i]);
-      buffer_target_[slot] = target[i];
-      buffer_logits_[slot].zero_();
-      buffer_logits_[slot].narrow(0, 0, z.size(1)).copy_(z[i]);
-      buffer_width_[slot] = z.size(1);
+    const std::vector<int64_t> slots = reservoir_slots(seen_, x.size(0), options_.memory, generator_);
+    seen_ += x.size(0);
+    // Rows in batch order; a slot taken twice keeps the later row, as one sample after another would.
+    std::map<int64_t, int64_t> row_of_slot;
+    for (size_t i = 0; i < slots.size(); ++i) {
+      if (slots[i] >= 0) row_of_slot[slots[i]] = static_cast<int64_t>(i);
+    }
+    if (row_of_slot.empty()) return;
+    std::vector<int64_t> slot_list, row_list;
+    for (const auto& [slot, row] : row_of_slot) {
+      slot_list.push_back(slot);
+      row_list.push_back(row);
       buffer_size_ = std::max(buffer_size_, slot + 1);
     }
+    const at::Tensor into = at::tensor(slot_list, at::kLong).to(x.device());
+    const at::Tensor from = at::tensor(row_list, at::kLong).to(x.device());
+    buffer_x_.index_copy_(0, into, x.index_select(0, from));
+    buffer_target_.index_copy_(0, into, target.index_select(0, from));
+    // z spans every output so far, as wide as the memory's logits (padded when the task began).
+    buffer_logits_.index_copy_(0, into, z.index_select(0, from));
+    buffer_width_.index_fill_(0, into, z.size(1));
   }
 
   /// iCaRL's memory after task learning (its Algorithms 4 and 5): each output keeps memory / outputs

@@ -25,11 +25,18 @@ std::vector<int64_t> herding_order(const at::Tensor& features, int64_t count) {
   return order;
 }
 
-int64_t reservoir_slot(int64_t seen, int64_t capacity, at::Generator& generator) {
-  if (seen < capacity) return seen;
-  // One draw uniform in [0, seen]: kept with probability capacity / (seen + 1), in a uniform slot.
-  const int64_t j = at::randint(seen + 1, {1}, generator, at::kLong).item<int64_t>();
-  return j < capacity ? j : -1;
+std::vector<int64_t> reservoir_slots(int64_t seen, int64_t count, int64_t capacity, at::Generator& generator) {
+  // Sample n draws j uniform in [0, n]: kept with probability capacity / (n + 1), in slot j. The
+  // uniforms come in one draw; float64 keeps floor(u * (n + 1)) uniform for any stream length here.
+  const at::Tensor u = at::rand({count}, generator, at::kDouble);
+  const auto uniform = u.accessor<double, 1>();
+  std::vector<int64_t> slots(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t n = seen + i;
+    const auto j = n < capacity ? n : static_cast<int64_t>(uniform[i] * static_cast<double>(n + 1));
+    slots[static_cast<size_t>(i)] = j < capacity ? j : -1;
+  }
+  return slots;
 }
 
 at::Tensor softmax_distillation(const at::Tensor& logits, const at::Tensor& targets,

@@ -18,11 +18,12 @@ namespace den::engine {
 /// first m, so a smaller memory keeps a prefix of a larger one's order.
 std::vector<int64_t> herding_order(const at::Tensor& features, int64_t count);
 
-/// Reservoir sampling (Vitter's Algorithm R), as DER++'s memory fills: the slot that the stream's
-/// sample number `seen` (0-based, counting every sample offered before it) takes in a memory of
-/// `capacity` slots, or -1 when it is not kept. Every sample offered so far is then held with the
-/// same probability capacity / seen. Draws from `generator` only once the memory is full.
-int64_t reservoir_slot(int64_t seen, int64_t capacity, at::Generator& generator);
+/// Reservoir sampling (Vitter's Algorithm R), as DER++'s memory fills: the slots that `count`
+/// samples offered in turn take in a memory of `capacity` slots, the first of them being the
+/// stream's sample number `seen` (0-based, counting every sample offered before it); -1 for a
+/// sample not kept. Sample n is kept with probability capacity / (n + 1) in a uniform slot, so every
+/// sample offered so far is held with the same probability. One draw from `generator` per call.
+std::vector<int64_t> reservoir_slots(int64_t seen, int64_t count, int64_t capacity, at::Generator& generator);
 
 /// Learning without Forgetting's distillation (Li and Hoiem 2016, eq. 2 with their T = 2): the mean
 /// over rows of sum over groups g of the cross-entropy between softmax(targets_g / T) and

@@ -47,11 +47,17 @@ TEST(Reservoir, KeepsEverySampleOfTheStreamWithTheSameProbability) {
   std::vector<int64_t> kept(kStream, 0);
   for (int64_t trial = 0; trial < kTrials; ++trial) {
     std::vector<int64_t> memory(kCapacity, -1);
-    for (int64_t seen = 0; seen < kStream; ++seen) {
-      const int64_t slot = reservoir_slot(seen, kCapacity, generator);
-      ASSERT_LT(slot, kCapacity);
-      if (seen < kCapacity) ASSERT_EQ(slot, seen);  // it fills first
-      if (slot >= 0) memory[slot] = seen;
+    // Offered in batches of 7, as training batches come: the same as one sample at a time.
+    for (int64_t seen = 0; seen < kStream; seen += 7) {
+      const int64_t count = std::min<int64_t>(7, kStream - seen);
+      const std::vector<int64_t> slots = reservoir_slots(seen, count, kCapacity, generator);
+      ASSERT_EQ(static_cast<int64_t>(slots.size()), count);
+      for (int64_t i = 0; i < count; ++i) {
+        const int64_t slot = slots[static_cast<size_t>(i)];
+        ASSERT_LT(slot, kCapacity);
+        if (seen + i < kCapacity) ASSERT_EQ(slot, seen + i);  // it fills first
+        if (slot >= 0) memory[slot] = seen + i;
+      }
     }
     for (int64_t sample : memory) kept[sample] += 1;
   }
