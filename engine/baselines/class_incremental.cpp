@@ -84,14 +84,14 @@ class Rehearsal final : public BaselineMethod {
 
  protected:
   void learn(int64_t t, const Task& task, const ProgressCallback& progress, TaskReport& report) override {
-    network_.add_head(task.num_classes);
     const int64_t old_outputs = offsets_.back();
-    offsets_.push_back(old_outputs + task.num_classes);
-    const int64_t outputs = offsets_.back();
-    if (recipe_ == Recipe::Icarl && options_.memory < outputs) {
+    const int64_t outputs = old_outputs + task.num_classes;
+    if (recipe_ == Recipe::Icarl && options_.memory < outputs) {  // before anything changes
       throw std::invalid_argument("icarl: a memory of " + std::to_string(options_.memory) +
                                   " samples cannot keep one of each of the " + std::to_string(outputs) + " outputs");
     }
+    network_.add_head(task.num_classes);
+    offsets_.push_back(outputs);
 
     // The training rows: the task's own, then (iCaRL) the exemplars, with their joint outputs.
     at::Tensor x = task.train_x, target = task.train_y + old_outputs;

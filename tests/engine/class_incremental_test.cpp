@@ -146,6 +146,8 @@ TEST(ClassIncremental, AMethodThatNeedsAMemoryRefusesNone) {
   std::unique_ptr<Method> icarl = make_method("icarl", small_config().set_max_iter(10), tiny, 20);
   icarl->add_task(split_task(1));
   EXPECT_THROW(icarl->add_task(split_task(2)), std::invalid_argument);
+  EXPECT_EQ(icarl->num_tasks(), 1);  // unchanged: it still predicts task 1
+  EXPECT_EQ(icarl->predict(1, split_task(1).test_x).size(1), 3);
   BaselineOptions negative;
   negative.memory = -1;
   EXPECT_THROW(make_method("ewc", small_config(), negative, 20), std::invalid_argument);
