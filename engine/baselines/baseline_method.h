@@ -56,6 +56,9 @@ class BaselineMethod : public Method {
   int64_t base_params_ = 0;
 };
 
+/// `tensor` trained whole, with no mask, anchor or group prox.
+inline TrainableParam all_of(at::Tensor& tensor) { return {&tensor, {}, {}, {}, {}}; }
+
 /// The Progressive Neural Networks baseline (engine/baselines/progressive.cpp).
 std::unique_ptr<Method> make_progressive(const EngineConfig& config, int64_t input_dim);
 /// lwf, icarl, der++, ncm or ranpac (engine/baselines/class_incremental.cpp); nullptr for another name.

@@ -136,8 +136,6 @@ double BaselineMethod::validation_loss(const std::function<at::Tensor(const at::
 
 namespace {
 
-TrainableParam all_of(at::Tensor& tensor) { return {&tensor, {}, {}, {}, {}}; }
-
 /// Sum of Network::num_params (or num_nonzero_params) over networks.
 template <typename Count>
 int64_t sum_over(const std::vector<Network>& networks, Count count) {

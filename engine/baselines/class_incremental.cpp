@@ -20,8 +20,6 @@ namespace {
 
 constexpr int64_t kChunk = 4096;
 
-TrainableParam all_of(at::Tensor& tensor) { return {&tensor, {}, {}, {}, {}}; }
-
 /// `f(rows)` over `x` in chunks of rows, without autograd, concatenated.
 template <typename F>
 at::Tensor in_chunks(const at::Tensor& x, F f) {

@@ -80,6 +80,20 @@ class DenCheckpointCli : public ::testing::Test {
 
 // Each `den` process pays for loading LibTorch (seconds on a busy machine), so the tests share runs.
 
+/// A one-task checkpoint written in-process: no `den run` record, no task-agnostic state.
+void write_bare_checkpoint(const std::string& path) {
+  den::engine::Engine engine(den::engine::EngineConfig().set_hidden({4, 3}).set_max_iter(10), 3);
+  den::engine::Task task;
+  task.name = "t";
+  task.num_classes = 2;
+  task.train_x = at::rand({16, 3});
+  task.train_y = at::randint(2, {16});
+  task.val_x = at::rand({8, 3});
+  task.val_y = at::randint(2, {8});
+  engine.add_task(task);
+  io::save_checkpoint(engine, path);
+}
+
 TEST_F(DenCheckpointCli, ResumeAddTaskAndAKilledRunAllEqualTheUninterruptedRun) {
   const Result full = run_den("run --tasks 3 " + flags() + " --checkpoint " + p("full.den") + " --report " + p("full.json"));
   ASSERT_EQ(full.code, 0) << full.output;
@@ -302,18 +316,7 @@ TEST_F(DenCheckpointCli, ResumeRefusalsInspectExportAndAddTaskFromAnotherStream)
 }
 
 TEST_F(DenCheckpointCli, ArgumentsACheckpointCannotTakeAndAMissingDotAreRefused) {
-  {  // a checkpoint written in-process: no run record
-    den::engine::Engine engine(den::engine::EngineConfig().set_hidden({4, 3}).set_max_iter(10), 3);
-    den::engine::Task task;
-    task.name = "t";
-    task.num_classes = 2;
-    task.train_x = at::rand({16, 3});
-    task.train_y = at::randint(2, {16});
-    task.val_x = at::rand({8, 3});
-    task.val_y = at::randint(2, {8});
-    engine.add_task(task);
-    io::save_checkpoint(engine, p("c.den"));
-  }
+  write_bare_checkpoint(p("c.den"));  // no run record
   const auto before = fs::last_write_time(p("c.den"));
   for (const auto& [args, needle] : std::vector<std::pair<std::string, std::string>>{
            {"export " + p("c.den") + " --task abc --format dot -o " + p("x.dot"), "--task"},
@@ -341,19 +344,7 @@ TEST_F(DenCheckpointCli, ArgumentsACheckpointCannotTakeAndAMissingDotAreRefused)
 }
 
 TEST_F(DenCheckpointCli, BadCheckpointsAndArgumentsHaveTheirOwnExitCodes) {
-  // A checkpoint written in-process (no run record), to spare a `den run`.
-  {
-    den::engine::Engine engine(den::engine::EngineConfig().set_hidden({4, 3}).set_max_iter(10), 3);
-    den::engine::Task task;
-    task.name = "t";
-    task.num_classes = 2;
-    task.train_x = at::rand({16, 3});
-    task.train_y = at::randint(2, {16});
-    task.val_x = at::rand({8, 3});
-    task.val_y = at::randint(2, {8});
-    engine.add_task(task);
-    io::save_checkpoint(engine, p("c.den"));
-  }
+  write_bare_checkpoint(p("c.den"));  // written in-process (no run record), to spare a `den run`
   const std::string good = read_bytes(p("c.den"));
 
   const Result missing = run_den("inspect " + p("absent.den"));
