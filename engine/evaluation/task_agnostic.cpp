@@ -247,8 +247,9 @@ at::Tensor TaskAgnosticClassifier::output_evidence(const std::vector<at::Tensor>
     for (size_t o = 0; o < output_classes_[s].size(); ++o) {
       (output_classes_[s][o] >= 0 ? keep : rest).push_back(static_cast<int64_t>(o));
     }
-    if (loss == LossKind::Softmax && !rest.empty()) {
-      // Softmax logits are defined up to a shift per input: measure against the "rest" outputs.
+    if (loss == LossKind::Softmax && !rest.empty() && options_.calibrate) {
+      // Softmax logits are defined up to a shift per input: measure against the "rest" outputs. Heads
+      // trained in one output space share that shift, so their logits are compared as they are.
       evidence = evidence - at::logsumexp(evidence.index_select(1, at::tensor(rest, at::kLong)), 1, true);
     }
     parts.push_back(evidence.index_select(1, at::tensor(keep, at::kLong)));

@@ -39,7 +39,9 @@ struct AgnosticOptions {
 // training and their scores are not over-confident. This is the per-task bias correction of Wu et
 // al. (BiC, CVPR 2019) applied per task head; it needs no change to any method, only every task's
 // logits per input (Method::predict_all: T forward passes, or for DEN one shared first layer and T
-// upper parts), and a memory of M samples per class.
+// upper parts), and a memory of M samples per class. A method whose heads are already comparable
+// (Method::heads_comparable: trained in one output space) is taken as it is: raw logits as evidence,
+// calibration (1, 0), no memory.
 
 // NOTE: [negatives from exemplars] A head trained on its task's classes alone has never seen a
 // sample of another class, and among all classes it claims them too; a task of one class cannot be

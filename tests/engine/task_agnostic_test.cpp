@@ -205,3 +205,30 @@ TEST(TaskAgnostic, AStreamWithNegativesFromMemoryGivesLaterHeadsARest) {
 }
 
 }  // namespace den::engine
+
+namespace den::engine {
+
+TEST(TaskAgnostic, HeadsOfOneOutputSpaceAreComparedByTheirRawLogits) {
+  // Task 1: classes 0 and 1; task 2: a rest output and class 2. One input whose logits are
+  // [1, 0] and [rest 5, class 2: 2].
+  Task first, second;
+  first.num_classes = 2;
+  first.output_classes = {0, 1};
+  second.num_classes = 2;
+  second.output_classes = {-1, 2};
+  const std::vector<at::Tensor> logits = {at::tensor({1.0f, 0.0f}).view({1, 2}), at::tensor({5.0f, 2.0f}).view({1, 2})};
+  // Heads trained apart: class 2's evidence is its log-odds against the rest, -3, so class 0 wins.
+  TaskAgnosticClassifier apart(AgnosticOptions{20, 0, 1});
+  apart.add_task(1, first);
+  apart.add_task(2, second);
+  EXPECT_EQ(apart.predict_from_logits(logits, LossKind::Softmax).item<int64_t>(), 0);
+  // Heads of one output space (one softmax over all of them): class 2's logit, 2, beats class 0's 1.
+  AgnosticOptions joint{20, 0, 1};
+  joint.calibrate = false;
+  TaskAgnosticClassifier together(joint);
+  together.add_task(1, first);
+  together.add_task(2, second);
+  EXPECT_EQ(together.predict_from_logits(logits, LossKind::Softmax).item<int64_t>(), 2);
+}
+
+}  // namespace den::engine
