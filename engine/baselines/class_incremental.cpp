@@ -1,5 +1,5 @@
 // The class-incremental baselines: rehearsal with distillation (lwf, icarl, der++) and classifiers on
-// features frozen after task 1 (ncm, ranpac). docs/methods.md cites each paper and says where den
+// features frozen after task 1 (ncm, ranpac). docs/class-incremental.md cites each paper and says where den
 // departs from it.
 
 #include "engine/baselines/baseline_method.h"
@@ -376,17 +376,18 @@ class FrozenFeatures final : public BaselineMethod {
   void choose_ridge(const at::Tensor& val_features, const at::Tensor& val_target) {
     const RidgeSolver solver(gram_);
     const at::Tensor h = at::relu(val_features.matmul(projection_)).to(at::kDouble);
-    double best_accuracy = -1.0;
+    double best_accuracy = -1.0, best_lambda = 0.0;
     for (int exponent = -8; exponent <= 13; ++exponent) {
-      const at::Tensor w = solver.solve(correlation_, std::pow(10.0, exponent));
+      const double lambda = std::pow(10.0, exponent);
+      const at::Tensor w = solver.solve(correlation_, lambda);
       const double acc = h.size(0) == 0 ? 0.0 : h.matmul(w).argmax(1).eq(val_target).to(at::kDouble).mean().item<double>();
       if (acc > best_accuracy) {
         best_accuracy = acc;
+        best_lambda = lambda;
         ridge_ = w.to(at::kFloat);
-        lambda_ = std::pow(10.0, exponent);
       }
     }
-    logger()->info("ranpac: ridge lambda {:g} (validation accuracy {:.4f} among {} outputs)", lambda_, best_accuracy,
+    logger()->info("ranpac: ridge lambda {:g} (validation accuracy {:.4f} among {} outputs)", best_lambda, best_accuracy,
                    correlation_.size(1));
   }
 
@@ -396,7 +397,6 @@ class FrozenFeatures final : public BaselineMethod {
   std::vector<int64_t> offsets_{0};
   at::Tensor prototypes_;                 ///< ncm: `[outputs, d]`
   at::Tensor projection_, gram_, correlation_, ridge_;  ///< ranpac: P, G, C and W = (G + lambda I)^-1 C
-  double lambda_ = 0.0;
 };
 
 }  // namespace
